@@ -1,0 +1,175 @@
+"""Losses: each returns the mean over the batch, and its backward is the gradient of that mean.
+
+See docs/derivations.md#losses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlptrain.nn.activations import stable_sigmoid
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax by log-sum-exp: subtracting the row max keeps exp in (0, 1]."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for logits of any magnitude."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+class Loss:
+    """A loss caches what its backward needs in ``forward`` and returns a Python float."""
+
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, output: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(output, target)
+
+    def _missing_cache(self) -> RuntimeError:
+        return RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _sample_weights(
+    class_weight: np.ndarray | None, labels: np.ndarray, dtype: np.dtype
+) -> np.ndarray | None:
+    if class_weight is None:
+        return None
+    return class_weight.astype(dtype, copy=False)[labels]
+
+
+class SoftmaxCrossEntropy(Loss):
+    """L = (1/k) Σ_i -log softmax(h_i)[t_i] over a batch of k integer labels t.
+
+    Weighted by class: L = Σ_i w_{t_i} ℓ_i / Σ_i w_{t_i} (the weighted mean).
+    Backward: dL/dh = (softmax(h) - onehot(t)) / k, or row i scaled by w_{t_i} / Σ w when
+    weighted. Per sample the post's o - t is right; the 1/k comes from the batch mean (ERRATA).
+    """
+
+    def __init__(self, class_weight: np.ndarray | None = None) -> None:
+        self.class_weight = None if class_weight is None else np.asarray(class_weight, float)
+        self._probs: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self._row_scale: np.ndarray | None = None
+
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+        """output: logits (k, classes); target: int labels (k,) -> mean loss."""
+        labels = np.asarray(target).reshape(-1)  # a (k, 1) column must not fancy-index to (k, k)
+        k = output.shape[0]
+        logp = log_softmax(output)
+        picked = -logp[np.arange(k), labels]
+        weights = _sample_weights(self.class_weight, labels, output.dtype)
+        if weights is None:
+            loss = picked.mean()
+            self._row_scale = None
+        else:
+            total = weights.sum()
+            loss = (weights * picked).sum() / total
+            self._row_scale = (weights / total)[:, None]
+        # exp(log p) is the softmax itself, already shifted: no second max/exp pass.
+        self._probs = np.exp(logp)
+        self._labels = labels
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        if self._probs is None or self._labels is None:
+            raise self._missing_cache()
+        grad = self._probs
+        k = grad.shape[0]
+        grad[np.arange(k), self._labels] -= 1
+        if self._row_scale is None:
+            grad *= grad.dtype.type(1 / k)
+        else:
+            grad *= self._row_scale
+        self._probs = None  # grad reused the buffer; a second backward would be wrong
+        return grad
+
+    def __repr__(self) -> str:
+        weighted = "" if self.class_weight is None else "class_weight=..."
+        return f"SoftmaxCrossEntropy({weighted})"
+
+
+class MSELoss(Loss):
+    """L = mean over all elements of (y - t)²; dL/dy = 2 (y - t) / (number of elements)."""
+
+    def __init__(self) -> None:
+        self._diff: np.ndarray | None = None
+
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+        target = np.asarray(target, dtype=output.dtype).reshape(output.shape)
+        diff = output - target
+        self._diff = diff
+        return float(np.mean(diff * diff))
+
+    def backward(self) -> np.ndarray:
+        if self._diff is None:
+            raise self._missing_cache()
+        diff = self._diff
+        return diff * diff.dtype.type(2 / diff.size)
+
+
+class BCEWithLogits(Loss):
+    """Binary cross-entropy on one logit z per sample, target t ∈ {0, 1}.
+
+    ℓ = max(z, 0) - z·t + log(1 + e^{-|z|}), which equals -[t log σ(z) + (1-t) log(1-σ(z))]
+    without ever taking log of 0 or exp of a large number. L = mean ℓ (weighted mean with
+    class weights); dL/dz = (σ(z) - t) / k.
+    """
+
+    def __init__(self, class_weight: np.ndarray | None = None) -> None:
+        self.class_weight = None if class_weight is None else np.asarray(class_weight, float)
+        self._z: np.ndarray | None = None
+        self._t: np.ndarray | None = None
+        self._row_scale: np.ndarray | None = None
+
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+        """output: logits (k, 1); target: labels 0/1 (k,) -> mean loss."""
+        z = output.reshape(-1)
+        labels = np.asarray(target).reshape(-1)  # (k, 1) targets would broadcast to (k, k)
+        t = labels.astype(output.dtype, copy=False)
+        per_sample = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        weights = _sample_weights(self.class_weight, labels.astype(np.intp), output.dtype)
+        if weights is None:
+            loss = per_sample.mean()
+            self._row_scale = None
+        else:
+            total = weights.sum()
+            loss = (weights * per_sample).sum() / total
+            self._row_scale = (weights / total)[:, None]
+        self._z, self._t = output, t
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        if self._z is None or self._t is None:
+            raise self._missing_cache()
+        # Work on the flat logits and reshape at the end: (k,) logits must not broadcast
+        # against (k, 1) targets into a (k, k) gradient.
+        grad = stable_sigmoid(self._z.reshape(-1)) - self._t
+        if self._row_scale is None:
+            grad *= grad.dtype.type(1 / grad.shape[0])
+        else:
+            grad *= self._row_scale.reshape(-1)
+        return grad.reshape(self._z.shape)
+
+    def __repr__(self) -> str:
+        return "BCEWithLogits()"
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "cross_entropy": SoftmaxCrossEntropy,
+    "mse": MSELoss,
+    "bce": BCEWithLogits,
+}

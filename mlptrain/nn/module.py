@@ -1,0 +1,82 @@
+"""The protocol every layer follows.
+
+A module maps a batch ``x`` of shape (n_samples, in_features) to ``y`` in ``forward`` and maps
+the gradient of the loss with respect to ``y`` back to the gradient with respect to ``x`` in
+``backward``, writing the gradients of its own parameters into ``grads`` on the way.
+See docs/derivations.md for the math of each module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Module:
+    """Base class: ``params``/``grads`` dicts with matching keys, train/eval modes, a cache.
+
+    Contract (docs/architecture.md): ``backward`` *writes* each gradient into the existing
+    ``grads`` array in place and never rebinds it, and parameters are only updated in place,
+    so that ``Sequential`` can make all of them views into one flat buffer.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training = True
+        # Whether forward keeps what backward needs. On in training mode; eval mode caches
+        # nothing unless a caller asks for gradients explicitly (gradcheck in eval mode).
+        self.caching = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def train(self) -> Module:
+        """Training mode: dropout and batch statistics on, forward caches for backward."""
+        self.training = True
+        self.caching = True
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: deterministic forward, nothing cached."""
+        self.training = False
+        self.caching = False
+        self.clear_cache()
+        return self
+
+    def requires_grad(self, flag: bool = True) -> Module:
+        """Keep (or stop keeping) the forward cache in eval mode, to differentiate it."""
+        self.caching = flag or self.training
+        return self
+
+    def clear_cache(self) -> None:
+        """Drop cached activations; subclasses set their cache attributes to None."""
+
+    def _missing_cache(self) -> RuntimeError:
+        return RuntimeError(
+            f"{type(self).__name__}.backward() called before forward(): run forward in "
+            "training mode (or after .requires_grad()) first"
+        )
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def check_input(module: Module, x: np.ndarray, in_features: int | None = None) -> None:
+    """Reject what would otherwise fail deep inside a matmul with a cryptic message."""
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        got = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"{module!r} expects a 2-D array (n_samples, features), got {got}")
+    if in_features is not None and x.shape[1] != in_features:
+        raise ValueError(
+            f"{module!r} expects {in_features} input features, got an array of shape {x.shape}"
+        )
