@@ -35,6 +35,9 @@ class Sequential(Module):
             raise ValueError("Sequential needs at least one module")
         self.modules = list(modules)
         self.head: Head = head
+        # Regression heads may map outputs back to the targets' units: y = out · scale + shift.
+        self.output_shift: np.ndarray | None = None
+        self.output_scale: np.ndarray | None = None
         self._flatten()
 
     def _flatten(self) -> None:
@@ -180,7 +183,10 @@ class Sequential(Module):
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class indices (classifiers) or output values (regression), in eval mode."""
         if self.head == "identity":
-            return self._eval_forward(x)
+            out = self._eval_forward(x)
+            if self.output_scale is not None and self.output_shift is not None:
+                out = out * self.output_scale + self.output_shift
+            return out
         return self.predict_proba(x).argmax(axis=1)
 
     def __repr__(self) -> str:
