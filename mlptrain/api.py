@@ -1,0 +1,357 @@
+"""The Python API: ``fit`` a config into a run directory, ``evaluate`` a run, ``load`` a model.
+
+The CLI commands are thin wrappers around these; notebooks call them directly::
+
+    run = mlptrain.fit("configs/digits.yaml", overrides=["train.epochs=5"])
+    model = mlptrain.load(run.dir)
+    model.predict(X_raw)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain import __version__
+from mlptrain.atomic import (
+    RunLock,
+    append_line,
+    atomic_write_text,
+    check_writable,
+    clean_temp_files,
+)
+from mlptrain.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
+from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.metrics import HEADLINE
+from mlptrain.nn.sequential import Sequential
+from mlptrain.report import SPLITS, build_report, model_summary, split_metrics, write_reports
+from mlptrain.train import (
+    Callbacks,
+    DivergenceError,
+    Setup,
+    Trainer,
+    build,
+    checkpoint_tensors,
+    describe_data,
+    output_units,
+    run_metadata,
+)
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class Run:
+    """A finished (or failed) run: its directory, model, per-epoch history and report."""
+
+    dir: Path
+    model: Sequential
+    history: list[dict[str, Any]]
+    report: dict[str, Any]
+    config: Config
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.dir / CHECKPOINT_DIR / "best.safetensors"
+
+
+def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """``runs/<name>/<YYYYmmdd-HHMMSS>``, with a numeric suffix if that second is taken."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = root / name / stamp
+    suffix = 2
+    while candidate.exists():
+        candidate = root / name / f"{stamp}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
+    """Create (or check) the run directory before any training starts."""
+    run_dir = Path(out) if out is not None else default_run_dir(name)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserInputError(f"--out {run_dir}: exists and is not a directory")
+    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not overwrite:
+        raise UserInputError(
+            f"run directory {run_dir} already exists and is not empty; choose another --out, "
+            "or pass --overwrite to replace its contents"
+        )
+    check_writable(run_dir)
+    check_writable(run_dir / CHECKPOINT_DIR)
+    return run_dir
+
+
+def fit(
+    config: str | Path | Config,
+    *,
+    overrides: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    callbacks: Callbacks | None = None,
+) -> Run:
+    """Train the model a config describes; write checkpoints and reports into a run directory."""
+    cfg = config if isinstance(config, Config) else load_config(config, overrides or ())
+    setup = build(cfg)
+    resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
+    setup.config = resolved
+    run_dir = prepare_run_dir(
+        Path(out) if out is not None else None, resolved.name, overwrite=overwrite
+    )
+    with RunLock(run_dir):
+        # Only under the lock: a live run's in-flight temporary files must not be removed.
+        clean_temp_files(run_dir)
+        clean_temp_files(run_dir / CHECKPOINT_DIR)
+        if overwrite:
+            for stale in ("metrics.jsonl", "report.json", "report.md"):
+                (run_dir / stale).unlink(missing_ok=True)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
+        return _train(setup, run_dir, callbacks)
+
+
+class _Saver:
+    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
+
+    def __init__(self, setup: Setup, run_dir: Path) -> None:
+        self.setup = setup
+        self.run_dir = run_dir
+        self.trainer: Trainer | None = None
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.written_epochs = 0
+
+    def __call__(self, kind: str) -> None:
+        assert self.trainer is not None
+        state = self.trainer.state
+        self._flush_metrics(state.history)
+        meta = run_metadata(self.setup, state)
+        meta["kind"] = kind
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors",
+            checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
+            meta,
+        )
+        if kind == "best":
+            self.best_state = self.setup.model.state_dict()
+
+    def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
+        for record in history[self.written_epochs :]:
+            append_line(self.run_dir / "metrics.jsonl", json.dumps(record, allow_nan=False))
+        self.written_epochs = len(history)
+
+
+def _train(setup: Setup, run_dir: Path, callbacks: Callbacks | None) -> Run:
+    saver = _Saver(setup, run_dir)
+    trainer = Trainer(setup, callbacks=callbacks, save=saver)
+    saver.trainer = trainer
+    started = time.perf_counter()
+    try:
+        trainer.run()
+    except DivergenceError as exc:
+        _write_report(setup, trainer, run_dir, status="failed", error=str(exc), with_metrics=False)
+        raise
+    saver._flush_metrics(trainer.state.history)
+    if setup.stopper is not None and saver.best_state is not None:
+        # Early stopping keeps the best weights: the model reported is the model in best.
+        setup.model.load_state_dict(saver.best_state)
+    else:
+        saver("best")
+    report = _write_report(setup, trainer, run_dir, status="completed")
+    report["training"]["wall_seconds"] = time.perf_counter() - started
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=trainer.state.history,
+        report=report,
+        config=setup.config,
+    )
+
+
+def _class_names(data: Prepared) -> list[str] | None:
+    return [str(c) for c in data.encoder.classes] if data.encoder is not None else None
+
+
+def _write_report(
+    setup: Setup,
+    trainer: Trainer,
+    run_dir: Path,
+    *,
+    status: str,
+    error: str | None = None,
+    with_metrics: bool = True,
+) -> dict[str, Any]:
+    data = setup.data
+    metrics: dict[str, dict[str, Any]] = {}
+    if with_metrics:
+        names = _class_names(data)
+        for split_name in SPLITS:
+            split = getattr(data, split_name)
+            if split is not None:
+                metrics[split_name] = split_metrics(setup.model, data.task, split, names)
+    state = trainer.state
+    report = build_report(
+        name=setup.config.name,
+        config=config_to_dict(setup.config),
+        data=describe_data(data),
+        model_rows=model_summary(setup.model, data.n_features),
+        history=state.history,
+        metrics=metrics,
+        status=status,
+        best_epoch=setup.stopper.best_epoch if setup.stopper else state.epoch,
+        stopped_early=state.stopped_early,
+        seconds=state.seconds,
+        error=error,
+        version=__version__,
+    )
+    write_reports(run_dir, report)
+    return report
+
+
+def resolve_checkpoint(path: str | Path, kind: str = "best") -> Path:
+    """A run directory means its ``checkpoints/<kind>.safetensors``; a file means itself."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / CHECKPOINT_DIR / f"{kind}.safetensors"
+        if not candidate.exists():
+            raise CheckpointError(
+                f"{path}: not a run directory (no {CHECKPOINT_DIR}/{kind}.safetensors)"
+            )
+        return candidate
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run directory or checkpoint file")
+    return path
+
+
+def config_from_checkpoint(ckpt: Checkpoint) -> Config:
+    return parse_config_dict(ckpt.meta["config"], source=f"{ckpt.path} (stored config)")
+
+
+def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
+    """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    cfg = config_from_checkpoint(ckpt)
+    setup = build(cfg)
+    setup.model.load_state_dict(
+        {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")},
+        source=str(ckpt.path),
+    )
+    return setup
+
+
+def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
+    """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config."""
+    if split not in SPLITS:
+        raise UserInputError(f"--split {split!r}: allowed: {', '.join(SPLITS)}")
+    ckpt = load_checkpoint(resolve_checkpoint(path))
+    setup = setup_from_checkpoint(ckpt)
+    data = setup.data
+    chosen = getattr(data, split)
+    if chosen is None:
+        raise UserInputError(f"--split {split}: this run has no {split} split (data.val_size is 0)")
+    return {
+        "checkpoint": str(ckpt.path),
+        "split": split,
+        "task": data.task,
+        "n_samples": len(chosen.y),
+        "metrics": split_metrics(setup.model, data.task, chosen, _class_names(data)),
+    }
+
+
+class Predictor:
+    """A trained model with its scaler and labels: predictions from raw, unscaled features."""
+
+    def __init__(
+        self, model: Sequential, scaler: Scaler, encoder: LabelEncoder | None, meta: dict[str, Any]
+    ) -> None:
+        self.model = model
+        self.scaler = scaler
+        self.encoder = encoder
+        self.meta = meta
+        self.feature_names: list[str] = list(meta.get("feature_names") or [])
+        self.task: str = meta["task"]
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        return None if self.encoder is None else self.encoder.classes
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        X = check_features(
+            X, n_features=int(self.meta["n_features"]), feature_names=self.feature_names, source="X"
+        )
+        return self.scaler.transform(X, self.model.dtype)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Original class labels (classification) or predicted values (regression)."""
+        out = self.model.predict(self._inputs(X))
+        if self.encoder is not None:
+            return self.encoder.decode(out)
+        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities (n, classes), columns in the order of ``classes``."""
+        if self.encoder is None:
+            raise UserInputError("predict_proba needs a classifier; this model does regression")
+        return self.model.predict_proba(self._inputs(X))
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor(task={self.task}, features={self.meta['n_features']}, model={self.model!r})"
+        )
+
+
+def load(path: str | Path) -> Predictor:
+    """A Predictor from a run directory (its best checkpoint) or a checkpoint file.
+
+    Only the model is built: the data is not loaded again.
+    """
+    from mlptrain.nn.build import build_model
+    from mlptrain.train import DTYPES, head_for, set_output_transform
+
+    ckpt = load_checkpoint(resolve_checkpoint(path))
+    cfg = config_from_checkpoint(ckpt)
+    meta = ckpt.meta
+    n_outputs = output_units_from(ckpt)
+    model = build_model(
+        cfg.model.layers,
+        n_inputs=int(meta["n_features"]),
+        n_outputs=n_outputs,
+        rng=np.random.default_rng(0),
+        dtype=DTYPES[cfg.train.dtype],
+        init=cfg.model.init,
+        head=head_for(cfg.model.loss),
+    )
+    model.load_state_dict(
+        {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")},
+        source=str(ckpt.path),
+    )
+    if "target.shift" in ckpt.tensors:
+        target_state = {
+            "scaler.shift": ckpt.tensors["target.shift"],
+            "scaler.scale": ckpt.tensors["target.scale"],
+        }
+        set_output_transform(model, target_state, model.dtype)
+    model.eval()
+    scaler = Scaler.from_state(
+        cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
+    )
+    encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
+    return Predictor(model, scaler, encoder, meta)
+
+
+def output_units_from(ckpt: Checkpoint) -> int:
+    """The width of the last linear layer, read from the stored weights."""
+    weights = [k for k in ckpt.tensors if k.startswith("model.") and k.endswith(".W")]
+    if not weights:
+        raise CheckpointError(f"{ckpt.path}: holds no linear layer weights")
+    last = max(weights, key=lambda k: int(k.split(".")[1]))
+    return int(ckpt.tensors[last].shape[1])
+
+
+def headline_metric(task: str) -> str:
+    return HEADLINE[task]

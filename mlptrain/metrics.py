@@ -1,0 +1,86 @@
+"""Evaluation metrics, computed with ``sklearn.metrics`` (imported here, not at CLI start-up).
+
+Per-epoch monitoring inside the training loop uses the cheap numpy forms in ``epoch_metric``;
+everything reported goes through scikit-learn so the numbers match what users know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# The headline metric per task: printed each epoch and used in summaries.
+HEADLINE = {"classification": "accuracy", "regression": "r2"}
+
+
+def epoch_metric(task: str, predictions: np.ndarray, targets: np.ndarray) -> float:
+    """Accuracy (predicted class indices vs labels) or R² (values vs targets), in numpy."""
+    if task == "classification":
+        return float(np.mean(predictions == targets))
+    residual = np.sum((targets - predictions) ** 2, dtype=np.float64)
+    total = np.sum((targets - targets.mean(axis=0)) ** 2, dtype=np.float64)
+    return float(1 - residual / total) if total > 0 else 0.0
+
+
+def classification_metrics(
+    labels: np.ndarray, proba: np.ndarray, class_names: list[str]
+) -> dict[str, Any]:
+    """Every classification metric of the report, for integer labels and class probabilities."""
+    from sklearn import metrics
+
+    n_classes = len(class_names)
+    predicted = proba.argmax(axis=1)
+    indices = list(range(n_classes))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0
+    )
+    result: dict[str, Any] = {
+        "accuracy": float(metrics.accuracy_score(labels, predicted)),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
+        "log_loss": float(metrics.log_loss(labels, _renormalised(proba), labels=indices)),
+    }
+    for average in ("macro", "weighted"):
+        p, r, f, _ = metrics.precision_recall_fscore_support(
+            labels, predicted, labels=indices, average=average, zero_division=0
+        )
+        result[f"precision_{average}"] = float(p)
+        result[f"recall_{average}"] = float(r)
+        result[f"f1_{average}"] = float(f)
+    result["per_class"] = [
+        {
+            "label": name,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(class_names)
+    ]
+    result["confusion_matrix"] = metrics.confusion_matrix(
+        labels, predicted, labels=indices
+    ).tolist()
+    result["labels"] = list(class_names)
+    return result
+
+
+def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
+    """mse, rmse, mae, r2 (averaged uniformly over targets when there are several)."""
+    from sklearn import metrics
+
+    targets = np.asarray(targets, dtype=np.float64).reshape(predictions.shape)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    mse = float(metrics.mean_squared_error(targets, predictions))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(metrics.mean_absolute_error(targets, predictions)),
+        "r2": float(metrics.r2_score(targets, predictions)),
+    }
+
+
+def _renormalised(proba: np.ndarray) -> np.ndarray:
+    """float64 rows summing to 1: float32 softmax rows are off by rounding, which
+    scikit-learn's log_loss warns about."""
+    proba = proba.astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)

@@ -1,0 +1,246 @@
+"""Evaluation reports: the metrics of a model on its splits, as report.json and report.md.
+
+``build_report`` gathers everything into one JSON-safe dict; the Markdown is rendered from
+that dict alone, so ``mlptrain report`` can rebuild it from report.json at any time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain.atomic import atomic_write_text
+from mlptrain.data import Split
+from mlptrain.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.nn.sequential import Sequential
+
+SPLITS = ("train", "val", "test")
+
+
+def split_metrics(
+    model: Sequential, task: str, split: Split, class_names: list[str] | None
+) -> dict[str, Any]:
+    """All report metrics of ``model`` on one split (eval mode)."""
+    if task == "classification":
+        return classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
+    return regression_metrics(split.y, model.predict(split.X))
+
+
+def model_summary(model: Sequential, n_inputs: int) -> list[dict[str, Any]]:
+    """One row per module: index, name, output shape and parameter count (like Keras)."""
+    rows = []
+    width = n_inputs
+    for index, module in enumerate(model.modules):
+        width = getattr(module, "out_features", width)
+        rows.append(
+            {
+                "index": index,
+                "layer": repr(module),
+                "output_shape": [None, width],
+                "params": int(sum(p.size for p in module.params.values())),
+            }
+        )
+    return rows
+
+
+def build_report(
+    *,
+    name: str,
+    config: dict[str, Any],
+    data: dict[str, Any],
+    model_rows: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+    metrics: dict[str, dict[str, Any]],
+    status: str = "completed",
+    best_epoch: int | None = None,
+    stopped_early: bool = False,
+    seconds: float = 0.0,
+    error: str | None = None,
+    version: str = "",
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": status,
+        "error": error,
+        "mlptrain_version": version,
+        "task": data["task"],
+        "data": data,
+        "model": {
+            "layers": model_rows,
+            "total_params": int(sum(row["params"] for row in model_rows)),
+            "loss": config["model"]["loss"],
+            "init": config["model"]["init"],
+        },
+        "optimizer": config["train"]["optimizer"],
+        "schedule": config["train"]["schedule"],
+        "training": {
+            "epochs_run": len(history),
+            "epochs_configured": config["train"]["epochs"],
+            "best_epoch": best_epoch,
+            "stopped_early": stopped_early,
+            "seconds": seconds,
+            "batch_size": config["train"]["batch_size"],
+            "dtype": config["train"]["dtype"],
+            "seed": config["seed"],
+            "history": history,
+        },
+        "metrics": metrics,
+    }
+
+
+def write_reports(run_dir: Path, report: dict[str, Any]) -> None:
+    """report.json and report.md, each written atomically (old or new, never partial)."""
+    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(run_dir / "report.md", render_markdown(report))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+    if value is None:
+        return "–"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _sample_epochs(history: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
+    """At most ``limit`` evenly spaced epochs, always the first and the last."""
+    if len(history) <= limit:
+        return history
+    picks = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
+    return [history[i] for i in picks]
+
+
+SCALAR_METRICS = {
+    "classification": [
+        "accuracy",
+        "balanced_accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "f1_weighted",
+        "log_loss",
+    ],
+    "regression": ["r2", "rmse", "mae", "mse"],
+}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    task = report["task"]
+    data, training, model = report["data"], report["training"], report["model"]
+    out = [f"# {report['name']}: {task} report", ""]
+    if report["status"] != "completed":
+        out += [f"**Run {report['status']}**: {report.get('error') or ''}", ""]
+    out += ["## Data", ""]
+    out += _table(
+        ["source", "features", "train", "val", "test"],
+        [[data["source"], data["n_features"], data["n_train"], data["n_val"], data["n_test"]]],
+    )
+    if data.get("classes"):
+        out += ["", f"Classes ({len(data['classes'])}): " + ", ".join(map(str, data["classes"]))]
+    out += ["", "## Model", ""]
+    out += _table(
+        ["#", "layer", "output shape", "params"],
+        [
+            [r["index"], r["layer"], f"(n, {r['output_shape'][1]})", f"{r['params']:,}"]
+            for r in model["layers"]
+        ],
+    )
+    out += [
+        "",
+        f"Total parameters: {model['total_params']:,}; loss: {model['loss']}; "
+        f"init: {model['init']}",
+        "",
+    ]
+    opt = ", ".join(f"{k}={v}" for k, v in report["optimizer"].items() if k != "type")
+    sched = ", ".join(f"{k}={v}" for k, v in report["schedule"].items() if k != "type")
+    out += ["## Training", ""]
+    out += [
+        f"- optimizer: {report['optimizer']['type']} ({opt})",
+        f"- schedule: {report['schedule']['type']}" + (f" ({sched})" if sched else ""),
+        f"- batch size {training['batch_size']}, dtype {training['dtype']}, seed {training['seed']}",
+        f"- epochs run: {training['epochs_run']} of {training['epochs_configured']}"
+        + (" (stopped early)" if training["stopped_early"] else "")
+        + (f"; best epoch {training['best_epoch']}" if training.get("best_epoch") else ""),
+        f"- training time: {training['seconds']:.2f} s",
+        "",
+    ]
+    history = training["history"]
+    if history:
+        keys = [
+            k
+            for k in history[0]
+            if k not in ("epoch", "seconds") and not isinstance(history[0][k], dict | list)
+        ]
+        out += ["### Learning curve", ""]
+        out += _table(
+            ["epoch", *keys],
+            [[h["epoch"], *[h.get(k) for k in keys]] for h in _sample_epochs(history)],
+        )
+        out += [""]
+    metrics = report["metrics"]
+    if metrics:
+        names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
+        out += ["## Metrics", ""]
+        out += _table(
+            ["metric", *metrics], [[m, *[metrics[s].get(m) for s in metrics]] for m in names]
+        )
+        out += [""]
+        if task == "classification" and "test" in metrics:
+            out += _class_details(metrics["test"], "test")
+    return "\n".join(out) + "\n"
+
+
+def _class_details(metrics: dict[str, Any], split: str) -> list[str]:
+    """Per-class table and confusion matrix with the real labels."""
+    out = [f"### Per class ({split})", ""]
+    out += _table(
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [r["label"], r["precision"], r["recall"], r["f1"], r["support"]]
+            for r in metrics["per_class"]
+        ],
+    )
+    out += ["", f"### Confusion matrix ({split}; rows: true, columns: predicted)", ""]
+    labels = [str(label) for label in metrics["labels"]]
+    out += _table(
+        ["", *labels], [[labels[i], *row] for i, row in enumerate(metrics["confusion_matrix"])]
+    )
+    return [*out, ""]
+
+
+def render_split_markdown(result: dict[str, Any]) -> str:
+    """Markdown for one evaluated split (``mlptrain evaluate --format md``)."""
+    task, split, metrics = result["task"], result["split"], result["metrics"]
+    out = [f"## {split} metrics of {result['checkpoint']} ({result['n_samples']} samples)", ""]
+    out += _table(
+        ["metric", split], [[m, metrics[m]] for m in SCALAR_METRICS[task] if m in metrics]
+    )
+    out += [""]
+    if task == "classification":
+        out += _class_details(metrics, split)
+    return "\n".join(out) + "\n"
+
+
+def headline(report: dict[str, Any], split: str = "test") -> tuple[str, float | None]:
+    name = HEADLINE[report["task"]]
+    return name, report["metrics"].get(split, {}).get(name)
+
+
+def format_metrics_table(metrics: dict[str, Any], task: str) -> str:
+    """A plain-text table of one split's scalar metrics, for the terminal."""
+    names = [m for m in SCALAR_METRICS[task] if m in metrics]
+    width = max(len(n) for n in names)
+    return "\n".join(f"  {n:<{width}}  {metrics[n]:.4f}" for n in names)
+
+
+def load_report(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "report.json").read_text())

@@ -1,0 +1,410 @@
+"""The training loop: one seeded run from a resolved config to checkpoints and a report.
+
+Randomness: one root ``Generator(seed)`` spawns the initialisation stream (which in turn
+spawns one stream per dropout layer) and the shuffling stream; the splits use ``seed`` as
+scikit-learn's ``random_state``. Nothing reads the global ``np.random``, so the same config
+and seed give the same weights, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlptrain import __version__
+from mlptrain.config import Config, config_to_dict, monitor_mode
+from mlptrain.data import Prepared, prepare
+from mlptrain.errors import ConfigError, RunError
+from mlptrain.metrics import HEADLINE, epoch_metric
+from mlptrain.nn.build import build_model
+from mlptrain.nn.linear import Linear
+from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
+from mlptrain.nn.sequential import Head, Sequential
+from mlptrain.optim import Optimizer, clip_grad_norm, make_optimizer
+from mlptrain.schedule import Schedule, make_schedule
+from mlptrain.stopping import EarlyStopping
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class Setup:
+    """Everything a run needs, built from a config: data, model, loss, optimizer, schedule."""
+
+    config: Config
+    data: Prepared
+    model: Sequential
+    loss: Loss
+    optimizer: Optimizer
+    schedule: Schedule
+    stopper: EarlyStopping | None
+    shuffle_rng: np.random.Generator
+    dtype: np.dtype
+
+    def loss_targets(self, y: np.ndarray) -> np.ndarray:
+        """Targets as the loss sees them: standardised for regression, labels otherwise."""
+        scaler = self.data.target_scaler
+        return y if scaler is None else scaler.transform(y, self.dtype)
+
+
+def head_for(loss_name: str) -> Head:
+    return {"cross_entropy": "softmax", "bce": "sigmoid", "mse": "identity"}[loss_name]  # type: ignore[return-value]
+
+
+def output_units(loss_name: str, data: Prepared) -> int:
+    """Units of the last linear layer when the config leaves them out."""
+    return 1 if loss_name == "bce" else data.n_outputs_hint
+
+
+def class_weights(cfg: Config, data: Prepared) -> np.ndarray | None:
+    """Per-class weights for the loss: "balanced" is n / (k · count), as scikit-learn does."""
+    spec = cfg.train.class_weight
+    if spec is None or data.encoder is None:
+        return None
+    n_classes = len(data.encoder.classes)
+    if spec == "balanced":
+        counts = np.bincount(data.train.y, minlength=n_classes).astype(np.float64)
+        return len(data.train.y) / (n_classes * np.maximum(counts, 1))
+    weights = np.ones(n_classes)
+    labels = [str(c) for c in data.encoder.classes]
+    for label, weight in spec.items():
+        weights[labels.index(str(label))] = float(weight)
+    return weights
+
+
+def make_loss(cfg: Config, data: Prepared) -> Loss:
+    name = cfg.model.loss
+    if name == "mse":
+        return MSELoss()
+    weights = class_weights(cfg, data)
+    return BCEWithLogits(weights) if name == "bce" else SoftmaxCrossEntropy(weights)
+
+
+def build(cfg: Config, data: Prepared | None = None) -> Setup:
+    """Data, model and optimizer for ``cfg``; ``data`` may be passed when already prepared."""
+    dtype = np.dtype(DTYPES[cfg.train.dtype])
+    if data is None:
+        data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+    _check_monitor(cfg, data)
+    init_rng, shuffle_rng = np.random.default_rng(cfg.seed).spawn(2)
+    model = build_model(
+        cfg.model.layers,
+        n_inputs=data.n_features,
+        n_outputs=output_units(cfg.model.loss, data),
+        rng=init_rng,
+        dtype=dtype,
+        init=cfg.model.init,
+        head=head_for(cfg.model.loss),
+    )
+    if data.target_scaler is not None:
+        set_output_transform(model, data.target_scaler.state_dict(), dtype)
+    # The first layer's input is the data: its gradient is never needed.
+    first = model.modules[0]
+    if isinstance(first, Linear):
+        first.needs_input_grad = False
+    optimizer = make_optimizer(cfg.train.optimizer, model)
+    schedule = make_schedule(cfg.train.schedule, base_lr=optimizer.lr, epochs=cfg.train.epochs)
+    es = cfg.train.early_stopping
+    stopper = EarlyStopping(es.monitor, es.patience, es.min_delta) if es is not None else None
+    return Setup(
+        config=cfg,
+        data=data,
+        model=model,
+        loss=make_loss(cfg, data),
+        optimizer=optimizer,
+        schedule=schedule,
+        stopper=stopper,
+        shuffle_rng=shuffle_rng,
+        dtype=dtype,
+    )
+
+
+def set_output_transform(
+    model: Sequential, scaler_state: dict[str, np.ndarray], dtype: np.dtype
+) -> None:
+    """Map regression outputs back to the targets' units in predict."""
+    model.output_shift = scaler_state["scaler.shift"].astype(dtype)
+    model.output_scale = scaler_state["scaler.scale"].astype(dtype)
+
+
+def _check_monitor(cfg: Config, data: Prepared) -> None:
+    es = cfg.train.early_stopping
+    if es is not None and es.monitor.startswith("val_") and data.val is None:
+        raise ConfigError(
+            f"train.early_stopping.monitor: {es.monitor!r} needs a validation split, but "
+            "data.val_size is 0; set data.val_size > 0 or monitor 'train_loss'",
+            source=getattr(cfg, "source", None),
+        )
+
+
+@dataclass
+class Callbacks:
+    """Hooks for progress display; every one is optional."""
+
+    on_epoch_start: Callable[[int, int, int], None] | None = None  # (epoch, epochs, n_batches)
+    on_batch: Callable[[float], None] | None = None  # (batch loss)
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None  # (epoch record)
+
+
+@dataclass
+class TrainState:
+    """Where a run is: the cursor a checkpoint must capture for an exact resume."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps taken
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def iterate_batches(n_samples: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Index batches of a fresh permutation: every sample once per epoch, no replacement."""
+    order = rng.permutation(n_samples)
+    return [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
+
+
+def evaluate_split(
+    model: Sequential, loss: Loss, x: np.ndarray, y: np.ndarray, task: str
+) -> tuple[float, float]:
+    """(loss, headline metric) of the model in eval mode on one split."""
+    modes = model.training
+    output = model._eval_forward(x)
+    if modes:
+        model.train()
+    value = loss.forward(output, y)
+    if task == "classification":
+        predicted = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0)
+        return value, epoch_metric(task, predicted.astype(np.int64), y)
+    return value, epoch_metric(task, output, y)
+
+
+class Trainer:
+    """Runs epochs on a ``Setup``; ``save`` is called with the checkpoint kind to write."""
+
+    def __init__(
+        self,
+        setup: Setup,
+        *,
+        callbacks: Callbacks | None = None,
+        save: Callable[[str], None] | None = None,
+    ) -> None:
+        self.setup = setup
+        self.callbacks = callbacks or Callbacks()
+        self.save = save or (lambda kind: None)
+        self.state = TrainState()
+        self._target_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def task(self) -> str:
+        return self.setup.data.task
+
+    def _targets(self, split: str) -> np.ndarray:
+        """Loss-space targets of a split, computed once per run."""
+        if split not in self._target_cache:
+            self._target_cache[split] = self.setup.loss_targets(getattr(self.setup.data, split).y)
+        return self._target_cache[split]
+
+    def run(self) -> TrainState:
+        cfg = self.setup.config
+        while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
+            record = self.run_epoch()
+            self._after_epoch(record)
+        return self.state
+
+    def run_epoch(self) -> dict[str, Any]:
+        s, state = self.setup, self.state
+        cfg = s.config
+        epoch = state.epoch
+        lr = s.schedule.lr_for(epoch)
+        s.optimizer.lr = lr
+        train = s.data.train
+        train_targets = self._targets("train")
+        batches = iterate_batches(len(train.y), cfg.train.batch_size, s.shuffle_rng)
+        if self.callbacks.on_epoch_start:
+            self.callbacks.on_epoch_start(epoch + 1, cfg.train.epochs, len(batches))
+        started = time.perf_counter()
+        s.model.train()
+        total_loss = 0.0
+        hits = 0.0
+        clip = cfg.train.clip_grad_norm
+        classification = self.task == "classification"
+        for index in batches:
+            xb = train.X.take(index, axis=0)
+            yb = train_targets.take(index, axis=0)
+            output = s.model.forward(xb)
+            loss = s.loss.forward(output, yb)
+            s.model.backward(s.loss.backward())
+            # One reduction over the flat gradient catches inf/nan in any layer.
+            if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
+                self._diverged(loss, lr)
+            if clip is not None:
+                clip_grad_norm(s.model, clip)
+            s.optimizer.step()
+            state.step += 1
+            total_loss += loss * len(index)
+            if classification:
+                predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
+                hits += np.count_nonzero(predicted == yb)
+            if self.callbacks.on_batch:
+                self.callbacks.on_batch(loss)
+        n = len(train.y)
+        headline = HEADLINE[self.task]
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
+        if classification:
+            record[f"train_{headline}"] = hits / n
+        else:
+            record[f"train_{headline}"] = evaluate_split(
+                s.model, s.loss, train.X, train.y, "regression"
+            )[1]
+        if s.data.val is not None:
+            val_loss, val_metric = evaluate_split(
+                s.model, s.loss, s.data.val.X, self._targets("val"), self.task
+            )
+            record["val_loss"] = val_loss
+            record[f"val_{headline}"] = val_metric
+        record["seconds"] = time.perf_counter() - started
+        # JSON (metrics.jsonl, checkpoint metadata) has no NaN or inf: a non-finite
+        # validation value is recorded as null and never counts as an improvement.
+        return {
+            k: v if not isinstance(v, float) or math.isfinite(v) else None
+            for k, v in record.items()
+        }
+
+    def _diverged(self, loss: float, lr: float) -> None:
+        state = self.state
+        what = "loss" if not math.isfinite(loss) else "gradient"
+        raise DivergenceError(
+            f"training diverged: non-finite {what} at epoch {state.epoch + 1}, step "
+            f"{state.step + 1} (learning rate {lr:g}); the last finite checkpoint is kept. "
+            "Try a smaller learning rate (train.optimizer.lr), train.clip_grad_norm, or "
+            "check the data for extreme values"
+        )
+
+    def monitored_value(self, record: dict[str, Any], monitor: str) -> float:
+        if monitor not in record:
+            record[monitor] = self._extra_metric(monitor)
+        value = record[monitor]
+        if value is None or not math.isfinite(value):
+            return math.inf if monitor_mode(monitor) == "min" else -math.inf
+        return float(value)
+
+    def _extra_metric(self, monitor: str) -> float:
+        """Validation metrics beyond loss and the headline, computed only when monitored."""
+        from mlptrain.metrics import classification_metrics, regression_metrics
+
+        s = self.setup
+        split_name, metric = monitor.split("_", 1)
+        split = s.data.val if split_name == "val" else s.data.train
+        if split is None:
+            raise ConfigError(f"cannot monitor {monitor!r}: there is no validation split")
+        if self.task == "classification":
+            proba = s.model.predict_proba(split.X)
+            names = [str(c) for c in s.data.encoder.classes] if s.data.encoder else []
+            return float(classification_metrics(split.y, proba, names)[metric])
+        return float(regression_metrics(split.y, s.model.predict(split.X))[metric])
+
+    def _after_epoch(self, record: dict[str, Any]) -> None:
+        s, state = self.setup, self.state
+        cfg = s.config
+        state.epoch += 1
+        state.seconds += record["seconds"]
+        if s.stopper is not None:
+            value = self.monitored_value(record, s.stopper.monitor)
+            if s.stopper.update(state.epoch, value):
+                self.save("best")
+            state.stopped_early = s.stopper.should_stop
+        plateau_monitor = getattr(cfg.train.schedule, "monitor", None)
+        if plateau_monitor is not None:
+            s.schedule.observe(self.monitored_value(record, plateau_monitor))
+        state.history.append(record)
+        last_epoch = state.epoch >= cfg.train.epochs or state.stopped_early
+        if state.epoch % cfg.checkpoint.every == 0 or last_epoch:
+            self.save("last")
+        if self.callbacks.on_epoch_end:
+            self.callbacks.on_epoch_end(record)
+
+
+class DivergenceError(RunError):
+    """Non-finite loss or gradients: training stopped at that step."""
+
+
+def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
+    """What a checkpoint's metadata holds besides the tensors."""
+    data = setup.data
+    return {
+        "mlptrain_version": __version__,
+        "config": config_to_dict(setup.config),
+        "task": data.task,
+        "head": setup.model.head,
+        "n_features": data.n_features,
+        "feature_names": data.feature_names,
+        "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "scale": setup.config.data.scale,
+        "epoch": state.epoch,
+        "step": state.step,
+        "seconds": state.seconds,
+        "metrics": state.history[-1] if state.history else {},
+        "rng": {
+            "shuffle": setup.shuffle_rng.bit_generator.state,
+            "dropout": {
+                k: g.bit_generator.state for k, g in setup.model.dropout_generators().items()
+            },
+        },
+        "optimizer": setup.optimizer.state_meta(),
+        "schedule": setup.schedule.state(),
+        "early_stopping": setup.stopper.state() if setup.stopper else None,
+        "stopped_early": state.stopped_early,
+    }
+
+
+def checkpoint_tensors(setup: Setup, *, with_optimizer: bool = True) -> dict[str, np.ndarray]:
+    """Model weights, optimizer moments and scaler under readable names."""
+    tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
+    if with_optimizer:
+        for buffer_name, flat in setup.optimizer.state_arrays().items():
+            for name, view in setup.model.views_of(flat).items():
+                tensors[f"optim.{buffer_name}.{name}"] = view
+    tensors.update(setup.data.scaler.state_dict())
+    if setup.data.target_scaler is not None:
+        for key, value in setup.data.target_scaler.state_dict().items():
+            tensors[key.replace("scaler.", "target.")] = value
+    return tensors
+
+
+def restore(
+    setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: dict[str, Any]
+) -> None:
+    """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    setup.model.load_state_dict(model_state, source="checkpoint")
+    for buffer_name, flat in setup.optimizer.state_arrays().items():
+        for name, view in setup.model.views_of(flat).items():
+            view[...] = tensors[f"optim.{buffer_name}.{name}"]
+    setup.optimizer.load_state_meta(meta["optimizer"])
+    setup.schedule.load_state(meta["schedule"])
+    if setup.stopper is not None and meta.get("early_stopping") is not None:
+        setup.stopper.load_state(meta["early_stopping"])
+    setup.shuffle_rng.bit_generator.state = meta["rng"]["shuffle"]
+    for key, generator in setup.model.dropout_generators().items():
+        generator.bit_generator.state = meta["rng"]["dropout"][key]
+    state.epoch = int(meta["epoch"])
+    state.step = int(meta["step"])
+    state.seconds = float(meta.get("seconds", 0.0))
+    state.stopped_early = bool(meta.get("stopped_early", False))
+
+
+def describe_data(data: Prepared) -> dict[str, Any]:
+    return {
+        "source": data.source,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_train": len(data.train.y),
+        "n_val": 0 if data.val is None else len(data.val.y),
+        "n_test": len(data.test.y),
+        "classes": data.encoder.to_list() if data.encoder is not None else None,
+    }

@@ -1,0 +1,224 @@
+"""Run figures: which PNGs each kind of report gets, that they are real PNGs, and no leaks."""
+
+from __future__ import annotations
+
+import copy
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlptrain.metrics import classification_metrics, regression_metrics
+from mlptrain.plots import make_figures
+from mlptrain.report import build_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LABELS = ["setosa", "<b>x</b>", "virginica"]
+EPOCHS = 12
+
+
+def _config(loss: str) -> dict[str, Any]:
+    return {
+        "seed": 7,
+        "model": {"loss": loss, "init": "he"},
+        "train": {
+            "optimizer": {"type": "adam", "lr": 0.003, "weight_decay": 0.0},
+            "schedule": {"type": "cosine", "t_max": EPOCHS},
+            "epochs": EPOCHS,
+            "batch_size": 32,
+            "dtype": "float32",
+        },
+    }
+
+
+def _layers(epoch: int) -> dict[str, dict[str, float]]:
+    decay = 0.8**epoch
+    return {
+        "0 Linear(4 -> 16)": {"grad_norm": 2.0 * decay, "weight_norm": 3 + 0.1 * epoch,
+                              "update_ratio": 3e-3 * decay},
+        "1 ReLU()": {"dead_fraction": 0.02 * epoch},
+        "2 Tanh()": {"saturated_fraction": 0.1 + 0.01 * epoch},
+        "3 Linear(16 -> 3)": {"grad_norm": 0.0 if epoch == 1 else decay, "weight_norm": 1.5,
+                              "update_ratio": 1e-3},
+    }
+
+
+def _history(headline: str, *, layers: bool) -> list[dict[str, Any]]:
+    records = []
+    for epoch in range(1, EPOCHS + 1):
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "lr": 0.003 * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / EPOCHS)),
+            "train_loss": 1.2 / epoch,
+            f"train_{headline}": 1 - 0.5 / epoch,
+            "val_loss": 1.3 / epoch + 0.01 * epoch,
+            f"val_{headline}": 1 - 0.6 / epoch,
+            "seconds": 0.05,
+        }
+        if layers:
+            record["layers"] = _layers(epoch)
+        records.append(record)
+    # A non-finite value is stored as null in report.json; plots must step over it.
+    records[3]["val_loss"] = None
+    return records
+
+
+def _data(task: str) -> dict[str, Any]:
+    return {
+        "source": "iris" if task == "classification" else "diabetes",
+        "task": task,
+        "n_features": 4,
+        "n_train": 90,
+        "n_val": 30,
+        "n_test": 30,
+        "classes": LABELS if task == "classification" else None,
+    }
+
+
+MODEL_ROWS = [
+    {"index": 0, "layer": "Linear(4 -> 16)", "output_shape": [None, 16], "params": 80},
+    {"index": 1, "layer": "ReLU()", "output_shape": [None, 16], "params": 0},
+    {"index": 2, "layer": "Tanh()", "output_shape": [None, 16], "params": 0},
+    {"index": 3, "layer": "Linear(16 -> 3)", "output_shape": [None, 3], "params": 51},
+]
+
+
+def classification_report(*, layers: bool = False, **overrides: Any) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    proba = rng.dirichlet(np.ones(3), size=30)
+    proba[np.arange(30), labels] += 0.6  # mostly right, with some confusions
+    proba /= proba.sum(axis=1, keepdims=True)
+    test = classification_metrics(labels, proba, LABELS)
+    return build_report(
+        name="iris-mlp",
+        config=_config("cross_entropy"),
+        data=_data("classification"),
+        model_rows=MODEL_ROWS,
+        history=_history("accuracy", layers=layers),
+        metrics={"train": {"accuracy": 0.97}, "val": {"accuracy": 0.93}, "test": test},
+        best_epoch=9,
+        seconds=1.5,
+        version="0.1.0",
+        **overrides,
+    )
+
+
+def regression_report(*, layers: bool = False, predictions: bool = True) -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    y_true = rng.normal(150, 60, size=80)
+    y_pred = y_true + rng.normal(0, 25, size=80)
+    report = build_report(
+        name="diabetes-mlp",
+        config=_config("mse"),
+        data=_data("regression"),
+        model_rows=MODEL_ROWS,
+        history=_history("r2", layers=layers),
+        metrics={"test": regression_metrics(y_true, y_pred)},
+        best_epoch=10,
+        seconds=2.0,
+    )
+    if predictions:
+        y_pred_list: list[float | None] = y_pred.tolist()
+        y_pred_list[5] = None  # a non-finite prediction, stored as null
+        report["predictions"] = {"test": {"y_true": y_true.tolist(), "y_pred": y_pred_list}}
+    return report
+
+
+def _assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, path
+    assert len(data) > 5_000, f"{path} is suspiciously small ({len(data)} bytes)"
+    width, height = struct.unpack(">II", data[16:24])  # IHDR
+    assert 300 < width < 2_500 and 200 < height < 2_500, (path, width, height)
+
+
+@pytest.fixture
+def no_leaked_figures() -> Any:
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    yield
+    assert set(plt.get_fignums()) == before
+
+
+def test_classification_figures(tmp_path: Path, no_leaked_figures: None) -> None:
+    figures = make_figures(classification_report(layers=True), tmp_path / "figures")
+    assert list(figures) == ["curves", "lr", "confusion", "per_class", "diagnostics"]
+    for name, path in figures.items():
+        assert path == tmp_path / "figures" / f"{name}.png"
+        _assert_png(path)
+    # Atomic writes leave no temporary files behind.
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        f"{name}.png" for name in figures
+    )
+
+
+def test_regression_figures(tmp_path: Path, no_leaked_figures: None) -> None:
+    figures = make_figures(regression_report(layers=True), tmp_path)
+    assert list(figures) == ["curves", "lr", "pred_vs_true", "residuals", "diagnostics"]
+    for path in figures.values():
+        _assert_png(path)
+
+
+def test_regression_without_predictions_skips_those_figures(tmp_path: Path) -> None:
+    figures = make_figures(regression_report(predictions=False), tmp_path)
+    assert list(figures) == ["curves", "lr"]
+    assert not (tmp_path / "pred_vs_true.png").exists()
+
+
+def test_no_diagnostics_without_layer_records(tmp_path: Path) -> None:
+    assert "diagnostics" not in make_figures(classification_report(), tmp_path)
+
+
+def test_empty_history_and_failed_run(tmp_path: Path) -> None:
+    report = classification_report(status="failed", error="loss became NaN at epoch 1")
+    report["training"]["history"] = []
+    report["metrics"] = {}
+    assert make_figures(report, tmp_path) == {}
+
+
+def test_hostile_and_many_labels_still_render(tmp_path: Path, no_leaked_figures: None) -> None:
+    """A malformed mathtext label ($\\frac{$) must not make savefig raise; 25 classes
+    drop the cell annotations but keep a readable heatmap."""
+    report = classification_report()
+    test = report["metrics"]["test"]
+    n = 25
+    names = [f"class_{i}" for i in range(n - 1)] + ["$\\frac{$ very long label name indeed"]
+    test["labels"] = names
+    test["confusion_matrix"] = (np.eye(n, dtype=int) * 5 + 1).tolist()
+    test["per_class"] = [
+        {"label": name, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 6}
+        for name in names
+    ]
+    figures = make_figures(report, tmp_path)
+    _assert_png(figures["confusion"])
+    _assert_png(figures["per_class"])
+
+
+def test_all_none_series_and_json_round_trip(tmp_path: Path) -> None:
+    """A report read back from report.json (nulls, lists) draws the same figures."""
+    import json
+
+    report = json.loads(json.dumps(regression_report(), allow_nan=False))
+    for record in report["training"]["history"]:
+        record["val_loss"] = None
+    figures = make_figures(report, tmp_path)
+    assert list(figures) == ["curves", "lr", "pred_vs_true", "residuals"]
+
+
+def test_does_not_switch_the_matplotlib_backend(tmp_path: Path) -> None:
+    """Notebook users keep their backend (and their open figures)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    fig = plt.figure()
+    try:
+        make_figures(copy.deepcopy(classification_report()), tmp_path)
+        assert matplotlib.get_backend() == backend
+        assert plt.fignum_exists(fig.number)
+    finally:
+        plt.close(fig)
