@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain import __version__
-from mlptrain.config import Config, config_to_dict, monitor_mode
+from mlptrain.config import Config, check_against_data, config_to_dict, monitor_mode
 from mlptrain.data import Prepared, prepare
 from mlptrain.errors import ConfigError, RunError
 from mlptrain.metrics import HEADLINE, epoch_metric
@@ -90,7 +90,12 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     dtype = np.dtype(DTYPES[cfg.train.dtype])
     if data is None:
         data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
-    _check_monitor(cfg, data)
+    check_against_data(
+        cfg,
+        task=data.task,
+        n_classes=None if data.encoder is None else len(data.encoder.classes),
+        classes=None if data.encoder is None else list(data.encoder.classes),
+    )
     init_rng, shuffle_rng = np.random.default_rng(cfg.seed).spawn(2)
     model = build_model(
         cfg.model.layers,
@@ -130,16 +135,6 @@ def set_output_transform(
     """Map regression outputs back to the targets' units in predict."""
     model.output_shift = scaler_state["scaler.shift"].astype(dtype)
     model.output_scale = scaler_state["scaler.scale"].astype(dtype)
-
-
-def _check_monitor(cfg: Config, data: Prepared) -> None:
-    es = cfg.train.early_stopping
-    if es is not None and es.monitor.startswith("val_") and data.val is None:
-        raise ConfigError(
-            f"train.early_stopping.monitor: {es.monitor!r} needs a validation split, but "
-            "data.val_size is 0; set data.val_size > 0 or monitor 'train_loss'",
-            source=getattr(cfg, "source", None),
-        )
 
 
 @dataclass
