@@ -66,7 +66,7 @@ _STYLE: dict[str, Any] = {
     "savefig.facecolor": "white",
     "font.size": 10,
     "axes.titlesize": 11,
-    "axes.titleweight": "semibold",
+    "axes.titleweight": "bold",
     "axes.labelsize": 10,
     "axes.labelcolor": "#374151",
     "axes.edgecolor": "#9ca3af",
@@ -84,7 +84,7 @@ _STYLE: dict[str, Any] = {
     "legend.fontsize": 9,
     "lines.linewidth": 1.8,
     "figure.titlesize": 12,
-    "figure.titleweight": "semibold",
+    "figure.titleweight": "bold",
 }
 
 
@@ -274,6 +274,8 @@ def _test_metrics(report: dict[str, Any]) -> dict[str, Any]:
 
 def _confusion(report: dict[str, Any]) -> Figure | None:
     """Test confusion matrix: raw counts and normalised by true class (each row = recall)."""
+    from matplotlib.ticker import MaxNLocator
+
     test = _test_metrics(report)
     matrix = test.get("confusion_matrix")
     if not matrix:
@@ -287,16 +289,27 @@ def _confusion(report: dict[str, Any]) -> Figure | None:
     row_totals = counts.sum(axis=1, keepdims=True)
     # A class absent from the test split has an all-zero row: show zeros, not NaN.
     normalised = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
-    panel = min(max(0.42 * n_classes + 2.8, 4.4), 9.0)
-    fig = _new_figure(2 * panel + 1.4, panel + 0.5)
+    # Side by side up to 12 classes; beyond that the panels are stacked so each can use the
+    # full page width and its tick labels stay legible when the browser scales the image down.
+    stacked = n_classes > 12
+    if stacked:
+        panel = min(0.3 * n_classes + 3.0, 10.0)
+        fig = _new_figure(panel + 1.2, 2 * panel + 0.8)
+    else:
+        panel = min(max(0.42 * n_classes + 2.8, 4.4), 5.8)
+        fig = _new_figure(2 * panel + 1.4, panel + 0.5)
+    grid = (2, 1) if stacked else (1, 2)
     rotate = n_classes > 6 or max(len(t) for t in ticks) > 6
     font = 10 if n_classes <= 8 else 8 if n_classes <= 14 else 6.5
     for ax, values, title, vmax, fmt in (
-        (fig.add_subplot(1, 2, 1), counts, "counts", max(counts.max(), 1.0), "{:.0f}"),
-        (fig.add_subplot(1, 2, 2), normalised, "share of each true class", 1.0, "{:.2f}"),
+        (fig.add_subplot(*grid, 1), counts, "counts", max(counts.max(), 1.0), "{:.0f}"),
+        (fig.add_subplot(*grid, 2), normalised, "share of each true class", 1.0, "{:.2f}"),
     ):
         image = ax.imshow(values, cmap=HEATMAP, vmin=0, vmax=vmax)
-        fig.colorbar(image, ax=ax, shrink=0.82)
+        bar = fig.colorbar(image, ax=ax, shrink=0.82)
+        if values is counts:
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         ax.set_xticks(
             range(n_classes),
             ticks,
@@ -315,12 +328,15 @@ def _confusion(report: dict[str, Any]) -> Figure | None:
             for row in range(n_classes):
                 for col in range(n_classes):
                     value = values[row, col]
-                    # White text on dark cells, dark text on light ones.
+                    # White text on dark cells, dark text on light ones; empty cells are
+                    # greyed so the eye goes to the mistakes that did happen.
                     colour = "white" if value > 0.55 * vmax else "#111827"
+                    if value == 0:
+                        colour = "#9ca3af"
                     ax.text(
                         col,
                         row,
-                        fmt.format(value),
+                        "0" if value == 0 else fmt.format(value),
                         ha="center",
                         va="center",
                         fontsize=font,
@@ -336,7 +352,7 @@ def _per_class(report: dict[str, Any]) -> Figure | None:
     if not rows:
         return None
     n_classes = len(rows)
-    fig = _new_figure(min(max(0.8 * n_classes + 3.0, 7.5), 16.0), 4.4)
+    fig = _new_figure(min(max(0.8 * n_classes + 3.0, 7.5), 13.0), 4.4)
     ax = fig.subplots()
     positions = np.arange(n_classes)
     width = 0.26
@@ -370,13 +386,13 @@ def _per_class(report: dict[str, Any]) -> Figure | None:
         ha="right" if rotate else "center",
         rotation_mode="anchor",
     )
-    ax.set_ylim(0, 1.0)
+    ax.set_ylim(0, 1.02)
     ax.set_ylabel("score")
     ax.set_xlabel("class")
     ax.grid(axis="x", visible=False)
     ax.set_title("precision, recall and F1 per class (test split)")
     # Outside the axes: inside, the legend would hide bars that reach 1.0.
-    fig.legend(loc="outside right upper")
+    fig.legend(loc="outside lower center", ncols=4)
     return fig
 
 
@@ -460,6 +476,8 @@ def _pred_vs_true(report: dict[str, Any]) -> Figure | None:
 
 def _residuals(report: dict[str, Any]) -> Figure | None:
     """Histogram of residuals (left) and residuals against predictions (right), test split."""
+    from matplotlib.ticker import MaxNLocator
+
     pairs = _predictions(report)
     if pairs is None:
         return None
@@ -476,6 +494,7 @@ def _residuals(report: dict[str, Any]) -> Figure | None:
     ax_hist.set_xlabel("residual (predicted − true)")
     ax_hist.set_ylabel("count")
     ax_hist.grid(axis="x", visible=False)
+    ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_hist.legend(loc="upper right")
     # A funnel or curve here means errors depend on the value: a pattern the histogram hides.
     ax_scatter.scatter(y_pred, residuals, color=TRAIN_COLOUR, **_scatter_style(residuals.size))
@@ -489,9 +508,10 @@ def _residuals(report: dict[str, Any]) -> Figure | None:
 
 def _layer_series(
     history: list[dict[str, Any]],
-) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
-    """quantity -> layer -> (epochs, values), layers in the order they first appear."""
+) -> tuple[dict[str, dict[str, tuple[list[float], list[float]]]], list[str]]:
+    """quantity -> layer -> (epochs, values); and the layers in model order (as recorded)."""
     series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    order: dict[str, None] = {}
     for position, record in enumerate(history):
         layers = record.get("layers")
         if not isinstance(layers, dict):
@@ -500,6 +520,7 @@ def _layer_series(
         for layer, stats in layers.items():
             if not isinstance(stats, dict):
                 continue
+            order[str(layer)] = None
             for quantity, value in stats.items():
                 if _is_number(value):
                     epochs, values = series.setdefault(quantity, {}).setdefault(
@@ -507,7 +528,7 @@ def _layer_series(
                     )
                     epochs.append(epoch)
                     values.append(float(value))
-    return series
+    return series, list(order)
 
 
 def _diagnostics(report: dict[str, Any]) -> Figure | None:
@@ -516,24 +537,22 @@ def _diagnostics(report: dict[str, Any]) -> Figure | None:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import PercentFormatter
 
-    series = _layer_series(report["training"]["history"])
+    series, layer_order = _layer_series(report["training"]["history"])
     if not series:
         return None
     known = [q for q in LAYER_QUANTITIES if q[0] in series]
     # Quantities added later by the training loop still get drawn, on a linear scale.
-    extra = [
-        (q, q.replace("_", " "), False)
-        for q in series
-        if q not in dict.fromkeys(k for k, _, _ in LAYER_QUANTITIES)
-    ]
+    known_keys = {key for key, _, _ in LAYER_QUANTITIES}
+    extra = [(q, q.replace("_", " "), False) for q in series if q not in known_keys]
     panels = known + extra
-    layers = list(dict.fromkeys(layer for per_layer in series.values() for layer in per_layer))
+    layers = [layer for layer in layer_order if any(layer in s for s in series.values())]
     palette = colormaps["tab10" if len(layers) <= 10 else "tab20"]
     colours = {layer: palette(i % palette.N) for i, layer in enumerate(layers)}
-    n_cols = 1 if len(panels) == 1 else 2
+    # Three columns from five panels on, so the figure stays about as tall as a laptop screen.
+    n_cols = 1 if len(panels) == 1 else 2 if len(panels) in (2, 4) else 3
     n_rows = math.ceil(len(panels) / n_cols)
-    fig = _new_figure(11 if n_cols == 2 else 7.5, 3.1 * n_rows + 0.9)
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False).ravel())
+    fig = _new_figure({1: 7.5, 2: 11.0, 3: 13.0}[n_cols], 3.2 * n_rows + 1.0)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, (quantity, title, log) in zip(axes, panels, strict=False):
         all_values: list[float] = []
         for layer, (epochs, values) in series[quantity].items():
@@ -562,21 +581,23 @@ def _diagnostics(report: dict[str, Any]) -> Figure | None:
                 transform=ax.get_yaxis_transform(),
             )
         if quantity in _FRACTIONS:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
             ax.set_ylim(0, max(0.05, max(all_values, default=0.0) * 1.15))
         ax.set_title(title + (" (log scale)" if log else ""))
         ax.set_xlabel("epoch")
         _integer_epochs(ax)
-    for ax in axes[len(panels) :]:
-        ax.set_visible(False)
     handles = [Line2D([], [], color=colours[layer], linewidth=2) for layer in layers]
-    fig.legend(
-        handles,
-        [_short(layer, 32) for layer in layers],
-        loc="outside lower center",
-        ncols=min(4, len(layers)),
-        title="layer",
-    )
+    names = [_short(layer, 32) for layer in layers]
+    spare = axes[len(panels) :]
+    for ax in spare:
+        ax.set_axis_off()
+    if len(spare) and len(layers) <= 12:
+        # An empty grid cell is the one place a legend costs no room.
+        spare[0].legend(handles, names, loc="center", title="layer", fontsize=9)
+    else:
+        fig.legend(
+            handles, names, loc="outside lower center", ncols=min(4, len(layers)), title="layer"
+        )
     fig.suptitle("layer diagnostics per epoch")
     return fig
 

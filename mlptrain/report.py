@@ -7,6 +7,7 @@ that dict alone, so ``mlptrain report`` can rebuild it from report.json at any t
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from mlptrain.atomic import atomic_write_text
 from mlptrain.data import Split
+from mlptrain.diagnostics import warnings_from_history
 from mlptrain.metrics import HEADLINE, classification_metrics, regression_metrics
 from mlptrain.nn.sequential import Sequential
 
@@ -23,10 +25,24 @@ SPLITS = ("train", "val", "test")
 def split_metrics(
     model: Sequential, task: str, split: Split, class_names: list[str] | None
 ) -> dict[str, Any]:
-    """All report metrics of ``model`` on one split (eval mode)."""
+    """All report metrics of ``model`` on one split (eval mode); undefined ones are None."""
     if task == "classification":
-        return classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
-    return regression_metrics(split.y, model.predict(split.X))
+        metrics = classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
+    else:
+        metrics = regression_metrics(split.y, model.predict(split.X))
+    return _finite_or_none(metrics)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN/inf (e.g. R² of a one-sample split) become None: JSON has no NaN, and None == None
+    lets ``evaluate`` reproduce report.json exactly."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def model_summary(model: Sequential, n_inputs: int) -> list[dict[str, Any]]:
@@ -88,18 +104,42 @@ def build_report(
             "history": history,
         },
         "metrics": metrics,
+        # plain-language problems seen in the per-layer diagnostics and the learning curves
+        "warnings": warnings_from_history(history),
     }
 
 
+# A regression report keeps at most this many (true, predicted) pairs for its scatter plots.
+PREDICTION_SAMPLE = 2000
+
+
+def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]:
+    """(true, predicted) values of the first target on a split, evenly subsampled, so
+    ``mlptrain report`` can redraw the regression figures from report.json alone."""
+    rows = np.arange(len(split.y))
+    if len(rows) > PREDICTION_SAMPLE:
+        rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)
+    predicted = np.asarray(model.predict(split.X[rows]), dtype=np.float64).reshape(len(rows), -1)
+    true = np.asarray(split.y[rows], dtype=np.float64).reshape(len(rows), -1)
+    return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
+
+
 def write_reports(run_dir: Path, report: dict[str, Any]) -> None:
-    """report.json and report.md, each written atomically (old or new, never partial)."""
+    """report.json, report.md, the figures and report.html, each written atomically (old or
+    new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
+    from mlptrain.html_report import write_html
+    from mlptrain.plots import make_figures
+
+    write_html(run_dir, report, make_figures(report, run_dir / "figures"))
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+        # Four decimals read best for metrics; tiny or huge values (learning rates, MSE in
+        # the target's units) keep four significant digits instead of rounding to 0.0000.
+        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4g}"
     if value is None:
         return "–"
     return str(value)
@@ -186,6 +226,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             [[h["epoch"], *[h.get(k) for k in keys]] for h in _sample_epochs(history)],
         )
         out += [""]
+    if report.get("warnings"):
+        out += ["## Warnings", "", *[f"- {w}" for w in report["warnings"]], ""]
     metrics = report["metrics"]
     if metrics:
         names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
@@ -239,7 +281,11 @@ def format_metrics_table(metrics: dict[str, Any], task: str) -> str:
     """A plain-text table of one split's scalar metrics, for the terminal."""
     names = [m for m in SCALAR_METRICS[task] if m in metrics]
     width = max(len(n) for n in names)
-    return "\n".join(f"  {n:<{width}}  {metrics[n]:.4f}" for n in names)
+    return "\n".join(f"  {n:<{width}}  {_fmt_metric(metrics[n])}" for n in names)
+
+
+def _fmt_metric(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
 
 
 def load_report(run_dir: Path) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import struct
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlptrain.metrics import classification_metrics, regression_metrics
-from mlptrain.plots import make_figures
+from mlptrain.plots import _layer_series, make_figures
 from mlptrain.report import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -36,12 +35,18 @@ def _config(loss: str) -> dict[str, Any]:
 def _layers(epoch: int) -> dict[str, dict[str, float]]:
     decay = 0.8**epoch
     return {
-        "0 Linear(4 -> 16)": {"grad_norm": 2.0 * decay, "weight_norm": 3 + 0.1 * epoch,
-                              "update_ratio": 3e-3 * decay},
+        "0 Linear(4 -> 16)": {
+            "grad_norm": 2.0 * decay,
+            "weight_norm": 3 + 0.1 * epoch,
+            "update_ratio": 3e-3 * decay,
+        },
         "1 ReLU()": {"dead_fraction": 0.02 * epoch},
         "2 Tanh()": {"saturated_fraction": 0.1 + 0.01 * epoch},
-        "3 Linear(16 -> 3)": {"grad_norm": 0.0 if epoch == 1 else decay, "weight_norm": 1.5,
-                              "update_ratio": 1e-3},
+        "3 Linear(16 -> 3)": {
+            "grad_norm": 0.0 if epoch == 1 else decay,
+            "weight_norm": 1.5,
+            "update_ratio": 1e-3,
+        },
     }
 
 
@@ -144,33 +149,61 @@ def no_leaked_figures() -> Any:
     assert set(plt.get_fignums()) == before
 
 
-def test_classification_figures(tmp_path: Path, no_leaked_figures: None) -> None:
-    figures = make_figures(classification_report(layers=True), tmp_path / "figures")
-    assert list(figures) == ["curves", "lr", "confusion", "per_class", "diagnostics"]
-    for name, path in figures.items():
-        assert path == tmp_path / "figures" / f"{name}.png"
+@pytest.fixture(scope="module")
+def classification_figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    out_dir = tmp_path_factory.mktemp("run") / "figures"  # not yet created
+    figures = make_figures(classification_report(layers=True), out_dir)
+    assert set(plt.get_fignums()) == before, "make_figures left figures open"
+    return figures
+
+
+def test_classification_figures(classification_figures: dict[str, Path]) -> None:
+    assert list(classification_figures) == [
+        "curves",
+        "lr",
+        "confusion",
+        "per_class",
+        "diagnostics",
+    ]
+    out_dir = classification_figures["curves"].parent
+    for name, path in classification_figures.items():
+        assert path == out_dir / f"{name}.png"
         _assert_png(path)
     # Atomic writes leave no temporary files behind.
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
-        f"{name}.png" for name in figures
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        f"{name}.png" for name in classification_figures
     )
 
 
-def test_regression_figures(tmp_path: Path, no_leaked_figures: None) -> None:
-    figures = make_figures(regression_report(layers=True), tmp_path)
-    assert list(figures) == ["curves", "lr", "pred_vs_true", "residuals", "diagnostics"]
+def test_regression_figures_from_report_json(tmp_path: Path, no_leaked_figures: None) -> None:
+    """The report as read back from report.json (nulls, plain lists), as `mlptrain report`
+    sees it."""
+    import json
+
+    report = json.loads(json.dumps(regression_report(), allow_nan=False))
+    figures = make_figures(report, tmp_path)
+    assert list(figures) == ["curves", "lr", "pred_vs_true", "residuals"]
     for path in figures.values():
         _assert_png(path)
 
 
 def test_regression_without_predictions_skips_those_figures(tmp_path: Path) -> None:
-    figures = make_figures(regression_report(predictions=False), tmp_path)
+    report = regression_report(predictions=False)
+    for record in report["training"]["history"]:
+        record["val_loss"] = None  # a whole series of nulls is skipped, not drawn as empty
+    figures = make_figures(report, tmp_path)
     assert list(figures) == ["curves", "lr"]
     assert not (tmp_path / "pred_vs_true.png").exists()
+    _assert_png(figures["curves"])
 
 
 def test_no_diagnostics_without_layer_records(tmp_path: Path) -> None:
-    assert "diagnostics" not in make_figures(classification_report(), tmp_path)
+    report = classification_report()
+    report["metrics"] = {}  # keeps the test fast: only the curves are left to draw
+    assert list(make_figures(report, tmp_path)) == ["curves", "lr"]
 
 
 def test_empty_history_and_failed_run(tmp_path: Path) -> None:
@@ -181,44 +214,61 @@ def test_empty_history_and_failed_run(tmp_path: Path) -> None:
 
 
 def test_hostile_and_many_labels_still_render(tmp_path: Path, no_leaked_figures: None) -> None:
-    """A malformed mathtext label ($\\frac{$) must not make savefig raise; 25 classes
-    drop the cell annotations but keep a readable heatmap."""
+    """A malformed mathtext label ($\\frac{$) must not make savefig raise; 21 classes
+    stack the panels and drop the cell annotations."""
     report = classification_report()
+    report["training"]["history"] = []
     test = report["metrics"]["test"]
-    n = 25
+    n = 21
     names = [f"class_{i}" for i in range(n - 1)] + ["$\\frac{$ very long label name indeed"]
     test["labels"] = names
     test["confusion_matrix"] = (np.eye(n, dtype=int) * 5 + 1).tolist()
     test["per_class"] = [
-        {"label": name, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 6}
-        for name in names
+        {"label": name, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 6} for name in names
     ]
     figures = make_figures(report, tmp_path)
-    _assert_png(figures["confusion"])
-    _assert_png(figures["per_class"])
-
-
-def test_all_none_series_and_json_round_trip(tmp_path: Path) -> None:
-    """A report read back from report.json (nulls, lists) draws the same figures."""
-    import json
-
-    report = json.loads(json.dumps(regression_report(), allow_nan=False))
-    for record in report["training"]["history"]:
-        record["val_loss"] = None
-    figures = make_figures(report, tmp_path)
-    assert list(figures) == ["curves", "lr", "pred_vs_true", "residuals"]
+    assert list(figures) == ["confusion", "per_class"]
+    for path in figures.values():
+        _assert_png(path)
 
 
 def test_does_not_switch_the_matplotlib_backend(tmp_path: Path) -> None:
-    """Notebook users keep their backend (and their open figures)."""
+    """Notebook users keep their backend and their open figures."""
     import matplotlib
     import matplotlib.pyplot as plt
 
+    report = classification_report()
+    report["metrics"] = {}
     backend = matplotlib.get_backend()
     fig = plt.figure()
     try:
-        make_figures(copy.deepcopy(classification_report()), tmp_path)
+        make_figures(report, tmp_path)
         assert matplotlib.get_backend() == backend
         assert plt.fignum_exists(fig.number)
     finally:
         plt.close(fig)
+
+
+def test_layer_series_skips_nulls_and_keeps_model_order() -> None:
+    history = [
+        {
+            "epoch": 1,
+            "layers": {
+                "0 Linear(4 -> 8)": {"grad_norm": None, "weight_norm": 1.0},
+                "1 ReLU()": {"dead_fraction": 0.5},
+            },
+        },
+        {"epoch": 2},  # an epoch without diagnostics
+        {
+            "epoch": 3,
+            "layers": {
+                "0 Linear(4 -> 8)": {"grad_norm": 0.5, "weight_norm": 1.5},
+                "1 ReLU()": "not a dict",
+            },
+        },
+    ]
+    series, layers = _layer_series(history)
+    assert layers == ["0 Linear(4 -> 8)", "1 ReLU()"]
+    assert series["grad_norm"] == {"0 Linear(4 -> 8)": ([3.0], [0.5])}
+    assert series["weight_norm"]["0 Linear(4 -> 8)"] == ([1.0, 3.0], [1.0, 1.5])
+    assert series["dead_fraction"] == {"1 ReLU()": ([1.0], [0.5])}
