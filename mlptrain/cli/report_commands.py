@@ -1,0 +1,54 @@
+"""``mlptrain report`` and ``mlptrain compare``."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlptrain.cli.app import app, user_errors
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+) -> None:
+    """Rebuild report.md, report.html and the figures from a run's files.
+
+    Example: mlptrain report runs/digits/20260101-120000
+    """
+    with user_errors():
+        from mlptrain.compare import rebuild_report
+
+        rebuild_report(run_dir)
+        typer.echo(f"rebuilt {run_dir / 'report.md'}, {run_dir / 'report.html'} and figures/")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)],
+    format: Annotated[
+        CompareFormat, typer.Option("--format", help="Output format.")
+    ] = CompareFormat.table,
+) -> None:
+    """Compare runs side by side: data, layers, optimizer, epochs, test metrics, differing keys.
+
+    Example: mlptrain compare runs/digits/* --format md
+    """
+    with user_errors():
+        from mlptrain.compare import compare_runs, comparison_table
+
+        comparison = compare_runs(run_dirs)
+        if format is CompareFormat.json:
+            typer.echo(json.dumps(comparison, indent=2))
+        else:
+            typer.echo(comparison_table(comparison, markdown=format is CompareFormat.md), nl=False)

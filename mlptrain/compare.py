@@ -1,0 +1,149 @@
+"""``mlptrain report`` and ``mlptrain compare``: reports rebuilt from a run's files, and runs
+side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlptrain.atomic import read_jsonl
+from mlptrain.config import diff_configs
+from mlptrain.errors import UserInputError
+from mlptrain.metrics import HEADLINE
+from mlptrain.report import write_reports
+
+
+def _read_report(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "report.json"
+    if not Path(run_dir).is_dir():
+        raise UserInputError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise UserInputError(
+            f"{run_dir}: no report.json (not a run directory, or the run never finished an "
+            "epoch); `mlptrain evaluate` can still report on a checkpoint"
+        )
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserInputError(f"{path}: cannot read the report: {exc}") from None
+    if not isinstance(report, dict) or "task" not in report or "metrics" not in report:
+        raise UserInputError(f"{path}: not an mlptrain report (no task or metrics)")
+    return report
+
+
+def rebuild_report(run_dir: Path) -> dict[str, Any]:
+    """Re-render report.md, report.html and the figures from report.json, with the learning
+    curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
+    report = _read_report(run_dir)
+    history = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    if history:
+        report["training"]["history"] = history
+        report["training"]["epochs_run"] = len(history)
+    write_reports(Path(run_dir), report)
+    return report
+
+
+def _layers(report: dict[str, Any]) -> str:
+    """``Linear(64 -> 256) ReLU Dropout Linear(256 -> 10)`` in a compact form."""
+    names = []
+    for row in report["model"]["layers"]:
+        layer = row["layer"]
+        names.append(layer if layer.startswith("Linear") else layer.split("(")[0])
+    return " ".join(names)
+
+
+def _config(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
+    from mlptrain.yamlsafe import read_yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    data, _ = read_yaml(path)
+    return data if isinstance(data, dict) else {}
+
+
+def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
+    """One row per run, and the config keys whose values differ between them."""
+    if not run_dirs:
+        raise UserInputError("compare needs at least one run directory")
+    reports = [_read_report(d) for d in run_dirs]
+    configs = [_config(d, r) for d, r in zip(run_dirs, reports, strict=True)]
+    differing = sorted({key for other in configs[1:] for key in diff_configs(configs[0], other)})
+    rows = []
+    for run_dir, report, config in zip(run_dirs, reports, configs, strict=True):
+        test = report["metrics"].get("test", {})
+        training = report["training"]
+        optimizer = report["optimizer"]
+        rows.append(
+            {
+                "run": str(run_dir),
+                "name": report["name"],
+                "status": report["status"],
+                "dataset": report["data"]["source"],
+                "layers": _layers(report),
+                "optimizer": f"{optimizer['type']} lr={optimizer.get('lr')}",
+                "epochs_run": training["epochs_run"],
+                "best_epoch": training.get("best_epoch"),
+                "seconds": round(float(training["seconds"]), 2),
+                "test": {k: v for k, v in test.items() if isinstance(v, int | float)},
+                "differs": {key: _lookup(config, key) for key in differing},
+            }
+        )
+    return {"runs": rows, "differing_keys": differing, "headline": _headline(reports)}
+
+
+def _headline(reports: list[dict[str, Any]]) -> str:
+    tasks = {r["task"] for r in reports}
+    return HEADLINE[tasks.pop()] if len(tasks) == 1 else "accuracy"
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> Any:
+    """The value at a key path like ``model.layers[0].units`` (None where absent)."""
+    node: Any = config
+    for part in dotted.replace("]", "").replace("[", ".").split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> str:
+    """The comparison as an aligned text table, or a Markdown table."""
+    metric = comparison["headline"]
+    header = [
+        "name",
+        "dataset",
+        "layers",
+        "optimizer",
+        "epochs",
+        "best",
+        f"test {metric}",
+        "seconds",
+    ]
+    header += comparison["differing_keys"]
+    body = []
+    for row in comparison["runs"]:
+        value = row["test"].get(metric)
+        body.append(
+            [
+                row["name"],
+                row["dataset"],
+                row["layers"],
+                row["optimizer"],
+                str(row["epochs_run"]),
+                str(row["best_epoch"]),
+                "–" if value is None else f"{value:.4f}",
+                f"{row['seconds']:.2f}",
+                *[json.dumps(row["differs"][k]) for k in comparison["differing_keys"]],
+            ]
+        )
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), *(fmt.format(*r) for r in body)]) + "\n"
