@@ -1,0 +1,83 @@
+"""Shared fixtures: the CLI runner, the shipped configs, and short runs reused across tests.
+
+The session runs are read-only for the tests that use them: a test that changes a run
+directory fits its own. Drawing a run's PNG figures costs about a second with matplotlib, far
+more than a two-epoch fit: tests about training use ``no_figures`` (the figures have their
+own tests in test_plots.py and test_html_report.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mlptrain.cli import app
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="session")
+def configs_dir() -> Path:
+    return CONFIGS
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., Result]:
+    """``cli("fit", path, "--out", out)``: the mlptrain CLI in-process (stdout, stderr apart)."""
+    runner = CliRunner()
+
+    def invoke(*args: object) -> Result:
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """``write_config(text, name="config.yaml")``: a config file in tmp_path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def _skip_figures(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr("mlptrain.plots.make_figures", lambda report, out_dir: {})
+
+
+@pytest.fixture
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs write report.json/md/html but no PNG figures (seconds saved per fit)."""
+    _skip_figures(monkeypatch)
+
+
+def _short_run(config: str, epochs: int, out: Path):
+    from mlptrain.api import fit
+
+    with pytest.MonkeyPatch.context() as mp:
+        _skip_figures(mp)
+        return fit(CONFIGS / config, overrides=[f"train.epochs={epochs}"], out=out)
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory):
+    """configs/digits.yaml for 2 epochs (float32, dropout, no early stopping)."""
+    return _short_run("digits.yaml", 2, tmp_path_factory.mktemp("runs") / "digits")
+
+
+@pytest.fixture(scope="session")
+def fruit_run(tmp_path_factory: pytest.TempPathFactory):
+    """configs/fruit_csv.yaml for 3 epochs: string labels read from a CSV."""
+    return _short_run("fruit_csv.yaml", 3, tmp_path_factory.mktemp("runs") / "fruit")
+
+
+@pytest.fixture(scope="session")
+def diabetes_run(tmp_path_factory: pytest.TempPathFactory):
+    """configs/diabetes.yaml for 2 epochs: regression with a standardised target."""
+    return _short_run("diabetes.yaml", 2, tmp_path_factory.mktemp("runs") / "diabetes")
