@@ -1,0 +1,122 @@
+"""``mlptrain sweep`` and ``mlptrain cv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlptrain.cli.app import ConfigArg, SetOpt, app, user_errors
+
+
+@app.command()
+def sweep(
+    config: ConfigArg,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="key.path=v1,v2,... values to try (repeatable)."),
+    ] = None,
+    random: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--random",
+            help="key.path=DIST, DIST one of loguniform(a,b), uniform(a,b), randint(a,b), "
+            "choice(v1,v2,...) (repeatable).",
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="Random samples to draw (default 10).")
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Repeat each setting with N seeds.")
+    ] = None,
+    monitor: Annotated[
+        str | None,
+        typer.Option(
+            "--monitor", help="Rank by this metric (default val_loss, or the test headline)."
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="Sweep YAML file (grid/random/trials/seeds/monitor)."),
+    ] = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep directory (default runs/<name>/sweep-<id>)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Trials run in parallel locally.")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786."),
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Run only trials with index % N == i: i/N.")
+    ] = None,
+) -> None:
+    """Run a grid/random search over config keys, repeated over seeds; resumable.
+
+    Example: mlptrain sweep configs/iris.yaml --grid model.layers[0].units=16,32 --seeds 3
+    """
+    with user_errors():
+        from mlptrain.errors import UserInputError
+        from mlptrain.sweep import build_spec, parse_shard, run_sweep
+
+        sweep_spec = build_spec(
+            grid=grid or [], random=random or [], trials=trials, seeds=seeds,
+            monitor=monitor, spec_file=spec,
+        )  # fmt: skip
+        if scheduler is not None and jobs != 1:
+            raise UserInputError("--jobs applies to local runs; with --scheduler the cluster's "
+                                 "workers set the parallelism (leave --jobs out)")  # fmt: skip
+        shard_pair = parse_shard(shard) if shard is not None else None
+
+        def show(record: dict[str, Any]) -> None:
+            line = f"{record['trial']} {record['status']} ({record['seconds']:.1f} s)"
+            if record["status"] != "completed":
+                line += f": {record['error']}"
+            typer.echo(line)
+
+        result = run_sweep(
+            config, sweep_spec, overrides=set_ or [], out=out, jobs=jobs,
+            scheduler=scheduler, shard=shard_pair, on_record=show,
+        )  # fmt: skip
+        summary = result.summary
+        if result.skipped:
+            typer.echo(f"skipped {len(result.skipped)} finished trial(s)")
+        best = summary["best"]
+        if best is not None:
+            from mlptrain.sweep import _mean_text, _params_text
+
+            typer.echo(
+                f"best: {_params_text(best['params'])}: {summary['monitor']} {_mean_text(best)}"
+            )
+            typer.echo(f"best config: {result.dir / 'best.yaml'}")
+        typer.echo(f"sweep directory: {result.dir}")
+        failed = result.failed
+        if failed:
+            typer.echo(f"{len(failed)} of {len(result.ran)} trial(s) failed", err=True)
+            raise typer.Exit(1)
+
+
+@app.command()
+def cv(
+    config: ConfigArg,
+    folds: Annotated[int, typer.Option("--folds", help="Number of folds.")] = 5,
+    set_: SetOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Folds run in parallel.")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", help="Where cv.json and cv.md go.")] = None,
+) -> None:
+    """k-fold cross-validation on the train+validation rows; the test split is left out.
+
+    Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
+    """
+    with user_errors():
+        from mlptrain.cv import cross_validate
+
+        result = cross_validate(config, folds=folds, overrides=set_ or [], jobs=jobs, out=out)
+        typer.echo(f"{folds}-fold cross-validation of {result.summary['name']}:")
+        for name, stat in result.summary["metrics"].items():
+            typer.echo(f"  {name:<20} {stat['mean']:.4f} ± {stat['std']:.4f}")
+        typer.echo(f"results: {result.dir / 'cv.json'}")

@@ -1,0 +1,244 @@
+"""k-fold cross-validation of a config on its train+validation rows; the test rows stay out.
+
+The test rows are the config's own (``split_indices`` with the config's seed), so a CV estimate
+and a later ``mlptrain fit`` never see different test sets. The remaining rows are split by
+scikit-learn's ``StratifiedKFold`` (classification) or ``KFold`` (regression), shuffled with
+the config's seed. Each fold is prepared like :func:`mlptrain.data.prepare` (scaler fitted on
+the fold's training rows only) and trained by :func:`mlptrain.train.build` + ``Trainer``; the
+held-out fold plays the validation split, so early stopping, if configured, watches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain.atomic import atomic_write_text, check_writable
+from mlptrain.errors import DataError, UserInputError
+
+MAX_FOLDS = 100
+
+
+@dataclass
+class Folds:
+    """Row indices into the raw data: the pool (train+val) split into folds, and the test rows."""
+
+    raw: Any  # mlptrain.data.RawData
+    folds: list[tuple[np.ndarray, np.ndarray]]  # (training rows, held-out rows)
+    test: np.ndarray
+
+
+def make_folds(cfg: Any, n_folds: int) -> Folds:
+    """The config's data, its test rows, and ``n_folds`` seeded folds of the other rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from mlptrain.data import load_raw, split_indices
+
+    if not 2 <= n_folds <= MAX_FOLDS:
+        raise UserInputError(f"--folds {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+    raw = load_raw(cfg.data, seed=cfg.seed)
+    train, val, test = split_indices(
+        raw.y,
+        task=raw.task,
+        test_size=cfg.data.test_size,
+        val_size=cfg.data.val_size,
+        seed=cfg.seed,
+        where=raw.source,
+    )
+    pool = np.sort(np.concatenate([train, val]))
+    classification = raw.task == "classification"
+    splitter_cls = StratifiedKFold if classification else KFold
+    splitter = splitter_cls(n_splits=n_folds, shuffle=True, random_state=cfg.seed)
+    if classification:
+        _, counts = np.unique(raw.y[pool], return_counts=True)
+        if counts.min() < n_folds:
+            raise DataError(
+                f"{raw.source}: --folds {n_folds}: the rarest class has only {int(counts.min())} "
+                "row(s) outside the test split; stratified k-fold needs at least one per fold; "
+                f"use --folds {max(2, int(counts.min()))} or fewer"
+            )
+    elif len(pool) < n_folds:
+        raise DataError(
+            f"{raw.source}: --folds {n_folds}: only {len(pool)} rows outside the test split"
+        )
+    labels = raw.y[pool] if classification else np.zeros(len(pool))
+    folds = [(pool[a], pool[b]) for a, b in splitter.split(np.zeros(len(pool)), labels)]
+    return Folds(raw, folds, test)
+
+
+def prepare_fold(
+    cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray, test_rows: np.ndarray
+) -> Any:
+    """A ``Prepared`` whose train/val are the fold's rows, built as ``data.prepare`` does."""
+    from mlptrain.data import LabelEncoder, Prepared, Scaler, Split
+    from mlptrain.train import DTYPES
+
+    dtype = np.dtype(DTYPES[cfg.train.dtype])
+    if raw.task == "classification":
+        encoder = LabelEncoder().fit(raw.y)
+        targets = encoder.encode(raw.y)
+        n_outputs = encoder.n_classes
+    else:
+        encoder = None
+        targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
+        n_outputs = targets.shape[1]
+    scaler = Scaler(cfg.data.scale).fit(raw.X[train_rows])
+    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
+
+    def part(rows: np.ndarray) -> Split:
+        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
+
+    return Prepared(
+        task=raw.task,
+        train=part(train_rows),
+        val=part(held_out),
+        test=part(test_rows),
+        encoder=encoder,
+        scaler=scaler,
+        feature_names=list(raw.feature_names),
+        n_features=raw.X.shape[1],
+        n_outputs_hint=n_outputs,
+        source=raw.source,
+        target_scaler=target_scaler,
+    )
+
+
+def train_prepared(cfg: Any, data: Any) -> Any:
+    """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded."""
+    from mlptrain.train import Trainer, build
+
+    setup = build(cfg, data=data)
+    best: dict[str, np.ndarray] = {}
+
+    def save(kind: str) -> None:
+        if kind == "best":
+            best.update(setup.model.state_dict())
+
+    Trainer(setup, save=save).run()
+    if setup.stopper is not None and best:
+        # As in api.fit: early stopping keeps the best weights.
+        setup.model.load_state_dict(best)
+    return setup
+
+
+def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
+    """The report's scalar metrics of the setup's model on one split."""
+    from mlptrain.report import split_metrics
+
+    data = setup.data
+    names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
+    metrics = split_metrics(setup.model, data.task, split, names)
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def run_fold(config: dict[str, Any], n_folds: int, fold: int, blas_threads: int) -> dict[str, Any]:
+    """Train and score one fold (the unit a worker process runs); plain data in and out."""
+    from threadpoolctl import threadpool_limits
+
+    from mlptrain.config import parse_config_dict
+
+    with threadpool_limits(limits=blas_threads):
+        cfg = parse_config_dict(config, source="cv config")
+        folds = make_folds(cfg, n_folds)
+        train_rows, held_out = folds.folds[fold]
+        data = prepare_fold(cfg, folds.raw, train_rows, held_out, folds.test)
+        setup = train_prepared(cfg, data)
+        return {
+            "fold": fold,
+            "n_train": len(train_rows),
+            "n_val": len(held_out),
+            "metrics": scalar_metrics(setup, data.val),
+        }
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
+    # Population std (ddof=0), numpy's default, as in the sweep leaderboard.
+    return {"mean": float(array.mean()), "std": float(array.std())}
+
+
+@dataclass
+class CVResult:
+    dir: Path
+    summary: dict[str, Any]
+
+
+def cross_validate(
+    config: str | Path,
+    *,
+    folds: int = 5,
+    overrides: Sequence[str] = (),
+    jobs: int = 1,
+    out: str | Path | None = None,
+) -> CVResult:
+    """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
+    from mlptrain.config import config_to_dict, load_config
+    from mlptrain.sweep import _blas_threads
+
+    if jobs < 1:
+        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+    cfg = load_config(config, overrides)
+    base = config_to_dict(cfg)
+    make_folds(cfg, folds)  # input errors (too many folds) before any worker starts
+    threads = _blas_threads(jobs)
+    if jobs == 1:
+        results = [run_fold(base, folds, k, threads) for k in range(folds)]
+    else:
+        from joblib import Parallel, delayed
+
+        results = list(
+            Parallel(n_jobs=jobs, backend="loky")(
+                delayed(run_fold)(base, folds, k, threads) for k in range(folds)
+            )
+        )
+    results.sort(key=lambda r: r["fold"])
+    names = list(results[0]["metrics"])
+    summary = {
+        "name": cfg.name,
+        "folds": folds,
+        "seed": cfg.seed,
+        "task": "regression" if "r2" in names else "classification",
+        "per_fold": results,
+        "metrics": {
+            name: _mean_std([r["metrics"][name] for r in results])
+            for name in names
+            if all(math.isfinite(r["metrics"][name]) for r in results)
+        },
+        "config": base,
+    }
+    if out is None:
+        digest = hashlib.sha256(json.dumps([base, folds], sort_keys=True).encode()).hexdigest()
+        out = Path("runs") / cfg.name / f"cv-{folds}-{digest[:8]}"
+    out = Path(out)
+    check_writable(out)
+    atomic_write_text(out / "cv.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(out / "cv.md", render_markdown(summary))
+    return CVResult(out, summary)
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# Cross-validation: {summary['name']}",
+        "",
+        f"{summary['folds']}-fold "
+        f"{'stratified ' if summary['task'] == 'classification' else ''}k-fold on the "
+        "train+validation rows (the test split is left out), seed "
+        f"{summary['seed']}; mean ± std (ddof=0) over folds.",
+        "",
+        "| metric | mean | std |",
+        "|---|---|---|",
+    ]
+    for name, stat in summary["metrics"].items():
+        lines.append(f"| {name} | {stat['mean']:.4f} | {stat['std']:.4f} |")
+    return "\n".join(lines) + "\n"
