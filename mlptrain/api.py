@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,11 +33,19 @@ from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.metrics import HEADLINE
 from mlptrain.nn.sequential import Sequential
-from mlptrain.report import SPLITS, build_report, model_summary, split_metrics, write_reports
+from mlptrain.report import (
+    SPLITS,
+    build_report,
+    model_summary,
+    prediction_sample,
+    split_metrics,
+    write_reports,
+)
 from mlptrain.train import (
     Callbacks,
     DivergenceError,
     Setup,
+    StopRequested,
     Trainer,
     build,
     checkpoint_tensors,
@@ -91,16 +99,49 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
 
 
 def fit(
-    config: str | Path | Config,
+    config: str | Path | Config | None = None,
     *,
     overrides: Sequence[str] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     callbacks: Callbacks | None = None,
+    resume: str | Path | None = None,
+    init_from: str | Path | None = None,
+    checkpoint_every_steps: int | None = None,
 ) -> Run:
-    """Train the model a config describes; write checkpoints and reports into a run directory."""
-    cfg = config if isinstance(config, Config) else load_config(config, overrides or ())
+    """Train the model a config describes; write checkpoints and reports into a run directory.
+
+    ``resume``: continue a run (its directory or its last checkpoint) with its stored config
+    instead; only ``train.epochs`` and checkpoint frequencies may be overridden.
+    ``init_from``: start this new run from another run's model weights (fine-tuning).
+    ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
+    """
+    from mlptrain import resume as resuming
+
+    overrides = list(overrides or ())
+    if checkpoint_every_steps is not None:
+        overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
+    if resume is not None:
+        if config is not None or init_from is not None or out is not None or overwrite:
+            raise UserInputError(
+                "--resume continues a run in its own directory with the config stored in its "
+                "checkpoint; it cannot be combined with a CONFIG, --init-from, --out or "
+                "--overwrite"
+            )
+        return resuming.resume(resume, overrides=overrides, callbacks=callbacks)
+    if config is None:
+        raise UserInputError(
+            "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
+        )
+    if isinstance(config, Config):
+        cfg = config
+        if overrides:
+            cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+    else:
+        cfg = load_config(config, overrides)
     setup = build(cfg)
+    if init_from is not None:
+        resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
     setup.config = resolved
     run_dir = prepare_run_dir(
@@ -111,10 +152,17 @@ def fit(
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
         if overwrite:
-            for stale in ("metrics.jsonl", "report.json", "report.md"):
+            # The old run's checkpoints go too: a --resume must never pick them up.
+            for stale in (
+                "metrics.jsonl",
+                "report.json",
+                "report.md",
+                f"{CHECKPOINT_DIR}/last.safetensors",
+                f"{CHECKPOINT_DIR}/best.safetensors",
+            ):
                 (run_dir / stale).unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
-        return _train(setup, run_dir, callbacks)
+        return train_in(setup, run_dir, callbacks)
 
 
 class _Saver:
@@ -147,16 +195,34 @@ class _Saver:
         self.written_epochs = len(history)
 
 
-def _train(setup: Setup, run_dir: Path, callbacks: Callbacks | None) -> Run:
+def train_in(
+    setup: Setup,
+    run_dir: Path,
+    callbacks: Callbacks | None,
+    *,
+    start: Callable[[Trainer, _Saver], None] | None = None,
+) -> Run:
+    """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
+
+    SIGINT/SIGTERM stop the run after the current step (see mlptrain.signals).
+    """
+    from mlptrain.signals import Interrupted, StopOnSignals
+
     saver = _Saver(setup, run_dir)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
     saver.trainer = trainer
+    if start is not None:
+        start(trainer, saver)
     started = time.perf_counter()
+    stop = StopOnSignals(trainer)
     try:
-        trainer.run()
+        with stop:
+            trainer.run()
     except DivergenceError as exc:
         _write_report(setup, trainer, run_dir, status="failed", error=str(exc), with_metrics=False)
         raise
+    except StopRequested as exc:
+        raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
         # Early stopping keeps the best weights: the model reported is the model in best.
@@ -210,6 +276,8 @@ def _write_report(
         error=error,
         version=__version__,
     )
+    if with_metrics and data.task == "regression":
+        report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
     write_reports(run_dir, report)
     return report
 
@@ -282,7 +350,10 @@ class Predictor:
 
     def _inputs(self, X: Any) -> np.ndarray:
         X = check_features(
-            X, n_features=int(self.meta["n_features"]), feature_names=self.feature_names, source="X"
+            X,
+            n_features=int(self.meta["n_features"]),
+            feature_names=self.feature_names,
+            source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
 

@@ -3,7 +3,7 @@
 Layout of a safetensors file: an 8-byte little-endian header length N, N bytes of JSON header
 (``{"name": {"dtype", "shape", "data_offsets"}, ..., "__metadata__": {str: str}}``), then the
 data section that ``data_offsets`` index into. ``__metadata__`` of an mlptrain checkpoint holds
-``format`` ("mlptrain"), ``format_version``, ``mlptrain_version``, ``sha256`` (``tensors_digest``)
+``format`` ("mlptrain"), ``format_version``, ``mlptrain_version``, ``sha256`` (``checkpoint_digest``: tensors and meta)
 and ``meta`` (JSON of the run state: resolved config, epoch, step, RNG state, labels, metrics).
 
 A checkpoint is something a user hands us, so ``load_checkpoint`` reads and checks the header
@@ -123,6 +123,17 @@ def tensors_digest(tensors: Mapping[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def checkpoint_digest(tensors: Mapping[str, np.ndarray], meta_text: str) -> str:
+    """The SHA-256 stored in a checkpoint: over the tensors (``tensors_digest``) and the exact
+    ``meta`` JSON text, so a flipped bit in the config or the RNG state is caught as surely as
+    one in the weights."""
+    digest = hashlib.sha256(tensors_digest(tensors).encode("ascii"))
+    meta_bytes = meta_text.encode("utf-8")
+    digest.update(len(meta_bytes).to_bytes(8, "little"))
+    digest.update(meta_bytes)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: StrPath, tensors: Mapping[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Write ``tensors`` and ``meta`` to ``path`` atomically as a safetensors checkpoint.
 
@@ -146,7 +157,7 @@ def save_checkpoint(path: StrPath, tensors: Mapping[str, np.ndarray], meta: dict
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "mlptrain_version": mlptrain.__version__,
-        "sha256": tensors_digest(stored),
+        "sha256": checkpoint_digest(stored, meta_json),
         "meta": meta_json,
     }
     atomic_write_bytes(path, safetensors.numpy.save(stored, metadata=metadata))
@@ -156,14 +167,14 @@ def load_checkpoint(path: StrPath) -> Checkpoint:
     """Read, validate and verify a checkpoint; every problem is one line of ``CheckpointError``."""
     valid = _read_validated(Path(path))
     tensors = _tensors_from(valid)
-    if tensors_digest(tensors) != valid.metadata["sha256"]:
+    if checkpoint_digest(tensors, valid.metadata["meta"]) != valid.metadata["sha256"]:
         raise CheckpointError(f"{valid.path}: {_INTEGRITY_FAILED}")
     return Checkpoint(tensors=tensors, meta=valid.meta, path=valid.path)
 
 
 _INTEGRITY_FAILED = (
-    "integrity check failed: tensor data does not match its SHA-256; the file is damaged "
-    "(use another checkpoint or train again)"
+    "integrity check failed: tensors and metadata do not match their SHA-256; the file is "
+    "damaged (use another checkpoint or train again)"
 )
 
 
@@ -177,7 +188,11 @@ def inspect_checkpoint(path: StrPath) -> dict[str, Any]:
     valid = _read_validated(Path(path))
     tensors = _tensors_from(valid)
     stored_hash = valid.metadata["sha256"]
-    integrity = "ok" if tensors_digest(tensors) == stored_hash else _INTEGRITY_FAILED
+    integrity = (
+        "ok"
+        if checkpoint_digest(tensors, valid.metadata["meta"]) == stored_hash
+        else _INTEGRITY_FAILED
+    )
     described = [
         {
             "name": entry.name,

@@ -19,12 +19,14 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import Config, check_against_data, config_to_dict, monitor_mode
 from mlptrain.data import Prepared, prepare
+from mlptrain.diagnostics import LayerDiagnostics
 from mlptrain.errors import ConfigError, RunError
 from mlptrain.metrics import HEADLINE, epoch_metric
 from mlptrain.nn.build import build_model
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
 from mlptrain.nn.sequential import Head, Sequential
+from mlptrain.nn.threads import blas_threads_for
 from mlptrain.optim import Optimizer, clip_grad_norm, make_optimizer
 from mlptrain.schedule import Schedule, make_schedule
 from mlptrain.stopping import EarlyStopping
@@ -155,6 +157,13 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
+    # Mid-epoch cursor: batches done in the current epoch, their running loss and hit sums,
+    # and the shuffle Generator's state from before this epoch's permutation, so a resume
+    # regenerates the same permutation and skips the batches already done.
+    batch: int = 0
+    epoch_loss: float = 0.0
+    epoch_hits: float = 0.0
+    epoch_rng_state: dict[str, Any] | None = None
 
 
 def iterate_batches(n_samples: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -193,6 +202,9 @@ class Trainer:
         self.save = save or (lambda kind: None)
         self.state = TrainState()
         self._target_cache: dict[str, np.ndarray] = {}
+        # Set (from a signal handler) to stop after the current step: see mlptrain.signals.
+        self.stop_requested = False
+        self.diagnostics = LayerDiagnostics(setup.model)
 
     @property
     def task(self) -> str:
@@ -207,6 +219,9 @@ class Trainer:
     def run(self) -> TrainState:
         cfg = self.setup.config
         while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
+            if self.stop_requested:
+                self.save("last")
+                raise StopRequested(self.state.epoch, self.state.step)
             record = self.run_epoch()
             self._after_epoch(record)
         return self.state
@@ -219,34 +234,45 @@ class Trainer:
         s.optimizer.lr = lr
         train = s.data.train
         train_targets = self._targets("train")
+        state.epoch_rng_state = s.shuffle_rng.bit_generator.state
         batches = iterate_batches(len(train.y), cfg.train.batch_size, s.shuffle_rng)
         if self.callbacks.on_epoch_start:
             self.callbacks.on_epoch_start(epoch + 1, cfg.train.epochs, len(batches))
         started = time.perf_counter()
         s.model.train()
-        total_loss = 0.0
-        hits = 0.0
+        total_loss = state.epoch_loss
+        hits = state.epoch_hits
         clip = cfg.train.clip_grad_norm
         classification = self.task == "classification"
-        for index in batches:
-            xb = train.X.take(index, axis=0)
-            yb = train_targets.take(index, axis=0)
-            output = s.model.forward(xb)
-            loss = s.loss.forward(output, yb)
-            s.model.backward(s.loss.backward())
-            # One reduction over the flat gradient catches inf/nan in any layer.
-            if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
-                self._diverged(loss, lr)
-            if clip is not None:
-                clip_grad_norm(s.model, clip)
-            s.optimizer.step()
-            state.step += 1
-            total_loss += loss * len(index)
-            if classification:
-                predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
-                hits += np.count_nonzero(predicted == yb)
-            if self.callbacks.on_batch:
-                self.callbacks.on_batch(loss)
+        xb_buf = yb_buf = np.empty(0)
+        # Small per-batch products run faster on one BLAS thread (docs/performance.md).
+        with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
+            for index in batches[state.batch :]:
+                # Gather into buffers allocated once per batch size (no per-step allocation).
+                if len(index) != len(xb_buf):
+                    xb_buf = np.empty((len(index), *train.X.shape[1:]), train.X.dtype)
+                    yb_buf = np.empty((len(index), *train_targets.shape[1:]), train_targets.dtype)
+                xb = np.take(train.X, index, axis=0, out=xb_buf)
+                yb = np.take(train_targets, index, axis=0, out=yb_buf)
+                output = s.model.forward(xb)
+                loss = s.loss.forward(output, yb)
+                s.model.backward(s.loss.backward())
+                # One reduction over the flat gradient catches inf/nan in any layer.
+                if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
+                    self._diverged(loss, lr)
+                self.diagnostics.observe()
+                if clip is not None:
+                    clip_grad_norm(s.model, clip)
+                s.optimizer.step()
+                state.step += 1
+                total_loss += loss * len(index)
+                if classification:
+                    predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
+                    hits += np.count_nonzero(predicted == yb)
+                if self.callbacks.on_batch:
+                    self.callbacks.on_batch(loss)
+                state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits
+                self._after_step()
         n = len(train.y)
         headline = HEADLINE[self.task]
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
@@ -262,6 +288,7 @@ class Trainer:
             )
             record["val_loss"] = val_loss
             record[f"val_{headline}"] = val_metric
+        record["layers"] = self.diagnostics.end_epoch()
         record["seconds"] = time.perf_counter() - started
         # JSON (metrics.jsonl, checkpoint metadata) has no NaN or inf: a non-finite
         # validation value is recorded as null and never counts as an improvement.
@@ -269,6 +296,15 @@ class Trainer:
             k: v if not isinstance(v, float) or math.isfinite(v) else None
             for k, v in record.items()
         }
+
+    def _after_step(self) -> None:
+        """Step checkpoints (checkpoint.every_steps) and a requested stop, between two steps."""
+        state = self.state
+        every_steps = self.setup.config.checkpoint.every_steps
+        if self.stop_requested or (every_steps and state.step % every_steps == 0):
+            self.save("last")
+        if self.stop_requested:
+            raise StopRequested(state.epoch, state.step)
 
     def _diverged(self, loss: float, lr: float) -> None:
         state = self.state
@@ -308,6 +344,7 @@ class Trainer:
         cfg = s.config
         state.epoch += 1
         state.seconds += record["seconds"]
+        state.batch, state.epoch_loss, state.epoch_hits = 0, 0.0, 0.0
         if s.stopper is not None:
             value = self.monitored_value(record, s.stopper.monitor)
             if s.stopper.update(state.epoch, value):
@@ -328,6 +365,14 @@ class DivergenceError(RunError):
     """Non-finite loss or gradients: training stopped at that step."""
 
 
+class StopRequested(Exception):  # noqa: N818  (a request, not an error)
+    """Raised by the Trainer after it saved ``last`` because a stop was requested (a signal)."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"stopped at epoch {epoch + 1}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
 def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
     """What a checkpoint's metadata holds besides the tensors."""
     data = setup.data
@@ -344,8 +389,14 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "step": state.step,
         "seconds": state.seconds,
         "metrics": state.history[-1] if state.history else {},
+        "batch": state.batch,
+        "epoch_loss": float(state.epoch_loss),
+        "epoch_hits": float(state.epoch_hits),
         "rng": {
-            "shuffle": setup.shuffle_rng.bit_generator.state,
+            # Mid-epoch, the state from before the epoch's permutation: resume redraws it.
+            "shuffle": state.epoch_rng_state
+            if state.batch and state.epoch_rng_state is not None
+            else setup.shuffle_rng.bit_generator.state,
             "dropout": {
                 k: g.bit_generator.state for k, g in setup.model.dropout_generators().items()
             },
@@ -391,6 +442,9 @@ def restore(
     state.step = int(meta["step"])
     state.seconds = float(meta.get("seconds", 0.0))
     state.stopped_early = bool(meta.get("stopped_early", False))
+    state.batch = int(meta.get("batch", 0))
+    state.epoch_loss = float(meta.get("epoch_loss", 0.0))
+    state.epoch_hits = float(meta.get("epoch_hits", 0.0))
 
 
 def describe_data(data: Prepared) -> dict[str, Any]:

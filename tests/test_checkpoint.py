@@ -25,6 +25,7 @@ from mlptrain.checkpoint import (
     FORMAT_VERSION,
     MAX_HEADER_BYTES,
     Checkpoint,
+    checkpoint_digest,
     expect_tensors,
     inspect_checkpoint,
     load_checkpoint,
@@ -168,7 +169,7 @@ def test_saved_file_is_plain_safetensors(ckpt_path: Path) -> None:
     assert metadata["format"] == "mlptrain"
     assert metadata["format_version"] == str(FORMAT_VERSION)
     assert metadata["mlptrain_version"] == mlptrain.__version__
-    assert metadata["sha256"] == tensors_digest(_tensors())
+    assert metadata["sha256"] == checkpoint_digest(_tensors(), metadata["meta"])
     assert json.loads(metadata["meta"]) == META
 
 
@@ -249,7 +250,7 @@ def test_inspect_reports_damage_without_raising(ckpt_path: Path) -> None:
     ckpt_path.write_bytes(bytes(data))
     info = inspect_checkpoint(ckpt_path)
     assert info["integrity"].startswith("integrity check failed")
-    assert "does not match its SHA-256" in _load_error(ckpt_path)
+    assert "do not match their SHA-256" in _load_error(ckpt_path)
 
 
 def test_inspect_still_refuses_structural_damage(tmp_path: Path) -> None:
@@ -323,8 +324,8 @@ def test_bit_flip_in_data(ckpt_path: Path, offset_from_end: int) -> None:
     data[-offset_from_end] ^= 0x10
     ckpt_path.write_bytes(bytes(data))
     assert _load_error(ckpt_path) == (
-        f"{ckpt_path}: integrity check failed: tensor data does not match its SHA-256; "
-        "the file is damaged (use another checkpoint or train again)"
+        f"{ckpt_path}: integrity check failed: tensors and metadata do not match their "
+        "SHA-256; the file is damaged (use another checkpoint or train again)"
     )
 
 
@@ -337,7 +338,8 @@ def test_bit_flip_in_header_structure(ckpt_path: Path) -> None:
 
 def test_bit_flip_in_stored_hash(ckpt_path: Path) -> None:
     data = bytearray(ckpt_path.read_bytes())
-    digest = tensors_digest(_tensors()).encode()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    digest = header["__metadata__"]["sha256"].encode()
     at = data.index(digest)
     data[at] = ord("0") if data[at] != ord("0") else ord("1")
     ckpt_path.write_bytes(bytes(data))
@@ -603,7 +605,7 @@ def test_crafted_file_with_correct_hash_loads(tmp_path: Path) -> None:
     # The validator accepts what the spec allows, not only what safetensors happens to write.
     tensors = {"b": np.array([1.0, 2.0], dtype=np.float32), "a": np.array([3], dtype=np.int64)}
     entries = {"b": _entry(offsets=(8, 16)), "a": _entry(dtype="I64", shape=(1,), offsets=(0, 8))}
-    metadata = _metadata(sha256=tensors_digest(tensors), meta='{"k": [1]}')
+    metadata = _metadata(sha256=checkpoint_digest(tensors, '{"k": [1]}'), meta='{"k": [1]}')
     data = tensors["a"].tobytes() + tensors["b"].tobytes()
     path = _craft(tmp_path / "ok.safetensors", entries, data, metadata=metadata)
     ckpt = load_checkpoint(path)
@@ -690,7 +692,7 @@ def _valid_bytes() -> bytes:
         "format": "mlptrain",
         "format_version": "1",
         "mlptrain_version": mlptrain.__version__,
-        "sha256": tensors_digest(tensors),
+        "sha256": checkpoint_digest(tensors, json.dumps({"epoch": 1, "labels": ["a", "b"]})),
         "meta": json.dumps({"epoch": 1, "labels": ["a", "b"]}),
     }
     return safetensors.numpy.save(tensors, metadata=header)
@@ -745,3 +747,14 @@ def test_fuzz_seed_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "seed.safetensors"
     path.write_bytes(VALID)
     assert load_checkpoint(path).meta == {"epoch": 1, "labels": ["a", "b"]}
+
+
+def test_a_changed_meta_fails_the_integrity_check(tmp_path: Path) -> None:
+    # A bit flip in the metadata JSON that still parses (here: epoch 1 -> epoch 7) is caught.
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, _tensors(), {"epoch": 1})
+    raw = path.read_bytes()
+    assert raw.count(b'\\"epoch\\": 1') == 1
+    path.write_bytes(raw.replace(b'\\"epoch\\": 1', b'\\"epoch\\": 7'))
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        load_checkpoint(path)

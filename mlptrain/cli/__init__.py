@@ -6,7 +6,12 @@ starts fast. Every error mlptrain raises on purpose becomes one ``error: …`` l
 and its exit code (2 bad input, 1 failure during a run); no tracebacks.
 """
 
-from mlptrain.cli import train_commands  # noqa: F401  (registers fit, evaluate)
+from mlptrain.cli import (
+    report_commands,  # noqa: F401  (registers report, compare)
+    sweep_commands,  # noqa: F401  (registers sweep, cv)
+    tool_commands,  # noqa: F401  (predict, gradcheck, validate, datasets, init, inspect, export)
+    train_commands,  # noqa: F401  (registers fit, evaluate)
+)
 from mlptrain.cli.app import app, user_errors
 
 __all__ = ["app", "main", "user_errors"]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mlptrain.cli.app import ConfigArg, SetOpt, app, user_errors
+from mlptrain.cli.app import SetOpt, app, user_errors
 
 
 class Split(str, Enum):
@@ -26,7 +26,14 @@ class Format(str, Enum):
 
 @app.command()
 def fit(
-    config: ConfigArg,
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="YAML config file (not with --resume, which uses the run's stored config).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     set_: SetOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default runs/<name>/<time>).")
@@ -35,24 +42,63 @@ def fit(
         bool, typer.Option(help="Replace the contents of a non-empty --out.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run (its directory or last checkpoint) with its "
+            "stored config; only --set train.epochs may change.",
+        ),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            help="Start from another run's weights (its directory or a checkpoint): fine-tuning.",
+        ),
+    ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every-steps",
+            min=1,
+            help="Also write the last checkpoint every N optimizer steps.",
+        ),
+    ] = None,
+    gradcheck: Annotated[
+        bool, typer.Option("--gradcheck", help="Run mlptrain gradcheck first; stop if it fails.")
+    ] = False,
 ) -> None:
     """Train the model a config describes; write checkpoints and reports.
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
+
+    Ctrl-C (or SIGTERM) stops after the current step and saves; continue with
+    mlptrain fit --resume RUN_DIR.
     """
     with user_errors():
         from mlptrain.api import fit as fit_run
         from mlptrain.progress import ConsoleProgress
         from mlptrain.report import format_metrics_table
+        from mlptrain.signals import Interrupted
 
+        if gradcheck:
+            _gradcheck_before_fit(config, set_ or [], quiet=quiet)
         progress = ConsoleProgress(quiet=quiet)
-        run = fit_run(
-            config,
-            overrides=set_ or [],
-            out=out,
-            overwrite=overwrite,
-            callbacks=progress.callbacks(),
-        )
+        try:
+            run = fit_run(
+                config,
+                overrides=set_ or [],
+                out=out,
+                overwrite=overwrite,
+                callbacks=progress.callbacks(),
+                resume=resume,
+                init_from=init_from,
+                checkpoint_every_steps=checkpoint_every_steps,
+            )
+        except Interrupted as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(exc.exit_code) from None
         report = run.report
         training = report["training"]
         typer.echo(
@@ -65,7 +111,23 @@ def fit(
         )
         typer.echo("test metrics:")
         typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
+        for warning in report.get("warnings") or []:
+            typer.echo(f"warning: {warning}")
         typer.echo(f"run directory: {run.dir}")
+
+
+def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
+    from mlptrain.errors import UserInputError
+    from mlptrain.validate import gradcheck_config
+
+    if config is None:
+        raise UserInputError("--gradcheck needs a CONFIG (it is not available with --resume)")
+    result = gradcheck_config(config, overrides)
+    if not quiet or not result.passed:
+        typer.echo(result.table())
+    if not result.passed:
+        typer.echo(f"error: gradient check failed for {', '.join(result.failures)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

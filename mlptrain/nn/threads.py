@@ -1,0 +1,44 @@
+"""How many BLAS threads a training step should use (docs/performance.md#blas-threads).
+
+Small matrix products (the digits MLP: 64 x 64 x 256) finish faster on one thread than the
+time it takes to wake a second one and split the work; with 2 cores that are also shared,
+OpenBLAS's spinning worker threads can make a small-batch epoch several times slower. Large
+products (batch 256 and up on hundreds of units) do gain from every core. The switch is by the
+multiply-adds of one forward pass: batch_size x number of parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+# Below this many multiply-adds per forward pass, one BLAS thread is faster (measured on the
+# 2-core benchmark machine: W1 at 3.3M runs ~1.5-4x faster single-threaded, W2 at 51M is not).
+SINGLE_THREAD_MACS = 8_000_000
+
+_controller: Any = None
+
+
+def _blas_controller() -> Any:
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextlib.contextmanager
+def blas_threads_for(n_params: int, batch_size: int) -> Iterator[None]:
+    """Limit BLAS to one thread inside the block when the per-batch work is small."""
+    if batch_size * n_params >= SINGLE_THREAD_MACS:
+        yield
+        return
+    try:
+        controller = _blas_controller()
+    except ImportError:  # threadpoolctl missing: run with whatever BLAS chose
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield

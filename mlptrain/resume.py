@@ -1,0 +1,205 @@
+"""Continuing a run from its last checkpoint, and starting a run from another run's weights.
+
+Resume (``mlptrain fit --resume RUN_DIR``) rebuilds the run from the config stored in the
+checkpoint and puts back everything the next step depends on: weights and batch-norm
+statistics, optimizer moments and step count, schedule and early-stopping state, the epoch,
+step and mid-epoch batch cursor, the shuffle and dropout Generators, and the best weights
+(from ``best.safetensors``). The permutation of an interrupted epoch is redrawn from the
+shuffle state saved before it was drawn and the batches already done are skipped, so the final
+weights equal those of an uninterrupted run, bit for bit. ``metrics.jsonl`` is cut back to the
+checkpoint's epoch, so a resumed run never logs an epoch twice.
+
+Init-from (``--init-from CHECKPOINT``) is a new run with its own config that starts from
+another run's model weights (fine-tuning); every tensor that does not fit is named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlptrain.atomic import (
+    RunLock,
+    atomic_write_text,
+    check_writable,
+    clean_temp_files,
+    truncate_jsonl,
+)
+from mlptrain.checkpoint import Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
+from mlptrain.errors import CheckpointError, ConfigError, DataError
+from mlptrain.train import Callbacks, Setup, Trainer, build, checkpoint_tensors, restore
+
+if TYPE_CHECKING:
+    from mlptrain.api import Run
+
+CHECKPOINT_DIR = "checkpoints"
+# Keys a resume may change: more (or fewer) epochs, and how often checkpoints are written,
+# which never changes the weights.
+RESUMABLE_KEYS = ("train.epochs", "checkpoint.every", "checkpoint.every_steps")
+
+
+def locate(path: str | Path) -> tuple[Path, Path]:
+    """(run directory, checkpoint file) for ``--resume PATH``: a run directory or its
+    ``checkpoints/<name>.safetensors``."""
+    path = Path(path)
+    if path.is_dir():
+        checkpoint = path / CHECKPOINT_DIR / "last.safetensors"
+        if not checkpoint.exists():
+            raise CheckpointError(
+                f"--resume {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
+                "last.safetensors is missing); the run stopped before its first checkpoint: "
+                "start it again with its config"
+            )
+        return path, checkpoint
+    if not path.exists():
+        raise CheckpointError(f"--resume {path}: no such run directory or checkpoint file")
+    if path.parent.name != CHECKPOINT_DIR:
+        raise CheckpointError(
+            f"--resume {path}: a checkpoint to resume must lie in a run directory's "
+            f"{CHECKPOINT_DIR}/ folder (the run continues in that directory)"
+        )
+    return path.parent.parent, path
+
+
+def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
+    """The checkpoint's stored config with ``overrides``; refuses any change but RESUMABLE_KEYS."""
+    stored = ckpt.meta.get("config")
+    source = f"{ckpt.path} (stored config)"
+    cfg = parse_config_dict(stored, source=source) if isinstance(stored, dict) else None
+    if cfg is None:
+        raise CheckpointError(f"{ckpt.path}: holds no config to resume with")
+    if not overrides:
+        return cfg
+    changed_cfg = parse_config_dict(stored, source=source, overrides=overrides)
+    changed = diff_configs(config_to_dict(cfg), config_to_dict(changed_cfg))
+    refused = [key for key in changed if key not in RESUMABLE_KEYS]
+    if refused:
+        raise ConfigError(
+            f"--resume: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
+            f"keeps the config it started with; allowed: {', '.join(RESUMABLE_KEYS)}); to train "
+            "with a changed config, start a new run with --init-from "
+            f"{ckpt.path.parent.parent} instead"
+        )
+    done = int(ckpt.meta.get("epoch", 0))
+    if changed_cfg.train.epochs < done:
+        raise ConfigError(
+            f"--set train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
+            f"completed {done} epochs; allowed: train.epochs >= {done}"
+        )
+    return changed_cfg
+
+
+def resume(
+    path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    callbacks: Callbacks | None = None,
+) -> Run:
+    """Continue the run at ``path`` (a run directory or its checkpoint) to its last epoch."""
+    from mlptrain.api import train_in
+
+    run_dir, checkpoint_path = locate(path)
+    check_writable(run_dir / CHECKPOINT_DIR)
+    with RunLock(run_dir):
+        # Under the lock only: a live run's in-flight temporary files must not be removed.
+        clean_temp_files(run_dir)
+        clean_temp_files(run_dir / CHECKPOINT_DIR)
+        ckpt = load_checkpoint(checkpoint_path)
+        if ckpt.meta.get("kind") != "last":
+            raise CheckpointError(
+                f"--resume {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
+                "holds no optimizer state; resume from the run directory (its last checkpoint)"
+            )
+        cfg = resumed_config(ckpt, overrides)
+        setup = build(cfg)
+        if overrides:
+            atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+        return train_in(
+            setup, run_dir, callbacks, start=lambda trainer, saver: _restore(trainer, saver, ckpt)
+        )
+
+
+def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
+    """Put the Trainer and the saver where the checkpoint left the run."""
+    setup = trainer.setup
+    expected = {name: (a.shape, a.dtype) for name, a in checkpoint_tensors(setup).items()}
+    expect_tensors(ckpt, expected)
+    _check_same_data(setup, ckpt)
+    try:
+        restore(setup, trainer.state, ckpt.tensors, ckpt.meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{ckpt.path}: the run state in the checkpoint is incomplete or damaged ({exc!r}); "
+            "resume from another checkpoint or train again"
+        ) from None
+    epoch = trainer.state.epoch
+    history = truncate_jsonl(
+        saver.run_dir / "metrics.jsonl",
+        lambda record: isinstance(record.get("epoch"), int) and record["epoch"] <= epoch,
+    )
+    trainer.state.history = history
+    saver.written_epochs = len(history)
+    stopper = setup.stopper
+    if stopper is not None and stopper.best_epoch > 0:
+        saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / "best.safetensors")
+
+
+def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
+    """The scaler is fitted on the training split: if it changed, so did the data."""
+    for name, array in setup.data.scaler.state_dict().items():
+        stored = ckpt.tensors.get(name)
+        if stored is None or not np.array_equal(stored, array):
+            raise DataError(
+                f"{setup.data.source}: the data differs from the data {ckpt.path} was trained "
+                "on (its scaling statistics changed); resume needs the same data"
+            )
+
+
+def _best_weights(setup: Setup, path: Path) -> dict[str, np.ndarray]:
+    """Early stopping's best weights, from ``best.safetensors``, checked against the model."""
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: missing; early stopping needs the best weights to resume "
+            f"(best epoch {setup.stopper.best_epoch if setup.stopper else '?'})"
+        )
+    best = load_checkpoint(path)
+    model_state = _model_state(best)
+    expected = {f"model.{k}": v for k, v in setup.model.expected_state().items()}
+    expect_tensors(best, expected, prefix="model.")
+    return model_state
+
+
+def _model_state(ckpt: Checkpoint) -> dict[str, np.ndarray]:
+    return {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
+
+
+def init_weights(setup: Setup, path: str | Path) -> Path:
+    """Copy another run's model weights into ``setup.model`` (fine-tuning); returns the file.
+
+    A run directory means its best checkpoint. Shapes must fit exactly; dtypes are converted
+    (a float64 run may start from float32 weights). Optimizer, schedule and RNG state are not
+    taken: this is a new run.
+    """
+    from mlptrain.api import resolve_checkpoint
+
+    ckpt = load_checkpoint(resolve_checkpoint(path, "best"))
+    dtype = setup.model.dtype
+    expected = {
+        f"model.{name}": (shape, ckpt.tensors[f"model.{name}"].dtype)
+        if f"model.{name}" in ckpt.tensors
+        else (shape, dtype)
+        for name, (shape, _) in setup.model.expected_state().items()
+    }
+    try:
+        expect_tensors(ckpt, expected, prefix="model.")
+    except CheckpointError as exc:
+        raise CheckpointError(f"--init-from: {exc}") from None
+    setup.model.load_state_dict(
+        {k: v.astype(dtype, copy=False) for k, v in _model_state(ckpt).items()},
+        source=str(ckpt.path),
+    )
+    return ckpt.path

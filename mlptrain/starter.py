@@ -1,0 +1,141 @@
+"""Commented starter configs for ``mlptrain init``: one per built-in dataset, or for a file.
+
+The template is text (not a dumped dict) so that it keeps its comments; ``write_starter``
+checks that it validates before writing it atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlptrain.errors import UserInputError
+
+# Hidden width and training length per dataset: small sets get small nets and more epochs.
+_SIZES: dict[str, tuple[int, int, int, float]] = {
+    # name: (hidden units, epochs, batch size, learning rate)
+    "iris": (32, 200, 16, 1e-2),
+    "wine": (64, 100, 16, 3e-3),
+    "breast_cancer": (32, 100, 32, 1e-3),
+    "digits": (128, 30, 64, 1e-3),
+    "diabetes": (16, 300, 32, 3e-3),
+    "moons": (64, 100, 32, 3e-3),
+    "circles": (64, 100, 32, 3e-3),
+    "blobs": (32, 60, 32, 3e-3),
+    "classification": (64, 80, 32, 1e-3),
+    "regression": (64, 150, 32, 3e-3),
+}
+_FILE_DEFAULT = (64, 100, 32, 1e-3)
+
+
+def starter_config(
+    dataset: str, *, name: str, data_path: str | None = None, task: str | None = None
+) -> str:
+    """The YAML text of a starter config; ``data_path`` (relative to the config) for files."""
+    from mlptrain.data import DATASETS
+
+    info = DATASETS.get(dataset)
+    if info is None:
+        raise UserInputError(
+            f"--dataset {dataset!r}: unknown dataset; allowed: {', '.join(DATASETS)} "
+            "(see mlptrain datasets)"
+        )
+    if info.kind == "file" and not data_path:
+        raise UserInputError(
+            f"--dataset {dataset}: a file dataset needs --data FILE (the {dataset.upper()} to train on)"
+        )
+    if info.kind != "file" and data_path:
+        raise UserInputError(
+            f"--data is only for the file datasets csv and npz; {dataset!r} is built in"
+        )
+    hidden, epochs, batch, lr = _SIZES.get(dataset, _FILE_DEFAULT)
+    task = task or info.task
+    regression = task == "regression"
+    lines = [
+        f"# Starter config for {dataset}: {info.description}.",
+        f"# Train it with:  mlptrain fit {name}.yaml",
+        "# Every key is documented in the README's config reference.",
+        f"name: {name}",
+        "seed: 0                    # same config + seed = the same weights, bit for bit",
+        "data:",
+        f"  dataset: {dataset}",
+    ]
+    if info.kind == "file":
+        lines.append(f"  path: {data_path}   # relative to this config file")
+        if dataset == "csv":
+            lines.append("  # target: label          # the target column; default: the last one")
+        if task in ("classification", "regression"):
+            lines.append(f"  task: {task}   # detected from the target when this file was written")
+    lines += [
+        "  test_size: 0.2           # share held out for the final test metrics",
+        "  val_size: 0.15           # share of the rest used to watch for overfitting",
+        "  scale: standard          # features standardised on the training split only",
+        "model:",
+        "  init: auto               # He before ReLU, Glorot before tanh/sigmoid and the output",
+        "  layers:",
+        f"    - {{type: linear, units: {hidden}}}",
+        "    - relu",
+        "    - {type: dropout, p: 0.1}   # a little regularisation; remove for tiny datasets",
+        f"    - {{type: linear, units: {hidden}}}",
+        "    - relu",
+        "    - {type: linear}            # units left out: as many outputs as the data needs",
+        f"  loss: {'mse' if regression else 'cross_entropy'}",
+        "train:",
+        f"  epochs: {epochs}",
+        f"  batch_size: {batch}",
+        "  dtype: float32",
+        f"  optimizer: {{type: adam, lr: {lr:g}}}",
+        "  schedule: constant",
+        "  # Stops when val_loss has not improved for `patience` epochs; keeps the best weights.",
+        "  early_stopping: {monitor: val_loss, patience: 20}",
+        "checkpoint:",
+        "  every: 1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_starter(
+    path: str | Path, dataset: str, *, data: str | Path | None = None, force: bool = False
+) -> Path:
+    """Write a starter config for ``dataset`` to ``path`` (refuses to overwrite unless force)."""
+    from mlptrain.atomic import atomic_write_text
+    from mlptrain.config import parse_config
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory; give the config file to write")
+    if path.exists() and not force:
+        raise UserInputError(f"{path}: already exists; pass --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UserInputError(f"{path}: directory {path.parent} does not exist")
+    data_path = None
+    task = None
+    if data is not None:
+        starter_config(dataset, name="check", data_path=str(data))  # dataset and --data agree
+        data = Path(data)
+        if not data.is_file():
+            raise UserInputError(f"--data {data}: no such file")
+        data_path = os.path.relpath(data.resolve(), path.parent.resolve())
+        task = _detect_task(dataset, data)
+    name = path.stem.replace(" ", "_") or "model"
+    text = starter_config(dataset, name=name, data_path=data_path, task=task)
+    # the template must be a valid config before it is written
+    parse_config(text, source=str(path), base_dir=path.parent.resolve(), default_name=name)
+    atomic_write_text(path, text)
+    return path
+
+
+def _detect_task(dataset: str, data: Path) -> str | None:
+    """The task of a data file, so the starter picks the right loss (None if not a file set)."""
+    from types import SimpleNamespace
+
+    from mlptrain.data import DATASETS, load_raw
+
+    info = DATASETS.get(dataset)
+    if info is None or info.kind != "file":
+        return None
+    spec = SimpleNamespace(
+        dataset=dataset, params={}, path=data, target=None, task="auto",
+        test_size=0.2, val_size=0.15, scale="standard",
+    )  # fmt: skip
+    return load_raw(spec, seed=0).task

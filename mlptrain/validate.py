@@ -1,0 +1,216 @@
+"""Checks of a config before training: the model summary, a lint of the layer stack, gradcheck.
+
+``validate_config`` validates a config like ``fit`` does (same ConfigError, exit 2), loads only
+the raw data to learn the feature count and the classes, builds the model to get its shapes,
+and returns a Keras-like summary with the lint warnings (``lint_layers``). ``gradcheck_config``
+checks every layer of the configured model, alone and as a stack with the loss, against
+central finite differences in float64 on real samples of the configured data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain.config import Config, check_against_data, load_config
+from mlptrain.errors import UserInputError
+from mlptrain.gradcheck import GradcheckResult
+
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
+RELU_FAMILY = ("relu", "leaky_relu")
+SQUASHING = ("sigmoid", "tanh")
+
+
+def _kind(spec: Any) -> str:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, Mapping):
+        return str(spec.get("type"))
+    return str(spec.type)
+
+
+def _units(spec: Any) -> int | None:
+    if isinstance(spec, Mapping):
+        return spec.get("units")
+    return getattr(spec, "units", None)
+
+
+def lint_layers(
+    layers: Sequence[Any], *, loss: str, init: str = "auto", n_outputs: int | None = None
+) -> list[str]:
+    """Warnings about a layer stack that is valid but probably not what was meant.
+
+    ``layers`` are config layer specs (pydantic models, mappings or bare names); ``n_outputs``
+    is the width of the last linear layer once resolved against the data.
+    """
+    kinds = [_kind(spec) for spec in layers]
+    warnings: list[str] = []
+    previous_linear: int | None = None
+    for index, kind in enumerate(kinds):
+        if kind in ACTIVATIONS:
+            previous_linear = None
+        elif kind == "linear":
+            if previous_linear is not None:
+                warnings.append(
+                    f"model.layers[{previous_linear}] and model.layers[{index}]: two linear "
+                    "layers with no activation between them compose to one linear map; add an "
+                    "activation (relu, gelu, tanh) between them or drop one"
+                )
+            previous_linear = index
+        elif kind == "batchnorm" and index > 0 and kinds[index - 1] == "dropout":
+            warnings.append(
+                f"model.layers[{index}]: batchnorm right after dropout sees different statistics "
+                "in training (dropped units) and at inference; put batchnorm before dropout"
+            )
+    linear_at = [i for i, kind in enumerate(kinds) if kind == "linear"]
+    if linear_at:
+        last = linear_at[-1]
+        for index in range(last + 1, len(kinds)):
+            kind = kinds[index]
+            if kind in ("sigmoid", "softmax") and loss in ("cross_entropy", "bce"):
+                warnings.append(
+                    f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
+                    f"{'softmax' if loss == 'cross_entropy' else 'sigmoid'} to the logits "
+                    "itself, so this squashes twice; remove it"
+                )
+            elif kind in ACTIVATIONS or kind == "dropout":
+                warnings.append(
+                    f"model.layers[{index}]: {kind} after the last linear layer acts on the "
+                    "outputs the loss reads; end the stack with a linear layer"
+                )
+        units = n_outputs if n_outputs is not None else _units(layers[last])
+        if loss == "bce" and units is not None and units > 1:
+            warnings.append(
+                f"model.layers[{last}]: bce with {units} outputs; binary cross-entropy reads "
+                "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
+            )
+    for index, kind in enumerate(kinds):
+        if kind not in ACTIVATIONS:
+            continue
+        if init == "he" and kind in SQUASHING:
+            warnings.append(
+                f"model.init: he with {kind} (model.layers[{index}]): He initialisation is for "
+                "ReLU-family activations; use init: glorot or auto for sigmoid/tanh"
+            )
+        elif init == "glorot" and kind in RELU_FAMILY:
+            warnings.append(
+                f"model.init: glorot with {kind} (model.layers[{index}]): ReLU halves the "
+                "variance that Glorot preserves; use init: he or auto"
+            )
+    return warnings
+
+
+@dataclass
+class Validation:
+    """A valid config's model: summary rows (like report.model_summary) and lint warnings."""
+
+    config: Config
+    task: str
+    n_features: int
+    classes: list[Any] | None
+    rows: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_params(self) -> int:
+        return int(sum(row["params"] for row in self.rows))
+
+    def table(self) -> str:
+        """``Layer | Output shape | Param #`` and the total, as Keras' model.summary prints."""
+        header = ("Layer (type)", "Output shape", "Param #")
+        body = [
+            (
+                f"{row['index']} {row['layer']}",
+                f"(None, {row['output_shape'][1]})",
+                f"{row['params']:,}",
+            )
+            for row in self.rows
+        ]
+        widths = [max(len(r[c]) for r in [header, *body]) for c in range(3)]
+        rule = "-" * (sum(widths) + 4)
+
+        def line(cells: tuple[str, str, str]) -> str:
+            return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
+
+        lines = [
+            f"Model: {self.config.name} ({self.task}, {self.n_features} features"
+            + (f", {len(self.classes)} classes)" if self.classes is not None else ")"),
+            rule,
+            line(header),
+            rule.replace("-", "="),
+            *(line(row) for row in body),
+            rule.replace("-", "="),
+            f"Total params: {self.total_params:,}",
+            f"Input: (None, {self.n_features}); loss: {self.config.model.loss}; "
+            f"init: {self.config.model.init}",
+        ]
+        return "\n".join(lines)
+
+
+def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) -> Validation:
+    """Validate a config against its data and lint its model; raises ConfigError/DataError."""
+    from mlptrain.data import load_raw
+    from mlptrain.nn.build import build_model
+    from mlptrain.report import model_summary
+    from mlptrain.train import DTYPES, head_for
+
+    cfg = path if isinstance(path, Config) else load_config(path, overrides)
+    raw = load_raw(cfg.data, seed=cfg.seed)
+    classes = None
+    if raw.task == "classification":
+        classes = [c.item() for c in np.unique(raw.y)]
+        n_outputs = 1 if cfg.model.loss == "bce" else len(classes)
+    else:
+        n_outputs = 1 if raw.y.ndim == 1 else raw.y.shape[1]
+    check_against_data(
+        cfg, task=raw.task, n_classes=None if classes is None else len(classes), classes=classes
+    )
+    model = build_model(
+        cfg.model.layers,
+        n_inputs=raw.X.shape[1],
+        n_outputs=n_outputs,
+        rng=np.random.default_rng(cfg.seed),
+        dtype=DTYPES[cfg.train.dtype],
+        init=cfg.model.init,
+        head=head_for(cfg.model.loss),
+    )
+    rows = model_summary(model, raw.X.shape[1])
+    warnings = lint_layers(
+        cfg.model.layers,
+        loss=cfg.model.loss,
+        init=cfg.model.init,
+        n_outputs=rows[-1]["output_shape"][1] if rows else None,
+    )
+    return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings)
+
+
+def gradcheck_config(
+    path: str | Path | Config, overrides: Sequence[str] = (), *, samples: int = 8
+) -> GradcheckResult:
+    """Gradient check of the configured model in float64 on ``samples`` training rows.
+
+    Every layer alone (input and parameters), the loss, then the whole stack with the loss;
+    dropout masks are held fixed during the check (see mlptrain.gradcheck).
+    """
+    from mlptrain.data import prepare
+    from mlptrain.gradcheck import check_model
+    from mlptrain.train import build
+
+    if samples < 2:
+        raise UserInputError(
+            f"--samples {samples}: must be at least 2 (batch norm needs two rows for a variance)"
+        )
+    cfg = path if isinstance(path, Config) else load_config(path, overrides)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})
+    data = prepare(cfg.data, seed=cfg.seed, dtype=np.float64)
+    setup = build(cfg, data)
+    n = min(samples, len(data.train.y))
+    x = data.train.X[:n]
+    target = setup.loss_targets(data.train.y[:n])
+    setup.model.train()
+    rows = check_model(setup.model, setup.loss, x, target, rng=np.random.default_rng(cfg.seed))
+    return GradcheckResult(rows)
