@@ -1,0 +1,235 @@
+"""The built-in datasets: scikit-learn's bundled sets and generators, and files, as RawData."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlptrain.data._text import did_you_mean, nonfinite_error
+from mlptrain.data.files import RawData, _read_csv, _read_npz
+from mlptrain.data.preprocess import infer_task
+from mlptrain.errors import DataError
+
+
+class DataConfig(Protocol):
+    """The attributes of the config's ``data`` section that this module reads."""
+
+    dataset: str
+    params: dict[str, Any]
+    path: str | Path | None
+    target: str | None
+    task: str
+    test_size: float
+    val_size: float
+    scale: str
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One entry of ``mlptrain datasets``; sizes are those of the default parameters."""
+
+    name: str
+    kind: str  # "bundled" | "generator" | "file"
+    task: str  # "classification" | "regression" | "auto" (files)
+    description: str
+    n_samples: int | None
+    n_features: int | None
+    n_classes: int | None
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo("iris", "bundled", "classification",
+                    "Iris flowers: 4 measurements, 3 species", 150, 4, 3),
+        DatasetInfo("digits", "bundled", "classification",
+                    "8x8 images of handwritten digits 0-9", 1797, 64, 10),
+        DatasetInfo("wine", "bundled", "classification",
+                    "Wine chemical analysis: 3 cultivars", 178, 13, 3),
+        DatasetInfo("breast_cancer", "bundled", "classification",
+                    "Breast cancer diagnosis (malignant/benign)", 569, 30, 2),
+        DatasetInfo("diabetes", "bundled", "regression",
+                    "Diabetes progression after one year", 442, 10, None),
+        DatasetInfo("moons", "generator", "classification",
+                    "Two interleaving half circles (make_moons)", 500, 2, 2),
+        DatasetInfo("circles", "generator", "classification",
+                    "A circle inside a circle (make_circles)", 500, 2, 2),
+        DatasetInfo("blobs", "generator", "classification",
+                    "Isotropic Gaussian blobs (make_blobs)", 500, 2, 3),
+        DatasetInfo("classification", "generator", "classification",
+                    "Random n-class problem (make_classification)", 500, 20, 3),
+        DatasetInfo("regression", "generator", "regression",
+                    "Random linear regression problem (make_regression)", 500, 10, None),
+        DatasetInfo("csv", "file", "auto",
+                    "A CSV file with a header; target column last unless data.target says",
+                    None, None, None),
+        DatasetInfo("npz", "file", "auto",
+                    "A NumPy .npz file with arrays X (2-D) and y", None, None, None),
+    )
+}  # fmt: skip
+
+_BUNDLED_LOADERS = {
+    "iris": "load_iris",
+    "digits": "load_digits",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+}
+
+# defaults chosen to give a problem an MLP can learn in seconds; user params override them
+_GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "moons": ("make_moons", {"n_samples": 500, "noise": 0.2}),
+    "circles": ("make_circles", {"n_samples": 500, "noise": 0.1, "factor": 0.5}),
+    "blobs": ("make_blobs", {"n_samples": 500, "n_features": 2, "centers": 3}),
+    "classification": (
+        "make_classification",
+        {"n_samples": 500, "n_features": 20, "n_informative": 5, "n_redundant": 2,
+         "n_classes": 3},
+    ),
+    "regression": (
+        "make_regression",
+        {"n_samples": 500, "n_features": 10, "n_informative": 5, "noise": 1.0},
+    ),
+}  # fmt: skip
+
+# parameters that change the number of values a generator returns
+_REFUSED_PARAMS = {"make_blobs": ("return_centers",), "make_regression": ("coef",)}
+
+
+def _unknown_dataset(name: str) -> DataError:
+    return DataError(
+        f"data.dataset: unknown dataset {name!r}{did_you_mean(name, list(DATASETS))}; "
+        f"allowed: {', '.join(DATASETS)}"
+    )
+
+
+def _load_bundled(name: str) -> RawData:
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, _BUNDLED_LOADERS[name])()
+    X = np.ascontiguousarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target)
+    info = DATASETS[name]
+    if info.task == "classification":
+        # class names make predictions readable ("setosa", "malignant"); for digits they are
+        # the integers 0-9, so the labels stay integers
+        y = np.asarray(bunch.target_names)[y]
+        if y.dtype.kind in "OSU":
+            y = y.astype(str)
+    names = [str(n) for n in getattr(bunch, "feature_names", [])] or [
+        f"x{j}" for j in range(X.shape[1])
+    ]
+    source = f"{name} (scikit-learn bundled dataset, {X.shape[0]} samples)"
+    return RawData(X, y, names, info.task, source)
+
+
+def _load_generated(name: str, params: dict[str, Any], seed: int) -> RawData:
+    import sklearn.datasets
+
+    function_name, defaults = _GENERATORS[name]
+    generate = getattr(sklearn.datasets, function_name)
+    accepted = list(inspect.signature(generate).parameters)
+    refused = _REFUSED_PARAMS.get(function_name, ())
+    allowed = [p for p in accepted if p not in refused]
+    for key in params:
+        if key in refused:
+            raise DataError(
+                f"data.params.{key}: changes what {function_name} returns and is not supported; "
+                f"accepted parameters: {', '.join(allowed)}"
+            )
+        if key not in accepted:
+            raise DataError(
+                f"data.params.{key}: {function_name} has no parameter {key!r}"
+                f"{did_you_mean(str(key), allowed)}; accepted parameters: {', '.join(allowed)}"
+            )
+    kwargs = {**defaults, **params}
+    kwargs.setdefault("random_state", seed)
+    try:
+        X, y = generate(**kwargs)
+    except (TypeError, ValueError) as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "none"
+        raise DataError(
+            f"data.params: {function_name} rejected the parameters ({given}): "
+            f"{str(exc).rstrip('.')}; "
+            f"accepted parameters: {', '.join(allowed)}"
+        ) from None
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if function_name != "make_regression":
+        y = y.astype(np.int64)
+    call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    names = [f"x{j}" for j in range(X.shape[1])]
+    return RawData(X, y, names, DATASETS[name].task, f"{function_name}({call})")
+
+
+def _validate_raw(raw: RawData) -> None:
+    """Checks that hold for every source: shapes, sizes, finite values."""
+    X, y, where = raw.X, raw.y, raw.source
+    if X.ndim != 2:
+        raise DataError(f"{where}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"{where}: 0 samples")
+    if X.shape[1] == 0:
+        raise DataError(f"{where}: 0 features")
+    if len(y) != X.shape[0]:
+        raise DataError(f"{where}: X has {X.shape[0]} rows but y has {len(y)}")
+    error = nonfinite_error(
+        X, raw.feature_names, what="features", where=where, row_text=lambda i: f"row index {i}"
+    )
+    if error:
+        raise error
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataError(f"{where}: {int((~np.isfinite(y)).sum())} non-finite target value(s)")
+
+
+def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
+    """The dataset the config names, validated, with its task resolved.
+
+    Generators get ``random_state=seed`` unless ``data.params`` sets it.
+    """
+    name = data_cfg.dataset
+    info = DATASETS.get(name)
+    if info is None:
+        raise _unknown_dataset(name)
+    params = dict(data_cfg.params or {})
+    path = data_cfg.path
+    target = data_cfg.target
+    if info.kind != "generator" and params:
+        raise DataError(
+            f"data.params: {name!r} takes no parameters (given: {', '.join(map(str, params))}); "
+            f"only the generators {', '.join(_GENERATORS)} do"
+        )
+    if info.kind != "file" and path is not None:
+        raise DataError(
+            f"data.path is set ({path}) but data.dataset is {name!r}; "
+            "set data.dataset: csv or npz to read a file"
+        )
+    if name != "csv" and target is not None:
+        raise DataError(
+            f"data.target is set ({target!r}) but data.dataset is {name!r}; "
+            "data.target chooses the target column of a CSV file"
+        )
+    if info.kind == "file" and not path:
+        raise DataError(f"data.path is required when data.dataset is {name!r}")
+
+    if info.kind == "bundled":
+        raw = _load_bundled(name)
+    elif info.kind == "generator":
+        raw = _load_generated(name, params, seed)
+    elif name == "csv":
+        raw = _read_csv(path, target)  # type: ignore[arg-type]  # checked above
+    else:
+        raw = _read_npz(path)  # type: ignore[arg-type]
+    _validate_raw(raw)
+    where = f"the target of {raw.source}"
+    if data_cfg.task == "auto":
+        # built-in datasets know their task; inferring it could misfire on small generated sets
+        task = raw.task if info.kind != "file" else infer_task(raw.y, "auto", where=where)
+    else:
+        task = infer_task(raw.y, data_cfg.task, where=where)
+    raw.task = task
+    return raw

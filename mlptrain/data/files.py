@@ -1,0 +1,354 @@
+"""The user's own data: CSV (header, numeric features, any target) and NPZ (X, y; never unpickled)."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlptrain.data._text import did_you_mean, nonfinite_error, plain_list, quote_list
+from mlptrain.data.preprocess import infer_task
+from mlptrain.errors import DataError
+
+# cells that mean "no value" in a CSV; they become NaN and are reported as missing
+_MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none")
+
+
+@dataclass
+class RawData:
+    """A dataset as loaded, before splitting, encoding or scaling.
+
+    ``X`` is float64 of shape (n_samples, n_features); ``y`` has the labels as given (ints,
+    floats, bools or strings) of shape (n_samples,), or float of shape (n_samples, n_targets)
+    for multi-target regression.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    task: str
+    source: str
+
+
+def check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file; give the path of a CSV or NPZ file")
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            siblings = [p.name for p in path.parent.iterdir() if p.is_file()]
+            close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.6)
+            if close:
+                hint = f" (did you mean {str(path.parent / close[0])!r}?)"
+        raise DataError(f"{path}: file not found{hint}")
+    return path
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        # utf-8-sig drops the byte-order mark that spreadsheet programs put at the start
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: is not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+            "save the CSV as UTF-8"
+        ) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The header, the cells as a stripped string array (n_rows, n_columns), and each row's line."""
+    text = _read_text(path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; a CSV needs a header line and data rows")
+    reader = csv.reader(io.StringIO(text))
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        for row in reader:
+            if row:  # csv yields [] for blank lines
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: cannot parse CSV: {exc}") from None
+    header = [name.strip() for name in rows[0]]
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        sep = "';'" if ";" in header[0] else "a tab"
+        raise DataError(
+            f"{path}: the header has a single column {header[0]!r} that contains {sep}; "
+            "mlptrain reads comma-separated files: save the file with ',' as the separator"
+        )
+    if all(_is_number(name) for name in header):
+        raise DataError(
+            f"{path}: the first line looks like data, not a header (all numbers: "
+            f"{plain_list(header, 5)}); add a header line naming the columns"
+        )
+    for number, name in enumerate(header, start=1):
+        if not name:
+            raise DataError(f"{path}: column {number} has an empty name in the header (line 1)")
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice in the header "
+                f"(columns {seen[name]} and {number}); column names must be unique"
+            )
+        seen[name] = number
+    for row, line in zip(rows[1:], lines[1:], strict=True):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}: line {line} has {len(row)} fields, but the header has {len(header)}; "
+                "every row needs one value per column"
+            )
+    if len(rows) == 1:
+        raise DataError(f"{path}: 0 samples: the file has a header but no data rows")
+    cells = np.array(rows[1:], dtype=str).reshape(len(rows) - 1, len(header))
+    return header, cells, np.array(lines[1:])
+
+
+def _missing_mask(cells: np.ndarray) -> np.ndarray:
+    return np.isin(np.char.lower(np.char.strip(cells)), _MISSING_TOKENS)
+
+
+def numeric_columns(
+    path: Path,
+    cells: np.ndarray,
+    names: Sequence[str],
+    numbers: Sequence[int],
+    lines: np.ndarray,
+    *,
+    hint: str,
+) -> np.ndarray:
+    """Cells of shape (n, k) -> float64 (n, k), missing cells as NaN; non-numeric is an error."""
+    values = np.empty(cells.shape, dtype=np.float64)
+    bad_columns: list[str] = []
+    for j in range(cells.shape[1]):
+        # the fast path parses a clean column in one call (it accepts surrounding spaces, nan
+        # and inf); only a column that fails it pays for the missing-token scan
+        try:
+            values[:, j] = cells[:, j].astype(np.float64)
+            continue
+        except ValueError:
+            pass
+        column = np.char.strip(cells[:, j])
+        filled = np.where(_missing_mask(column), "nan", column)
+        try:
+            values[:, j] = filled.astype(np.float64)
+            continue
+        except ValueError:
+            pass
+        for i, cell in enumerate(filled):
+            if not _is_number(str(cell)):
+                bad_columns.append(
+                    f"{names[j]!r} (column {numbers[j]}, e.g. {str(cell)!r} at line {lines[i]})"
+                )
+                break
+    if bad_columns:
+        noun = "column is" if len(bad_columns) == 1 else "columns are"
+        raise DataError(f"{path}: feature {noun} not numeric: {'; '.join(bad_columns)}; {hint}")
+    return values
+
+
+def _parse_target(path: Path, column: np.ndarray, name: str, lines: np.ndarray) -> np.ndarray:
+    """A target column as int64 if every cell is an integer, else float64, else strings."""
+    missing = _missing_mask(column)
+    if missing.any():
+        raise DataError(
+            f"{path}: target column {name!r} has {int(missing.sum())} missing value(s) "
+            f"(first at line {lines[np.flatnonzero(missing)[0]]}); drop or fill those rows"
+        )
+    try:
+        return np.array([int(cell) for cell in column], dtype=np.int64)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        values = column.astype(np.float64)
+    except ValueError:
+        return column.astype(str)
+    if not np.all(np.isfinite(values)):
+        bad = ~np.isfinite(values)
+        raise DataError(
+            f"{path}: target column {name!r} has {int(bad.sum())} non-finite value(s) "
+            f"(first at line {lines[np.flatnonzero(bad)[0]]}); drop or fix those rows"
+        )
+    return values
+
+
+def _read_csv(path: str | Path, target: str | None) -> RawData:
+    path = check_file(path)
+    header, cells, lines = parse_csv(path)
+    if target is None:
+        target_index = len(header) - 1
+    elif target in header:
+        target_index = header.index(target)
+    else:
+        raise DataError(
+            f"{path}: target column {target!r} not found; the columns are "
+            f"{quote_list(header, 20)}{did_you_mean(target, header)}"
+        )
+    target_name = header[target_index]
+    feature_indices = [j for j in range(len(header)) if j != target_index]
+    if not feature_indices:
+        raise DataError(
+            f"{path}: 0 features: the only column is the target {target_name!r}; "
+            "a CSV needs at least one feature column besides the target"
+        )
+    feature_names = [header[j] for j in feature_indices]
+    X = numeric_columns(
+        path,
+        cells[:, feature_indices],
+        feature_names,
+        [j + 1 for j in feature_indices],
+        lines,
+        hint="features must be numbers: make such a column the target with data.target, "
+        "or drop it from the file",
+    )
+    error = nonfinite_error(
+        X, feature_names, what="features", where=str(path), row_text=lambda i: f"line {lines[i]}"
+    )
+    if error:
+        raise error
+    y = _parse_target(path, np.char.strip(cells[:, target_index]), target_name, lines)
+    source = f"CSV {path} (target column {target_name!r})"
+    return RawData(X, y, feature_names, infer_task(y, "auto"), source)
+
+
+def load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file; never unpickles (object arrays are refused)."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"{path}: not a readable .npz file ({exc}); save arrays with np.savez(path, X=X, y=y)"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"{path}: is a single .npy array, not an .npz archive; "
+            "save both arrays with np.savez(path, X=X, y=y)"
+        )
+    with archive:
+        found = list(archive.files)
+        missing = [name for name in required if name not in found]
+        if missing:
+            raise DataError(
+                f"{path}: no array named {' or '.join(repr(m) for m in missing)}; "
+                f"arrays found: {quote_list(found) or 'none'}; "
+                "save with np.savez(path, X=X, y=y)"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        for name in [*required, *(n for n in ("feature_names",) if n in found)]:
+            try:
+                arrays[name] = archive[name]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                    raise DataError(
+                        f"{path}: array {name!r} is an object array; refused because loading "
+                        "it would unpickle (run) code; save plain numeric or string arrays"
+                    ) from None
+                raise DataError(f"{path}: array {name!r} cannot be read: {exc}") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise DataError(f"{path}: array {name!r} cannot be read: {exc}") from None
+    return arrays
+
+
+def npz_features(path: Path, X: np.ndarray) -> np.ndarray:
+    if X.dtype.kind not in "biuf":
+        raise DataError(
+            f"{path}: array 'X' has dtype {X.dtype}; features must be numbers (bool, int or float)"
+        )
+    if X.ndim == 1:
+        raise DataError(
+            f"{path}: X is 1-D (shape {X.shape}); X must be 2-D (n_samples, n_features): "
+            "use X.reshape(-1, 1) for a single feature"
+        )
+    if X.ndim != 2:
+        raise DataError(
+            f"{path}: X has {X.ndim} dimensions (shape {X.shape}); X must be 2-D "
+            "(n_samples, n_features): flatten each sample with X.reshape(len(X), -1)"
+        )
+    if X.shape[0] == 0:
+        raise DataError(f"{path}: 0 samples: X has shape {X.shape}")
+    if X.shape[1] == 0:
+        raise DataError(f"{path}: 0 features: X has shape {X.shape}")
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
+def npz_feature_names(arrays: dict[str, np.ndarray], n_features: int) -> list[str] | None:
+    """The optional string array ``feature_names`` saved next to X, if it fits X."""
+    names = arrays.get("feature_names")
+    if names is not None and names.dtype.kind == "U" and names.shape == (n_features,):
+        return [str(name) for name in names]
+    return None
+
+
+def _read_npz(path: str | Path) -> RawData:
+    path = check_file(path)
+    arrays = load_npz(path, ("X", "y"))
+    X = npz_features(path, arrays["X"])
+    y = arrays["y"]
+    if y.dtype.kind == "S":
+        try:
+            y = np.char.decode(y, "utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: array 'y' holds bytes that are not UTF-8 text") from None
+    if y.dtype.kind not in "biufU":
+        raise DataError(
+            f"{path}: array 'y' has dtype {y.dtype}; targets must be numbers or strings"
+        )
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim not in (1, 2):
+        raise DataError(
+            f"{path}: y has shape {y.shape}; y must be 1-D (n_samples,) or, for several "
+            "regression targets, 2-D (n_samples, n_targets)"
+        )
+    if len(y) != len(X):
+        raise DataError(
+            f"{path}: X has {len(X)} rows but y has {len(y)}; they need one label per sample"
+        )
+    names = npz_feature_names(arrays, X.shape[1]) or [f"x{j}" for j in range(X.shape[1])]
+    error = nonfinite_error(
+        X, names, what="features (X)", where=str(path), row_text=lambda i: f"row index {i}"
+    )
+    if error:
+        raise error
+    if y.dtype.kind == "f":
+        error = nonfinite_error(
+            y.reshape(len(y), -1).astype(np.float64),
+            [f"y[:, {k}]" if y.ndim == 2 else "y" for k in range(y.size // len(y))],
+            what="targets (y)",
+            where=str(path),
+            row_text=lambda i: f"row index {i}",
+        )
+        if error:
+            raise error
+    return RawData(X, y, names, infer_task(y, "auto"), f"NPZ {path}")
+
+
+def read_table(path: str | Path, *, target: str | None) -> RawData:
+    """A CSV (header required; ``target`` column, default the last) or an NPZ (arrays X, y).
+
+    The format follows the file name: ``.npz`` is NumPy, anything else is read as CSV.
+    """
+    if Path(path).suffix.lower() == ".npz":
+        return _read_npz(path)
+    return _read_csv(path, target)

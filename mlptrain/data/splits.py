@@ -1,0 +1,196 @@
+"""Seeded train/val/test splits by row index, and ``prepare``: raw data to scaled, encoded splits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlptrain.data._text import format_label
+from mlptrain.data.datasets import DataConfig, load_raw
+from mlptrain.data.preprocess import LabelEncoder, Scaler
+from mlptrain.errors import DataError
+
+
+@dataclass
+class Split:
+    """One part of a split: ``X`` scaled, C-contiguous, in the run's dtype; ``y`` int64 class
+    indices of shape (n,) for classification, or the run's dtype of shape (n, n_targets)."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class Prepared:
+    """What training needs: the three splits and the fitted encoder and scaler."""
+
+    task: str
+    train: Split
+    val: Split | None
+    test: Split
+    encoder: LabelEncoder | None
+    scaler: Scaler
+    feature_names: list[str]
+    n_features: int
+    n_outputs_hint: int
+    source: str
+    # Regression targets are standardised for training (fitted on train only) so that the
+    # loss starts near 1 whatever the target's units; predictions are mapped back.
+    target_scaler: Scaler | None = None
+
+
+def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) exactly as scikit-learn's train_test_split computes them."""
+    n_test = math.ceil(test_size * n)
+    n_rest = n - n_test
+    n_val = math.ceil(val_size * n_rest) if val_size > 0 else 0
+    return n_rest - n_val, n_val, n_test
+
+
+def _sizes_ok(n: int, test_size: float, val_size: float, n_classes: int) -> bool:
+    n_train, n_val, n_test = _split_sizes(n, test_size, val_size)
+    least = max(1, n_classes)  # a stratified split puts every class in every part
+    return n_train >= least and n_test >= least and (val_size == 0 or n_val >= least)
+
+
+def split_indices(
+    y: np.ndarray,
+    *,
+    task: str,
+    test_size: float,
+    val_size: float,
+    seed: int,
+    where: str = "the data",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded (train, val, test) row indices, each sorted int64; val is empty if val_size is 0.
+
+    Classification splits are stratified on ``y``: each part keeps the class proportions.
+    ``val_size`` is a fraction of what remains after the test rows are taken.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1:
+        raise DataError(f"data.test_size must be between 0 and 1 (exclusive), got {test_size}")
+    if not 0 <= val_size < 1:
+        raise DataError(f"data.val_size must be in [0, 1), got {val_size}")
+    if not 0 <= seed < 2**32:
+        raise DataError(f"seed must be an integer in [0, 2**32), got {seed}")
+    y = np.asarray(y)
+    n = len(y)
+    stratify = task == "classification"
+    classes, counts = np.unique(y, return_counts=True) if stratify else (np.array([]), None)
+    n_classes = len(classes)
+    if stratify and n_classes < 2:
+        label = format_label(classes[0]) if n_classes else "none"
+        raise DataError(
+            f"{where}: only one class ({label}) in the target; classification needs at "
+            "least 2 classes"
+        )
+    if stratify and counts is not None:
+        needed = 2 if val_size == 0 else 3
+        parts = "train/test" if val_size == 0 else "train/validation/test"
+        if counts.min() < needed:
+            rare = int(np.argmin(counts))
+            raise DataError(
+                f"{where}: class {format_label(classes[rare])} has only {int(counts[rare])} "
+                f"sample(s); a stratified {parts} split needs at least {needed} per class; "
+                "add samples of that class or remove its rows"
+            )
+    if not _sizes_ok(n, test_size, val_size, n_classes):
+        n_min = n + 1
+        while not _sizes_ok(n_min, test_size, val_size, n_classes) and n_min < 10**8:
+            n_min += 1
+        n_train, n_val, n_test = _split_sizes(n, test_size, val_size)
+        per_part = (
+            f"; stratifying {n_classes} classes needs at least {n_classes} rows in each part"
+            if stratify
+            else ""
+        )
+        raise DataError(
+            f"{where}: too few samples for the split: {n} samples with test_size={test_size} "
+            f"and val_size={val_size} give {n_train} train / {n_val} validation / {n_test} test "
+            f"rows{per_part}; need at least {n_min} samples, or change test_size/val_size"
+        )
+    indices = np.arange(n, dtype=np.int64)
+    try:
+        rest, test = train_test_split(
+            indices, test_size=test_size, random_state=seed, stratify=y if stratify else None
+        )
+        if val_size > 0:
+            if stratify:
+                left_classes, left_counts = np.unique(y[rest], return_counts=True)
+                if len(left_classes) < n_classes or left_counts.min() < 2:
+                    rare = int(np.argmin(left_counts))
+                    raise DataError(
+                        f"{where}: class {format_label(left_classes[rare])} has only "
+                        f"{int(left_counts[rare])} sample(s) left after taking the test rows; "
+                        "the stratified validation split needs at least 2; add samples of "
+                        "that class or lower test_size"
+                    )
+            train, val = train_test_split(
+                rest,
+                test_size=val_size,
+                random_state=seed,
+                stratify=y[rest] if stratify else None,
+            )
+        else:
+            train, val = rest, np.array([], dtype=np.int64)
+    except ValueError as exc:
+        raise DataError(f"{where}: cannot split the data: {exc}") from None
+    return tuple(np.sort(np.asarray(part, dtype=np.int64)) for part in (train, val, test))  # type: ignore[return-value]
+
+
+def _float_dtype(dtype: np.dtype | type | str) -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise DataError(f"dtype must be float32 or float64, got {dtype!r}")
+    return resolved
+
+
+def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
+    """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
+    dtype = _float_dtype(dtype)
+    raw = load_raw(data_cfg, seed=seed)
+    train_idx, val_idx, test_idx = split_indices(
+        raw.y,
+        task=raw.task,
+        test_size=data_cfg.test_size,
+        val_size=data_cfg.val_size,
+        seed=seed,
+        where=raw.source,
+    )
+    encoder: LabelEncoder | None
+    if raw.task == "classification":
+        encoder = LabelEncoder().fit(raw.y)
+        targets = encoder.encode(raw.y)
+        n_outputs = encoder.n_classes
+    else:
+        encoder = None
+        targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
+        n_outputs = targets.shape[1]
+    scaler = Scaler(data_cfg.scale).fit(raw.X[train_idx])
+    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_idx])
+
+    def part(indices: np.ndarray) -> Split:
+        return Split(
+            scaler.transform(raw.X[indices], dtype), np.ascontiguousarray(targets[indices])
+        )
+
+    return Prepared(
+        task=raw.task,
+        train=part(train_idx),
+        val=part(val_idx) if data_cfg.val_size > 0 else None,
+        test=part(test_idx),
+        encoder=encoder,
+        scaler=scaler,
+        feature_names=list(raw.feature_names),
+        n_features=raw.X.shape[1],
+        n_outputs_hint=n_outputs,
+        source=raw.source,
+        target_scaler=target_scaler,
+    )
