@@ -1,0 +1,142 @@
+"""Checks that span sections, or need the loaded data (the detected task, the classes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mlptrain.config.messages import config_error, suggest
+from mlptrain.config.schema import (
+    CLASSIFICATION_LOSSES,
+    CLASSIFICATION_MONITORS,
+    MONITORS,
+    REGRESSION_MONITORS,
+    Config,
+    PlateauSchedule,
+    show_value,
+)
+from mlptrain.yamlsafe import KeyPath
+
+
+def _task_of_loss(loss: str) -> str:
+    return "regression" if loss == "mse" else "classification"
+
+
+def _monitor_problems(config: Config, task: str, why: str) -> list[tuple[KeyPath, str]]:
+    """Monitors that cannot be computed for ``task`` (accuracy on regression, r2 on classes)."""
+    wrong = REGRESSION_MONITORS if task == "classification" else CLASSIFICATION_MONITORS
+    problems = []
+    for path, monitor in _monitors(config):
+        if monitor in wrong:
+            allowed = [m for m in MONITORS if m not in wrong]
+            problems.append(
+                (
+                    path,
+                    f"{monitor!r} is not allowed for {task} ({why}); allowed: "
+                    + ", ".join(allowed),
+                )
+            )
+    return problems
+
+
+def _monitors(config: Config) -> list[tuple[KeyPath, str]]:
+    found = []
+    if config.train.early_stopping is not None:
+        found.append((("train", "early_stopping", "monitor"), config.train.early_stopping.monitor))
+    if isinstance(config.train.schedule, PlateauSchedule):
+        found.append((("train", "schedule", "monitor"), config.train.schedule.monitor))
+    return found
+
+
+def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
+    """Checks that relate sections to each other; run once every section is valid."""
+    problems: list[tuple[KeyPath, str]] = []
+    loss, task = config.model.loss, config.data.task
+    if task != "auto" and _task_of_loss(loss) != task:
+        allowed = "mse" if task == "regression" else "cross_entropy, bce"
+        problems.append(
+            (
+                ("model", "loss"),
+                f"{loss!r} is not allowed with data.task {task!r}; allowed: {allowed}",
+            )
+        )
+    if config.train.class_weight is not None and loss not in CLASSIFICATION_LOSSES:
+        problems.append(
+            (
+                ("train", "class_weight"),
+                f"{show_value(config.train.class_weight)} is not allowed "
+                f"with loss {loss!r}; class weights need a classification loss "
+                "(cross_entropy, bce); allowed here: null",
+            )
+        )
+    problems += _monitor_problems(config, _task_of_loss(loss), f"model.loss is {loss!r}")
+    if config.data.val_size == 0:
+        for path, monitor in _monitors(config):
+            if monitor.startswith("val_"):
+                problems.append(
+                    (
+                        path,
+                        f"{monitor!r} is not allowed while data.val_size is 0 (there is no "
+                        "validation split); allowed: train_loss, or set data.val_size > 0",
+                    )
+                )
+    return problems
+
+
+def check_against_data(
+    cfg: Config,
+    *,
+    task: str,
+    n_classes: int | None,
+    classes: Sequence[object] | None = None,
+) -> None:
+    """Checks that need the loaded data; raises ConfigError citing the config's lines.
+
+    ``task`` is the detected task ("classification" or "regression"), ``n_classes`` the
+    number of classes (None for regression). ``classes`` optionally gives the class labels as
+    the data has them; class-weight keys are matched against their ``str()``. Without it the
+    labels are taken to be 0 .. n_classes-1.
+    """
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    problems: list[tuple[KeyPath, str]] = []
+    loss = cfg.model.loss
+    data_is = f"the data is {task} (dataset {cfg.data.dataset!r})"
+    if _task_of_loss(loss) != task:
+        allowed = "mse" if task == "regression" else "cross_entropy, bce"
+        problems.append(
+            (("model", "loss"), f"{loss!r} is not allowed: {data_is}; allowed: {allowed}")
+        )
+    if task == "classification" and loss == "bce" and n_classes != 2:
+        problems.append(
+            (
+                ("model", "loss"),
+                f"'bce' needs exactly 2 classes but the data has "
+                f"{n_classes}; allowed: cross_entropy",
+            )
+        )
+    weights = cfg.train.class_weight
+    if weights is not None and task == "regression":
+        problems.append(
+            (
+                ("train", "class_weight"),
+                f"{show_value(weights)} is not allowed: {data_is}; allowed: null",
+            )
+        )
+    elif isinstance(weights, dict):
+        labels = (
+            [str(c) for c in classes]
+            if classes is not None
+            else [str(i) for i in range(n_classes or 0)]
+        )
+        for label in weights:
+            if label not in labels:
+                problems.append(
+                    (
+                        ("train", "class_weight", label),
+                        f"{label!r} is not a class of the data; "
+                        + suggest(label, labels, " labels"),
+                    )
+                )
+    problems += _monitor_problems(cfg, task, data_is)
+    if problems:
+        raise config_error(problems, cfg._origin)

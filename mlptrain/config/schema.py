@@ -1,0 +1,446 @@
+"""The pydantic schema of a config: every section, layer, optimizer and schedule, strict."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from mlptrain.yamlsafe import KeyPath, LineMap
+
+DatasetName = Literal[
+    "iris",
+    "digits",
+    "wine",
+    "breast_cancer",
+    "diabetes",
+    "moons",
+    "circles",
+    "blobs",
+    "classification",
+    "regression",
+    "csv",
+    "npz",
+]
+LossName = Literal["cross_entropy", "mse", "bce"]
+MonitorName = Literal[
+    "val_loss",
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_f1_macro",
+    "val_r2",
+    "val_mse",
+    "val_rmse",
+    "val_mae",
+    "train_loss",
+]
+
+DATASETS: tuple[str, ...] = get_args(DatasetName)
+LOSSES: tuple[str, ...] = get_args(LossName)
+MONITORS: tuple[str, ...] = get_args(MonitorName)
+FILE_DATASETS = ("csv", "npz")
+# Built-in datasets whose task is known without loading them; used for the default loss.
+REGRESSION_DATASETS = ("diabetes", "regression")
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+CLASSIFICATION_MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_f1_macro")
+REGRESSION_MONITORS = ("val_r2", "val_mse", "val_rmse", "val_mae")
+
+_MAX_SHOWN = 60
+
+
+def monitor_mode(name: str) -> Literal["min", "max"]:
+    """Whether a monitored metric improves downwards (losses, errors) or upwards (scores)."""
+    if name not in MONITORS:
+        raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
+    return "min" if name.endswith(("loss", "mse", "rmse", "mae")) else "max"
+
+
+def _problem(subpath: KeyPath, message: str) -> PydanticCustomError:
+    """An error raised inside a validator that points below the validated object."""
+    return PydanticCustomError("mlptrain", "{message}", {"message": message, "subpath": subpath})
+
+
+def show_value(value: object) -> str:
+    """A value as the user would recognise it from YAML, cut to about 60 characters."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _bare_name(value: object) -> object:
+    """``relu`` is shorthand for ``{type: relu}`` (layers, optimizer, schedule)."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+class _Strict(BaseModel):
+    """Base of every section: unknown keys, coercions and non-finite floats are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Linear(_Strict):
+    """``y = x W + b``; ``units: null`` (last layer only) means "as many as the data needs"."""
+
+    type: Literal["linear"] = "linear"
+    units: int | None = Field(None, ge=1)
+
+
+class ReLU(_Strict):
+    type: Literal["relu"] = "relu"
+
+
+class LeakyReLU(_Strict):
+    type: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: float = Field(0.01, ge=0)
+
+
+class Sigmoid(_Strict):
+    type: Literal["sigmoid"] = "sigmoid"
+
+
+class Tanh(_Strict):
+    type: Literal["tanh"] = "tanh"
+
+
+class GELU(_Strict):
+    type: Literal["gelu"] = "gelu"
+
+
+class Identity(_Strict):
+    type: Literal["identity"] = "identity"
+
+
+class Dropout(_Strict):
+    type: Literal["dropout"] = "dropout"
+    p: float = Field(0.5, ge=0, lt=1)
+
+
+class BatchNorm(_Strict):
+    type: Literal["batchnorm"] = "batchnorm"
+    momentum: float = Field(0.1, gt=0, le=1)
+    eps: float = Field(1e-5, gt=0)
+
+
+Layer = Annotated[
+    Union[Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Identity, Dropout, BatchNorm],  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+
+class SGD(_Strict):
+    type: Literal["sgd"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGD:
+        if self.nesterov and self.momentum == 0:
+            raise _problem(
+                ("nesterov",),
+                "true is not allowed while momentum is 0; Nesterov momentum needs "
+                "0 < momentum < 1 (set momentum, e.g. 0.9, or nesterov: false)",
+            )
+        return self
+
+
+_BETAS = "a list [beta1, beta2] of two numbers, each in [0, 1)"
+_Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
+class Adam(_Strict):
+    type: Literal["adam"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    betas: list[_Beta] = Field([0.9, 0.999], min_length=2, max_length=2, description=_BETAS)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class AdamW(_Strict):
+    type: Literal["adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    betas: list[_Beta] = Field([0.9, 0.999], min_length=2, max_length=2, description=_BETAS)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+
+
+Optimizer = Annotated[Union[SGD, Adam, AdamW], Field(discriminator="type")]  # noqa: UP007
+
+
+class ConstantSchedule(_Strict):
+    type: Literal["constant"] = "constant"
+
+
+class StepSchedule(_Strict):
+    type: Literal["step"] = "step"
+    step_size: int = Field(10, ge=1)
+    gamma: float = Field(0.1, gt=0, le=1)
+
+
+class CosineSchedule(_Strict):
+    type: Literal["cosine"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class PlateauSchedule(_Strict):
+    type: Literal["plateau"] = "plateau"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(5, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+    monitor: MonitorName = "val_loss"
+
+
+Schedule = Annotated[
+    Union[ConstantSchedule, StepSchedule, CosineSchedule, PlateauSchedule],  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+
+def union_tags(union: object) -> dict[str, type[_Strict]]:
+    """Tag value -> member model of a discriminated union (through Annotated)."""
+    if get_origin(union) is Annotated:
+        union = get_args(union)[0]
+    return {get_args(m.model_fields["type"].annotation)[0]: m for m in get_args(union)}
+
+
+LAYER_TYPES: tuple[str, ...] = tuple(union_tags(Layer))
+OPTIMIZERS: tuple[str, ...] = tuple(union_tags(Optimizer))
+SCHEDULES: tuple[str, ...] = tuple(union_tags(Schedule))
+UNION_NOUNS = {LAYER_TYPES: "layer", OPTIMIZERS: "optimizer", SCHEDULES: "schedule"}
+
+
+class EarlyStopping(_Strict):
+    monitor: MonitorName = "val_loss"
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+
+
+_PARAMS = "a mapping of generator arguments whose values are numbers, strings, booleans or lists"
+_CLASS_WEIGHT = "null, 'balanced', or a mapping {label: weight > 0}"
+_PATH = "a file path string, relative to the config file"
+_NAME = "a non-empty string without '/', '\\\\' or control characters (used as a directory name)"
+
+
+class DataSpec(_Strict):
+    dataset: DatasetName
+    params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
+    path: Path | None = Field(None, description=_PATH)
+    target: str | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_size: float = Field(0.1, ge=0, lt=1)
+    scale: Literal["standard", "minmax", "none"] = "standard"
+
+    @field_validator("params", mode="after")
+    @classmethod
+    def _scalar_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for key, value in params.items():
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                sub = (key, index) if isinstance(value, list) else (key,)
+                if isinstance(item, (dict, list)) or (
+                    isinstance(item, float) and not math.isfinite(item)
+                ):
+                    raise _problem(
+                        sub,
+                        f"{show_value(item)} is not allowed; must be a finite number, string, "
+                        "boolean or null, or a list of those",
+                    )
+        return params
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _absolute_path(cls, value: object, info: ValidationInfo) -> object:
+        """Store data paths absolute so a resolved config works from any directory."""
+        if isinstance(value, str):
+            if not value.strip():
+                raise _problem((), f"{show_value(value)} is not allowed; must be {_PATH}")
+            value = Path(value)
+        if isinstance(value, Path):
+            base = (info.context or {}).get("base_dir", Path.cwd())
+            return Path(os.path.abspath(Path(base) / value.expanduser()))
+        return value
+
+    @model_validator(mode="after")
+    def _file_fields(self) -> DataSpec:
+        if self.dataset in FILE_DATASETS and self.path is None:
+            raise _problem(
+                ("path",),
+                f"is required for dataset {self.dataset!r}; must be {_PATH}",
+            )
+        if self.dataset not in FILE_DATASETS and self.path is not None:
+            raise _problem(
+                ("path",),
+                f"{show_value(str(self.path))} is not allowed with dataset {self.dataset!r}; "
+                "path is only for csv and npz (remove it)",
+            )
+        if self.target is not None and self.dataset != "csv":
+            raise _problem(
+                ("target",),
+                f"{show_value(self.target)} is not allowed with dataset {self.dataset!r}; "
+                "target names a csv column (remove it)",
+            )
+        return self
+
+
+class ModelSpec(_Strict):
+    init: Literal["auto", "he", "glorot"] = "auto"
+    layers: list[Layer] = Field(
+        min_length=1, description="a non-empty list of layers (names or mappings with 'type')"
+    )
+    loss: LossName = "cross_entropy"
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _bare_layer_names(cls, value: object) -> object:
+        return [_bare_name(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _output_layer(self) -> ModelSpec:
+        last = len(self.layers) - 1
+        if not isinstance(self.layers[last], Linear):
+            raise _problem(
+                ("layers", last),
+                f"the last layer is {self.layers[last].type!r}; the last layer must be "
+                "'linear' (it produces the outputs the loss reads: logits or predictions)",
+            )
+        for index, layer in enumerate(self.layers[:last]):
+            if isinstance(layer, Linear) and layer.units is None:
+                raise _problem(
+                    ("layers", index, "units"),
+                    "null is not allowed here; units may be left out only in the last layer "
+                    "(it is inferred from the data); must be an integer >= 1",
+                )
+        return self
+
+
+class TrainSpec(_Strict):
+    epochs: int = Field(50, ge=1, le=1_000_000)
+    batch_size: int = Field(64, ge=1, le=10_000_000)
+    dtype: Literal["float32", "float64"] = "float32"
+    optimizer: Optimizer = Field(default_factory=Adam)
+    schedule: Schedule = Field(default_factory=ConstantSchedule)
+    clip_grad_norm: float | None = Field(None, gt=0)
+    class_weight: Any = Field(None, description=_CLASS_WEIGHT)
+    early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
+
+    @field_validator("optimizer", "schedule", mode="before")
+    @classmethod
+    def _bare_names(cls, value: object) -> object:
+        return _bare_name(value)
+
+    @field_validator("class_weight", mode="after")
+    @classmethod
+    def _class_weight(cls, value: object) -> object:
+        if value is None or value == "balanced":
+            return value
+        if not isinstance(value, dict) or not value:
+            raise _problem((), f"{show_value(value)} is not allowed; must be {_CLASS_WEIGHT}")
+        weights: dict[str, float] = {}
+        for label, weight in value.items():
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float))
+                or not math.isfinite(weight)
+                or weight <= 0
+            ):
+                raise _problem(
+                    (label,), f"{show_value(weight)} is not allowed; must be a finite number > 0"
+                )
+            weights[label] = float(weight)
+        return weights
+
+
+class CheckpointSpec(_Strict):
+    every: int = Field(1, ge=1)
+    every_steps: int | None = Field(None, ge=1)
+
+
+class Origin(NamedTuple):
+    """Where a config came from, so later checks can cite file lines and overrides."""
+
+    source: str
+    lines: LineMap
+    overrides: dict[KeyPath, str]
+
+
+class Config(_Strict):
+    """A validated config; sections are attributes (``cfg.train.optimizer.lr``)."""
+
+    name: str = Field(description=_NAME)
+    seed: int = Field(0, ge=0)
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+
+    _origin: Origin | None = PrivateAttr(None)
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not value or value in (".", "..") or re.search(r"[/\\\x00-\x1f\x7f]", value):
+            raise _problem((), f"{show_value(value)} is not allowed; must be {_NAME}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_loss(cls, raw: object) -> object:
+        """An omitted loss follows the task: mse for regression, cross_entropy otherwise.
+
+        The task is the explicit ``data.task`` or, for ``auto``, the known task of a built-in
+        dataset, so ``dataset: diabetes`` works without naming a loss.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+            return raw
+        if "loss" in raw["model"]:
+            return raw
+        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        task = data.get("task", "auto")
+        regression = task == "regression" or (
+            task == "auto" and data.get("dataset") in REGRESSION_DATASETS
+        )
+        return {**raw, "model": {**raw["model"], "loss": "mse" if regression else "cross_entropy"}}
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the settings are equal; where the config was read from does not count."""
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def with_output_units(self, n: int) -> Config:
+        """A copy whose last layer's ``units: null`` is replaced by ``n`` (the resolved config).
+
+        An explicit ``units`` is left as written; checking it against the data is the model
+        builder's job, which knows how each loss maps classes to outputs.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"output units must be an integer >= 1, got {n!r}")
+        last = self.model.layers[-1]
+        if not isinstance(last, Linear) or last.units is not None:
+            return self.model_copy(deep=True)
+        layers = [*self.model.layers[:-1], last.model_copy(update={"units": n})]
+        model = self.model.model_copy(update={"layers": layers})
+        return self.model_copy(update={"model": model})
