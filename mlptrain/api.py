@@ -10,7 +10,6 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,6 +107,7 @@ def fit(
     resume: str | Path | None = None,
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
+    figures: bool = True,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -115,6 +115,8 @@ def fit(
     instead; only ``train.epochs`` and checkpoint frequencies may be overridden.
     ``init_from``: start this new run from another run's model weights (fine-tuning).
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
+    ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
+    can draw them later.
     """
     from mlptrain import resume as resuming
 
@@ -128,7 +130,7 @@ def fit(
                 "checkpoint; it cannot be combined with a CONFIG, --init-from, --out or "
                 "--overwrite"
             )
-        return resuming.resume(resume, overrides=overrides, callbacks=callbacks)
+        return resuming.resume(resume, overrides=overrides, callbacks=callbacks, figures=figures)
     if config is None:
         raise UserInputError(
             "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
@@ -157,12 +159,16 @@ def fit(
                 "metrics.jsonl",
                 "report.json",
                 "report.md",
+                "report.html",
                 f"{CHECKPOINT_DIR}/last.safetensors",
                 f"{CHECKPOINT_DIR}/best.safetensors",
             ):
                 (run_dir / stale).unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
-        return train_in(setup, run_dir, callbacks)
+        if overwrite and (run_dir / "figures").is_dir():
+            for figure in (run_dir / "figures").glob("*.png"):
+                figure.unlink()
+        return train_in(setup, run_dir, callbacks, figures=figures)
 
 
 class _Saver:
@@ -201,6 +207,7 @@ def train_in(
     callbacks: Callbacks | None,
     *,
     start: Callable[[Trainer, _Saver], None] | None = None,
+    figures: bool = True,
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
@@ -213,13 +220,20 @@ def train_in(
     saver.trainer = trainer
     if start is not None:
         start(trainer, saver)
-    started = time.perf_counter()
     stop = StopOnSignals(trainer)
     try:
         with stop:
             trainer.run()
     except DivergenceError as exc:
-        _write_report(setup, trainer, run_dir, status="failed", error=str(exc), with_metrics=False)
+        _write_report(
+            setup,
+            trainer,
+            run_dir,
+            status="failed",
+            error=str(exc),
+            with_metrics=False,
+            figures=figures,
+        )
         raise
     except StopRequested as exc:
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
@@ -229,8 +243,7 @@ def train_in(
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed")
-    report["training"]["wall_seconds"] = time.perf_counter() - started
+    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -252,6 +265,7 @@ def _write_report(
     status: str,
     error: str | None = None,
     with_metrics: bool = True,
+    figures: bool = True,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -278,7 +292,7 @@ def _write_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
-    write_reports(run_dir, report)
+    write_reports(run_dir, report, figures=figures)
     return report
 
 

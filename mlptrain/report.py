@@ -124,7 +124,7 @@ def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
-def write_reports(run_dir: Path, report: dict[str, Any]) -> None:
+def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -132,7 +132,8 @@ def write_reports(run_dir: Path, report: dict[str, Any]) -> None:
     from mlptrain.html_report import write_html
     from mlptrain.plots import make_figures
 
-    write_html(run_dir, report, make_figures(report, run_dir / "figures"))
+    drawn = make_figures(report, run_dir / "figures") if figures else {}
+    write_html(run_dir, report, drawn)
 
 
 def _fmt(value: Any) -> str:

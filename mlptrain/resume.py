@@ -98,6 +98,7 @@ def resume(
     *,
     overrides: Sequence[str] = (),
     callbacks: Callbacks | None = None,
+    figures: bool = True,
 ) -> Run:
     """Continue the run at ``path`` (a run directory or its checkpoint) to its last epoch."""
     from mlptrain.api import train_in
@@ -119,7 +120,11 @@ def resume(
         if overrides:
             atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
         return train_in(
-            setup, run_dir, callbacks, start=lambda trainer, saver: _restore(trainer, saver, ckpt)
+            setup,
+            run_dir,
+            callbacks,
+            start=lambda trainer, saver: _restore(trainer, saver, ckpt),
+            figures=figures,
         )
 
 

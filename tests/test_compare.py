@@ -81,3 +81,18 @@ def test_a_damaged_report_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(tmp_path)])
     assert result.exit_code == 2
     assert "cannot read the report" in result.output
+
+
+def test_fit_without_figures_then_report_draws_them(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        ["fit", "configs/iris.yaml", "--out", str(run), "--quiet", "--no-figures"]
+        + ["--set", "train.epochs=2"],
+    )
+    assert result.exit_code == 0, result.output
+    assert not list((run / "figures").glob("*.png")) if (run / "figures").exists() else True
+    assert "data:image/png" not in (run / "report.html").read_text()
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    assert (run / "figures" / "confusion.png").is_file()
+    assert "data:image/png" in (run / "report.html").read_text()

@@ -68,6 +68,13 @@ def fit(
     gradcheck: Annotated[
         bool, typer.Option("--gradcheck", help="Run mlptrain gradcheck first; stop if it fails.")
     ] = False,
+    figures: Annotated[
+        bool,
+        typer.Option(
+            help="Draw the PNG figures into the report (about a second; "
+            "`mlptrain report RUN_DIR` can draw them later)."
+        ),
+    ] = True,
 ) -> None:
     """Train the model a config describes; write checkpoints and reports.
 
@@ -95,6 +102,7 @@ def fit(
                 resume=resume,
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
+                figures=figures,
             )
         except Interrupted as exc:
             typer.echo(str(exc), err=True)

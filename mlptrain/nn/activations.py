@@ -31,25 +31,31 @@ class ReLU(Module):
     """y = max(0, x); dL/dx = dL/dy · [y > 0].
 
     The derivative at exactly 0 is undefined; we use 0 there (a subgradient), as the seed
-    post's "0 otherwise" intends (ERRATA). [y > 0] equals [x > 0], so the output is the cache.
+    post's "0 otherwise" intends (ERRATA). The mask [x > 0] is cached for backward.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._y: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.maximum(x, 0)
-        self._y = y if self.caching else None
+        if not self.caching:
+            self._mask = None
+            return np.maximum(x, 0)
+        # Output and mask live in buffers reused per batch shape; the input is not touched.
+        y = np.maximum(x, 0, out=self._buffer("y", x.shape, x.dtype))
+        self._mask = np.greater(x, 0, out=self._buffer("mask", x.shape, np.dtype(bool)))
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        if self._y is None:
+        if self._mask is None:
             raise self._missing_cache()
-        return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+        # One pass: dL/dy · [x > 0] written into this module's own buffer.
+        out = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        return np.multiply(grad_out, self._mask, out=out)
 
     def clear_cache(self) -> None:
-        self._y = None
+        self._mask = None
 
 
 class LeakyReLU(Module):

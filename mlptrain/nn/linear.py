@@ -54,9 +54,16 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (n, in) -> y = x W + b (n, out)."""
         check_input(self, x, self.in_features)
-        y = x @ self.params["W"]
+        W = self.params["W"]
+        if self.caching:
+            # Reused per batch shape: no page-faulting allocation of a fresh array per step.
+            shape = (x.shape[0], self.out_features)
+            y = np.matmul(x, W, out=self._buffer("y", shape, np.result_type(x, W)))
+            self._x = x
+        else:
+            y = x @ W
+            self._x = None
         y += self.params["b"]
-        self._x = x if self.caching else None
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
@@ -67,7 +74,9 @@ class Linear(Module):
         np.sum(grad_out, axis=0, out=self.grads["b"])
         if not self.needs_input_grad:
             return None
-        return grad_out @ self.params["W"].T
+        W = self.params["W"]
+        shape = (grad_out.shape[0], self.in_features)
+        return np.matmul(grad_out, W.T, out=self._buffer("dx", shape, np.result_type(grad_out, W)))
 
     def clear_cache(self) -> None:
         self._x = None

@@ -58,6 +58,22 @@ class Module:
     def clear_cache(self) -> None:
         """Drop cached activations; subclasses set their cache attributes to None."""
 
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A scratch array owned by this module, allocated once per (key, shape, dtype).
+
+        Training-mode forwards and backwards write their outputs here instead of allocating
+        fresh arrays every batch: such an output stays valid until the module's next forward
+        (or backward) of the same shape. Eval-mode callers (predict) get fresh arrays.
+        """
+        cache = self.__dict__.setdefault("_buffers", {})
+        ident = (key, shape, dtype)
+        buf = cache.get(ident)
+        if buf is None:
+            if len(cache) >= 16:  # many shapes (gradcheck, odd batches): start over
+                cache.clear()
+            buf = cache[ident] = np.empty(shape, dtype=dtype)
+        return buf
+
     def _missing_cache(self) -> RuntimeError:
         return RuntimeError(
             f"{type(self).__name__}.backward() called before forward(): run forward in "
