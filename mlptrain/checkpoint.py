@@ -374,19 +374,24 @@ def _parse_header(path: Path, raw_header: bytes) -> dict[str, Any]:
         text = raw_header.decode("utf-8")
     except UnicodeDecodeError as exc:
         _invalid(path, f"header is not valid UTF-8 (at header byte {exc.start})")
+    return _json_object(path, text, what="header", position="header byte")
+
+
+def _json_object(path: Path, text: str, *, what: str, position: str) -> dict[str, Any]:
+    """``text`` parsed as one JSON object, strictly; every problem is one ``_invalid`` line."""
     try:
-        header = _strict_json(text)
+        value = _strict_json(text)
     except _DuplicateKeyError as exc:
-        _invalid(path, f"header JSON has the key {_quote(str(exc))} more than once")
+        _invalid(path, f"{what} has the key {_quote(str(exc))} more than once")
     except json.JSONDecodeError as exc:
-        _invalid(path, f"header is not valid JSON: {exc.msg} at header byte {exc.pos}")
+        _invalid(path, f"{what} is not valid JSON: {exc.msg} at {position} {exc.pos}")
     except RecursionError:
-        _invalid(path, "header JSON is nested too deeply")
+        _invalid(path, f"{what} is nested too deeply")
     except ValueError as exc:
-        _invalid(path, f"header is not valid JSON: {exc}")
-    if not isinstance(header, dict):
-        _invalid(path, f"header is a JSON {type(header).__name__}, expected an object")
-    return header
+        _invalid(path, f"{what} is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        _invalid(path, f"{what} is a JSON {type(value).__name__}, expected an object")
+    return value
 
 
 def _check_metadata(path: Path, metadata: Any) -> tuple[dict[str, str], dict[str, Any]]:
@@ -425,18 +430,7 @@ def _check_metadata(path: Path, metadata: Any) -> tuple[dict[str, str], dict[str
     meta_text = metadata.get("meta")
     if meta_text is None:
         _invalid(path, "__metadata__ has no meta")
-    try:
-        meta = _strict_json(meta_text)
-    except _DuplicateKeyError as exc:
-        _invalid(path, f"__metadata__ meta has the key {_quote(str(exc))} more than once")
-    except json.JSONDecodeError as exc:
-        _invalid(path, f"__metadata__ meta is not valid JSON: {exc.msg} at char {exc.pos}")
-    except RecursionError:
-        _invalid(path, "__metadata__ meta is nested too deeply")
-    except ValueError as exc:
-        _invalid(path, f"__metadata__ meta is not valid JSON: {exc}")
-    if not isinstance(meta, dict):
-        _invalid(path, f"__metadata__ meta is a JSON {type(meta).__name__}, expected an object")
+    meta = _json_object(path, meta_text, what="__metadata__ meta", position="char")
     return metadata, meta
 
 

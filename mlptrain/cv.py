@@ -76,37 +76,12 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
 def prepare_fold(
     cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray, test_rows: np.ndarray
 ) -> Any:
-    """A ``Prepared`` whose train/val are the fold's rows, built as ``data.prepare`` does."""
-    from mlptrain.data import LabelEncoder, Prepared, Scaler, Split
+    """A ``Prepared`` whose train/val are the fold's rows, built exactly as ``data.prepare``."""
+    from mlptrain.data import prepare_rows
     from mlptrain.train import DTYPES
 
-    dtype = np.dtype(DTYPES[cfg.train.dtype])
-    if raw.task == "classification":
-        encoder = LabelEncoder().fit(raw.y)
-        targets = encoder.encode(raw.y)
-        n_outputs = encoder.n_classes
-    else:
-        encoder = None
-        targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
-        n_outputs = targets.shape[1]
-    scaler = Scaler(cfg.data.scale).fit(raw.X[train_rows])
-    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
-
-    def part(rows: np.ndarray) -> Split:
-        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
-
-    return Prepared(
-        task=raw.task,
-        train=part(train_rows),
-        val=part(held_out),
-        test=part(test_rows),
-        encoder=encoder,
-        scaler=scaler,
-        feature_names=list(raw.feature_names),
-        n_features=raw.X.shape[1],
-        n_outputs_hint=n_outputs,
-        source=raw.source,
-        target_scaler=target_scaler,
+    return prepare_rows(
+        raw, train_rows, held_out, test_rows, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
     )
 
 

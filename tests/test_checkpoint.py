@@ -475,11 +475,11 @@ ENTRY_A = '"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'
     [
         (
             '{"__metadata__":{"format":"mlptrain","format":"x"},' + ENTRY_A + "}",
-            'header JSON has the key "format" more than once',
+            'header has the key "format" more than once',
         ),
         (
             '{"__metadata__":' + json.dumps(_metadata()) + "," + ENTRY_A + "," + ENTRY_A + "}",
-            'header JSON has the key "a" more than once',
+            'header has the key "a" more than once',
         ),
         (
             '{"__metadata__":'

@@ -629,8 +629,8 @@ def test_npz_errors(tmp_path: Path) -> None:
         save_and_read(X=np.ones((5, 2)), labels=np.ones(5)), r"no array named 'y'.*'X', 'labels'"
     )
     expect(save_and_read(features=np.ones((5, 2))), r"no array named 'X' or 'y'.*'features'")
-    expect(save_and_read(X=np.ones(5), y=np.ones(5)), r"X is 1-D.*reshape\(-1, 1\)")
-    expect(save_and_read(X=np.ones((5, 2, 2)), y=np.ones(5)), r"3 dimensions.*must be 2-D")
+    expect(save_and_read(X=np.ones(5), y=np.ones(5)), r"1-D array.*reshape\(-1, 1\)")
+    expect(save_and_read(X=np.ones((5, 2, 2)), y=np.ones(5)), r"2-D array.*3 dimensions")
     expect(save_and_read(X=np.ones((0, 2)), y=np.ones(0)), "0 samples")
     expect(save_and_read(X=np.ones((5, 0)), y=np.ones(5)), "0 features")
     expect(save_and_read(X=np.array([["a", "b"]]), y=np.ones(1)), r"dtype <U1.*must be numbers")

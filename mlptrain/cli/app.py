@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -68,3 +69,11 @@ SetOpt = Annotated[
         "--set", help="Override a config key: --set train.optimizer.lr=3e-3 (repeatable)."
     ),
 ]
+
+
+class OutputFormat(str, Enum):
+    """How a command prints its result: a terminal table, JSON, or Markdown."""
+
+    table = "table"
+    json = "json"
+    md = "md"

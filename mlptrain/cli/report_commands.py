@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mlptrain.cli.app import app, user_errors
-
-
-class CompareFormat(str, Enum):
-    table = "table"
-    md = "md"
-    json = "json"
+from mlptrain.cli.app import OutputFormat, app, user_errors
 
 
 @app.command()
@@ -37,8 +30,8 @@ def report(
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories.", show_default=False)],
     format: Annotated[
-        CompareFormat, typer.Option("--format", help="Output format.")
-    ] = CompareFormat.table,
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
 ) -> None:
     """Compare runs side by side: data, layers, optimizer, epochs, test metrics, differing keys.
 
@@ -48,7 +41,7 @@ def compare(
         from mlptrain.compare import compare_runs, comparison_table
 
         comparison = compare_runs(run_dirs)
-        if format is CompareFormat.json:
+        if format is OutputFormat.json:
             typer.echo(json.dumps(comparison, indent=2))
         else:
-            typer.echo(comparison_table(comparison, markdown=format is CompareFormat.md), nl=False)
+            typer.echo(comparison_table(comparison, markdown=format is OutputFormat.md), nl=False)

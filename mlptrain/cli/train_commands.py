@@ -9,19 +9,13 @@ from typing import Annotated
 
 import typer
 
-from mlptrain.cli.app import SetOpt, app, user_errors
+from mlptrain.cli.app import OutputFormat, SetOpt, app, user_errors
 
 
 class Split(str, Enum):
     train = "train"
     val = "val"
     test = "test"
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    md = "md"
 
 
 @app.command()
@@ -148,7 +142,9 @@ def evaluate(
         ),
     ],
     split: Annotated[Split, typer.Option(help="Which split to evaluate.")] = Split.test,
-    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
 ) -> None:
     """Report a trained model's metrics on a split, rebuilt from the run's saved config.
 
@@ -159,9 +155,9 @@ def evaluate(
         from mlptrain.report import format_metrics_table, render_split_markdown
 
         result = evaluate_run(path, split=split.value)
-        if format is Format.json:
+        if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
-        elif format is Format.md:
+        elif format is OutputFormat.md:
             typer.echo(render_split_markdown(result))
         else:
             typer.echo(

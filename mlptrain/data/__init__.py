@@ -28,7 +28,7 @@ from mlptrain.data.preprocess import (
     Scaler,
     infer_task,
 )
-from mlptrain.data.splits import Prepared, Split, prepare, split_indices
+from mlptrain.data.splits import Prepared, Split, prepare, prepare_rows, split_indices
 
 __all__ = [
     "DATASETS",
@@ -46,6 +46,7 @@ __all__ = [
     "infer_task",
     "load_raw",
     "prepare",
+    "prepare_rows",
     "read_features",
     "read_table",
     "split_indices",

@@ -9,6 +9,7 @@ import numpy as np
 from mlptrain.data._text import nonfinite_error, quote_list
 from mlptrain.data.files import (
     check_file,
+    feature_matrix,
     load_npz,
     npz_feature_names,
     npz_features,
@@ -22,39 +23,12 @@ def check_features(
     X: np.ndarray, *, n_features: int, feature_names: list[str] | None, source: str
 ) -> np.ndarray:
     """Prediction features as float64 (n_samples, n_features); anything else is a DataError."""
-    X = np.asarray(X)
-    if X.dtype.kind == "O":
-        # checked element by element: astype(float) would quietly turn None into NaN and
-        # the string "1.5" into 1.5
-        bad = [v for v in X.flat if not isinstance(v, int | float | np.number)]
-        if bad:
-            raise DataError(
-                f"{source}: features must be numbers, but X holds objects such as {bad[0]!r}"
-            )
-        X = X.astype(np.float64)
-    if X.dtype.kind not in ("b", "i", "u", "f"):
-        sample = repr(X.flat[0].item()) if X.size else "none"
-        raise DataError(
-            f"{source}: features must be numbers, but X has dtype {X.dtype} (e.g. {sample})"
-        )
-    if X.ndim == 1:
-        raise DataError(
-            f"{source}: expected a 2-D array, got a 1-D array of shape {X.shape}; reshape with "
-            "X.reshape(1, -1) for a single sample or X.reshape(-1, 1) for a single feature"
-        )
-    if X.ndim != 2:
-        raise DataError(
-            f"{source}: expected a 2-D array (n_samples, n_features), got {X.ndim} dimensions "
-            f"(shape {X.shape})"
-        )
-    if X.shape[0] == 0:
-        raise DataError(f"{source}: 0 samples: X has shape {X.shape}")
+    X = feature_matrix(X, source)
     if X.shape[1] != n_features:
         # the same words as scikit-learn, which users already know
         raise DataError(
             f"{source}: X has {X.shape[1]} features, but the model expects {n_features}"
         )
-    X = np.ascontiguousarray(X, dtype=np.float64)
     names = feature_names if feature_names and len(feature_names) == n_features else None
     error = nonfinite_error(
         X,

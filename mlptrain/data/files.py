@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -270,26 +271,45 @@ def load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def npz_features(path: Path, X: np.ndarray) -> np.ndarray:
+def feature_matrix(X: Any, source: str) -> np.ndarray:
+    """``X`` as a float64 (n_samples, n_features) array with at least one sample, or one
+    DataError saying what is wrong with it; training files and predict inputs share it."""
+    X = np.asarray(X)
+    if X.dtype.kind == "O":
+        # Checked element by element: astype(float) would quietly turn None into NaN and
+        # the string "1.5" into 1.5.
+        bad = [v for v in X.flat if not isinstance(v, int | float | np.number)]
+        if bad:
+            raise DataError(
+                f"{source}: features must be numbers, but X holds objects such as {bad[0]!r}"
+            )
+        X = X.astype(np.float64)
     if X.dtype.kind not in "biuf":
+        sample = repr(X.flat[0].item()) if X.size else "none"
         raise DataError(
-            f"{path}: array 'X' has dtype {X.dtype}; features must be numbers (bool, int or float)"
+            f"{source}: X has dtype {X.dtype}; features must be numbers (bool, int or float), "
+            f"not e.g. {sample}"
         )
     if X.ndim == 1:
         raise DataError(
-            f"{path}: X is 1-D (shape {X.shape}); X must be 2-D (n_samples, n_features): "
-            "use X.reshape(-1, 1) for a single feature"
+            f"{source}: expected a 2-D array, got a 1-D array of shape {X.shape}; reshape with "
+            "X.reshape(1, -1) for a single sample or X.reshape(-1, 1) for a single feature"
         )
     if X.ndim != 2:
         raise DataError(
-            f"{path}: X has {X.ndim} dimensions (shape {X.shape}); X must be 2-D "
-            "(n_samples, n_features): flatten each sample with X.reshape(len(X), -1)"
+            f"{source}: expected a 2-D array (n_samples, n_features), got {X.ndim} dimensions "
+            f"(shape {X.shape}); flatten each sample with X.reshape(len(X), -1)"
         )
     if X.shape[0] == 0:
-        raise DataError(f"{path}: 0 samples: X has shape {X.shape}")
+        raise DataError(f"{source}: 0 samples: X has shape {X.shape}")
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
+def npz_features(path: Path, X: np.ndarray) -> np.ndarray:
+    X = feature_matrix(X, str(path))
     if X.shape[1] == 0:
         raise DataError(f"{path}: 0 features: X has shape {X.shape}")
-    return np.ascontiguousarray(X, dtype=np.float64)
+    return X
 
 
 def npz_feature_names(arrays: dict[str, np.ndarray], n_features: int) -> list[str] | None:

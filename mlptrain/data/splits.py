@@ -9,6 +9,7 @@ import numpy as np
 
 from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
+from mlptrain.data.files import RawData
 from mlptrain.data.preprocess import LabelEncoder, Scaler
 from mlptrain.errors import DataError
 
@@ -164,6 +165,28 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
         seed=seed,
         where=raw.source,
     )
+    return prepare_rows(
+        raw,
+        train_idx,
+        val_idx if data_cfg.val_size > 0 else None,
+        test_idx,
+        scale=data_cfg.scale,
+        dtype=dtype,
+    )
+
+
+def prepare_rows(
+    raw: RawData,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray | None,
+    test_rows: np.ndarray,
+    *,
+    scale: str,
+    dtype: np.dtype | type | str,
+) -> Prepared:
+    """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
+    rows only, and transform every part; ``prepare`` and cross-validation folds share it."""
+    dtype = _float_dtype(dtype)
     encoder: LabelEncoder | None
     if raw.task == "classification":
         encoder = LabelEncoder().fit(raw.y)
@@ -173,19 +196,17 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    scaler = Scaler(data_cfg.scale).fit(raw.X[train_idx])
-    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_idx])
+    scaler = Scaler(scale).fit(raw.X[train_rows])
+    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
 
-    def part(indices: np.ndarray) -> Split:
-        return Split(
-            scaler.transform(raw.X[indices], dtype), np.ascontiguousarray(targets[indices])
-        )
+    def part(rows: np.ndarray) -> Split:
+        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
 
     return Prepared(
         task=raw.task,
-        train=part(train_idx),
-        val=part(val_idx) if data_cfg.val_size > 0 else None,
-        test=part(test_idx),
+        train=part(train_rows),
+        val=None if val_rows is None else part(val_rows),
+        test=part(test_rows),
         encoder=encoder,
         scaler=scaler,
         feature_names=list(raw.feature_names),
