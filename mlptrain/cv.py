@@ -159,14 +159,14 @@ def cross_validate(
 ) -> CVResult:
     """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
     from mlptrain.config import config_to_dict, load_config
-    from mlptrain.sweep import _blas_threads
+    from mlptrain.sweep.execute import blas_threads_per_job
 
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     make_folds(cfg, folds)  # input errors (too many folds) before any worker starts
-    threads = _blas_threads(jobs)
+    threads = blas_threads_per_job(jobs)
     if jobs == 1:
         results = [run_fold(base, folds, k, threads) for k in range(folds)]
     else:

@@ -17,13 +17,13 @@ from mlptrain.config import load_config
 from mlptrain.errors import UserInputError
 from mlptrain.sweep import (
     SweepSpec,
-    _yaml_text,
     build_spec,
     expand_trials,
     latest_records,
     parse_distribution,
     run_sweep,
 )
+from mlptrain.sweep.spec import yaml_text
 from mlptrain.yamlsafe import parse_yaml_value
 
 CONFIG = """\
@@ -223,7 +223,7 @@ def test_distributions_parse_without_eval() -> None:
     assert parse_distribution("choice(relu, [1, 2], 0.5)").args == ("relu", [1, 2], 0.5)
     assert parse_distribution("uniform(0,2)").sampler().support() == (0, 2)
     for value in (1e-3, 0.1, 3, "a,b", [1, 2], True, None):
-        assert parse_yaml_value(_yaml_text(value), "t") == value
+        assert parse_yaml_value(yaml_text(value), "t") == value
     assert SweepSpec().keys == []
 
 
@@ -308,9 +308,9 @@ def test_unreachable_scheduler_exit_1(
     config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("dask.distributed")
-    import mlptrain.sweep
+    import mlptrain.sweep.execute
 
-    monkeypatch.setattr(mlptrain.sweep, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(mlptrain.sweep.execute, "CONNECT_TIMEOUT", "1s")
     result = runner.invoke(
         app,
         ["sweep", str(config_path), "--seeds", "2", "--scheduler", "tcp://127.0.0.1:1",

@@ -87,10 +87,10 @@ def sweep(
             typer.echo(f"skipped {len(result.skipped)} finished trial(s)")
         best = summary["best"]
         if best is not None:
-            from mlptrain.sweep import _mean_text, _params_text
+            from mlptrain.sweep import mean_text, params_text
 
             typer.echo(
-                f"best: {_params_text(best['params'])}: {summary['monitor']} {_mean_text(best)}"
+                f"best: {params_text(best['params'])}: {summary['monitor']} {mean_text(best)}"
             )
             typer.echo(f"best config: {result.dir / 'best.yaml'}")
         typer.echo(f"sweep directory: {result.dir}")

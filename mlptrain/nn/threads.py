@@ -13,9 +13,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-# Below this many multiply-adds per forward pass, one BLAS thread is faster (measured on the
-# 2-core benchmark machine: W1 at 3.3M runs ~1.5-4x faster single-threaded, W2 at 51M is not).
-SINGLE_THREAD_MACS = 8_000_000
+# Below this many multiply-adds per forward pass, one BLAS thread is faster. Measured on the
+# 2-core benchmark machine when idle: W1 (3.3M) runs 10-15% faster on 2 threads, so only
+# smaller products (iris, wine: under 0.1M) go single-threaded. On a machine shared with other
+# jobs one thread wins by far more (W1 1.5-4x, docs/performance.md): set OPENBLAS_NUM_THREADS=1.
+SINGLE_THREAD_MACS = 1_000_000
 
 _controller: Any = None
 

@@ -1,0 +1,264 @@
+"""Running trials: in this process, in joblib workers, or on a Dask cluster; results.jsonl and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlptrain.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.errors import MlptrainError, RunError, UserInputError
+from mlptrain.sweep.leaderboard import summarise, write_sweep_reports
+from mlptrain.sweep.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
+
+RESULTS = "results.jsonl"
+CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
+
+
+def blas_threads_per_job(jobs: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
+
+
+def _scalars(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    return {
+        f"{prefix}_{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def trial_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar metrics of a run: ``<split>_<metric>`` from the report, and ``val_loss`` /
+    ``train_loss`` of the epoch whose weights the run kept (its best epoch)."""
+    found: dict[str, float] = {}
+    for split, metrics in report.get("metrics", {}).items():
+        found.update(_scalars(metrics, split))
+    training = report.get("training", {})
+    history = training.get("history") or []
+    best = training.get("best_epoch") or len(history)
+    if history and 1 <= best <= len(history):
+        for key in ("train_loss", "val_loss"):
+            value = history[best - 1].get(key)
+            if isinstance(value, int | float):
+                found[key] = float(value)
+    return found
+
+
+def run_trial(
+    base: dict[str, Any],
+    trial: dict[str, Any],
+    out: str | None,
+    blas_threads: int,
+) -> dict[str, Any]:
+    """Train one trial; never raises for the trial's own failure (it is recorded instead).
+
+    ``out`` is the run directory; ``None`` means "train in a temporary directory and return
+    its files" (a Dask worker that may not share the client's disk).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from mlptrain.api import fit
+    from mlptrain.config import parse_config_dict
+
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "trial": trial["id"],
+        "index": trial["index"],
+        "group": trial["group"],
+        "params": trial["params"],
+        "seed": trial["seed"],
+    }
+    temp = None if out is not None else tempfile.mkdtemp(prefix="mlptrain-trial-")
+    run_dir = Path(out if out is not None else temp)  # type: ignore[arg-type]
+    try:
+        with threadpool_limits(limits=blas_threads):
+            cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
+            run = fit(cfg, out=run_dir, overwrite=True)
+        record.update(status="completed", error=None, metrics=trial_metrics(run.report))
+    except MlptrainError as exc:
+        record.update(status="failed", error=str(exc), metrics={})
+    except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={})
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    if temp is not None:
+        record["files"] = _collect_files(Path(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+    return record
+
+
+def _collect_files(root: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != ".lock":
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def _write_files(run_dir: Path, files: Mapping[str, bytes]) -> None:
+    """The files a remote worker sent back, written under ``run_dir`` (names checked)."""
+    for name, data in files.items():
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise RunError(f"a worker returned a file outside the run directory: {name!r}")
+        target = run_dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+
+
+def _trial_payload(trial: Trial) -> dict[str, Any]:
+    return {
+        "id": trial.id,
+        "index": trial.index,
+        "group": trial.group,
+        "params": trial.params,
+        "seed": trial.seed,
+        "overrides": trial.overrides,
+    }
+
+
+def _run_local(
+    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, jobs: int
+) -> Iterator[dict[str, Any]]:
+    threads = blas_threads_per_job(jobs)
+    if jobs == 1 or len(todo) == 1:
+        for trial in todo:
+            yield run_trial(base, _trial_payload(trial), str(sweep_dir / trial.id), threads)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+    yield from parallel(
+        delayed(run_trial)(base, _trial_payload(t), str(sweep_dir / t.id), threads) for t in todo
+    )
+
+
+def _run_dask(
+    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str
+) -> Iterator[dict[str, Any]]:
+    client_cls, as_completed = _dask()
+    try:
+        client = client_cls(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise RunError(
+            f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
+            "with `dask scheduler --port 8786` and workers with `dask worker <address>`"
+        ) from None
+    with client:
+        futures = [
+            client.submit(
+                run_trial, base, _trial_payload(t), None, 1, key=f"mlptrain-{t.id}", pure=False
+            )
+            for t in todo
+        ]
+        for future in as_completed(futures):
+            record = future.result()
+            files = record.pop("files", {})
+            _write_files(sweep_dir / record["trial"], files)
+            yield record
+
+
+def _dask() -> tuple[Any, Any]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise UserInputError(
+            "--scheduler needs Dask's distributed scheduler; install mlptrain[dask] "
+            '(pip install "mlptrain[dask]")'
+        ) from None
+    return Client, as_completed
+
+
+@dataclass
+class SweepResult:
+    dir: Path
+    trials: list[Trial]
+    records: dict[str, dict[str, Any]]  # trial id -> its latest record
+    ran: list[str]
+    skipped: list[str]
+    summary: dict[str, Any]
+
+    @property
+    def failed(self) -> list[str]:
+        return [tid for tid in self.ran if self.records[tid]["status"] != "completed"]
+
+
+def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
+    """The last line of ``results.jsonl`` for each trial (reruns append, never rewrite)."""
+    return {record["trial"]: record for record in read_jsonl(sweep_dir / RESULTS)}
+
+
+def run_sweep(
+    config: str | Path,
+    spec: SweepSpec,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    shard: tuple[int, int] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> SweepResult:
+    """Run (or resume) a sweep; returns every trial's latest record and the summary."""
+    from mlptrain.config import config_to_dict, load_config
+
+    if jobs < 1:
+        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+    if scheduler is not None:
+        _dask()  # fail before any work if Dask is missing
+    cfg = load_config(config, overrides)
+    base = config_to_dict(cfg)
+    trials = expand_trials(spec, cfg.seed)
+    sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the sweep directory {sweep_dir}: {exc}") from None
+    plan = {
+        "config": base,
+        "spec": spec.to_dict(),
+        "trials": [_trial_payload(t) for t in trials],
+    }
+    plan_text = json.dumps(plan, indent=2, sort_keys=True) + "\n"
+    plan_path = sweep_dir / "sweep-plan.json"
+    if plan_path.exists() and plan_path.read_text(encoding="utf-8") != plan_text:
+        raise UserInputError(
+            f"{sweep_dir} holds a different sweep (its sweep-plan.json differs from this one's "
+            "config, --set, --grid, --random, --trials or --seeds); choose another --out"
+        )
+    atomic_write_text(plan_path, plan_text)
+
+    records = latest_records(sweep_dir)
+    mine = [t for t in trials if shard is None or t.index % shard[1] == shard[0]]
+    skipped = [t.id for t in mine if records.get(t.id, {}).get("status") == "completed"]
+    todo = [t for t in mine if t.id not in skipped]
+    ran: list[str] = []
+    if todo:
+        stream = (
+            _run_dask(base, todo, sweep_dir, scheduler)
+            if scheduler is not None
+            else _run_local(base, todo, sweep_dir, jobs)
+        )
+        for record in stream:
+            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+            records[record["trial"]] = record
+            ran.append(record["trial"])
+            if on_record is not None:
+                on_record(record)
+    # Other shards may have finished trials meanwhile: summarise what the file holds now.
+    records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
+    summary = summarise(trials, records, spec, base)
+    write_sweep_reports(sweep_dir, summary, spec, base)
+    return SweepResult(sweep_dir, trials, records, ran, skipped, summary)
+
+
+# --- results --------------------------------------------------------------------------------

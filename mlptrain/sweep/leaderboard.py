@@ -1,0 +1,265 @@
+"""The sweep's results: leaderboard (mean ± std over seeds), sweep.md/json/html, the figure, best.yaml."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlptrain.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.sweep.spec import SweepSpec, Trial, monitor_minimised, yaml_text
+
+
+def default_monitor(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:
+    """val_loss when the config has a validation split, else the test headline metric."""
+    if base["data"]["val_size"] > 0:
+        return "val_loss"
+    for record in records:
+        if "test_r2" in record.get("metrics", {}):
+            return "test_r2"
+    return "test_r2" if base["model"]["loss"] == "mse" else "test_accuracy"
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    # Population std (ddof=0), as numpy's default: a single seed has std 0.
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def summarise(
+    trials: list[Trial],
+    records: Mapping[str, Mapping[str, Any]],
+    spec: SweepSpec,
+    base: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The leaderboard: one row per parameter combination, mean ± std over its seeds."""
+    monitor = spec.monitor or default_monitor(base, records.values())
+    minimise = monitor_minimised(monitor)
+    rows: dict[str, dict[str, Any]] = {}
+    trial_rows = []
+    for trial in trials:
+        record = records.get(trial.id)
+        status = record["status"] if record else "pending"
+        value = (record or {}).get("metrics", {}).get(monitor)
+        trial_rows.append(
+            {
+                "trial": trial.id,
+                "params": trial.params,
+                "seed": trial.seed,
+                "status": status,
+                "monitor": value,
+                "metrics": (record or {}).get("metrics", {}),
+                "seconds": (record or {}).get("seconds"),
+                "error": (record or {}).get("error"),
+            }
+        )
+        row = rows.setdefault(
+            trial.group,
+            {"group": trial.group, "params": trial.params, "trials": [], "values": [],
+             "seconds": 0.0, "completed": 0, "failed": 0, "pending": 0},
+        )  # fmt: skip
+        row["trials"].append(trial.id)
+        row[status if status in ("completed", "failed") else "pending"] += 1
+        row["seconds"] += float((record or {}).get("seconds") or 0.0)
+        if status == "completed" and isinstance(value, int | float) and math.isfinite(value):
+            row["values"].append(float(value))
+    board = []
+    for row in rows.values():
+        mean, std = _mean_std(row.pop("values"))
+        row["mean"], row["std"] = mean, std
+        row["n"] = row["completed"]
+        board.append(row)
+    sign = 1 if minimise else -1
+    board.sort(key=lambda r: (r["mean"] is None, sign * (r["mean"] or 0.0)))
+    for rank, row in enumerate(board, 1):
+        row["rank"] = rank if row["mean"] is not None else None
+    counts = {
+        s: sum(1 for t in trial_rows if t["status"] == s)
+        for s in ("completed", "failed", "pending")
+    }
+    return {
+        "name": base["name"],
+        "monitor": monitor,
+        "mode": "min" if minimise else "max",
+        "spec": spec.to_dict(),
+        "n_trials": len(trials),
+        "counts": counts,
+        "leaderboard": board,
+        "trials": trial_rows,
+        "best": board[0] if board and board[0]["mean"] is not None else None,
+    }
+
+
+def best_config(base: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+    """The base config with the best row's values (and the base seed), as validated YAML."""
+    from mlptrain.config import config_to_yaml, parse_config_dict
+
+    overrides = [f"{k}={yaml_text(v)}" for k, v in best["params"].items()]
+    return config_to_yaml(parse_config_dict(base, source="best config", overrides=overrides))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={yaml_text(v)}" for k, v in params.items()) or "(base config)"
+
+
+def mean_text(row: Mapping[str, Any]) -> str:
+    if row["mean"] is None:
+        return "–"
+    return f"{row['mean']:.4g} ± {row['std']:.2g}"
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    counts = summary["counts"]
+    lines = [
+        f"# Sweep: {summary['name']}",
+        "",
+        f"{summary['n_trials']} trials: {counts['completed']} completed, {counts['failed']} "
+        f"failed, {counts['pending']} pending. Ranked by **{summary['monitor']}** "
+        f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds.",
+        "",
+        "| rank | parameters | " + summary["monitor"] + " | seeds ok | failed | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary["leaderboard"]:
+        params = params_text(row["params"]).replace("|", "\\|")
+        lines.append(
+            f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {row['completed']}/"
+            f"{len(row['trials'])} | {row['failed']} | {row['seconds']:.1f} |"
+        )
+    lines += ["", "## Trials", "", "| trial | parameters | seed | status | value | seconds |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for trial in summary["trials"]:
+        params = params_text(trial["params"]).replace("|", "\\|")
+        lines.append(
+            f"| {trial['trial']} | {params} | {trial['seed']} | {trial['status']} | "
+            f"{_fmt(trial['monitor'])} | {_fmt(trial['seconds'])} |"
+        )
+    failed = [t for t in summary["trials"] if t["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failures", ""]
+        lines += [f"- {t['trial']}: {t['error']}".replace("\n", " ") for t in failed]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+    "th{background:#f3f3f3}.failed{color:#b00}.pending{color:#888}img{max-width:100%}"
+)
+
+
+def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
+    """A self-contained page: inline CSS, the figure as a data URI, every string escaped."""
+    import base64
+    from html import escape
+
+    def cell(value: Any) -> str:
+        return f"<td>{escape(str(value))}</td>"
+
+    counts = summary["counts"]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Sweep {escape(str(summary['name']))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Sweep: {escape(str(summary['name']))}</h1>",
+        f"<p>{summary['n_trials']} trials: {counts['completed']} completed, "
+        f"{counts['failed']} failed, {counts['pending']} pending. Ranked by "
+        f"<b>{escape(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
+        " is better), mean ± std over seeds.</p>",
+        "<table><tr><th>rank</th><th>parameters</th>"
+        f"<th>{escape(summary['monitor'])}</th><th>seeds ok</th><th>failed</th>"
+        "<th>seconds</th></tr>",
+    ]
+    for row in summary["leaderboard"]:
+        parts.append(
+            "<tr>" + cell(_fmt(row["rank"])) + cell(params_text(row["params"]))
+            + cell(mean_text(row)) + cell(f"{row['completed']}/{len(row['trials'])}")
+            + cell(row["failed"]) + cell(f"{row['seconds']:.1f}") + "</tr>"
+        )  # fmt: skip
+    parts.append("</table>")
+    if png:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f"<h2>Metric against each parameter</h2><img alt='sweep figure' src='data:image/png;base64,{data}'>"
+        )
+    parts.append(
+        "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
+        "<th>status</th><th>value</th><th>seconds</th><th>error</th></tr>"
+    )
+    for trial in summary["trials"]:
+        parts.append(
+            f"<tr class='{escape(trial['status'])}'>" + cell(trial["trial"])
+            + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
+            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["seconds"]))
+            + cell(trial["error"] or "") + "</tr>"
+        )  # fmt: skip
+    parts.append("</table></body></html>\n")
+    return "\n".join(parts)
+
+
+def render_figure(summary: Mapping[str, Any], spec: SweepSpec) -> bytes | None:
+    """The monitored metric against each swept parameter (one panel each), as PNG bytes."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    keys = [k for k in spec.keys]
+    done = [t for t in summary["trials"] if t["status"] == "completed" and t["monitor"] is not None]
+    if not keys or not done:
+        return None
+    fig = Figure(figsize=(4.0 * len(keys), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, key in zip(axes, keys, strict=True):
+        values = [t["params"][key] for t in done]
+        metric = [t["monitor"] for t in done]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric:
+            ax.plot(values, metric, "o", alpha=0.7)
+            dist = spec.random.get(key)
+            positive = all(v > 0 for v in values)
+            if positive and (dist is not None and dist.log_scale or _wide(values)):
+                ax.set_xscale("log")
+        else:
+            labels = sorted({yaml_text(v) for v in values})
+            ax.plot([labels.index(yaml_text(v)) for v in values], metric, "o", alpha=0.7)
+            ax.set_xticks(range(len(labels)), [lbl[:20] for lbl in labels])
+        ax.set_xlabel(key.replace("$", r"\$"))
+        ax.set_ylabel(summary["monitor"].replace("_", " "))
+        ax.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    fig.clear()
+    return buffer.getvalue()
+
+
+def _wide(values: list[float]) -> bool:
+    low, high = min(values), max(values)
+    return low > 0 and high / low >= 100
+
+
+def write_sweep_reports(
+    sweep_dir: Path, summary: dict[str, Any], spec: SweepSpec, base: Mapping[str, Any]
+) -> None:
+    """sweep.json, sweep.md, sweep.png, sweep.html and (when a trial finished) best.yaml."""
+    atomic_write_text(
+        sweep_dir / "sweep.json", json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n"
+    )
+    atomic_write_text(sweep_dir / "sweep.md", render_markdown(summary))
+    png = render_figure(summary, spec)
+    if png is not None:
+        atomic_write_bytes(sweep_dir / "sweep.png", png)
+    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png))
+    if summary["best"] is not None:
+        atomic_write_text(sweep_dir / "best.yaml", best_config(base, summary["best"]))

@@ -1,0 +1,399 @@
+"""What a sweep is: --grid/--random/--seeds parsing (no eval), sweep files, and the deterministic trial list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlptrain.errors import UserInputError
+
+DEFAULT_TRIALS = 10
+DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+SPLITS = ("train", "val", "test")
+# Metrics where smaller is better; everything else (accuracy, r2, f1 ...) is maximised.
+_MINIMISED = ("loss", "log_loss", "mse", "rmse", "mae")
+
+_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
+_DIST = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
+_GRID_HELP = "allowed: --grid key.path=v1,v2,... e.g. --grid model.layers[0].units=32,64"
+_RANDOM_HELP = (
+    "allowed: --random key.path=DIST with DIST one of loguniform(a,b), uniform(a,b), "
+    "randint(a,b) (integers a..b inclusive) or choice(v1,v2,...), "
+    "e.g. --random train.optimizer.lr=loguniform(1e-4,1e-1)"
+)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A parsed ``--random`` value: ``kind`` in DISTRIBUTIONS and its arguments."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+    def sampler(self) -> Any:
+        """What ``ParameterSampler`` takes: a frozen scipy distribution or a list."""
+        from scipy import stats
+
+        if self.kind == "loguniform":
+            return stats.loguniform(*self.args)
+        if self.kind == "uniform":
+            low, high = self.args
+            return stats.uniform(loc=low, scale=high - low)
+        if self.kind == "randint":
+            low, high = self.args
+            return stats.randint(low, high + 1)  # scipy's high is exclusive; ours is not
+        return list(self.args)
+
+    @property
+    def log_scale(self) -> bool:
+        return self.kind == "loguniform"
+
+    def __str__(self) -> str:
+        return f"{self.kind}({', '.join(yaml_text(a) for a in self.args)})"
+
+
+@dataclass
+class SweepSpec:
+    """What to search: grid values and random distributions per key path, trials, seeds."""
+
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    random: dict[str, Distribution] = field(default_factory=dict)
+    trials: int | None = None
+    seeds: int = 1
+    monitor: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return [*self.grid, *(k for k in self.random if k not in self.grid)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "grid": self.grid,
+            "random": {k: str(v) for k, v in self.random.items()},
+            "trials": self.trials,
+            "seeds": self.seeds,
+            "monitor": self.monitor,
+        }
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of the sweep: its id, the swept values, and its seed."""
+
+    index: int
+    id: str
+    params: dict[str, Any]
+    seed: int
+
+    @property
+    def overrides(self) -> list[str]:
+        return [*(f"{k}={yaml_text(v)}" for k, v in self.params.items()), f"seed={self.seed}"]
+
+    @property
+    def group(self) -> str:
+        """Trials that differ only in their seed share a group (one leaderboard row)."""
+        return _short_hash(json.dumps(self.params, sort_keys=True))
+
+
+def yaml_text(value: Any) -> str:
+    """A value as one line of flow YAML that ``parse_yaml_value`` reads back to it exactly."""
+    import yaml
+
+    from mlptrain.yamlsafe import SafeDumper
+
+    text = yaml.dump(value, Dumper=SafeDumper, default_flow_style=True, width=10**6)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def _split_values(text: str) -> list[str]:
+    """Split at top-level commas: ``[1, 2],3`` is two values, ``'a,b'`` one."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    current: list[str] = []
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts]
+
+
+def _key_and_text(option: str, text: str, help_text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep:
+        raise UserInputError(f"{option} {text}: no '=' in the option; {help_text}")
+    if not _KEY.match(key):
+        raise UserInputError(f"{option} {text}: {key!r} is not a key path; {help_text}")
+    if key == "seed":
+        raise UserInputError(
+            f"{option} {text}: the seed is swept with --seeds N (seeds base, base+1, ...); "
+            "sweep other keys here"
+        )
+    if not value.strip():
+        raise UserInputError(f"{option} {text}: no values after '='; {help_text}")
+    return key, value
+
+
+def _scalar(text: str, source: str) -> Any:
+    from mlptrain.errors import ConfigError
+    from mlptrain.yamlsafe import parse_yaml_value
+
+    if not text:
+        raise UserInputError(f"{source}: an empty value")
+    try:
+        return parse_yaml_value(text, source)
+    except ConfigError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def parse_grid(text: str) -> tuple[str, list[Any]]:
+    """``key.path=v1,v2`` -> (key, [v1, v2]); each value read as YAML (``128``, ``1e-3``)."""
+    key, values_text = _key_and_text("--grid", text, _GRID_HELP)
+    values = [_scalar(v, f"--grid {text}") for v in _split_values(values_text)]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise UserInputError(f"--grid {text}: values must be finite; {_GRID_HELP}")
+    if len(set(map(yaml_text, values))) != len(values):
+        raise UserInputError(f"--grid {text}: a value is given twice; list each value once")
+    return key, values
+
+
+def _number(text: str, source: str, *, integer: bool) -> float | int:
+    value = _scalar(text, source)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UserInputError(f"{source}: {text!r} is not a number; {_RANDOM_HELP}")
+    if integer and not isinstance(value, int):
+        raise UserInputError(f"{source}: {text!r} is not an integer; randint takes integers")
+    if not math.isfinite(value):
+        raise UserInputError(f"{source}: {text!r} is not finite; {_RANDOM_HELP}")
+    return value
+
+
+def parse_distribution(text: str, source: str = "--random") -> Distribution:
+    """``loguniform(1e-4,1e-1)`` -> Distribution, parsed without eval."""
+    match = _DIST.match(text)
+    if not match:
+        raise UserInputError(f"{source}: {text!r} is not a distribution; {_RANDOM_HELP}")
+    kind, inner = match.group(1), match.group(2)
+    if kind not in DISTRIBUTIONS:
+        import difflib
+
+        close = difflib.get_close_matches(kind, DISTRIBUTIONS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserInputError(
+            f"{source}: unknown distribution {kind!r}; {hint}allowed: {', '.join(DISTRIBUTIONS)}"
+        )
+    parts = _split_values(inner)
+    if kind == "choice":
+        if parts == [""]:
+            raise UserInputError(f"{source}: choice() needs at least one value")
+        return Distribution(kind, tuple(_scalar(p, source) for p in parts))
+    if len(parts) != 2:
+        raise UserInputError(
+            f"{source}: {kind} takes 2 arguments (low, high), got {len(parts)}; {_RANDOM_HELP}"
+        )
+    low, high = (_number(p, source, integer=kind == "randint") for p in parts)
+    if kind == "randint" and low > high:
+        raise UserInputError(f"{source}: randint({low}, {high}) needs low <= high")
+    if kind != "randint" and not low < high:
+        raise UserInputError(f"{source}: {kind}({low}, {high}) needs low < high")
+    if kind == "loguniform" and low <= 0:
+        raise UserInputError(f"{source}: loguniform({low}, {high}) needs 0 < low < high")
+    return Distribution(kind, (low, high))
+
+
+def parse_random(text: str) -> tuple[str, Distribution]:
+    key, dist_text = _key_and_text("--random", text, _RANDOM_HELP)
+    return key, parse_distribution(dist_text, f"--random {text}")
+
+
+def check_monitor(monitor: str) -> str:
+    """``val_loss`` or ``<split>_<metric>`` such as ``val_accuracy``, ``test_r2``."""
+    split, _, metric = monitor.partition("_")
+    if split not in SPLITS or not metric:
+        raise UserInputError(
+            f"--monitor {monitor!r}: allowed: val_loss, train_loss, or <split>_<metric> with "
+            "split one of train, val, test and a report metric, e.g. val_accuracy, test_r2"
+        )
+    return monitor
+
+
+def monitor_minimised(monitor: str) -> bool:
+    return monitor.partition("_")[2] in _MINIMISED
+
+
+def build_spec(
+    *,
+    grid: Sequence[str] = (),
+    random: Sequence[str] = (),
+    trials: int | None = None,
+    seeds: int | None = None,
+    monitor: str | None = None,
+    spec_file: str | Path | None = None,
+) -> SweepSpec:
+    """A SweepSpec from the command line flags, on top of an optional ``--spec`` YAML file."""
+    spec = read_spec_file(spec_file) if spec_file is not None else SweepSpec()
+    for text in grid:
+        key, values = parse_grid(text)
+        spec.grid[key] = values
+    for text in random:
+        key, dist = parse_random(text)
+        spec.random[key] = dist
+    if trials is not None:
+        spec.trials = trials
+    if seeds is not None:
+        spec.seeds = seeds
+    if monitor is not None:
+        spec.monitor = monitor
+    _check_spec(spec)
+    return spec
+
+
+def _check_spec(spec: SweepSpec) -> None:
+    both = [k for k in spec.grid if k in spec.random]
+    if both:
+        raise UserInputError(
+            f"{both[0]} is swept by both --grid and --random; choose one for each key"
+        )
+    if spec.trials is not None and (spec.trials < 1 or not spec.random):
+        raise UserInputError(
+            f"--trials {spec.trials}: "
+            + ("must be >= 1" if spec.trials < 1 else "applies to --random only; add a --random")
+        )
+    if not 1 <= spec.seeds <= 1000:
+        raise UserInputError(f"--seeds {spec.seeds}: allowed: an integer from 1 to 1000")
+    if not spec.grid and not spec.random and spec.seeds == 1:
+        raise UserInputError(
+            "nothing to sweep: give --grid, --random, --seeds N (N > 1) or --spec FILE"
+        )
+    if spec.monitor is not None:
+        check_monitor(spec.monitor)
+
+
+_SPEC_KEYS = ("grid", "random", "trials", "seeds", "monitor")
+
+
+def read_spec_file(path: str | Path) -> SweepSpec:
+    """A sweep YAML file: ``grid: {key: [values]}``, ``random: {key: "loguniform(a,b)"}``,
+    ``trials``, ``seeds``, ``monitor``; read with the hardened YAML reader."""
+    from mlptrain.yamlsafe import read_yaml
+
+    raw, lines = read_yaml(path)
+    if not isinstance(raw, dict):  # read_yaml already refuses any other top level
+        raise UserInputError(f"{path}: the top level must be a mapping")
+
+    def where(*key: str) -> str:
+        line = lines.get(tuple(key))
+        return f"{path}:{line}: {'.'.join(key)}" if line else f"{path}: {'.'.join(key)}"
+
+    spec = SweepSpec()
+    for key in raw:
+        if key not in _SPEC_KEYS:
+            raise UserInputError(
+                f"{where(str(key))}: unknown key; allowed: {', '.join(_SPEC_KEYS)}"
+            )
+    grid = raw.get("grid") or {}
+    random = raw.get("random") or {}
+    if not isinstance(grid, dict) or not isinstance(random, dict):
+        name = "grid" if not isinstance(grid, dict) else "random"
+        raise UserInputError(f"{where(name)}: must be a mapping from key paths to values")
+    for key, values in grid.items():
+        if not _KEY.match(str(key)) or key == "seed":
+            raise UserInputError(f"{where('grid', str(key))}: not a key path; {_GRID_HELP}")
+        if not isinstance(values, list) or not values:
+            raise UserInputError(f"{where('grid', key)}: must be a non-empty list of values")
+        spec.grid[key] = values
+    for key, text in random.items():
+        if not _KEY.match(str(key)) or key == "seed":
+            raise UserInputError(f"{where('random', str(key))}: not a key path; {_RANDOM_HELP}")
+        if not isinstance(text, str):
+            raise UserInputError(f"{where('random', key)}: must be a string; {_RANDOM_HELP}")
+        spec.random[key] = parse_distribution(text, where("random", key))
+    for name in ("trials", "seeds"):
+        value = raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserInputError(f"{where(name)}: {value!r} is not an integer")
+    spec.trials = raw.get("trials")
+    spec.seeds = raw.get("seeds") or 1
+    monitor = raw.get("monitor")
+    if monitor is not None and not isinstance(monitor, str):
+        raise UserInputError(f"{where('monitor')}: must be a string such as val_loss")
+    spec.monitor = monitor
+    return spec
+
+
+def expand_trials(spec: SweepSpec, base_seed: int) -> list[Trial]:
+    """Every trial in a fixed order: grid points × random samples × seeds.
+
+    Random samples come from ``ParameterSampler`` seeded with the config's seed, so every
+    process that expands the same sweep gets the same values, bit for bit.
+    """
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    points: list[dict[str, Any]] = list(ParameterGrid(spec.grid)) if spec.grid else [{}]
+    samples: list[dict[str, Any]] = [{}]
+    if spec.random:
+        distributions = {k: d.sampler() for k, d in spec.random.items()}
+        n_iter = spec.trials or DEFAULT_TRIALS
+        samples = [
+            {k: _plain(v) for k, v in sample.items()}
+            for sample in ParameterSampler(distributions, n_iter=n_iter, random_state=base_seed)
+        ]
+    order = spec.keys
+    trials = []
+    for point in points:
+        for sample in samples:
+            merged = {**point, **sample}
+            params = {k: _plain(merged[k]) for k in order}
+            for offset in range(spec.seeds):
+                index = len(trials)
+                seed = base_seed + offset
+                digest = _short_hash(json.dumps([params, seed], sort_keys=True))
+                trials.append(Trial(index, f"t{index:04d}-{digest}", params, seed))
+    return trials
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python ones (JSON, YAML and the config schema want plain values)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, list | dict) else value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``i/N`` with 0 <= i < N."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+        raise UserInputError(
+            f"--shard {text!r}: allowed: i/N with 0 <= i < N, e.g. --shard 0/4 (the trials "
+            "whose index % N == i)"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def sweep_dir_for(base: Mapping[str, Any], spec: SweepSpec, root: Path = Path("runs")) -> Path:
+    """``runs/<name>/sweep-<hash of the base config and the spec>``: reruns find it again."""
+    digest = _short_hash(json.dumps([base, spec.to_dict()], sort_keys=True, default=str))
+    return root / str(base["name"]) / f"sweep-{digest}"
+
+
+# --- running trials -------------------------------------------------------------------------
