@@ -248,7 +248,7 @@ def _update_ratio_warnings(history: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _overfitting_warning(history: list[dict[str, Any]]) -> list[str]:
+def _overfitting_warning(history: list[dict[str, Any]], kept_epoch: int | None) -> list[str]:
     points = [
         (int(r.get("epoch", i + 1)), r.get("train_loss"), r.get("val_loss"))
         for i, r in enumerate(history)
@@ -265,6 +265,8 @@ def _overfitting_warning(history: list[dict[str, Any]]) -> list[str]:
     last_epoch, last_train, last_val = points[-1]
     after = len(points) - 1 - best
     rose = last_val > best_val + OVERFIT_RISE * abs(best_val)
+    if kept_epoch is not None and kept_epoch <= best_epoch:
+        return []  # the weights kept (early stopping) predate the overfitting: nothing to fix
     if after >= OVERFIT_MIN_EPOCHS and rose and last_train < best_train:
         began = points[best + 1][0]
         return [
@@ -276,13 +278,18 @@ def _overfitting_warning(history: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-def warnings_from_history(history: list[dict[str, Any]]) -> list[str]:
-    """Plain-language problems seen in a run's per-epoch records (empty when all is well)."""
+def warnings_from_history(
+    history: list[dict[str, Any]], *, kept_epoch: int | None = None
+) -> list[str]:
+    """Plain-language problems seen in a run's per-epoch records (empty when all is well).
+
+    ``kept_epoch``: the epoch whose weights the run kept; overfitting after it is no warning.
+    """
     if not history:
         return []
     return [
         *_dead_relu_warnings(history),
         *_vanishing_warning(history),
         *_update_ratio_warnings(history),
-        *_overfitting_warning(history),
+        *_overfitting_warning(history, kept_epoch),
     ]

@@ -105,7 +105,7 @@ def build_report(
         },
         "metrics": metrics,
         # plain-language problems seen in the per-layer diagnostics and the learning curves
-        "warnings": warnings_from_history(history),
+        "warnings": warnings_from_history(history, kept_epoch=best_epoch),
     }
 
 

@@ -162,6 +162,15 @@ def test_overfitting_warning_names_the_epoch_it_began():
     )
 
 
+def test_no_overfitting_warning_when_the_kept_weights_predate_it():
+    val = [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.7, 0.8]
+    train = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    history = _history(8, train_loss=train, val_loss=val)
+    assert warnings_from_history(history, kept_epoch=4) == []  # early stopping kept epoch 4
+    (warning,) = warnings_from_history(history, kept_epoch=8)  # the last, overfitted weights
+    assert warning.startswith("overfitting from epoch 5")
+
+
 def test_training_records_layers_and_reports_warnings(tmp_path):
     import mlptrain
 

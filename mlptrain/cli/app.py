@@ -61,12 +61,15 @@ def root(
 
 
 ConfigArg = Annotated[
-    Path, typer.Argument(help="YAML config file.", dir_okay=False, show_default=False)
+    Path,
+    typer.Argument(help="YAML config file.", metavar="CONFIG", dir_okay=False, show_default=False),
 ]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="Override a config key: --set train.optimizer.lr=3e-3 (repeatable)."
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config key: --set train.optimizer.lr=3e-3 (repeatable).",
     ),
 ]
 

@@ -15,7 +15,9 @@ from mlptrain.cli.app import OutputFormat, app, user_errors
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
 ) -> None:
-    """Rebuild report.md, report.html and the figures from a run's files.
+    """Rebuild a run's reports and figures.
+
+    report.md, report.json, report.html and figures/ are redrawn from the run's files.
 
     Example: mlptrain report runs/digits/20260101-120000
     """
@@ -33,7 +35,9 @@ def compare(
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Compare runs side by side: data, layers, optimizer, epochs, test metrics, differing keys.
+    """Compare runs side by side.
+
+    Data, layers, optimizer, epochs, test metrics, and the config keys that differ.
 
     Example: mlptrain compare runs/digits/* --format md
     """

@@ -15,12 +15,15 @@ def sweep(
     config: ConfigArg,
     grid: Annotated[
         list[str] | None,
-        typer.Option("--grid", help="key.path=v1,v2,... values to try (repeatable)."),
+        typer.Option(
+            "--grid", metavar="KEY=V1,V2", help="key.path=v1,v2,... values to try (repeatable)."
+        ),
     ] = None,
     random: Annotated[
         list[str] | None,
         typer.Option(
             "--random",
+            metavar="KEY=DIST",
             help="key.path=DIST, DIST one of loguniform(a,b), uniform(a,b), randint(a,b), "
             "choice(v1,v2,...) (repeatable).",
         ),
@@ -55,7 +58,9 @@ def sweep(
         str | None, typer.Option("--shard", help="Run only trials with index % N == i: i/N.")
     ] = None,
 ) -> None:
-    """Run a grid/random search over config keys, repeated over seeds; resumable.
+    """Search hyper-parameters: grid, random, seeds.
+
+    Trials run here, in parallel processes or on a Dask cluster; resumable.
 
     Example: mlptrain sweep configs/iris.yaml --grid model.layers[0].units=16,32 --seeds 3
     """
@@ -108,7 +113,9 @@ def cv(
     jobs: Annotated[int, typer.Option("--jobs", help="Folds run in parallel.")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Where cv.json and cv.md go.")] = None,
 ) -> None:
-    """k-fold cross-validation on the train+validation rows; the test split is left out.
+    """k-fold cross-validation on train+val.
+
+    The test split is left out; prints mean ± std of each metric over folds.
 
     Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
     """

@@ -70,7 +70,9 @@ def fit(
         ),
     ] = True,
 ) -> None:
-    """Train the model a config describes; write checkpoints and reports.
+    """Train a model from a YAML config.
+
+    Writes checkpoints, metrics.jsonl, report.json/md/html and figures into a run directory.
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
 
@@ -146,7 +148,9 @@ def evaluate(
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Report a trained model's metrics on a split, rebuilt from the run's saved config.
+    """Metrics of a trained model on a split.
+
+    The split is rebuilt from the run's saved config and seed.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
