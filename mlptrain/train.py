@@ -176,10 +176,7 @@ def evaluate_split(
     model: Sequential, loss: Loss, x: np.ndarray, y: np.ndarray, task: str
 ) -> tuple[float, float]:
     """(loss, headline metric) of the model in eval mode on one split."""
-    modes = model.training
-    output = model._eval_forward(x)
-    if modes:
-        model.train()
+    output = model.forward_eval(x)
     value = loss.forward(output, y)
     if task == "classification":
         predicted = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0)
@@ -345,6 +342,8 @@ class Trainer:
         state.epoch += 1
         state.seconds += record["seconds"]
         state.batch, state.epoch_loss, state.epoch_hits = 0, 0.0, 0.0
+        # Appended first, so a "best" checkpoint written below records this epoch's metrics.
+        state.history.append(record)
         if s.stopper is not None:
             value = self.monitored_value(record, s.stopper.monitor)
             if s.stopper.update(state.epoch, value):
@@ -353,7 +352,6 @@ class Trainer:
         plateau_monitor = getattr(cfg.train.schedule, "monitor", None)
         if plateau_monitor is not None:
             s.schedule.observe(self.monitored_value(record, plateau_monitor))
-        state.history.append(record)
         last_epoch = state.epoch >= cfg.train.epochs or state.stopped_early
         if state.epoch % cfg.checkpoint.every == 0 or last_epoch:
             self.save("last")

@@ -111,7 +111,7 @@ def test_predict_and_predict_proba_heads():
     assert proba.shape == (7, 2)
     np.testing.assert_array_equal(sigmoid_model.predict(x), proba.argmax(axis=1))
     np.testing.assert_allclose(proba[:, 0], 1 - proba[:, 1], rtol=1e-6)
-    logits = sigmoid_model._eval_forward(x)[:, 0]
+    logits = sigmoid_model.forward_eval(x)[:, 0]
     np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-logits)), rtol=1e-6)
 
     regression = small_model(head="identity", n_outputs=2)

@@ -155,7 +155,9 @@ class Sequential(Module):
         for name, ref in refs.items():
             ref[...] = state[name]
 
-    def _eval_forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_eval(self, x: np.ndarray) -> np.ndarray:
+        """Raw outputs (logits, or standardised regression values) in eval mode, in chunks of
+        ``PREDICT_CHUNK`` rows; every module's mode is restored afterwards."""
         # The stack itself is restored too, or model.training would read False after predict.
         everything = [self, *self.modules]
         modes = [(m.training, m.caching) for m in everything]
@@ -172,7 +174,7 @@ class Sequential(Module):
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, classes) in eval mode; for a sigmoid head, [1 - p, p]."""
-        out = self._eval_forward(x)
+        out = self.forward_eval(x)
         if self.head == "softmax":
             return softmax(out)
         if self.head == "sigmoid":
@@ -183,7 +185,7 @@ class Sequential(Module):
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class indices (classifiers) or output values (regression), in eval mode."""
         if self.head == "identity":
-            out = self._eval_forward(x)
+            out = self.forward_eval(x)
             if self.output_scale is not None and self.output_shift is not None:
                 out = out * self.output_scale + self.output_shift
             return out
