@@ -26,7 +26,7 @@ from mlptrain.atomic import (
     check_writable,
     clean_temp_files,
 )
-from mlptrain.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
@@ -49,11 +49,10 @@ from mlptrain.train import (
     build,
     checkpoint_tensors,
     describe_data,
+    model_tensors,
     output_units,
     run_metadata,
 )
-
-CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
@@ -320,7 +319,7 @@ def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
     setup.model.load_state_dict(
-        {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")},
+        model_tensors(ckpt.tensors),
         source=str(ckpt.path),
     )
     return setup
@@ -412,7 +411,7 @@ def load(path: str | Path) -> Predictor:
         head=head_for(cfg.model.loss),
     )
     model.load_state_dict(
-        {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")},
+        model_tensors(ckpt.tensors),
         source=str(ckpt.path),
     )
     if "target.shift" in ckpt.tensors:

@@ -34,6 +34,8 @@ from mlptrain.errors import CheckpointError
 
 FORMAT = "mlptrain"
 FORMAT_VERSION = 1
+# Where a run directory keeps its checkpoints (last.safetensors, best.safetensors).
+CHECKPOINT_DIR = "checkpoints"
 MAX_HEADER_BYTES = 16 * 2**20
 MAX_NDIM = 32  # numpy's own limit is 32 (1.x) or 64 (2.x); stay under both
 

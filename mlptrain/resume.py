@@ -28,15 +28,22 @@ from mlptrain.atomic import (
     clean_temp_files,
     truncate_jsonl,
 )
-from mlptrain.checkpoint import Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
 from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
 from mlptrain.errors import CheckpointError, ConfigError, DataError
-from mlptrain.train import Callbacks, Setup, Trainer, build, checkpoint_tensors, restore
+from mlptrain.train import (
+    Callbacks,
+    Setup,
+    Trainer,
+    build,
+    checkpoint_tensors,
+    model_tensors,
+    restore,
+)
 
 if TYPE_CHECKING:
     from mlptrain.api import Run
 
-CHECKPOINT_DIR = "checkpoints"
 # Keys a resume may change: more (or fewer) epochs, and how often checkpoints are written,
 # which never changes the weights.
 RESUMABLE_KEYS = ("train.epochs", "checkpoint.every", "checkpoint.every_steps")
@@ -172,14 +179,10 @@ def _best_weights(setup: Setup, path: Path) -> dict[str, np.ndarray]:
             f"(best epoch {setup.stopper.best_epoch if setup.stopper else '?'})"
         )
     best = load_checkpoint(path)
-    model_state = _model_state(best)
+    model_state = model_tensors(best.tensors)
     expected = {f"model.{k}": v for k, v in setup.model.expected_state().items()}
     expect_tensors(best, expected, prefix="model.")
     return model_state
-
-
-def _model_state(ckpt: Checkpoint) -> dict[str, np.ndarray]:
-    return {k[len("model.") :]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
 
 
 def init_weights(setup: Setup, path: str | Path) -> Path:
@@ -204,7 +207,7 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     except CheckpointError as exc:
         raise CheckpointError(f"--init-from: {exc}") from None
     setup.model.load_state_dict(
-        {k: v.astype(dtype, copy=False) for k, v in _model_state(ckpt).items()},
+        {k: v.astype(dtype, copy=False) for k, v in model_tensors(ckpt.tensors).items()},
         source=str(ckpt.path),
     )
     return ckpt.path

@@ -406,6 +406,11 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
     }
 
 
+def model_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``model.*`` tensors of a checkpoint, named as ``Sequential.state_dict`` names them."""
+    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
 def checkpoint_tensors(setup: Setup, *, with_optimizer: bool = True) -> dict[str, np.ndarray]:
     """Model weights, optimizer moments and scaler under readable names."""
     tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
@@ -424,8 +429,7 @@ def restore(
     setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> None:
     """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
-    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    setup.model.load_state_dict(model_state, source="checkpoint")
+    setup.model.load_state_dict(model_tensors(tensors), source="checkpoint")
     for buffer_name, flat in setup.optimizer.state_arrays().items():
         for name, view in setup.model.views_of(flat).items():
             view[...] = tensors[f"optim.{buffer_name}.{name}"]
