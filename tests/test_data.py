@@ -492,7 +492,7 @@ def test_nan_count_is_reported_exactly(values: np.ndarray, data: st.DataObject) 
 # every error a user can meet
 
 
-def expect(fn: Any, match: str) -> None:
+def assert_data_error(fn: Any, match: str) -> None:
     with data_error(match) as excinfo:
         fn()
     check_exit(excinfo)
@@ -500,8 +500,10 @@ def expect(fn: Any, match: str) -> None:
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     write(tmp_path, FRUIT_CSV, "fruits.csv")
-    expect(lambda: read_table(tmp_path / "fruit.csv", target=None), r"file not found.*fruits.csv")
-    expect(lambda: read_table(tmp_path, target=None), "is a directory, not a file")
+    assert_data_error(
+        lambda: read_table(tmp_path / "fruit.csv", target=None), r"file not found.*fruits.csv"
+    )
+    assert_data_error(lambda: read_table(tmp_path, target=None), "is a directory, not a file")
 
 
 @pytest.mark.parametrize(
@@ -530,18 +532,20 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 )
 def test_csv_errors(tmp_path: Path, text: str, match: str) -> None:
     path = write(tmp_path, text)
-    expect(lambda: read_table(path, target=None), match)
+    assert_data_error(lambda: read_table(path, target=None), match)
 
 
 def test_csv_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("a,t\n1,café\n".encode("latin-1"))
-    expect(lambda: read_table(path, target=None), r"not valid UTF-8.*0xe9 at line 2.*UTF-8")
+    assert_data_error(
+        lambda: read_table(path, target=None), r"not valid UTF-8.*0xe9 at line 2.*UTF-8"
+    )
 
 
 def test_csv_missing_target_column(tmp_path: Path) -> None:
     path = write(tmp_path, FRUIT_CSV)
-    expect(
+    assert_data_error(
         lambda: read_table(path, target="fruits"),
         r"target column 'fruits' not found; the columns are 'weight', 'length', 'fruit'"
         r" \(did you mean 'fruit'\?\)",
@@ -551,42 +555,44 @@ def test_csv_missing_target_column(tmp_path: Path) -> None:
 def test_regression_with_string_targets(tmp_path: Path) -> None:
     path = write(tmp_path, FRUIT_CSV)
     cfg = data_cfg(dataset="csv", path=str(path), task="regression")
-    expect(lambda: load_raw(cfg, seed=0), r"strings \(e.g. '(apple|pear)'\).*regression needs")
+    assert_data_error(
+        lambda: load_raw(cfg, seed=0), r"strings \(e.g. '(apple|pear)'\).*regression needs"
+    )
 
 
 def test_classification_of_continuous_targets() -> None:
     cfg = data_cfg(dataset="regression", task="classification")
-    expect(lambda: load_raw(cfg, seed=0), r"non-integer numbers.*data.task: regression")
+    assert_data_error(lambda: load_raw(cfg, seed=0), r"non-integer numbers.*data.task: regression")
 
 
 def test_one_class_only(tmp_path: Path) -> None:
     path = write(tmp_path, "a,t\n" + "".join(f"{i},same\n" for i in range(10)))
     cfg = data_cfg(dataset="csv", path=str(path), task="classification")
-    expect(lambda: prepare(cfg, seed=0, dtype="float64"), r"only one class \('same'\)")
+    assert_data_error(lambda: prepare(cfg, seed=0, dtype="float64"), r"only one class \('same'\)")
 
 
 def test_class_with_too_few_members(tmp_path: Path) -> None:
     rows = "".join(f"{i},{'common' if i else 'rare'}\n" for i in range(30))
     path = write(tmp_path, "a,t\n" + rows)
     cfg = data_cfg(dataset="csv", path=str(path))
-    expect(
+    assert_data_error(
         lambda: prepare(cfg, seed=0, dtype="float64"),
         r"class 'rare' has only 1 sample.*needs at least 3 per class",
     )
     y = np.array(["a"] * 10 + ["b"] * 2)
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="classification", test_size=0.05, val_size=0.0, seed=0),
         r"too few samples.*give 11 train / 0 validation / 1 test rows.*needs at least 2 rows "
         r"in each part; need at least 21 samples",
     )
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="classification", test_size=0.2, val_size=0.5, seed=0),
         r"class 'b' has only 2 sample\(s\); a stratified train/validation/test split needs "
         r"at least 3 per class",
     )
     # a class that survives the first check but not the test split itself
     y = np.array(["a"] * 20 + ["b"] * 3)
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="classification", test_size=0.7, val_size=0.5, seed=0),
         r"class 'b' has only 1 sample\(s\) left after taking the test rows.*lower test_size",
     )
@@ -594,13 +600,13 @@ def test_class_with_too_few_members(tmp_path: Path) -> None:
 
 def test_too_few_samples_for_the_split() -> None:
     y = np.linspace(0, 1, 2)
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="regression", test_size=0.2, val_size=0.5, seed=0),
         r"too few samples for the split: 2 samples with test_size=0.2 and val_size=0.5 "
         r"give 0 train / 1 validation / 1 test rows; need at least 3 samples",
     )
     y2 = np.array([0, 1, 2] * 3)
-    expect(
+    assert_data_error(
         lambda: split_indices(y2, task="classification", test_size=0.1, val_size=0.0, seed=0),
         r"too few samples.*9 samples.*needs at least 3 rows in each part; need at least 21",
     )
@@ -608,13 +614,15 @@ def test_too_few_samples_for_the_split() -> None:
 
 def test_bad_split_sizes_and_seed() -> None:
     y = np.arange(10.0)
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="regression", test_size=1.0, val_size=0, seed=0), "test_size"
     )
-    expect(
+    assert_data_error(
         lambda: split_indices(y, task="regression", test_size=0.2, val_size=1, seed=0), "val_size"
     )
-    expect(lambda: split_indices(y, task="regression", test_size=0.2, val_size=0, seed=-1), "seed")
+    assert_data_error(
+        lambda: split_indices(y, task="regression", test_size=0.2, val_size=0, seed=-1), "seed"
+    )
 
 
 def test_npz_errors(tmp_path: Path) -> None:
@@ -624,31 +632,37 @@ def test_npz_errors(tmp_path: Path) -> None:
         np.savez(path, **arrays)
         return lambda: read_table(path, target=None)
 
-    expect(save_and_read(X=np.ones((5, 2)), y=np.ones(4)), "X has 5 rows but y has 4")
-    expect(
+    assert_data_error(save_and_read(X=np.ones((5, 2)), y=np.ones(4)), "X has 5 rows but y has 4")
+    assert_data_error(
         save_and_read(X=np.ones((5, 2)), labels=np.ones(5)), r"no array named 'y'.*'X', 'labels'"
     )
-    expect(save_and_read(features=np.ones((5, 2))), r"no array named 'X' or 'y'.*'features'")
-    expect(save_and_read(X=np.ones(5), y=np.ones(5)), r"1-D array.*reshape\(-1, 1\)")
-    expect(save_and_read(X=np.ones((5, 2, 2)), y=np.ones(5)), r"2-D array.*3 dimensions")
-    expect(save_and_read(X=np.ones((0, 2)), y=np.ones(0)), "0 samples")
-    expect(save_and_read(X=np.ones((5, 0)), y=np.ones(5)), "0 features")
-    expect(save_and_read(X=np.array([["a", "b"]]), y=np.ones(1)), r"dtype <U1.*must be numbers")
+    assert_data_error(
+        save_and_read(features=np.ones((5, 2))), r"no array named 'X' or 'y'.*'features'"
+    )
+    assert_data_error(save_and_read(X=np.ones(5), y=np.ones(5)), r"1-D array.*reshape\(-1, 1\)")
+    assert_data_error(save_and_read(X=np.ones((5, 2, 2)), y=np.ones(5)), r"2-D array.*3 dimensions")
+    assert_data_error(save_and_read(X=np.ones((0, 2)), y=np.ones(0)), "0 samples")
+    assert_data_error(save_and_read(X=np.ones((5, 0)), y=np.ones(5)), "0 features")
+    assert_data_error(
+        save_and_read(X=np.array([["a", "b"]]), y=np.ones(1)), r"dtype <U1.*must be numbers"
+    )
     bad_x = np.ones((5, 2))
     bad_x[1, 0] = np.nan
     bad_x[2, 1] = np.inf
-    expect(
+    assert_data_error(
         save_and_read(X=bad_x, y=np.ones(5)),
         r"2 missing or non-finite values.*columns 'x0' \(1\), 'x1' \(1\)",
     )
-    expect(save_and_read(X=np.ones((3, 2)), y=np.array([1.0, np.nan, 2.0])), r"1 missing.*targets")
+    assert_data_error(
+        save_and_read(X=np.ones((3, 2)), y=np.array([1.0, np.nan, 2.0])), r"1 missing.*targets"
+    )
     npy = tmp_path / "d.npy.npz"
     with open(npy, "wb") as file:
         np.save(file, np.ones(3))
-    expect(lambda: read_table(npy, target=None), r"single .npy array")
+    assert_data_error(lambda: read_table(npy, target=None), r"single .npy array")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"PK\x03\x04 not really a zip")
-    expect(lambda: read_table(junk, target=None), r"not a readable .npz")
+    assert_data_error(lambda: read_table(junk, target=None), r"not a readable .npz")
 
 
 UNPICKLED: list[str] = []
@@ -667,43 +681,55 @@ class Payload:
 def test_npz_object_arrays_are_refused_without_unpickling(tmp_path: Path) -> None:
     path = tmp_path / "evil.npz"
     np.savez(path, X=np.array([[Payload()]], dtype=object), y=np.array([1]))
-    expect(lambda: read_table(path, target=None), r"'X' is an object array; refused")
+    assert_data_error(lambda: read_table(path, target=None), r"'X' is an object array; refused")
     np.savez(path, X=np.ones((1, 1)), y=np.array([Payload()], dtype=object))
-    expect(lambda: read_table(path, target=None), r"'y' is an object array; refused")
+    assert_data_error(lambda: read_table(path, target=None), r"'y' is an object array; refused")
     assert UNPICKLED == []
 
 
 def test_pickled_file_named_npz_is_refused_without_unpickling(tmp_path: Path) -> None:
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps(Payload()))
-    expect(lambda: read_table(path, target=None), r"not a readable .npz file.*np.savez")
-    expect(lambda: read_features(path, feature_names=["a"]), r"not a readable .npz file")
+    assert_data_error(lambda: read_table(path, target=None), r"not a readable .npz file.*np.savez")
+    assert_data_error(lambda: read_features(path, feature_names=["a"]), r"not a readable .npz file")
     assert UNPICKLED == []
 
 
 def test_generator_param_errors() -> None:
     bad_name = data_cfg(dataset="moons", params={"nosie": 0.1})
-    expect(
+    assert_data_error(
         lambda: load_raw(bad_name, seed=0),
         r"data.params.nosie: make_moons has no parameter 'nosie' \(did you mean 'noise'\?\)"
         r"; accepted parameters: n_samples, shuffle, noise, random_state",
     )
     bad_value = data_cfg(dataset="moons", params={"noise": -1.0})
-    expect(lambda: load_raw(bad_value, seed=0), r"make_moons rejected .*noise=-1.0.*accepted")
+    assert_data_error(
+        lambda: load_raw(bad_value, seed=0), r"make_moons rejected .*noise=-1.0.*accepted"
+    )
     bad_combo = data_cfg(dataset="classification", params={"n_informative": 1, "n_classes": 5})
-    expect(lambda: load_raw(bad_combo, seed=0), r"make_classification rejected .*n_informative")
+    assert_data_error(
+        lambda: load_raw(bad_combo, seed=0), r"make_classification rejected .*n_informative"
+    )
     refused = data_cfg(dataset="regression", params={"coef": True})
-    expect(lambda: load_raw(refused, seed=0), r"data.params.coef: changes what make_regression")
+    assert_data_error(
+        lambda: load_raw(refused, seed=0), r"data.params.coef: changes what make_regression"
+    )
 
 
 def test_config_combination_errors() -> None:
-    expect(
+    assert_data_error(
         lambda: load_raw(data_cfg(dataset="iriss"), seed=0),
         r"unknown dataset 'iriss' \(did you mean 'iris'\?\); allowed: iris, digits",
     )
-    expect(lambda: load_raw(data_cfg(params={"n": 1}), seed=0), r"'iris' takes no parameters")
-    expect(lambda: load_raw(data_cfg(path="/x.csv"), seed=0), r"data.path is set.*csv or npz")
-    expect(lambda: load_raw(data_cfg(target="t"), seed=0), r"data.target is set")
-    expect(lambda: load_raw(data_cfg(dataset="csv"), seed=0), r"data.path is required")
-    expect(lambda: load_raw(data_cfg(task="classify"), seed=0), r"data.task is 'classify'")
-    expect(lambda: prepare(data_cfg(), seed=0, dtype="int32"), r"float32 or float64")
+    assert_data_error(
+        lambda: load_raw(data_cfg(params={"n": 1}), seed=0), r"'iris' takes no parameters"
+    )
+    assert_data_error(
+        lambda: load_raw(data_cfg(path="/x.csv"), seed=0), r"data.path is set.*csv or npz"
+    )
+    assert_data_error(lambda: load_raw(data_cfg(target="t"), seed=0), r"data.target is set")
+    assert_data_error(lambda: load_raw(data_cfg(dataset="csv"), seed=0), r"data.path is required")
+    assert_data_error(
+        lambda: load_raw(data_cfg(task="classify"), seed=0), r"data.task is 'classify'"
+    )
+    assert_data_error(lambda: prepare(data_cfg(), seed=0, dtype="int32"), r"float32 or float64")

@@ -23,6 +23,9 @@ model: {layers: [{type: linear, units: UNITS}, relu, linear]}
 train: {epochs: 2, batch_size: 32, early_stopping: null}
 """
 
+# Seconds: refusing a hostile file takes milliseconds; this only catches a hang.
+HANG_GUARD = 10
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -35,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
-def one_line_error(result, path: Path, problem: str) -> None:
+def assert_one_line_error(result, path: Path, problem: str) -> None:
     assert result.exit_code == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -78,8 +81,10 @@ def test_evaluate_hostile_checkpoint(runs, tmp_path: Path, cli, kind: str) -> No
     bad.write_bytes(make(_best(runs)))
     started = time.perf_counter()
     result = cli("evaluate", bad)
-    assert time.perf_counter() - started < 2
-    one_line_error(result, bad, problem)
+    # A guard against hangs and huge allocations, loose enough for a loaded CI machine; the
+    # typical time is a few milliseconds.
+    assert time.perf_counter() - started < HANG_GUARD
+    assert_one_line_error(result, bad, problem)
 
 
 def test_evaluate_wrong_version_checkpoint(runs, tmp_path: Path, cli) -> None:
@@ -93,7 +98,7 @@ def test_evaluate_wrong_version_checkpoint(runs, tmp_path: Path, cli) -> None:
         save_checkpoint(bad, good.tensors, good.meta)
     finally:
         checkpoint.FORMAT_VERSION = original
-    one_line_error(cli("evaluate", bad), bad, "written by a newer format version 7")
+    assert_one_line_error(cli("evaluate", bad), bad, "written by a newer format version 7")
 
 
 def test_evaluate_architecture_swapped_in(runs, cli) -> None:
@@ -149,7 +154,7 @@ def test_fit_hostile_yaml(tmp_path: Path, cli, kind: str) -> None:
     config.write_text(text)
     started = time.perf_counter()
     result = cli("fit", config, "--out", tmp_path / "run")
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < HANG_GUARD
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(f"error: {config}")
     assert problem in result.stderr
@@ -163,7 +168,7 @@ def test_fit_100_megabyte_yaml(tmp_path: Path, cli) -> None:
         handle.truncate(100 * 2**20)
     started = time.perf_counter()
     result = cli("fit", config)
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < HANG_GUARD  # refused from the file size alone
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {config}")
     assert "allowed: at most 1048576 bytes (1 MiB)" in result.stderr

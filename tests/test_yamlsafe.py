@@ -260,8 +260,10 @@ _YAMLISH = st.text(alphabet=list("[]{}:,-&*!?|>'\"#%@` \n\tab01.eE+_<"), max_siz
 @FUZZ
 @given(_YAMLISH)
 def test_yaml_shaped_noise_only_parses_or_refuses(text: str) -> None:
+    # Any exception but ConfigError fails the test; a parse gives a mapping and its lines.
     with contextlib.suppress(ConfigError):
-        parse_yaml(text, "fuzz.yaml")
+        value, lines = parse_yaml(text, "fuzz.yaml")
+        assert isinstance(value, dict) and isinstance(lines, dict)
 
 
 @FUZZ
@@ -270,7 +272,8 @@ def test_random_bytes_only_parse_or_refuse(raw: bytes) -> None:
     with tempfile.NamedTemporaryFile(suffix=".yaml", delete=False) as handle:
         handle.write(raw)
     try:
-        read_yaml(handle.name)
+        value, _ = read_yaml(handle.name)
+        assert isinstance(value, dict)
     except ConfigError:
         pass
     finally:
