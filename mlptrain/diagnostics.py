@@ -121,13 +121,10 @@ class LayerDiagnostics:
         np.copyto(self._before_flat, self.model.flat_params)
         self._pending = True
         for j, (_, module) in enumerate(self._relus):
-            # ReLU caches the mask [x > 0] for its backward (older versions: the output)
-            mask = getattr(module, "_mask", None)
+            # The mask [x > 0] that ReLU caches for its backward: no extra pass over the batch.
+            mask = module._mask
             if mask is None:
-                output = getattr(module, "_y", None)
-                if output is None:
-                    continue
-                mask = output > 0
+                continue
             active = mask.any(axis=0)
             alive = self._alive[j]
             self._alive[j] = active if alive is None else np.logical_or(alive, active, out=alive)
