@@ -36,7 +36,7 @@ def child(name: str, path: str) -> None:
     else:  # "data": the shared baseline, imports included
         import sklearn.neural_network  # noqa: F401
 
-        import mlptrain.train  # noqa: F401
+        import mlptrain.training.trainer  # noqa: F401
 
 
 def peak_rss_mib(name: str, path: str) -> float:

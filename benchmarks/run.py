@@ -28,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from mlptrain.atomic import atomic_write_text  # noqa: E402
+from mlptrain.store.atomic import atomic_write_text  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def load_split(dataset: str, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nda
 def mlptrain_runner(w: Workload, data: tuple) -> Callable[[], float]:
     from mlptrain.config import parse_config_dict
     from mlptrain.data import LabelEncoder, Prepared, Scaler, Split
-    from mlptrain.train import Trainer, build
+    from mlptrain.training.trainer import Trainer, build
 
     X_tr, X_te, y_tr, y_te = data
     layers: list[Any] = []

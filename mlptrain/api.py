@@ -19,20 +19,12 @@ from typing import Any
 import numpy as np
 
 from mlptrain import __version__
-from mlptrain.atomic import (
-    RunLock,
-    append_line,
-    atomic_write_text,
-    check_writable,
-    clean_temp_files,
-)
-from mlptrain.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
-from mlptrain.metrics import HEADLINE
 from mlptrain.nn.sequential import Sequential
-from mlptrain.report import (
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.reporting.report import (
     SPLITS,
     build_report,
     model_summary,
@@ -40,7 +32,15 @@ from mlptrain.report import (
     split_metrics,
     write_reports,
 )
-from mlptrain.train import (
+from mlptrain.store.atomic import (
+    RunLock,
+    append_line,
+    atomic_write_text,
+    check_writable,
+    clean_temp_files,
+)
+from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
     Setup,
@@ -117,7 +117,7 @@ def fit(
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
     """
-    from mlptrain import resume as resuming
+    from mlptrain.training import resume as resuming
 
     overrides = list(overrides or ())
     if checkpoint_every_steps is not None:
@@ -210,9 +210,9 @@ def train_in(
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
-    SIGINT/SIGTERM stop the run after the current step (see mlptrain.signals).
+    SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
     """
-    from mlptrain.signals import Interrupted, StopOnSignals
+    from mlptrain.training.signals import Interrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
@@ -395,7 +395,7 @@ def load(path: str | Path) -> Predictor:
     Only the model is built: the data is not loaded again.
     """
     from mlptrain.nn.build import build_model
-    from mlptrain.train import DTYPES, head_for, set_output_transform
+    from mlptrain.training.trainer import DTYPES, head_for, set_output_transform
 
     ckpt = load_checkpoint(resolve_checkpoint(path))
     cfg = config_from_checkpoint(ckpt)

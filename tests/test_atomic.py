@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlptrain import atomic
-from mlptrain.atomic import (
+from mlptrain.errors import RunError
+from mlptrain.store import atomic
+from mlptrain.store.atomic import (
     RunLock,
     append_line,
     atomic_write_bytes,
@@ -24,7 +25,6 @@ from mlptrain.atomic import (
     read_jsonl,
     truncate_jsonl,
 )
-from mlptrain.errors import RunError
 
 
 def _temp_files(directory: Path) -> list[str]:
@@ -227,7 +227,7 @@ def _lock_script(directory: Path, hold: bool) -> str:
     return textwrap.dedent(
         f"""
         import sys, time
-        from mlptrain.atomic import RunLock
+        from mlptrain.store.atomic import RunLock
         from mlptrain.errors import RunError
         lock = RunLock({str(directory)!r})
         try:

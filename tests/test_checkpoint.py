@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlptrain
-from mlptrain import atomic
-from mlptrain.checkpoint import (
+from mlptrain.errors import CheckpointError, RunError
+from mlptrain.store import atomic
+from mlptrain.store.checkpoint import (
     FORMAT_VERSION,
     MAX_HEADER_BYTES,
     Checkpoint,
@@ -32,7 +33,6 @@ from mlptrain.checkpoint import (
     save_checkpoint,
     tensors_digest,
 )
-from mlptrain.errors import CheckpointError, RunError
 
 FUZZ_EXAMPLES = int(os.environ.get("MLPTRAIN_FUZZ_EXAMPLES", 200))
 PACKAGE_DIR = Path(mlptrain.__file__).parent
@@ -662,7 +662,7 @@ def test_expect_tensors_names_every_problem(tmp_path: Path) -> None:
 # Nothing in the package can run code from a file.
 
 
-@pytest.mark.parametrize("module", ["checkpoint.py", "atomic.py"])
+@pytest.mark.parametrize("module", ["store/checkpoint.py", "store/atomic.py"])
 def test_no_code_execution_paths(module: str) -> None:
     tree = ast.parse((PACKAGE_DIR / module).read_text())
     for node in ast.walk(tree):

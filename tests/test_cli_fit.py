@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlptrain.checkpoint import load_checkpoint
 from mlptrain.config import load_config
+from mlptrain.store.checkpoint import load_checkpoint
 
 # Training and its files are under test here, not the PNG figures (see conftest.py).
 pytestmark = pytest.mark.usefixtures("no_figures")

@@ -265,7 +265,7 @@ def test_export_numpy_cli_and_errors(run_dir, predictor, tmp_path):
 
 
 def test_export_onnx_without_onnx(run_dir, tmp_path, monkeypatch):
-    import mlptrain.export as export
+    import mlptrain.serving.export as export
 
     monkeypatch.setattr(export, "onnx_available", lambda: False)
     result = invoke("export", run_dir, "--format", "onnx", "--out", tmp_path)

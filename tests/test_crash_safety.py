@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from mlptrain.api import fit
-from mlptrain.atomic import is_temp_file_name, read_jsonl
-from mlptrain.checkpoint import load_checkpoint
+from mlptrain.store.atomic import is_temp_file_name, read_jsonl
+from mlptrain.store.checkpoint import load_checkpoint
 
 CONFIG = """\
 name: crash
@@ -200,7 +200,7 @@ def check_step(path: Path) -> int:
 def _child_stalled_in_write(config: Path, out: Path, stage: str, stalled, at_write: int) -> None:
     """Like ``_child``, but the ``at_write``-th checkpoint write stalls in ``stage`` (half its
     bytes written, or written and fsynced but not yet renamed) until the parent kills it."""
-    import mlptrain.atomic as atomic
+    import mlptrain.store.atomic as atomic
 
     counter = {"writes": 0}
     real_write, real_replace = atomic._os_write, atomic._os_replace
@@ -261,7 +261,7 @@ def test_sigkill_inside_checkpoint_write(
 
 import errno  # noqa: E402
 
-import mlptrain.atomic as atomic  # noqa: E402
+import mlptrain.store.atomic as atomic  # noqa: E402
 
 FAULTS = {
     "ENOSPC": (errno.ENOSPC, "No space left on device", "the disk is full"),
@@ -332,7 +332,7 @@ def test_unwritable_output_directory_is_reported_before_training(
     assert as_file.stderr.startswith(f"error: --out {blocker}: exists and is not a directory")
 
     started: list[int] = []
-    monkeypatch.setattr("mlptrain.train.Trainer.run", lambda self: started.append(1))
+    monkeypatch.setattr("mlptrain.training.trainer.Trainer.run", lambda self: started.append(1))
     real_open = atomic._os_open
 
     def refuse_probe(path, flags, mode=0o777):

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from mlptrain.cli import app
 from mlptrain.config import load_config
-from mlptrain.cv import cross_validate, make_folds
 from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, load_raw, split_indices
-from mlptrain.metrics import classification_metrics
-from mlptrain.train import Trainer, build
+from mlptrain.reporting.metrics import classification_metrics
+from mlptrain.search.cv import cross_validate, make_folds
+from mlptrain.training.trainer import Trainer, build
 
 CONFIG = """\
 name: tiny

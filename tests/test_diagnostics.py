@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from mlptrain.diagnostics import LayerDiagnostics, layer_name, warnings_from_history
 from mlptrain.nn.build import build_model
 from mlptrain.nn.losses import SoftmaxCrossEntropy
-from mlptrain.optim import make_optimizer
+from mlptrain.reporting.diagnostics import LayerDiagnostics, layer_name, warnings_from_history
+from mlptrain.training.optim import make_optimizer
 
 
 def _tiny(layers, rng_seed=0):

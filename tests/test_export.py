@@ -10,7 +10,7 @@ import pytest
 
 import mlptrain
 from mlptrain.errors import UserInputError
-from mlptrain.export import export_numpy, export_onnx
+from mlptrain.serving.export import export_numpy, export_onnx
 
 ALL_LAYERS = """
 name: every_layer
@@ -148,7 +148,7 @@ def test_onnx_matches_predictor(runs, kind, tmp_path):
 
 
 def test_onnx_missing_says_what_to_install(runs, tmp_path, monkeypatch):
-    import mlptrain.export as export
+    import mlptrain.serving.export as export
 
     monkeypatch.setattr(export, "onnx_available", lambda: False)
     with pytest.raises(UserInputError, match=r"install mlptrain\[onnx\]"):

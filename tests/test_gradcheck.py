@@ -5,14 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlptrain.gradcheck import (
-    THRESHOLD,
-    GradcheckResult,
-    check_loss,
-    check_model,
-    check_module,
-    relative_error,
-)
 from mlptrain.nn import (
     BatchNorm1d,
     Linear,
@@ -21,6 +13,14 @@ from mlptrain.nn import (
     SoftmaxCrossEntropy,
     Tanh,
     build_model,
+)
+from mlptrain.nn.gradcheck import (
+    THRESHOLD,
+    GradcheckResult,
+    check_loss,
+    check_model,
+    check_module,
+    relative_error,
 )
 
 EVERY_LAYER = [

@@ -12,8 +12,8 @@ import pytest
 import safetensors.numpy
 
 from mlptrain.api import fit, load
-from mlptrain.checkpoint import load_checkpoint, save_checkpoint
 from mlptrain.errors import DataError
+from mlptrain.store.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = """\
 name: small
@@ -89,7 +89,7 @@ def test_evaluate_hostile_checkpoint(runs, tmp_path: Path, cli, kind: str) -> No
 
 def test_evaluate_wrong_version_checkpoint(runs, tmp_path: Path, cli) -> None:
     good = load_checkpoint(runs["u8"] / "checkpoints" / "best.safetensors")
-    import mlptrain.checkpoint as checkpoint
+    import mlptrain.store.checkpoint as checkpoint
 
     bad = tmp_path / "future.safetensors"
     original = checkpoint.FORMAT_VERSION

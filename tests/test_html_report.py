@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlptrain.html_report import render_html, write_html
-from mlptrain.metrics import classification_metrics, regression_metrics
-from mlptrain.plots import make_figures
-from mlptrain.report import build_report
+from mlptrain.reporting.figures import make_figures
+from mlptrain.reporting.html import render_html, write_html
+from mlptrain.reporting.metrics import classification_metrics, regression_metrics
+from mlptrain.reporting.report import build_report
 
 HOSTILE = "<b>x</b>"
 LABELS = ["setosa", HOSTILE, "virginica"]

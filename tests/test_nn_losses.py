@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlptrain.gradcheck import check_loss
 from mlptrain.nn import BCEWithLogits, MSELoss, Sigmoid, SoftmaxCrossEntropy
 from mlptrain.nn.activations import stable_sigmoid
+from mlptrain.nn.gradcheck import check_loss
 from mlptrain.nn.losses import log_softmax, softmax
 
 TOLERANCE = 1e-6

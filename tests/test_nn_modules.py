@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlptrain.gradcheck import check_module
 from mlptrain.nn import (
     GELU,
     BatchNorm1d,
@@ -22,6 +21,7 @@ from mlptrain.nn import (
     Tanh,
     build_model,
 )
+from mlptrain.nn.gradcheck import check_module
 from mlptrain.nn.init import auto_scheme
 
 MODULE_NAMES = [

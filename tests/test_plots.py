@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlptrain.metrics import classification_metrics, regression_metrics
-from mlptrain.plots import _layer_series, make_figures
-from mlptrain.report import build_report
+from mlptrain.reporting.figures import _layer_series, make_figures
+from mlptrain.reporting.metrics import classification_metrics, regression_metrics
+from mlptrain.reporting.report import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABELS = ["setosa", "<b>x</b>", "virginica"]

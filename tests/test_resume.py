@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mlptrain.api import fit
-from mlptrain.checkpoint import load_checkpoint
-from mlptrain.train import Callbacks
+from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.training.trainer import Callbacks
 
 # Dropout (Generator state), batch norm (running statistics), Adam (moments, step count),
 # reduce-on-plateau (schedule state) and early stopping (best weights): every piece of state

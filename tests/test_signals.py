@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from mlptrain.api import fit
-from mlptrain.checkpoint import load_checkpoint
-from mlptrain.signals import Interrupted, StopOnSignals
-from mlptrain.train import Callbacks
+from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.training.signals import Interrupted, StopOnSignals
+from mlptrain.training.trainer import Callbacks
 
 TINY = """\
 name: tiny
@@ -105,12 +105,12 @@ def test_second_sigterm_exits_143(config: Path, tmp_path: Path) -> None:
 
 def test_second_sigint_through_cli_exits_130(tmp_path: Path, cli, monkeypatch) -> None:
     """Through the CLI a second Ctrl-C is one line and exit 130, no traceback."""
-    import mlptrain.progress
+    import mlptrain.training.progress
 
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.replace("EPOCHS", "3"))
     monkeypatch.setattr(
-        mlptrain.progress.ConsoleProgress,
+        mlptrain.training.progress.ConsoleProgress,
         "callbacks",
         lambda self: signal_at(5, signal.SIGINT, signal.SIGINT),
     )

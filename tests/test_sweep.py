@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from mlptrain.cli import app
 from mlptrain.config import load_config
+from mlptrain.config.yamlsafe import parse_yaml_value
 from mlptrain.errors import UserInputError
-from mlptrain.sweep import (
+from mlptrain.search import (
     SweepSpec,
     build_spec,
     expand_trials,
@@ -23,8 +24,7 @@ from mlptrain.sweep import (
     parse_distribution,
     run_sweep,
 )
-from mlptrain.sweep.spec import yaml_text
-from mlptrain.yamlsafe import parse_yaml_value
+from mlptrain.search.spec import yaml_text
 
 CONFIG = """\
 name: tiny
@@ -308,9 +308,9 @@ def test_unreachable_scheduler_exit_1(
     config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("dask.distributed")
-    import mlptrain.sweep.execute
+    import mlptrain.search.execute
 
-    monkeypatch.setattr(mlptrain.sweep.execute, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(mlptrain.search.execute, "CONNECT_TIMEOUT", "1s")
     result = runner.invoke(
         app,
         ["sweep", str(config_path), "--seeds", "2", "--scheduler", "tcp://127.0.0.1:1",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlptrain.errors import ConfigError, UserInputError
-from mlptrain.validate import gradcheck_config, lint_layers, validate_config
+from mlptrain.training.validate import gradcheck_config, lint_layers, validate_config
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 

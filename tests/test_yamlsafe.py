@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlptrain.errors import ConfigError
-from mlptrain.yamlsafe import (
+from mlptrain.config.yamlsafe import (
     MAX_BYTES,
     MAX_DEPTH,
     format_key_path,
@@ -22,6 +21,7 @@ from mlptrain.yamlsafe import (
     parse_yaml_value,
     read_yaml,
 )
+from mlptrain.errors import ConfigError
 
 # Raise with MLPTRAIN_FUZZ_EXAMPLES=5000 (or HYPOTHESIS_PROFILE=long) for a longer fuzz run.
 _DEFAULT_EXAMPLES = 2000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200

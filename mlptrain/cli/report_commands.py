@@ -22,7 +22,7 @@ def report(
     Example: mlptrain report runs/digits/20260101-120000
     """
     with user_errors():
-        from mlptrain.compare import rebuild_report
+        from mlptrain.reporting.compare import rebuild_report
 
         rebuild_report(run_dir)
         typer.echo(f"rebuilt {run_dir / 'report.md'}, {run_dir / 'report.html'} and figures/")
@@ -42,7 +42,7 @@ def compare(
     Example: mlptrain compare runs/digits/* --format md
     """
     with user_errors():
-        from mlptrain.compare import compare_runs, comparison_table
+        from mlptrain.reporting.compare import compare_runs, comparison_table
 
         comparison = compare_runs(run_dirs)
         if format is OutputFormat.json:

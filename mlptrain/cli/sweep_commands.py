@@ -66,7 +66,7 @@ def sweep(
     """
     with user_errors():
         from mlptrain.errors import UserInputError
-        from mlptrain.sweep import build_spec, parse_shard, run_sweep
+        from mlptrain.search import build_spec, parse_shard, run_sweep
 
         sweep_spec = build_spec(
             grid=grid or [], random=random or [], trials=trials, seeds=seeds,
@@ -92,7 +92,7 @@ def sweep(
             typer.echo(f"skipped {len(result.skipped)} finished trial(s)")
         best = summary["best"]
         if best is not None:
-            from mlptrain.sweep import mean_text, params_text
+            from mlptrain.search import mean_text, params_text
 
             typer.echo(
                 f"best: {params_text(best['params'])}: {summary['monitor']} {mean_text(best)}"
@@ -120,7 +120,7 @@ def cv(
     Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
     """
     with user_errors():
-        from mlptrain.cv import cross_validate
+        from mlptrain.search.cv import cross_validate
 
         result = cross_validate(config, folds=folds, overrides=set_ or [], jobs=jobs, out=out)
         typer.echo(f"{folds}-fold cross-validation of {result.summary['name']}:")

@@ -1,6 +1,6 @@
 """``predict``, ``gradcheck``, ``validate``, ``datasets``, ``init``, ``inspect`` and ``export``.
 
-Parsing and printing only: the work is in mlptrain.predict, .validate, .starter, .export and
+Parsing and printing only: the work is in mlptrain.serving.predict, .validate, .starter, .export and
 .checkpoint.
 """
 
@@ -55,7 +55,7 @@ def predict(
     Example: mlptrain predict runs/digits/20260101-120000 new_digits.csv --proba -o out.csv
     """
     with user_errors():
-        from mlptrain.predict import predict_file
+        from mlptrain.serving.predict import predict_file
 
         text = predict_file(model, input, output=output, proba=proba)
         if output is None:
@@ -77,7 +77,7 @@ def gradcheck(
     Example: mlptrain gradcheck configs/digits.yaml --samples 8
     """
     with user_errors():
-        from mlptrain.validate import gradcheck_config
+        from mlptrain.training.validate import gradcheck_config
 
         result = gradcheck_config(config, set_ or [], samples=samples)
         typer.echo(result.table())
@@ -93,7 +93,7 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     Example: mlptrain validate configs/wine.yaml
     """
     with user_errors():
-        from mlptrain.validate import validate_config
+        from mlptrain.training.validate import validate_config
 
         result = validate_config(config, set_ or [])
         typer.echo(result.table())
@@ -152,7 +152,7 @@ def init(
     Example: mlptrain init wine.yaml --dataset wine
     """
     with user_errors():
-        from mlptrain.starter import write_starter
+        from mlptrain.config.starter import write_starter
 
         written = write_starter(path, dataset, data=data, force=force)
         typer.echo(f"wrote {written}; check it with: mlptrain validate {written}")
@@ -173,7 +173,7 @@ def inspect(
     """
     with user_errors():
         from mlptrain.api import resolve_checkpoint
-        from mlptrain.checkpoint import inspect_checkpoint
+        from mlptrain.store.checkpoint import inspect_checkpoint
 
         info = inspect_checkpoint(resolve_checkpoint(checkpoint))
         if format is InspectFormat.json:
@@ -240,7 +240,7 @@ def export(
     Example: mlptrain export runs/digits/20260101-120000 --format numpy --out digits_model
     """
     with user_errors():
-        from mlptrain.export import export_numpy, export_onnx
+        from mlptrain.serving.export import export_numpy, export_onnx
 
         writer = export_numpy if format is ExportFormat.numpy else export_onnx
         for written in writer(model, out, force=force):

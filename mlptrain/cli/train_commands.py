@@ -81,9 +81,9 @@ def fit(
     """
     with user_errors():
         from mlptrain.api import fit as fit_run
-        from mlptrain.progress import ConsoleProgress
-        from mlptrain.report import format_metrics_table
-        from mlptrain.signals import Interrupted
+        from mlptrain.reporting.report import format_metrics_table
+        from mlptrain.training.progress import ConsoleProgress
+        from mlptrain.training.signals import Interrupted
 
         if gradcheck:
             _gradcheck_before_fit(config, set_ or [], quiet=quiet)
@@ -122,7 +122,7 @@ def fit(
 
 def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
     from mlptrain.errors import UserInputError
-    from mlptrain.validate import gradcheck_config
+    from mlptrain.training.validate import gradcheck_config
 
     if config is None:
         raise UserInputError("--gradcheck needs a CONFIG (it is not available with --resume)")
@@ -156,7 +156,7 @@ def evaluate(
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
-        from mlptrain.report import format_metrics_table, render_split_markdown
+        from mlptrain.reporting.report import format_metrics_table, render_split_markdown
 
         result = evaluate_run(path, split=split.value)
         if format is OutputFormat.json:

@@ -10,7 +10,7 @@ coercion, finite floats only) and every problem comes back as one line the user 
 Pydantic's ``ValidationError`` never reaches the user: :func:`translate_errors` turns each of its
 errors into such a line by walking the error's location through the schema (to find the field,
 its constraints and, for discriminated unions, drop pydantic's internal tag segment), and the
-YAML line comes from the :data:`~mlptrain.yamlsafe.LineMap` of the file. All problems of a file
+YAML line comes from the :data:`~mlptrain.config.yamlsafe.LineMap` of the file. All problems of a file
 are reported at once. Checks that span sections run after the sections validate; checks that
 need the data (detected task, class count) are in :func:`check_against_data`.
 

@@ -14,7 +14,7 @@ from mlptrain.config.schema import (
     PlateauSchedule,
     show_value,
 )
-from mlptrain.yamlsafe import KeyPath
+from mlptrain.config.yamlsafe import KeyPath
 
 
 def _task_of_loss(loss: str) -> str:

@@ -13,8 +13,8 @@ from mlptrain.config.checks import cross_section_problems
 from mlptrain.config.messages import config_error, translate_errors
 from mlptrain.config.overrides import apply_overrides_tracked
 from mlptrain.config.schema import Config, Origin, show_value
+from mlptrain.config.yamlsafe import LineMap, SafeDumper, parse_yaml, read_yaml
 from mlptrain.errors import ConfigError
-from mlptrain.yamlsafe import LineMap, SafeDumper, parse_yaml, read_yaml
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:

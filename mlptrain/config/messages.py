@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from mlptrain.config.schema import UNION_NOUNS, Config, Origin, show_value, union_tags
+from mlptrain.config.yamlsafe import KeyPath, format_key_path
 from mlptrain.errors import ConfigError
-from mlptrain.yamlsafe import KeyPath, format_key_path
 
 
 def config_error(problems: list[tuple[KeyPath, str]], origin: Origin | None) -> ConfigError:

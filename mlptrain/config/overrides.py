@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlptrain.config.schema import show_value
+from mlptrain.config.yamlsafe import KeyPath, format_key_path, parse_yaml_value
 from mlptrain.errors import ConfigError
-from mlptrain.yamlsafe import KeyPath, format_key_path, parse_yaml_value
 
 _OVERRIDE_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
 _OVERRIDE_PART = re.compile(r"\.?([\w-]+)|\[(\d+)\]")

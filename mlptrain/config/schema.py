@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from mlptrain.yamlsafe import KeyPath, LineMap
+from mlptrain.config.yamlsafe import KeyPath, LineMap
 
 DatasetName = Literal[
     "iris",

@@ -105,7 +105,7 @@ def yaml_text(value: Any) -> str:
     """A value as one line of flow YAML that ``parse_yaml_value`` reads back to it exactly."""
     import yaml
 
-    from mlptrain.yamlsafe import SafeDumper
+    from mlptrain.config.yamlsafe import SafeDumper
 
     text = yaml.dump(value, Dumper=SafeDumper, default_flow_style=True, width=10**6)
     return text.removesuffix("\n...\n").strip()
@@ -157,8 +157,8 @@ def _key_and_text(option: str, text: str, help_text: str) -> tuple[str, str]:
 
 
 def _scalar(text: str, source: str) -> Any:
+    from mlptrain.config.yamlsafe import parse_yaml_value
     from mlptrain.errors import ConfigError
-    from mlptrain.yamlsafe import parse_yaml_value
 
     if not text:
         raise UserInputError(f"{source}: an empty value")
@@ -297,7 +297,7 @@ _SPEC_KEYS = ("grid", "random", "trials", "seeds", "monitor")
 def read_spec_file(path: str | Path) -> SweepSpec:
     """A sweep YAML file: ``grid: {key: [values]}``, ``random: {key: "loguniform(a,b)"}``,
     ``trials``, ``seeds``, ``monitor``; read with the hardened YAML reader."""
-    from mlptrain.yamlsafe import read_yaml
+    from mlptrain.config.yamlsafe import read_yaml
 
     raw, lines = read_yaml(path)
     if not isinstance(raw, dict):  # read_yaml already refuses any other top level

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
 from mlptrain.errors import MlptrainError, RunError, UserInputError
-from mlptrain.sweep.leaderboard import summarise, write_sweep_reports
-from mlptrain.sweep.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
+from mlptrain.search.leaderboard import summarise, write_sweep_reports
+from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
+from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler

@@ -98,8 +98,8 @@ def write_starter(
     path: str | Path, dataset: str, *, data: str | Path | None = None, force: bool = False
 ) -> Path:
     """Write a starter config for ``dataset`` to ``path`` (refuses to overwrite unless force)."""
-    from mlptrain.atomic import atomic_write_text
     from mlptrain.config import parse_config
+    from mlptrain.store.atomic import atomic_write_text
 
     path = Path(path)
     if path.is_dir():

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlptrain.atomic import atomic_write_bytes, atomic_write_text
-from mlptrain.sweep.spec import SweepSpec, Trial, monitor_minimised, yaml_text
+from mlptrain.search.spec import SweepSpec, Trial, monitor_minimised, yaml_text
+from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
 
 def default_monitor(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:

@@ -24,9 +24,9 @@ Everything crossing a process boundary is plain data (dicts, lists, strings, byt
 | ``leaderboard`` | the summary over seeds, sweep.md/json/html, the figure, best.yaml |
 """
 
-from mlptrain.sweep.execute import RESULTS, SweepResult, latest_records, run_sweep, trial_metrics
-from mlptrain.sweep.leaderboard import mean_text, params_text, summarise
-from mlptrain.sweep.spec import (
+from mlptrain.search.execute import RESULTS, SweepResult, latest_records, run_sweep, trial_metrics
+from mlptrain.search.leaderboard import mean_text, params_text, summarise
+from mlptrain.search.spec import (
     SweepSpec,
     Trial,
     build_spec,

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlptrain.config import Config, check_against_data, load_config
 from mlptrain.errors import UserInputError
-from mlptrain.gradcheck import GradcheckResult
+from mlptrain.nn.gradcheck import GradcheckResult
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
 RELU_FAMILY = ("relu", "leaky_relu")
@@ -155,8 +155,8 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     """Validate a config against its data and lint its model; raises ConfigError/DataError."""
     from mlptrain.data import load_raw
     from mlptrain.nn.build import build_model
-    from mlptrain.report import model_summary
-    from mlptrain.train import DTYPES, head_for
+    from mlptrain.reporting.report import model_summary
+    from mlptrain.training.trainer import DTYPES, head_for
 
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
@@ -194,11 +194,11 @@ def gradcheck_config(
     """Gradient check of the configured model in float64 on ``samples`` training rows.
 
     Every layer alone (input and parameters), the loss, then the whole stack with the loss;
-    dropout masks are held fixed during the check (see mlptrain.gradcheck).
+    dropout masks are held fixed during the check (see mlptrain.nn.gradcheck).
     """
     from mlptrain.data import prepare
-    from mlptrain.gradcheck import check_model
-    from mlptrain.train import build
+    from mlptrain.nn.gradcheck import check_model
+    from mlptrain.training.trainer import build
 
     if samples < 2:
         raise UserInputError(

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlptrain.atomic import atomic_write_bytes
 from mlptrain.errors import RunError
-from mlptrain.metrics import HEADLINE
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

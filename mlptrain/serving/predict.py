@@ -82,7 +82,7 @@ def predict_file(
     proba: bool = False,
 ) -> str:
     """The predictions as CSV text; also written atomically to ``output`` when given."""
-    from mlptrain.atomic import atomic_write_text
+    from mlptrain.store.atomic import atomic_write_text
 
     text = to_csv(*predict_table(model_path, input_path, proba=proba))
     if output is not None:

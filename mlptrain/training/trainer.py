@@ -19,17 +19,17 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import Config, check_against_data, config_to_dict, monitor_mode
 from mlptrain.data import Prepared, prepare
-from mlptrain.diagnostics import LayerDiagnostics
 from mlptrain.errors import ConfigError, RunError
-from mlptrain.metrics import HEADLINE, epoch_metric
 from mlptrain.nn.build import build_model
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
 from mlptrain.nn.sequential import Head, Sequential
-from mlptrain.nn.threads import blas_threads_for
-from mlptrain.optim import Optimizer, clip_grad_norm, make_optimizer
-from mlptrain.schedule import Schedule, make_schedule
-from mlptrain.stopping import EarlyStopping
+from mlptrain.reporting.diagnostics import LayerDiagnostics
+from mlptrain.reporting.metrics import HEADLINE, epoch_metric
+from mlptrain.training.optim import Optimizer, clip_grad_norm, make_optimizer
+from mlptrain.training.schedule import Schedule, make_schedule
+from mlptrain.training.stopping import EarlyStopping
+from mlptrain.training.threads import blas_threads_for
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -199,7 +199,7 @@ class Trainer:
         self.save = save or (lambda kind: None)
         self.state = TrainState()
         self._target_cache: dict[str, np.ndarray] = {}
-        # Set (from a signal handler) to stop after the current step: see mlptrain.signals.
+        # Set (from a signal handler) to stop after the current step: see mlptrain.training.signals.
         self.stop_requested = False
         self.diagnostics = LayerDiagnostics(setup.model)
 
@@ -323,7 +323,7 @@ class Trainer:
 
     def _extra_metric(self, monitor: str) -> float:
         """Validation metrics beyond loss and the headline, computed only when monitored."""
-        from mlptrain.metrics import classification_metrics, regression_metrics
+        from mlptrain.reporting.metrics import classification_metrics, regression_metrics
 
         s = self.setup
         split_name, metric = monitor.split("_", 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from mlptrain.train import Callbacks
+from mlptrain.training.trainer import Callbacks
 
 
 def format_record(record: dict[str, Any]) -> str:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.atomic import atomic_write_text
 from mlptrain.data import Split
-from mlptrain.diagnostics import warnings_from_history
-from mlptrain.metrics import HEADLINE, classification_metrics, regression_metrics
 from mlptrain.nn.sequential import Sequential
+from mlptrain.reporting.diagnostics import warnings_from_history
+from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.store.atomic import atomic_write_text
 
 SPLITS = ("train", "val", "test")
 
@@ -129,8 +129,8 @@ def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
-    from mlptrain.html_report import write_html
-    from mlptrain.plots import make_figures
+    from mlptrain.reporting.figures import make_figures
+    from mlptrain.reporting.html import write_html
 
     drawn = make_figures(report, run_dir / "figures") if figures else {}
     write_html(run_dir, report, drawn)

@@ -29,8 +29,8 @@ import numpy as np
 import safetensors.numpy
 
 import mlptrain
-from mlptrain.atomic import atomic_write_bytes
 from mlptrain.errors import CheckpointError
+from mlptrain.store.atomic import atomic_write_bytes
 
 FORMAT = "mlptrain"
 FORMAT_VERSION = 1

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlptrain.atomic import read_jsonl
 from mlptrain.config import diff_configs
 from mlptrain.errors import UserInputError
-from mlptrain.metrics import HEADLINE
-from mlptrain.report import write_reports
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.reporting.report import write_reports
+from mlptrain.store.atomic import read_jsonl
 
 
 def _read_report(run_dir: Path) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def _layers(report: dict[str, Any]) -> str:
 
 
 def _config(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
-    from mlptrain.yamlsafe import read_yaml
+    from mlptrain.config.yamlsafe import read_yaml
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():

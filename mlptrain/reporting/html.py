@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlptrain.atomic import atomic_write_text
-from mlptrain.metrics import HEADLINE
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.store.atomic import atomic_write_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -494,7 +494,7 @@ def _sample_epochs(history: list[dict[str, Any]], best: Any) -> list[dict[str, A
 
 def _results_section(report: dict[str, Any], images: dict[str, str | None]) -> list[str]:
     # Imported here, not at module level: report.py may import this module to write the page.
-    from mlptrain.report import SCALAR_METRICS
+    from mlptrain.reporting.report import SCALAR_METRICS
 
     metrics = report.get("metrics") or {}
     figures = _figures(images, RESULT_FIGURES)

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlptrain.atomic import (
+from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
+from mlptrain.errors import CheckpointError, ConfigError, DataError
+from mlptrain.store.atomic import (
     RunLock,
     atomic_write_text,
     check_writable,
     clean_temp_files,
     truncate_jsonl,
 )
-from mlptrain.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
-from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
-from mlptrain.errors import CheckpointError, ConfigError, DataError
-from mlptrain.train import (
+from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.training.trainer import (
     Callbacks,
     Setup,
     Trainer,

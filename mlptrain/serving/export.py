@@ -98,7 +98,7 @@ def _prepare_out(out: Path, files: list[str], *, force: bool) -> None:
 def export_numpy(model_path: str | Path, out: str | Path, *, force: bool = False) -> list[Path]:
     """Write ``weights.npz`` and ``predict.py`` into ``out``; return the paths written."""
     from mlptrain.api import load
-    from mlptrain.atomic import atomic_write_bytes, atomic_write_text
+    from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
     predictor = load(model_path)
     arrays = export_arrays(predictor)
@@ -125,7 +125,7 @@ def export_onnx(model_path: str | Path, out: str | Path, *, force: bool = False)
             "(pip install 'mlptrain[onnx]')"
         )
     from mlptrain.api import load
-    from mlptrain.atomic import atomic_write_bytes
+    from mlptrain.store.atomic import atomic_write_bytes
 
     predictor = load(model_path)
     graph_model = build_onnx(predictor)

@@ -4,7 +4,7 @@ The test rows are the config's own (``split_indices`` with the config's seed), s
 and a later ``mlptrain fit`` never see different test sets. The remaining rows are split by
 scikit-learn's ``StratifiedKFold`` (classification) or ``KFold`` (regression), shuffled with
 the config's seed. Each fold is prepared like :func:`mlptrain.data.prepare` (scaler fitted on
-the fold's training rows only) and trained by :func:`mlptrain.train.build` + ``Trainer``; the
+the fold's training rows only) and trained by :func:`mlptrain.training.trainer.build` + ``Trainer``; the
 held-out fold plays the validation split, so early stopping, if configured, watches it.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.atomic import atomic_write_text, check_writable
 from mlptrain.errors import DataError, UserInputError
+from mlptrain.store.atomic import atomic_write_text, check_writable
 
 MAX_FOLDS = 100
 
@@ -78,7 +78,7 @@ def prepare_fold(
 ) -> Any:
     """A ``Prepared`` whose train/val are the fold's rows, built exactly as ``data.prepare``."""
     from mlptrain.data import prepare_rows
-    from mlptrain.train import DTYPES
+    from mlptrain.training.trainer import DTYPES
 
     return prepare_rows(
         raw, train_rows, held_out, test_rows, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
@@ -87,7 +87,7 @@ def prepare_fold(
 
 def train_prepared(cfg: Any, data: Any) -> Any:
     """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded."""
-    from mlptrain.train import Trainer, build
+    from mlptrain.training.trainer import Trainer, build
 
     setup = build(cfg, data=data)
     best: dict[str, np.ndarray] = {}
@@ -105,7 +105,7 @@ def train_prepared(cfg: Any, data: Any) -> Any:
 
 def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
     """The report's scalar metrics of the setup's model on one split."""
-    from mlptrain.report import split_metrics
+    from mlptrain.reporting.report import split_metrics
 
     data = setup.data
     names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
@@ -159,7 +159,7 @@ def cross_validate(
 ) -> CVResult:
     """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
     from mlptrain.config import config_to_dict, load_config
-    from mlptrain.sweep.execute import blas_threads_per_job
+    from mlptrain.search.execute import blas_threads_per_job
 
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")

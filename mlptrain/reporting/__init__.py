@@ -1,0 +1,1 @@
+"""Reporting: metrics, report.json/md/html, figures, training diagnostics and run comparison."""

@@ -1,0 +1,1 @@
+"""Serving a trained model: predictions from files and exports (standalone NumPy script, ONNX)."""

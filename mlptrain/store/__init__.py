@@ -1,0 +1,1 @@
+"""Storage: atomic writes, crash-safe logs, the run lock and the checkpoint format."""
