@@ -73,7 +73,13 @@ def test_package_source_runs_no_code_from_files(path: Path) -> None:
 
 def test_scan_covers_the_package() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in SOURCES}
-    expected = {"store/checkpoint.py", "config/loading.py", "data/files.py", "config/yamlsafe.py", "api.py"}
+    expected = {
+        "store/checkpoint.py",
+        "config/loading.py",
+        "data/files.py",
+        "config/yamlsafe.py",
+        "api.py",
+    }
     assert expected <= names
 
 
