@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -116,9 +117,15 @@ def test_classification_metrics_against_sklearn():
 
 
 def test_classification_metrics_keep_classes_absent_from_the_split():
+    """A class never seen nor predicted counts as 0 (not 1, not a warning) in the averages."""
     labels = np.array([0, 0, 1])
     proba = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
-    result = classification_metrics(labels, proba, ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = classification_metrics(labels, proba, ["a", "b", "c"])
+    for metric in ("precision", "recall", "f1"):
+        assert result[f"{metric}_macro"] == pytest.approx(2 / 3)  # (1 + 1 + 0) / 3
+        assert result[f"{metric}_weighted"] == pytest.approx(1.0)  # supports 2, 1, 0
     assert result["confusion_matrix"] == [[2, 0, 0], [0, 1, 0], [0, 0, 0]]
     assert result["per_class"][2] == {
         "label": "c",
@@ -153,3 +160,30 @@ def test_regression_metrics_against_sklearn_several_targets():
     assert result["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(targets, p64)))
     assert result["mae"] == pytest.approx(skm.mean_absolute_error(targets, p64), rel=1e-12)
     assert result["r2"] == pytest.approx(skm.r2_score(targets, p64), rel=1e-12)
+
+
+def test_float32_probabilities_are_renormalised_before_log_loss():
+    """Rows off from 1 by float32 rounding are renormalised in float64: no warning from
+    scikit-learn, and the log loss of the renormalised rows."""
+    proba = np.array([[0.3, 0.3, 0.4000001], [0.1, 0.2, 0.7000002]], dtype=np.float32)
+    rows = proba.astype(np.float64)
+    rows /= rows.sum(axis=1, keepdims=True)
+    expected = -(math.log(rows[0, 2]) + math.log(rows[1, 1])) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = classification_metrics(np.array([2, 1]), proba, ["a", "b", "c"])
+    assert result["log_loss"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_epoch_r2_sums_float32_terms_in_float64():
+    """Float32 outputs: the squared errors are summed in float64 (math.fsum as reference),
+    so the per-epoch R² carries no float32 round-off from the reduction."""
+    rng = np.random.default_rng(7)
+    targets = rng.standard_normal((20000, 1)).astype(np.float32)
+    predictions = (targets + rng.standard_normal((20000, 1)) * 0.3).astype(np.float32)
+    residual = math.fsum(((targets - predictions) ** 2).astype(np.float64).ravel())
+    centred = targets - targets.mean(axis=0)
+    total = math.fsum((centred**2).astype(np.float64).ravel())
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(
+        1 - residual / total, rel=1e-12, abs=0
+    )

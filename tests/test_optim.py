@@ -327,3 +327,50 @@ def test_every_optimizer_lowers_a_convex_loss(make):
     final = loss.forward(model.forward(x), y)
     assert final < 1e-2 * start, (start, final)
     assert losses[5] < losses[0]
+
+
+def test_defaults():
+    model = small_model()
+    assert SGD(model).state_meta() == {"step_count": 0, "lr": 0.01}
+    assert Adam(model).state_meta() == {"step_count": 0, "lr": 1e-3}
+    theta = model.flat_params.copy()
+    grads = gradients(2, theta.size)
+    run(Adam(model), model, grads)
+    expected = adam_reference(theta, grads, 1e-3, 0.9, 0.999, 1e-8)[-1]
+    np.testing.assert_allclose(model.flat_params, expected, rtol=RTOL)
+    model.flat_params[...] = theta
+    run(SGD(model), model, grads)  # no momentum, no decay
+    np.testing.assert_allclose(model.flat_params, theta - 0.01 * (grads[0] + grads[1]), rtol=RTOL)
+
+
+def test_state_array_names_are_the_checkpoint_names():
+    """Checkpoints store these buffers as ``optim.<name>.<param>``."""
+    model = small_model()
+    assert set(Adam(model).state_arrays()) == {"m", "v"}
+    assert set(AdamW(model).state_arrays()) == {"m", "v"}
+    assert set(SGD(model, momentum=0.9).state_arrays()) == {"velocity"}
+    assert SGD(model).state_arrays() == {}  # plain SGD has no state to save
+
+
+@pytest.mark.parametrize("make", [SGD, lambda m: SGD(m, momentum=0.9), Adam])
+def test_step_count(make):
+    model = small_model()
+    optimizer = make(model)
+    run(optimizer, model, gradients(3, model.flat_params.size))
+    assert optimizer.state_meta()["step_count"] == 3
+
+
+def test_clip_grad_norm_at_exactly_max_norm_changes_nothing():
+    model = small_model()
+    grad = np.zeros(12)
+    grad[:2] = [3.0, 4.0]
+    model.flat_grads[...] = grad
+    assert clip_grad_norm(model, max_norm=5.0) == 5.0
+    np.testing.assert_array_equal(model.flat_grads, grad)
+
+
+def test_clip_grad_norm_never_raises_the_norm_of_tiny_gradients():
+    model = small_model()
+    model.flat_grads[...] = np.full(12, 1.5e-12 / math.sqrt(12))  # norm 1.5e-12
+    clip_grad_norm(model, max_norm=1e-12)
+    assert float(np.linalg.norm(model.flat_grads)) <= 1e-12

@@ -56,6 +56,11 @@ def test_cosine_warmup_edges():
     assert schedule.lr_for(7) == pytest.approx(0.0, abs=1e-15)
 
 
+def test_cosine_two_epochs_after_warmup_go_from_base_to_min():
+    schedule = Cosine(1.0, epochs=4, warmup_epochs=2, min_lr=0.1)
+    assert [schedule.lr_for(e) for e in range(4)] == pytest.approx([1 / 3, 2 / 3, 1.0, 0.1])
+
+
 def test_cosine_single_epoch_after_warmup_is_base():
     schedule = Cosine(1.0, epochs=3, warmup_epochs=2, min_lr=0.1)
     assert schedule.lr_for(1) == pytest.approx(2 / 3)
@@ -106,6 +111,15 @@ def test_plateau_state_round_trip():
     assert resumed.state() == first.state()
     assert feed(resumed, values[2:]) == expected[2:]
     assert expected == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_plateau_fresh_state_round_trip():
+    fresh = Plateau(0.5, epochs=3, factor=0.5, patience=0, min_lr=0.0)
+    assert fresh.state() == {"current": 0.5, "best": None, "bad_epochs": 0}
+    resumed = Plateau(0.5, epochs=3, factor=0.5, patience=0, min_lr=0.0)
+    resumed.load_state(fresh.state())
+    assert resumed.state() == fresh.state()
+    assert feed(resumed, [2.0, 3.0]) == [0.5, 0.25]
 
 
 def test_stateless_schedules_have_empty_state():

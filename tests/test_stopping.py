@@ -81,6 +81,19 @@ def test_state_round_trip():
     assert resumed.state() == straight.state()
 
 
+def test_a_fresh_stopper():
+    stopper = EarlyStopping("val_loss", patience=1, min_delta=0.5)
+    assert (stopper.monitor, stopper.mode, stopper.patience, stopper.min_delta) == (
+        "val_loss",
+        "min",
+        1,
+        0.5,
+    )
+    assert stopper.state() == {"best": None, "best_epoch": 0, "bad_epochs": 0}
+    assert not stopper.should_stop
+    assert EarlyStopping("val_f1_macro", patience=1).mode == "max"
+
+
 def test_fresh_state_round_trip():
     resumed = EarlyStopping("val_loss", patience=3)
     resumed.load_state(EarlyStopping("val_loss", patience=3).state())
