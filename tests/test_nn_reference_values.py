@@ -8,8 +8,20 @@ import math
 import numpy as np
 import pytest
 
-from mlptrain.nn import GELU, BatchNorm1d, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from mlptrain.nn import (
+    GELU,
+    BatchNorm1d,
+    BCEWithLogits,
+    Identity,
+    LeakyReLU,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 from mlptrain.nn.activations import stable_sigmoid
+from mlptrain.nn.losses import log_softmax, softmax
 
 # Points on both sides of every kink and of 1 (LeakyReLU's test is x > 0, not x > 1).
 POINTS = [-40.0, -3.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.25, 0.5, 1.0, 2.0, 40.0]
@@ -164,3 +176,71 @@ def test_batchnorm_eval_backward_written_out():
     bn.eval().requires_grad()
     bn.forward(np.array([[1.0, 1.0]]))
     np.testing.assert_allclose(bn.backward(np.array([[1.0, 1.0]])), [[1.5, 2.0]])
+
+
+def test_batchnorm_default_momentum_and_two_sample_batches():
+    bn = BatchNorm1d(1, dtype=np.float64)
+    assert bn.momentum == 0.1
+    bn.forward(np.array([[1.0], [3.0]]))  # mean 2, unbiased variance 2 (n/(n-1) = 2)
+    np.testing.assert_allclose(bn.buffers["running_mean"], [0.2])
+    np.testing.assert_allclose(bn.buffers["running_var"], [0.9 + 0.2])
+
+
+def test_batchnorm_rejects_the_wrong_number_of_features():
+    bn = BatchNorm1d(3, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3, .*\) expects 3 input features"):
+        bn.forward(np.ones((4, 2)))
+
+
+def test_softmax_shifts_each_row_by_its_own_max():
+    """Rows of very different scales: a shift by the global max would underflow row two."""
+    logits = np.array([[1000.0, 999.0], [0.0, -1.0]])
+    expected_row = [-math.log1p(math.exp(-1)), -1 - math.log1p(math.exp(-1))]
+    np.testing.assert_allclose(log_softmax(logits), [expected_row, expected_row], rtol=1e-14)
+    p = 1 / (1 + math.exp(-1))
+    np.testing.assert_allclose(softmax(logits), [[p, 1 - p], [p, 1 - p]], rtol=1e-14)
+
+
+def test_weighted_bce_is_the_weighted_mean():
+    z = np.array([[-1.0], [0.5], [2.0]])
+    labels = np.array([0, 1, 1])
+    weights = np.array([2.0, 0.5])
+    per_sample = [math.log1p(math.exp(-1.0)), math.log1p(math.exp(-0.5)), math.log1p(math.exp(-2))]
+    w = [2.0, 0.5, 0.5]
+    loss = BCEWithLogits(weights)
+    expected = sum(a * b for a, b in zip(w, per_sample, strict=True)) / 3.0
+    assert loss.forward(z, labels) == pytest.approx(expected, rel=1e-14)
+    sig = [1 / (1 + math.exp(1.0)), 1 / (1 + math.exp(-0.5)), 1 / (1 + math.exp(-2.0))]
+    grad = [w[i] * (sig[i] - labels[i]) / 3.0 for i in range(3)]
+    np.testing.assert_allclose(loss.backward(), np.array(grad)[:, None], rtol=1e-13)
+
+
+def test_losses_accept_column_targets():
+    rng = np.random.default_rng(0)
+    logits, labels = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2])
+    flat, column = SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
+    assert column.forward(logits, labels[:, None]) == flat.forward(logits, labels)
+    np.testing.assert_array_equal(column.backward(), flat.backward())
+    output, target = rng.standard_normal((4, 1)), rng.standard_normal(4)
+    mse_flat, mse_column = MSELoss(), MSELoss()
+    assert mse_flat.forward(output, target) == mse_column.forward(output, target[:, None])
+    assert mse_flat.forward(output, target) == pytest.approx(np.mean((output[:, 0] - target) ** 2))
+    np.testing.assert_array_equal(mse_flat.backward(), mse_column.backward())
+
+
+def test_mse_float32_output_with_float64_targets_stays_float32():
+    loss = MSELoss()
+    loss.forward(np.ones((3, 1), np.float32), np.array([0.5, 1.0, 2.0]))
+    assert loss.backward().dtype == np.float32
+
+
+def test_loss_call_repr_and_message():
+    rng = np.random.default_rng(1)
+    output, labels = rng.standard_normal((3, 2)), np.array([0, 1, 1])
+    assert SoftmaxCrossEntropy()(output, labels) == SoftmaxCrossEntropy().forward(output, labels)
+    assert repr(MSELoss()) == "MSELoss()"
+    assert repr(BCEWithLogits()) == "BCEWithLogits()"
+    assert repr(SoftmaxCrossEntropy()) == "SoftmaxCrossEntropy()"
+    assert repr(SoftmaxCrossEntropy(np.ones(2))) == "SoftmaxCrossEntropy(class_weight=...)"
+    with pytest.raises(RuntimeError, match=r"^MSELoss\.backward\(\) called before forward\(\)$"):
+        MSELoss().backward()
