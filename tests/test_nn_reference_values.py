@@ -244,3 +244,13 @@ def test_loss_call_repr_and_message():
     assert repr(SoftmaxCrossEntropy(np.ones(2))) == "SoftmaxCrossEntropy(class_weight=...)"
     with pytest.raises(RuntimeError, match=r"^MSELoss\.backward\(\) called before forward\(\)$"):
         MSELoss().backward()
+
+
+def test_cross_entropy_second_backward_raises():
+    """backward reuses the probabilities' buffer for the gradient: a second call must not
+    return a gradient computed from it."""
+    loss = SoftmaxCrossEntropy()
+    loss.forward(np.array([[1.0, 2.0]]), np.array([0]))
+    loss.backward()
+    with pytest.raises(RuntimeError, match="before forward"):
+        loss.backward()
