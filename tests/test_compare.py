@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_no_traceback
 from typer.testing import CliRunner
 
 from mlptrain.cli import app
@@ -67,7 +68,7 @@ def test_missing_run_directory_is_one_error_line(command: str, tmp_path: Path) -
     result = runner.invoke(app, [command, str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such run directory" in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_a_directory_without_report_is_refused(tmp_path: Path) -> None:

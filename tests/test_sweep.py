@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
@@ -262,7 +263,8 @@ def test_bad_flags_exit_2(config_path: Path, tmp_path: Path, args: list[str], me
     result = runner.invoke(app, ["sweep", str(config_path), *args, "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert message in result.output
-    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert result.output.startswith("error: ")
+    assert_no_traceback(result)
 
 
 def test_bad_spec_file_exit_2(config_path: Path, tmp_path: Path) -> None:

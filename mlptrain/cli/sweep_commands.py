@@ -37,7 +37,8 @@ def sweep(
     monitor: Annotated[
         str | None,
         typer.Option(
-            "--monitor", help="Rank by this metric (default val_loss, or the test headline)."
+            "--monitor",
+            help="Rank by this train/val metric (default val_loss; test metrics never rank).",
         ),
     ] = None,
     spec: Annotated[
