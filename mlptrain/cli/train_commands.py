@@ -87,6 +87,22 @@ def fit(
 
         if gradcheck:
             _gradcheck_before_fit(config, set_ or [], quiet=quiet)
+        if resume is not None and config is None:
+            from mlptrain.training.resume import resume_point
+
+            point = resume_point(resume, set_ or [])
+            if point.finished:
+                typer.echo(
+                    f"nothing to train: {point.run_dir} finished at epoch {point.epoch} of "
+                    f"{point.epochs}"
+                    + (
+                        " (stopped early)"
+                        if point.stopped_early
+                        else f"; --set train.epochs=N with N > {point.epoch} trains longer"
+                    )
+                )
+                return
+            typer.echo(f"resuming {point.run_dir} from epoch {point.epoch}, step {point.step}")
         progress = ConsoleProgress(quiet=quiet)
         try:
             run = fit_run(
@@ -105,12 +121,13 @@ def fit(
             raise typer.Exit(exc.exit_code) from None
         report = run.report
         training = report["training"]
+        epochs, best = training["epochs_run"], training["best_epoch"]
         typer.echo(
-            f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
+            f"trained {report['name']} for {epochs} epochs in {training['seconds']:.1f} s"
             + (
-                f" (stopped early; best epoch {training['best_epoch']})"
+                f" (stopped early at epoch {epochs}; best epoch {best})"
                 if training["stopped_early"]
-                else ""
+                else f" (best epoch {best} of {epochs})"
             )
         )
         typer.echo("test metrics:")

@@ -18,9 +18,17 @@ def epoch_metric(task: str, predictions: np.ndarray, targets: np.ndarray) -> flo
     """Accuracy (predicted class indices vs labels) or R² (values vs targets), in numpy."""
     if task == "classification":
         return float(np.mean(predictions == targets))
-    residual = np.sum((targets - predictions) ** 2, dtype=np.float64)
-    total = np.sum((targets - targets.mean(axis=0)) ** 2, dtype=np.float64)
-    return float(1 - residual / total) if total > 0 else 0.0
+    # Per target, then averaged uniformly, as sklearn's r2_score reports it; R² is unchanged
+    # by an affine map of targets and predictions together, so loss-space targets give the
+    # same value as the original units.
+    targets = targets.reshape(len(targets), -1)
+    predictions = predictions.reshape(targets.shape)
+    residual = np.sum((targets - predictions) ** 2, axis=0, dtype=np.float64)
+    total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
+    # A constant target: 1 when predicted exactly, else 0 (sklearn's force_finite convention).
+    safe = np.where(total > 0, total, 1.0)
+    per_target = np.where(total > 0, 1 - residual / safe, np.where(residual == 0, 1.0, 0.0))
+    return float(per_target.mean())
 
 
 def classification_metrics(

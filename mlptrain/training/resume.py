@@ -16,6 +16,7 @@ another run's model weights (fine-tuning); every tensor that does not fit is nam
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,35 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
     return changed_cfg
 
 
+@dataclass
+class ResumePoint:
+    """Where ``--resume PATH`` would start: the run, its cursor, and whether anything is left."""
+
+    run_dir: Path
+    epoch: int  # completed epochs
+    step: int
+    epochs: int  # train.epochs of the resumed config
+    stopped_early: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_early or self.epoch >= self.epochs
+
+
+def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint:
+    """The run and cursor a resume of ``path`` starts from (validates ``overrides`` too)."""
+    run_dir, checkpoint_path = locate(path)
+    ckpt = load_checkpoint(checkpoint_path)
+    cfg = resumed_config(ckpt, overrides)
+    return ResumePoint(
+        run_dir,
+        int(ckpt.meta.get("epoch", 0)),
+        int(ckpt.meta.get("step", 0)),
+        cfg.train.epochs,
+        bool(ckpt.meta.get("stopped_early", False)),
+    )
+
+
 def resume(
     path: str | Path,
     *,
@@ -155,6 +185,7 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
     )
     trainer.state.history = history
     saver.written_epochs = len(history)
+    saver.saved["last"] = (trainer.state.epoch, trainer.state.step)
     stopper = setup.stopper
     if stopper is not None and stopper.best_epoch > 0:
         saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / "best.safetensors")
