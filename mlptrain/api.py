@@ -20,12 +20,12 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
-from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.config.monitors import SPLITS
+from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, check_features
+from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    SPLITS,
     build_report,
     model_summary,
     prediction_sample,
@@ -329,8 +329,18 @@ def config_from_checkpoint(ckpt: Checkpoint) -> Config:
 
 def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    from mlptrain.data.fingerprint import check_same_data
+
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
+    check_same_data(
+        ckpt.meta.get("data_fingerprint"),
+        setup.data.fingerprint or {},
+        source=setup.data.source,
+        run=str(ckpt.path),
+        remedy="evaluate the run on the data it was trained on, or score another labelled "
+        "file as a whole with --data FILE",
+    )
     setup.model.load_state_dict(
         model_tensors(ckpt.tensors),
         source=str(ckpt.path),
@@ -382,6 +392,20 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""

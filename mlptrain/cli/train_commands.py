@@ -161,27 +161,44 @@ def evaluate(
         ),
     ],
     split: Annotated[Split, typer.Option(help="Which split to evaluate.")] = Split.test,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Score a labelled CSV/NPZ file instead: all its rows, with the run's saved "
+            "scaler and labels.",
+            dir_okay=False,
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
     """Metrics of a trained model on a split.
 
-    The split is rebuilt from the run's saved config and seed.
+    The split is rebuilt from the run's saved config and seed; if the data changed since the
+    run was trained, evaluate refuses (exit 2). --data FILE scores another labelled file.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
+        from mlptrain.errors import UserInputError
         from mlptrain.reporting.report import format_metrics_table, render_split_markdown
+        from mlptrain.serving.score import score_file
 
-        result = evaluate_run(path, split=split.value)
+        if data is not None and split is not Split.test:
+            raise UserInputError("--data scores all rows of a file; it takes no --split")
+        result = evaluate_run(path, split=split.value) if data is None else score_file(path, data)
         if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
         elif format is OutputFormat.md:
             typer.echo(render_split_markdown(result))
         else:
+            n = result["n_samples"]
             typer.echo(
-                f"{result['split']} split of {result['checkpoint']} ({result['n_samples']} samples):"
+                f"{result['split']} split of {result['checkpoint']} ({n} samples):"
+                if data is None
+                else f"{data} (all {n} rows) scored by {result['checkpoint']}:"
             )
             typer.echo(format_metrics_table(result["metrics"], result["task"]))

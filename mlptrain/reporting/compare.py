@@ -36,12 +36,34 @@ def rebuild_report(run_dir: Path) -> dict[str, Any]:
     """Re-render report.md, report.html and the figures from report.json, with the learning
     curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
     report = _read_report(run_dir)
+    _check_same_data(run_dir, report)
     history = read_jsonl(Path(run_dir) / "metrics.jsonl")
     if history:
         report["training"]["history"] = history
         report["training"]["epochs_run"] = len(history)
     write_reports(Path(run_dir), report)
     return report
+
+
+def _check_same_data(run_dir: Path, report: dict[str, Any]) -> None:
+    """The data behind the run's config must still be the data it was trained on."""
+    from mlptrain.config import load_config
+    from mlptrain.data.fingerprint import check_same_data
+    from mlptrain.data.splits import fingerprint_for
+
+    stored = (report.get("data") or {}).get("fingerprint")
+    config_path = Path(run_dir) / "config.yaml"
+    if not stored or not config_path.is_file():
+        return  # a run from before fingerprints, or without its config
+    cfg = load_config(config_path)
+    check_same_data(
+        stored,
+        fingerprint_for(cfg.data, seed=cfg.seed),
+        source=report["data"].get("source", str(run_dir)),
+        run=str(run_dir),
+        remedy="the report describes the data the run was trained on: restore that data to "
+        "rebuild it",
+    )
 
 
 def _layers(report: dict[str, Any]) -> str:

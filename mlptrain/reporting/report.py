@@ -13,13 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
 from mlptrain.store.atomic import atomic_write_text
-
 
 
 def split_metrics(

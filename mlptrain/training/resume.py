@@ -117,10 +117,22 @@ class ResumePoint:
 
 
 def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint:
-    """The run and cursor a resume of ``path`` starts from (validates ``overrides`` too)."""
+    """The run and cursor a resume of ``path`` starts from; checks ``overrides`` and that the
+    data is unchanged, so nothing is announced that ``resume`` then refuses."""
+    from mlptrain.data.fingerprint import check_same_data
+    from mlptrain.data.splits import fingerprint_for
+
     run_dir, checkpoint_path = locate(path)
     ckpt = load_checkpoint(checkpoint_path)
     cfg = resumed_config(ckpt, overrides)
+    if ckpt.meta.get("data_fingerprint"):
+        check_same_data(
+            ckpt.meta["data_fingerprint"],
+            fingerprint_for(cfg.data, seed=cfg.seed),
+            source=cfg.data.path or cfg.data.dataset,
+            run=str(run_dir),
+            remedy="resume needs the same data",
+        )
     return ResumePoint(
         run_dir,
         int(ckpt.meta.get("epoch", 0)),
@@ -192,7 +204,20 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
 
 
 def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
-    """The scaler is fitted on the training split: if it changed, so did the data."""
+    """The stored data fingerprint, or for older checkpoints the scaler (fitted on the
+    training split: if it changed, so did the data)."""
+    from mlptrain.data.fingerprint import check_same_data
+
+    stored = ckpt.meta.get("data_fingerprint")
+    if stored:
+        check_same_data(
+            stored,
+            setup.data.fingerprint or {},
+            source=setup.data.source,
+            run=str(ckpt.path.parent.parent),
+            remedy="resume needs the same data",
+        )
+        return
     for name, array in setup.data.scaler.state_dict().items():
         stored = ckpt.tensors.get(name)
         if stored is None or not np.array_equal(stored, array):

@@ -400,6 +400,7 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "feature_names": data.feature_names,
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         "scale": setup.config.data.scale,
+        "data_fingerprint": data.fingerprint,
         "epoch": state.epoch,
         "step": state.step,
         "seconds": state.seconds,
@@ -475,4 +476,5 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_val": 0 if data.val is None else len(data.val.y),
         "n_test": len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "fingerprint": data.fingerprint,
     }
