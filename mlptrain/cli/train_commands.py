@@ -115,6 +115,7 @@ def fit(
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
                 figures=figures,
+                on_warning=lambda warning: typer.echo(f"warning: {warning}"),
             )
         except Interrupted as exc:
             typer.echo(str(exc), err=True)
