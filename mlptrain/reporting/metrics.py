@@ -45,7 +45,7 @@ def classification_metrics(
     )
     result: dict[str, Any] = {
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
-        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
+        "balanced_accuracy": _balanced_accuracy(labels, predicted),
         "log_loss": float(metrics.log_loss(labels, _renormalised(proba), labels=indices)),
     }
     for average in ("macro", "weighted"):
@@ -85,6 +85,19 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str
         "mae": float(metrics.mean_absolute_error(targets, predictions)),
         "r2": float(metrics.r2_score(targets, predictions)),
     }
+
+
+def _balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean recall over the classes present in ``labels`` (scikit-learn's definition). A file
+    scored with ``evaluate --data`` may lack some classes; scikit-learn then warns that it
+    averages over the present ones only, which is the definition, so the warning is dropped."""
+    import warnings
+
+    from sklearn import metrics
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(metrics.balanced_accuracy_score(labels, predicted))
 
 
 def _renormalised(proba: np.ndarray) -> np.ndarray:
