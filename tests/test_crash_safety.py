@@ -361,7 +361,8 @@ def test_second_run_on_a_locked_directory_is_refused(config: Path, tmp_path: Pat
         )
     fit(config, out=out, overrides=["train.epochs=2"], checkpoint_every_steps=1, overwrite=True)
     with atomic.RunLock(out):
-        resumed = cli("fit", "--resume", out)
+        # More epochs: a finished run has nothing to train and takes no lock.
+        resumed = cli("fit", "--resume", out, "--set", "train.epochs=3")
         assert resumed.exit_code == 1
         assert "is in use by another mlptrain process" in resumed.stderr
 
