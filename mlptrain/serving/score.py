@@ -20,6 +20,7 @@ def score_file(model_path: str | Path, data_path: str | Path) -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on all rows of a labelled file."""
     from mlptrain.api import load, resolve_checkpoint
     from mlptrain.data import read_table
+    from mlptrain.data.features import feature_columns
     from mlptrain.reporting.report import split_metrics
 
     suffix = Path(data_path).suffix.lower()
@@ -32,11 +33,8 @@ def score_file(model_path: str | Path, data_path: str | Path) -> dict[str, Any]:
     predictor = load(checkpoint)
     target = ((predictor.meta.get("config") or {}).get("data") or {}).get("target")
     raw = read_table(data_path, target=target)
-    names = predictor.feature_names
-    X = raw.X
-    if names and all(name in raw.feature_names for name in names):
-        # Columns by name in training order, as predict takes them.
-        X = X[:, [raw.feature_names.index(name) for name in names]]
+    # The feature columns as predict takes them: by name when the file has every training name.
+    X = raw.X[:, feature_columns(raw.feature_names, predictor.feature_names, target=None)]
     try:
         split = predictor.labelled(X, raw.y)
     except DataError as exc:
