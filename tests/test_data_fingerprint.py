@@ -192,3 +192,17 @@ def test_evaluate_data_on_a_regression_run(diabetes_run, cli, tmp_path: Path) ->
     assert scored["metrics"]["r2"] == pytest.approx(
         r2_score(data.target[:100], predicted), rel=1e-9
     )
+
+
+def test_a_refused_resume_leaves_the_run_directory_as_it_was(csv_run) -> None:
+    from mlptrain.api import fit
+    from mlptrain.errors import DataError
+
+    run, data, _ = csv_run
+    before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    header, X, y = _iris_rows()
+    _write_csv(data, X[::-1], y[::-1], header)
+    with pytest.raises(DataError, match="the data differs from the data"):
+        fit(resume=run, overrides=["train.epochs=5"])
+    after = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before  # config.yaml still says 2 epochs; nothing else touched

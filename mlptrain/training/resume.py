@@ -166,6 +166,8 @@ def resume(
             )
         cfg = resumed_config(ckpt, overrides)
         setup = build(cfg)
+        # Before anything is written: a refused resume leaves config.yaml as it was.
+        _check_same_data(setup, ckpt)
         if overrides:
             atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
         return train_in(
@@ -182,7 +184,6 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
     setup = trainer.setup
     expected = {name: (a.shape, a.dtype) for name, a in checkpoint_tensors(setup).items()}
     expect_tensors(ckpt, expected)
-    _check_same_data(setup, ckpt)
     try:
         restore(setup, trainer.state, ckpt.tensors, ckpt.meta)
     except (KeyError, TypeError, ValueError) as exc:
