@@ -39,9 +39,12 @@ def config_path(tmp_path: Path) -> Path:
     return path
 
 
-def _direct_fold_scores(config_path: Path, n_folds: int) -> list[dict[str, float]]:
+def _direct_fold_scores(
+    config_path: Path, n_folds: int, overrides: list[str]
+) -> list[dict[str, float]]:
     """Each fold trained here by hand, from scikit-learn's splitter and the data primitives."""
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, overrides)
+    monitored = cfg.train.early_stopping is not None
     raw = load_raw(cfg.data, seed=cfg.seed)
     train, val, test = split_indices(
         raw.y, task="classification", test_size=0.2, val_size=0.1, seed=cfg.seed
@@ -53,18 +56,21 @@ def _direct_fold_scores(config_path: Path, n_folds: int) -> list[dict[str, float
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=cfg.seed)
     for fit_pos, held_pos in splitter.split(pool, labels[pool]):
         train_rows, held_rows = pool[fit_pos], pool[held_pos]
-        # The monitor's rows: val_size of the fold's training rows, stratified and seeded.
-        fit_rows, val_rows = train_test_split(
-            train_rows, test_size=0.1, random_state=cfg.seed, stratify=labels[train_rows]
-        )
-        fit_rows, val_rows = np.sort(fit_rows), np.sort(val_rows)
+        fit_rows = train_rows
+        if monitored:
+            # The monitor's rows: val_size of the fold's training rows, stratified and seeded.
+            fit_rows, val_rows = train_test_split(
+                train_rows, test_size=0.1, random_state=cfg.seed, stratify=labels[train_rows]
+            )
+            fit_rows, val_rows = np.sort(fit_rows), np.sort(val_rows)
         scaler = Scaler("standard").fit(raw.X[fit_rows])
 
         def part(rows: np.ndarray, scaler: Scaler = scaler) -> Split:
             return Split(scaler.transform(raw.X[rows], np.float32), labels[rows])
 
         data = Prepared(
-            task="classification", train=part(fit_rows), val=part(val_rows),
+            task="classification", train=part(fit_rows),
+            val=part(val_rows) if monitored else None,
             test=part(held_rows), encoder=encoder, scaler=scaler,
             feature_names=list(raw.feature_names), n_features=4, n_outputs_hint=3,
             source="iris",
@@ -78,14 +84,29 @@ def _direct_fold_scores(config_path: Path, n_folds: int) -> list[dict[str, float
     return scores
 
 
-def test_cv_mean_std_match_direct_computation(config_path: Path, tmp_path: Path) -> None:
+NOTES = {
+    "early": "Early stopping and the plateau schedule watch a validation part (val_size 0.1) "
+    "carved from each fold's training rows; the held-out fold is only scored.",
+    "none": "Nothing watches a validation metric (no early stopping or plateau schedule on "
+    "val_*): each fold trains on all its training rows; the held-out fold is only scored.",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "note", "n_monitor"),
+    [([], "none", 0), (["train.early_stopping={monitor: val_loss, patience: 1}"], "early", 8)],
+)
+def test_cv_mean_std_match_direct_computation(
+    config_path: Path, tmp_path: Path, overrides: list[str], note: str, n_monitor: int
+) -> None:
+    sets = [a for o in overrides for a in ("--set", o)]
     result = runner.invoke(
-        app, ["cv", str(config_path), "--folds", "3", "--out", str(tmp_path / "cv")]
+        app, ["cv", str(config_path), "--folds", "3", "--out", str(tmp_path / "cv"), *sets]
     )
     assert result.exit_code == 0, result.output
     assert "3-fold cross-validation of tiny" in result.output
     summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
-    direct = _direct_fold_scores(config_path, 3)
+    direct = _direct_fold_scores(config_path, 3, overrides)
     for name in ("accuracy", "log_loss", "f1_macro"):
         values = [fold[name] for fold in direct]
         assert [f["metrics"][name] for f in summary["per_fold"]] == values
@@ -93,13 +114,11 @@ def test_cv_mean_std_match_direct_computation(config_path: Path, tmp_path: Path)
         assert summary["metrics"][name]["std"] == pytest.approx(np.std(values), abs=1e-15)
     cv_md = (tmp_path / "cv" / "cv.md").read_text()
     assert "| accuracy |" in cv_md
-    note = (
-        "Early stopping and the plateau schedule watch a validation part (val_size 0.1) carved "
-        "from each fold's training rows; the held-out fold is only scored."
-    )
-    assert note in cv_md and note in result.output
+    assert NOTES[note] in cv_md and NOTES[note] in result.output
     for fold in summary["per_fold"]:
-        assert fold["n_train"] + fold["n_monitor"] + fold["n_held_out"] == 120
+        # 120 rows outside the test split, 40 held out per fold; 10% of 80 watched
+        assert (fold["n_monitor"], fold["n_held_out"]) == (n_monitor, 40)
+        assert fold["n_train"] == 80 - n_monitor
 
 
 def test_folds_never_touch_the_test_rows(config_path: Path) -> None:

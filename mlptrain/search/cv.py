@@ -80,10 +80,10 @@ def monitor_rows(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(fitting rows, validation rows) of a fold's training rows: ``data.val_size`` of them,
     stratified for classification and seeded, watched by early stopping and the plateau
-    schedule; None when ``data.val_size`` is 0."""
+    schedule; None when nothing watches a validation metric (all rows then train)."""
     from sklearn.model_selection import train_test_split
 
-    if cfg.data.val_size == 0:
+    if not watches_validation(cfg):
         return train_rows, None
     stratify = raw.y[train_rows] if raw.task == "classification" else None
     try:
@@ -97,6 +97,16 @@ def monitor_rows(
             "use fewer --folds or a larger data.val_size"
         ) from None
     return np.sort(fit), np.sort(val)
+
+
+def watches_validation(cfg: Any) -> bool:
+    """Whether early stopping or the plateau schedule reads a validation metric."""
+    from mlptrain.config.monitors import split_of
+
+    early = cfg.train.early_stopping
+    monitors = [early.monitor if early is not None else None]
+    monitors.append(getattr(cfg.train.schedule, "monitor", None))
+    return cfg.data.val_size > 0 and any(m and split_of(m) == "val" for m in monitors)
 
 
 def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray) -> Any:
@@ -211,7 +221,8 @@ def cross_validate(
         "folds": folds,
         "seed": cfg.seed,
         "task": "regression" if "r2" in names else "classification",
-        "val_size": cfg.data.val_size,
+        # The fraction of each fold's training rows early stopping/plateau watched (0: none).
+        "val_size": cfg.data.val_size if watches_validation(cfg) else 0,
         "per_fold": results,
         "metrics": {
             name: _mean_std([r["metrics"][name] for r in results])
@@ -257,4 +268,7 @@ def monitoring_note(summary: dict[str, Any]) -> str:
             f"Early stopping and the plateau schedule watch a validation part (val_size "
             f"{val_size}) carved from each fold's training rows; the held-out fold is only scored."
         )
-    return "No validation part (data.val_size is 0): the held-out fold is only scored."
+    return (
+        "Nothing watches a validation metric (no early stopping or plateau schedule on val_*): "
+        "each fold trains on all its training rows; the held-out fold is only scored."
+    )
