@@ -1,0 +1,189 @@
+"""What a new user stumbled on (issue 16): one-line option errors, --set semantics, init, inspect."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlptrain.config import load_config
+from mlptrain.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+FRUIT = ROOT / "data" / "example_fruit.csv"
+
+
+def run_module(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlptrain", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_python_dash_m_runs_the_cli():
+    result = run_module("--version")
+    assert result.returncode == 0 and result.stdout.startswith("mlptrain ")
+    result = run_module("datasets")
+    assert result.returncode == 0 and "digits" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["evaluate", "somewhere", "--split", "dev"],
+            "error: Invalid value for '--split': 'dev' is not one of 'train', 'val', 'test' "
+            "(see mlptrain evaluate --help)",
+        ),
+        (
+            ["fit", "x.yaml", "--no-such-flag"],
+            "error: No such option: --no-such-flag (see mlptrain fit --help)",
+        ),
+        (["evaluate"], "error: Missing argument 'path' (see mlptrain evaluate --help)"),
+    ],
+)
+def test_option_errors_are_one_line_with_exit_2(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_option_error_through_a_real_process_has_no_traceback():
+    result = run_module("evaluate", "somewhere", "--split", "dev")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: Invalid value for '--split': 'dev' is not one of 'train', 'val', 'test' "
+        "(see mlptrain evaluate --help)"
+    ]
+
+
+def test_bare_command_still_shows_its_help(cli):
+    result = cli()
+    assert "Usage: mlptrain" in result.output and "fit" in result.output
+
+
+@pytest.fixture
+def fruit_config(tmp_path: Path) -> Path:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "fruit.yaml"
+    path.write_text(
+        f"data: {{dataset: csv, path: {FRUIT}}}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, {type: linear, units: 4}]}\n"
+    )
+    return path
+
+
+def test_set_data_path_is_relative_to_the_current_directory(fruit_config, tmp_path, monkeypatch):
+    (tmp_path / "byo").mkdir()
+    (tmp_path / "byo" / "cat.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(fruit_config, ["data.path=byo/cat.csv"])
+    assert cfg.data.path == tmp_path / "byo" / "cat.csv"
+
+
+def test_data_path_in_the_file_stays_relative_to_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    path.write_text("data: {dataset: csv, path: tables/t.csv}\nmodel: {layers: [{type: linear}]}\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(path).data.path == folder / "tables" / "t.csv"
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "expected"),
+    [
+        ("data.target=no", ("data", "target"), "no"),
+        ("data.target=2024", ("data", "target"), "2024"),
+        ("name=2024", ("name",), "2024"),
+        ("name=true", ("name",), "true"),
+    ],
+)
+def test_a_string_field_takes_an_override_as_typed(fruit_config, override, field, expected):
+    cfg = load_config(fruit_config, [override])
+    value = cfg
+    for part in field:
+        value = getattr(value, part)
+    assert value == expected
+
+
+def test_a_number_field_still_refuses_a_string(fruit_config):
+    with pytest.raises(ConfigError, match=r"train\.epochs"):
+        load_config(fruit_config, ["train.epochs=many"])
+
+
+def test_negative_index_counts_from_the_end(fruit_config):
+    cfg = load_config(fruit_config, ["model.layers[-1].units=3", "model.layers[-3].units=16"])
+    assert cfg.model.layers[-1].units == 3 and cfg.model.layers[0].units == 16
+
+
+def test_negative_index_out_of_range_names_the_range(fruit_config):
+    with pytest.raises(ConfigError) as info:
+        load_config(fruit_config, ["model.layers[-4].units=3"])
+    assert (
+        "--set model.layers[-4].units=3: index [-4] is out of range; model.layers has 3 items "
+        "(allowed: 0 to 2, or -1 to -3 from the end)"
+    ) in str(info.value)
+
+
+def test_init_suggests_the_closest_dataset(cli, tmp_path):
+    result = cli("init", tmp_path / "w.yaml", "--dataset", "winee")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: dataset 'winee': unknown dataset; did you mean 'wine'? allowed: blobs,"
+    )
+    assert not (tmp_path / "w.yaml").exists()
+
+
+def test_init_target_column_is_written_and_trains(cli, tmp_path):
+    table = tmp_path / "target_first.csv"
+    table.write_text(
+        "label,x1,x2\n" + "".join(f"{'ab'[i % 2]},{i % 7},{(i * 3) % 5}\n" for i in range(60))
+    )
+    path = tmp_path / "t.yaml"
+    result = cli("init", path, "--dataset", "csv", "--data", table, "--target", "label")
+    assert result.exit_code == 0, result.output
+    text = path.read_text()
+    assert '  target: "label"   # the target column' in text
+    cfg = load_config(path)
+    assert cfg.data.target == "label"
+    result = cli("fit", path, "--set", "train.epochs=1", "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 0, result.output
+
+
+def test_init_names_the_default_target_column(cli, tmp_path):
+    path = tmp_path / "fruit.yaml"
+    assert cli("init", path, "--dataset", "csv", "--data", FRUIT).exit_code == 0
+    header = FRUIT.read_text().splitlines()[0].split(",")
+    assert f'  target: "{header[-1]}"   # the target column' in path.read_text()
+
+
+def test_init_target_errors(cli, tmp_path):
+    result = cli("init", tmp_path / "a.yaml", "--dataset", "csv", "--data", FRUIT, "--target", "x")
+    assert result.exit_code == 2 and "target column 'x' not found" in result.stderr
+    result = cli("init", tmp_path / "b.yaml", "--dataset", "iris", "--target", "x")
+    assert result.exit_code == 2
+    assert "a target column is only for dataset csv; 'iris' has its target built in" in (
+        result.stderr
+    )
+
+
+def test_inspect_names_the_integrity_failure_once(cli, digits_run, tmp_path):
+    good = (digits_run.dir / "checkpoints" / "best.safetensors").read_bytes()
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+    result = cli("inspect", damaged)
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line.count("integrity check failed") == 1
+    assert line == (
+        f"error: {damaged}: integrity check failed: tensors and metadata do not match their "
+        "SHA-256; the file is damaged (use another checkpoint or train again)"
+    )
