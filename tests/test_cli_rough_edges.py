@@ -187,3 +187,67 @@ def test_inspect_names_the_integrity_failure_once(cli, digits_run, tmp_path):
         f"error: {damaged}: integrity check failed: tensors and metadata do not match their "
         "SHA-256; the file is damaged (use another checkpoint or train again)"
     )
+
+
+def test_progress_bar_postfix_fits_a_120_column_terminal():
+    import io
+
+    from mlptrain.training.progress import ConsoleProgress, short_record
+
+    record = {
+        "epoch": 300, "lr": 0.001, "train_loss": 0.123456, "train_accuracy": 0.96523,
+        "val_loss": 0.2, "val_accuracy": 0.95, "layers": [], "seconds": 0.3,
+    }  # fmt: skip
+    postfix = short_record(record)
+    assert postfix == "loss 0.1235 acc 0.9652 val_loss 0.2000 val_acc 0.9500"
+    # tqdm's fixed text around the postfix at its widest for a long run, with a 1-cell bar
+    line = f"epoch 300/300: 100%|#| 1000/1000 [01:00<00:00, 999.99it/s, {postfix}]"
+    assert len(line) <= 120
+    stream = io.StringIO()
+    callbacks = ConsoleProgress(stream=stream, bar=True).callbacks()
+    callbacks.on_epoch_start(300, 300, 2)
+    callbacks.on_batch(0.5)
+    callbacks.on_batch(0.4)
+    callbacks.on_epoch_end(record)
+    assert stream.getvalue().rstrip().endswith(f"{postfix}]")
+
+
+def test_fit_several_configs_trains_each_then_compares(cli, tmp_path, configs_dir):
+    out = tmp_path / "runs"
+    result = cli(
+        "fit", configs_dir / "iris.yaml", configs_dir / "wine.yaml",
+        "--set", "train.epochs=2", "--out", out, "--no-figures", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"[1/2] {configs_dir / 'iris.yaml'}"
+    assert f"[2/2] {configs_dir / 'wine.yaml'}" in lines
+    assert (out / "iris" / "report.json").is_file() and (out / "wine" / "report.json").is_file()
+    from mlptrain.reporting.compare import compare_runs, comparison_table
+
+    table = comparison_table(compare_runs([out / "iris", out / "wine"]))
+    assert result.stdout.endswith(table)
+
+
+def test_fit_several_configs_checks_all_before_training(cli, tmp_path, configs_dir):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {dataset: iris}\nmodel: {layers: [relux]}\n")
+    out = tmp_path / "runs"
+    result = cli("fit", configs_dir / "iris.yaml", bad, "--out", out, "--no-figures", "-q")
+    assert result.exit_code == 2
+    assert "unknown layer 'relux'; did you mean 'relu'?" in result.stderr
+    assert not out.exists()
+
+
+def test_fit_several_configs_refuses_shared_run_dirs_and_resume(cli, tmp_path, configs_dir):
+    other = tmp_path / "iris.yaml"
+    other.write_text((configs_dir / "iris.yaml").read_text())
+    result = cli("fit", configs_dir / "iris.yaml", other, "--out", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --out {tmp_path / 'runs'}: configs named iris would share a run directory "
+        "(runs go to OUT/<config file name>); rename one, or leave out --out"
+    )
+    result = cli("fit", configs_dir / "iris.yaml", other, "--resume", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --resume continues one run; give no CONFIG with it"

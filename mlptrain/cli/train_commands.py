@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,10 +20,12 @@ class Split(str, Enum):
 
 @app.command()
 def fit(
-    config: Annotated[
-        Path | None,
+    configs: Annotated[
+        list[Path] | None,
         typer.Argument(
-            help="YAML config file (not with --resume, which uses the run's stored config).",
+            help="YAML config file(s); several are trained in turn and compared at the end "
+            "(none with --resume, which uses the run's stored config).",
+            metavar="CONFIG...",
             dir_okay=False,
             show_default=False,
         ),
@@ -80,44 +82,100 @@ def fit(
     mlptrain fit --resume RUN_DIR.
     """
     with user_errors():
-        from mlptrain.api import fit as fit_run
-        from mlptrain.reporting.report import format_metrics_table
-        from mlptrain.training.progress import ConsoleProgress
-        from mlptrain.training.signals import Interrupted
+        options = dict(
+            overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
+            checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
+        )  # fmt: skip
+        if configs and len(configs) > 1:
+            _fit_several(configs, set_ or [], out=out, **options)
+        else:
+            _fit_one(configs[0] if configs else None, set_ or [], out=out, **options)
 
-        if gradcheck:
-            _gradcheck_before_fit(config, set_ or [], quiet=quiet)
-        progress = ConsoleProgress(quiet=quiet)
-        try:
-            run = fit_run(
-                config,
-                overrides=set_ or [],
-                out=out,
-                overwrite=overwrite,
-                callbacks=progress.callbacks(),
-                resume=resume,
-                init_from=init_from,
-                checkpoint_every_steps=checkpoint_every_steps,
-                figures=figures,
-            )
-        except Interrupted as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(exc.exit_code) from None
-        report = run.report
-        training = report["training"]
-        typer.echo(
-            f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
-            + (
-                f" (stopped early; best epoch {training['best_epoch']})"
-                if training["stopped_early"]
-                else ""
-            )
+
+def _fit_one(
+    config: Path | None,
+    overrides: list[str],
+    *,
+    out: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    resume: Path | None,
+    init_from: Path | None,
+    checkpoint_every_steps: int | None,
+    gradcheck: bool,
+    figures: bool,
+) -> Path:
+    """Train one config (or resume one run) and print its summary; the run directory."""
+    from mlptrain.api import fit as fit_run
+    from mlptrain.reporting.report import format_metrics_table
+    from mlptrain.training.progress import ConsoleProgress
+    from mlptrain.training.signals import Interrupted
+
+    if gradcheck:
+        _gradcheck_before_fit(config, overrides, quiet=quiet)
+    progress = ConsoleProgress(quiet=quiet)
+    try:
+        run = fit_run(
+            config,
+            overrides=overrides,
+            out=out,
+            overwrite=overwrite,
+            callbacks=progress.callbacks(),
+            resume=resume,
+            init_from=init_from,
+            checkpoint_every_steps=checkpoint_every_steps,
+            figures=figures,
         )
-        typer.echo("test metrics:")
-        typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
-        for warning in report.get("warnings") or []:
-            typer.echo(f"warning: {warning}")
-        typer.echo(f"run directory: {run.dir}")
+    except Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+    report = run.report
+    training = report["training"]
+    typer.echo(
+        f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
+        + (
+            f" (stopped early; best epoch {training['best_epoch']})"
+            if training["stopped_early"]
+            else ""
+        )
+    )
+    typer.echo("test metrics:")
+    typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
+    for warning in report.get("warnings") or []:
+        typer.echo(f"warning: {warning}")
+    typer.echo(f"run directory: {run.dir}")
+    return run.dir
+
+
+def _fit_several(
+    configs: list[Path], overrides: list[str], *, out: Path | None, **options: Any
+) -> None:
+    """``fit a.yaml b.yaml``: every config checked first, then trained in turn, then compared.
+
+    With ``--out`` each run goes to ``OUT/<config file name>``; a bad config stops everything
+    before the first epoch, and a failed run stops the ones after it.
+    """
+    from mlptrain.config import load_config
+    from mlptrain.errors import UserInputError
+    from mlptrain.reporting.compare import compare_runs, comparison_table
+
+    if options["resume"] is not None:
+        raise UserInputError("--resume continues one run; give no CONFIG with it")
+    stems = [path.stem for path in configs]
+    if out is not None and len(set(stems)) < len(stems):
+        twice = ", ".join(sorted({s for s in stems if stems.count(s) > 1}))
+        raise UserInputError(
+            f"--out {out}: configs named {twice} would share a run directory "
+            "(runs go to OUT/<config file name>); rename one, or leave out --out"
+        )
+    for path in configs:
+        load_config(path, overrides)  # every problem is reported before any training
+    run_dirs = []
+    for index, path in enumerate(configs, 1):
+        typer.echo(f"[{index}/{len(configs)}] {path}")
+        run_out = None if out is None else out / path.stem
+        run_dirs.append(_fit_one(path, overrides, out=run_out, **options))
+    typer.echo(comparison_table(compare_runs(run_dirs)), nl=False)
 
 
 def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
