@@ -20,12 +20,11 @@ class Split(str, Enum):
 
 @app.command()
 def fit(
-    configs: Annotated[
+    config: Annotated[
         list[Path] | None,
         typer.Argument(
             help="YAML config file(s); several are trained in turn and compared at the end "
             "(none with --resume, which uses the run's stored config).",
-            metavar="CONFIG...",
             dir_okay=False,
             show_default=False,
         ),
@@ -78,6 +77,9 @@ def fit(
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
 
+    Several configs (mlptrain fit configs/iris.yaml configs/wine.yaml) are checked first,
+    trained in turn, and compared at the end as by mlptrain compare.
+
     Ctrl-C (or SIGTERM) stops after the current step and saves; continue with
     mlptrain fit --resume RUN_DIR.
     """
@@ -86,10 +88,10 @@ def fit(
             overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
             checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
         )  # fmt: skip
-        if configs and len(configs) > 1:
-            _fit_several(configs, set_ or [], out=out, **options)
+        if config and len(config) > 1:
+            _fit_several(config, set_ or [], out=out, **options)
         else:
-            _fit_one(configs[0] if configs else None, set_ or [], out=out, **options)
+            _fit_one(config[0] if config else None, set_ or [], out=out, **options)
 
 
 def _fit_one(
