@@ -251,3 +251,28 @@ def test_fit_several_configs_refuses_shared_run_dirs_and_resume(cli, tmp_path, c
     result = cli("fit", configs_dir / "iris.yaml", other, "--resume", tmp_path)
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: --resume continues one run; give no CONFIG with it"
+
+
+def test_sweep_key_typo_fails_before_anything_is_written(cli, tmp_path, configs_dir):
+    out = tmp_path / "sweep"
+    result = cli(
+        "sweep", configs_dir / "iris.yaml", "--grid", "train.optimzer.lr=0.1,0.2", "--out", out
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {configs_dir / 'iris.yaml'}: swept value train.optimzer.lr=0.1: train.optimzer: "
+        "unknown key; did you mean 'optimizer'? allowed keys: batch_size, class_weight, "
+        "clip_grad_norm, dtype, early_stopping, epochs, optimizer, schedule"
+    )
+    assert not out.exists()
+
+
+def test_sweep_bad_value_names_the_trial_value(cli, tmp_path, configs_dir):
+    out = tmp_path / "sweep"
+    result = cli("sweep", configs_dir / "iris.yaml", "--grid", "train.optimizer.lr=0.1,-1",
+                 "--out", out)  # fmt: skip
+    assert result.exit_code == 2
+    assert "swept value train.optimizer.lr=-1: train.optimizer.lr: -1 is not allowed" in (
+        result.stderr
+    )
+    assert not out.exists()

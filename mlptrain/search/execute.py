@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.errors import MlptrainError, RunError, UserInputError
+from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
@@ -197,6 +197,24 @@ def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     return {record["trial"]: record for record in read_jsonl(sweep_dir / RESULTS)}
 
 
+def check_trials(base: Mapping[str, Any], trials: Sequence[Trial], *, source: str) -> None:
+    """Every trial's config validates before anything is written or trained.
+
+    A typo in a swept key (``--grid train.optimzer.lr=...``) would otherwise fail every trial
+    and leave a sweep directory that blocks the corrected command.
+    """
+    from mlptrain.config import parse_config_dict
+
+    for trial in trials:
+        try:
+            parse_config_dict(base, source=source, overrides=trial.overrides)
+        except ConfigError as exc:
+            problems = [p.removeprefix("--set ") for p in exc.problems]
+            raise ConfigError(
+                [f"swept value {problem}" for problem in problems], source=exc.source
+            ) from None
+
+
 def run_sweep(
     config: str | Path,
     spec: SweepSpec,
@@ -218,6 +236,7 @@ def run_sweep(
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     trials = expand_trials(spec, cfg.seed)
+    check_trials(base, trials, source=str(config))
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
