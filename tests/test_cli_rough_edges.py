@@ -276,3 +276,33 @@ def test_sweep_bad_value_names_the_trial_value(cli, tmp_path, configs_dir):
         result.stderr
     )
     assert not out.exists()
+
+
+def test_interrupted_sweep_says_the_same_command_resumes_it(
+    cli, tmp_path, configs_dir, monkeypatch
+):
+    import mlptrain.api
+
+    real_fit = mlptrain.api.fit
+    calls = {"n": 0}
+
+    def ctrl_c_in_the_second_trial(cfg, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_fit(cfg, **kwargs)
+
+    monkeypatch.setattr(mlptrain.api, "fit", ctrl_c_in_the_second_trial)
+    out = tmp_path / "sweep"
+    args = ["sweep", configs_dir / "iris.yaml", "--grid", "train.optimizer.lr=0.01,0.02",
+            "--set", "train.epochs=2", "--out", out]  # fmt: skip
+    result = cli(*args)
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: 1 finished trial(s) are kept in {out / 'results.jsonl'}; run the "
+        "same command again to resume (finished trials are skipped)"
+    )
+    monkeypatch.undo()
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert "skipped 1 finished trial(s)" in again.stdout

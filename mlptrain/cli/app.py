@@ -73,10 +73,13 @@ app = typer.Typer(
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn mlptrain's own errors into one line and an exit code."""
-    from mlptrain.errors import MlptrainError
+    from mlptrain.errors import Interruption, MlptrainError
 
     try:
         yield
+    except Interruption as exc:  # what was saved and how to continue: not an error
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
     except MlptrainError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

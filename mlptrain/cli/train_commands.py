@@ -111,26 +111,21 @@ def _fit_one(
     from mlptrain.api import fit as fit_run
     from mlptrain.reporting.report import format_metrics_table
     from mlptrain.training.progress import ConsoleProgress
-    from mlptrain.training.signals import Interrupted
 
     if gradcheck:
         _gradcheck_before_fit(config, overrides, quiet=quiet)
     progress = ConsoleProgress(quiet=quiet)
-    try:
-        run = fit_run(
-            config,
-            overrides=overrides,
-            out=out,
-            overwrite=overwrite,
-            callbacks=progress.callbacks(),
-            resume=resume,
-            init_from=init_from,
-            checkpoint_every_steps=checkpoint_every_steps,
-            figures=figures,
-        )
-    except Interrupted as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
+    run = fit_run(
+        config,
+        overrides=overrides,
+        out=out,
+        overwrite=overwrite,
+        callbacks=progress.callbacks(),
+        resume=resume,
+        init_from=init_from,
+        checkpoint_every_steps=checkpoint_every_steps,
+        figures=figures,
+    )
     report = run.report
     training = report["training"]
     typer.echo(

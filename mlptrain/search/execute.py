@@ -16,6 +16,7 @@ from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
@@ -85,6 +86,8 @@ def run_trial(
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
             run = fit(cfg, out=run_dir, overwrite=True)
         record.update(status="completed", error=None, metrics=trial_metrics(run.report))
+    except Interrupted:
+        raise  # Ctrl-C stops the sweep, it is not the trial's failure
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
     except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
@@ -267,12 +270,16 @@ def run_sweep(
             if scheduler is not None
             else _run_local(base, todo, sweep_dir, jobs)
         )
-        for record in stream:
-            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-            records[record["trial"]] = record
-            ran.append(record["trial"])
-            if on_record is not None:
-                on_record(record)
+        try:
+            for record in stream:
+                append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+                records[record["trial"]] = record
+                ran.append(record["trial"])
+                if on_record is not None:
+                    on_record(record)
+        except (KeyboardInterrupt, Interrupted):
+            done = sum(r.get("status") == "completed" for r in latest_records(sweep_dir).values())
+            raise SweepInterrupted(sweep_dir, RESULTS, done) from None
     # Other shards may have finished trials meanwhile: summarise what the file holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
     summary = summarise(trials, records, spec, base)
