@@ -10,6 +10,7 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,9 +97,53 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
     return run_dir
 
 
+ARRAY_DATA_FILE = "data.npz"
+
+
+def plain(value: Any) -> Any:
+    """NumPy scalars (anywhere in dicts and lists) as plain Python numbers."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _config_for_arrays(
+    config: str | Path | Config | dict[str, Any] | None, overrides: list[str], y: Any
+) -> Config:
+    """The config of a run on the caller's arrays: its data section may be left out (only
+    task, test_size, val_size and scale apply: the source is the arrays)."""
+    from mlptrain.data import infer_task, target_array
+
+    if config is None:
+        raise UserInputError("a config (a file, a dict or a Config) is required with X, y")
+    if isinstance(config, Config):
+        raw = config_to_dict(config)
+    elif isinstance(config, dict):
+        raw = dict(config)
+    else:
+        raw = config_to_dict(load_config(config, overrides))
+        overrides = []
+    data = dict(raw.get("data") or {})
+    for key in ("dataset", "path", "params", "target"):
+        data.pop(key, None)
+    # The task is written down, so that an omitted loss follows it (mse for regression).
+    data["task"] = infer_task(target_array(y, "y"), data.get("task", "auto"), where="y")
+    # A placeholder: the path becomes the run directory's data.npz once that is known.
+    raw["data"] = {**data, "dataset": "npz", "path": ARRAY_DATA_FILE}
+    return parse_config_dict(raw, source="config", overrides=overrides)
+
+
 def fit(
-    config: str | Path | Config | None = None,
+    config: str | Path | Config | dict[str, Any] | None = None,
     *,
+    X: Any = None,
+    y: Any = None,
+    X_val: Any = None,
+    y_val: Any = None,
+    X_test: Any = None,
+    y_test: Any = None,
     overrides: Sequence[str] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -116,12 +161,25 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
+    config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
+    explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
+    The arrays are saved in the run directory (data.npz, with each row's split), so
+    ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
     """
     from mlptrain.training import resume as resuming
 
     overrides = list(overrides or ())
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
+    arrays = {"X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test}
+    with_arrays = X is not None or y is not None
+    if not with_arrays and any(v is not None for v in arrays.values()):
+        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
+    if with_arrays and (X is None or y is None):
+        raise UserInputError("X and y go together: give both (features and targets) or neither")
+    if resume is not None and with_arrays:
+        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
     if resume is not None:
         if config is not None or init_from is not None or out is not None or overwrite:
             raise UserInputError(
@@ -134,13 +192,32 @@ def fit(
         raise UserInputError(
             "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
         )
-    if isinstance(config, Config):
-        cfg = config
-        if overrides:
-            cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+    raw_arrays = None
+    if with_arrays:
+        from mlptrain.data import prepare_assigned, raw_from_arrays
+
+        cfg = _config_for_arrays(config, overrides, y)
+        raw_arrays = raw_from_arrays(
+            X,
+            y,
+            **arrays,
+            task=cfg.data.task,
+            test_size=cfg.data.test_size,
+            val_size=cfg.data.val_size,
+            seed=cfg.seed,
+        )
+        dtype = np.dtype(cfg.train.dtype)
+        setup = build(cfg, prepare_assigned(raw_arrays, scale=cfg.data.scale, dtype=dtype))
     else:
-        cfg = load_config(config, overrides)
-    setup = build(cfg)
+        if isinstance(config, Config):
+            cfg = config
+            if overrides:
+                cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+        elif isinstance(config, dict):
+            cfg = parse_config_dict(config, source="config", overrides=overrides)
+        else:
+            cfg = load_config(config, overrides)
+        setup = build(cfg)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -148,7 +225,17 @@ def fit(
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
+    if raw_arrays is not None:
+        data_file = Path(os.path.abspath(run_dir / ARRAY_DATA_FILE))
+        resolved = resolved.model_copy(
+            update={"data": resolved.data.model_copy(update={"path": data_file})}
+        )
+        setup.config = resolved
     with RunLock(run_dir):
+        if raw_arrays is not None:
+            from mlptrain.data import write_npz
+
+            write_npz(run_dir / ARRAY_DATA_FILE, raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
@@ -246,7 +333,7 @@ def train_in(
     return Run(
         dir=run_dir,
         model=setup.model,
-        history=trainer.state.history,
+        history=plain(trainer.state.history),
         report=report,
         config=setup.config,
     )

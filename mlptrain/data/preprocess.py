@@ -187,12 +187,20 @@ class Scaler:
     def n_features(self) -> int | None:
         return None if self.shift is None else len(self.shift)
 
-    def fit(self, X: np.ndarray) -> Scaler:
+    def fit(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> Scaler:
+        """Fit on X (n, n_features); with ``sample_weight`` (n,) the mean and standard
+        deviation are weighted, so a weight of 2 is the same as the row written twice."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             raise DataError(f"the scaler needs a non-empty 2-D array, got shape {X.shape}")
         n_features = X.shape[1]
-        if self.kind == "standard":
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weight is not None and not weight.sum() > 0:
+            weight = None  # all-zero weights: nothing to weight by
+        if self.kind == "standard" and weight is not None:
+            shift = np.average(X, axis=0, weights=weight)
+            scale = np.sqrt(np.average((X - shift) ** 2, axis=0, weights=weight))
+        elif self.kind == "standard":
             shift = X.mean(axis=0)
             scale = X.std(axis=0)
         elif self.kind == "minmax":

@@ -21,6 +21,8 @@ class Split:
 
     X: np.ndarray
     y: np.ndarray
+    # Per-sample weights (n,) in the run's dtype, or None: every sample counts once.
+    weight: np.ndarray | None = None
 
 
 @dataclass
@@ -157,6 +159,8 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
     """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
     dtype = _float_dtype(dtype)
     raw = load_raw(data_cfg, seed=seed)
+    if raw.split is not None:
+        return prepare_assigned(raw, scale=data_cfg.scale, dtype=dtype)
     train_idx, val_idx, test_idx = split_indices(
         raw.y,
         task=raw.task,
@@ -175,6 +179,21 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
     )
 
 
+def prepare_assigned(raw: RawData, *, scale: str, dtype: np.dtype | type | str) -> Prepared:
+    """``prepare_rows`` on the rows ``raw.split`` assigns: test_size and val_size do not apply."""
+    if raw.split is None:
+        raise ValueError("prepare_assigned needs raw.split (one of train/val/test per row)")
+    val_rows = np.flatnonzero(raw.split == "val")
+    return prepare_rows(
+        raw,
+        np.flatnonzero(raw.split == "train"),
+        val_rows if len(val_rows) else None,
+        np.flatnonzero(raw.split == "test"),
+        scale=scale,
+        dtype=dtype,
+    )
+
+
 def prepare_rows(
     raw: RawData,
     train_rows: np.ndarray,
@@ -183,28 +202,41 @@ def prepare_rows(
     *,
     scale: str,
     dtype: np.dtype | type | str,
+    sample_weight: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
 ) -> Prepared:
     """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
-    rows only, and transform every part; ``prepare`` and cross-validation folds share it."""
+    rows only, and transform every part; ``prepare`` and cross-validation folds share it.
+
+    ``sample_weight``: one weight per row of ``raw`` (the training rows' weights go to the
+    loss and to the scalers' fits). ``classes``: the full list of classes, when the rows may
+    not show them all (scikit-learn's ``partial_fit(classes=...)``).
+    """
     dtype = _float_dtype(dtype)
     encoder: LabelEncoder | None
+    train_weight = None if sample_weight is None else np.asarray(sample_weight)[train_rows]
     if raw.task == "classification":
-        encoder = LabelEncoder().fit(raw.y)
+        encoder = LabelEncoder(classes) if classes is not None else LabelEncoder().fit(raw.y)
         targets = encoder.encode(raw.y)
         n_outputs = encoder.n_classes
     else:
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    scaler = Scaler(scale).fit(raw.X[train_rows])
-    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
+    scaler = Scaler(scale).fit(raw.X[train_rows], train_weight)
+    target_scaler = (
+        None if encoder is not None else Scaler("standard").fit(targets[train_rows], train_weight)
+    )
 
     def part(rows: np.ndarray) -> Split:
         return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
 
+    train = part(train_rows)
+    if train_weight is not None:
+        train.weight = np.ascontiguousarray(train_weight, dtype=dtype)
     return Prepared(
         task=raw.task,
-        train=part(train_rows),
+        train=train,
         val=None if val_rows is None else part(val_rows),
         test=part(test_rows),
         encoder=encoder,
