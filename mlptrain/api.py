@@ -21,7 +21,7 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
+from mlptrain.data import LabelEncoder, Prepared, RawData, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
@@ -47,6 +47,7 @@ from mlptrain.training.trainer import (
     Setup,
     StopRequested,
     Trainer,
+    TrainState,
     build,
     checkpoint_tensors,
     describe_data,
@@ -255,6 +256,44 @@ def fit(
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
         return train_in(setup, run_dir, callbacks, figures=figures)
+
+
+def write_run_dir(
+    setup: Setup,
+    state: TrainState,
+    out: str | Path,
+    *,
+    raw: RawData,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Run:
+    """A run directory for a model trained outside ``fit`` (the scikit-learn estimators):
+    config.yaml, data.npz (``raw``, with each row's split), checkpoints, metrics.jsonl and the
+    reports, as ``fit`` writes them, so every command that reads a run works on it.
+    ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
+    """
+    from mlptrain.data import write_npz
+
+    run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
+    data_file = Path(os.path.abspath(run_dir / ARRAY_DATA_FILE))
+    setup.config = setup.config.model_copy(
+        update={"data": setup.config.data.model_copy(update={"dataset": "npz", "path": data_file})}
+    )
+    with RunLock(run_dir):
+        clean_temp_files(run_dir)
+        write_npz(data_file, raw)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        saver = _Saver(setup, run_dir)
+        saver.trainer = Trainer(setup)
+        saver.trainer.state = state
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        saver("last")
+        saver("best")
+        report = _write_report(setup, saver.trainer, run_dir, status="completed", figures=figures)
+    return Run(
+        dir=run_dir, model=setup.model, history=plain(state.history), report=report,
+        config=setup.config,
+    )
 
 
 class _Saver:
