@@ -145,7 +145,11 @@ class MLPBase(BaseEstimator):
                 int(rs) if isinstance(rs, Integral) else int(check_random_state(rs).randint(2**31))
             )
         raw_config = config_dict(
-            self.get_params(), task=self._task, n_samples=len(X), seed=self._seed
+            self.get_params(),
+            task=self._task,
+            n_samples=len(X),
+            seed=self._seed,
+            mean_weight=1.0 if weights is None else float(weights.mean()),
         )
         if incremental:
             raw_config["data"]["val_size"] = 0.0  # partial_fit never holds rows out

@@ -70,7 +70,8 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         return self._partial_fit(X, y, sample_weight, classes)  # type: ignore[return-value]
 
     def _logits(self, X: Any) -> np.ndarray:
-        return self._setup.model.forward_eval(self._model_inputs(X)).astype(np.float64)
+        inputs = self._model_inputs(X)  # checks first that the model is fitted
+        return self._setup.model.forward_eval(inputs).astype(np.float64)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """log of the class probabilities (n_samples, n_classes), by log-sum-exp (no log 0)."""
@@ -82,7 +83,8 @@ class MLPClassifier(ClassifierMixin, MLPBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class label of each sample, as given in y."""
-        return self.classes_[self._logits(X).argmax(axis=1)]
+        indices = self._logits(X).argmax(axis=1)  # checks first that the model is fitted
+        return self.classes_[indices]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -129,7 +131,8 @@ class MLPRegressor(RegressorMixin, MLPBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values: (n_samples,) for one target, else (n_samples, n_targets)."""
-        out = self._setup.model.predict(self._model_inputs(X)).astype(np.float64)
+        inputs = self._model_inputs(X)  # checks first that the model is fitted
+        out = self._setup.model.predict(inputs).astype(np.float64)
         return out.ravel() if self.n_outputs_ == 1 else out
 
     def __sklearn_tags__(self) -> Any:

@@ -86,13 +86,15 @@ def hidden_layers(params: dict[str, Any]) -> list[Any]:
     return layers
 
 
-def _optimizer(params: dict[str, Any], batch_size: int) -> dict[str, Any]:
+def _optimizer(params: dict[str, Any], batch_size: int, mean_weight: float) -> dict[str, Any]:
     solver, lr = params["solver"], float(params["learning_rate_init"])
     alpha = float(params["alpha"])
-    # scikit-learn adds alpha·W to the summed batch gradient before dividing by the batch
-    # size: the same step as mlptrain's L2 weight decay of alpha / batch_size on the mean
-    # gradient. AdamW's decay is decoupled from the gradient, so alpha is its decay as is.
-    l2 = alpha / batch_size
+    # scikit-learn adds alpha·W to the (weighted) summed batch gradient before dividing by
+    # the batch's total weight: the same step as mlptrain's L2 weight decay of alpha / (that
+    # total) on the mean gradient; the total is batch_size · mean sample weight (so weights
+    # of 2 act as rows written twice). AdamW's decay is decoupled from the gradient: alpha
+    # is its decay as is.
+    l2 = alpha / (batch_size * mean_weight)
     if solver == "sgd":
         momentum = float(params["momentum"])
         return {
@@ -119,8 +121,11 @@ def monitors(task: str, early_stopping: bool) -> str:
     return "val_accuracy" if task == "classification" else "val_r2"
 
 
-def config_dict(params: dict[str, Any], *, task: str, n_samples: int, seed: int) -> dict[str, Any]:
-    """The mlptrain config (as a dict) that trains what the estimator's parameters say."""
+def config_dict(
+    params: dict[str, Any], *, task: str, n_samples: int, seed: int, mean_weight: float = 1.0
+) -> dict[str, Any]:
+    """The mlptrain config (as a dict) that trains what the estimator's parameters say;
+    ``mean_weight``: the mean sample weight of the rows (1 without sample weights)."""
     batch_size = batch_size_for(params["batch_size"], n_samples)
     patience = params["n_iter_no_change"]
     stopping = None
@@ -157,7 +162,7 @@ def config_dict(params: dict[str, Any], *, task: str, n_samples: int, seed: int)
             "batch_size": batch_size,
             "shuffle": bool(params["shuffle"]),
             "dtype": params["dtype"],
-            "optimizer": _optimizer(params, batch_size),
+            "optimizer": _optimizer(params, batch_size, mean_weight),
             "schedule": schedule,
             "early_stopping": stopping,
         },
