@@ -291,7 +291,10 @@ def write_run_dir(
         saver("best")
         report = _write_report(setup, saver.trainer, run_dir, status="completed", figures=figures)
     return Run(
-        dir=run_dir, model=setup.model, history=plain(state.history), report=report,
+        dir=run_dir,
+        model=setup.model,
+        history=plain(state.history),
+        report=report,
         config=setup.config,
     )
 

@@ -153,8 +153,12 @@ def test_sample_weight_of_two_is_a_repeated_row(iris):
 def test_early_stopping_keeps_the_best_validation_weights(iris):
     X, y = iris
     clf = MLPClassifier(
-        hidden_layer_sizes=(16,), random_state=0, early_stopping=True, n_iter_no_change=3,
-        max_iter=200, learning_rate_init=0.05,
+        hidden_layer_sizes=(16,),
+        random_state=0,
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=200,
+        learning_rate_init=0.05,
     ).fit(X, y)
     assert clf.best_loss_ is None
     assert len(clf.validation_scores_) == clf.n_iter_ < 200
@@ -188,7 +192,10 @@ def test_mlptrain_options_dropout_batch_norm_layers_and_schedules(iris):
     assert kinds == ["Linear", "BatchNorm1d", "GELU", "Dropout", "Linear"]
     long = MLPClassifier(
         layers=[{"type": "linear", "units": 8}, "tanh", "linear"],
-        learning_rate="cosine", solver="adamw", random_state=0, max_iter=2,
+        learning_rate="cosine",
+        solver="adamw",
+        random_state=0,
+        max_iter=2,
     ).fit(X, y)
     assert [w.shape for w in long.coefs_] == [(4, 8), (8, 3)]
     assert long._setup.config.train.schedule.type == "cosine"
@@ -214,7 +221,9 @@ def test_verbose_prints_one_line_per_iteration(iris, capsys):
     X, y = iris
     clf = MLPClassifier(**FIXED, max_iter=3, verbose=True).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"Iteration {i + 1}, loss = {loss:.8f}" for i, loss in enumerate(clf.loss_curve_)]
+    assert lines == [
+        f"Iteration {i + 1}, loss = {loss:.8f}" for i, loss in enumerate(clf.loss_curve_)
+    ]
 
 
 def test_save_and_load_round_trip(iris, tmp_path):
@@ -232,16 +241,23 @@ def test_save_and_load_round_trip(iris, tmp_path):
     back.fit(X, y)
     assert_same_weights(clf, back)
     # the checkpoint is an ordinary mlptrain checkpoint: mlptrain.load predicts the same
-    np.testing.assert_array_equal(mlptrain.load(tmp_path / "clf.safetensors").predict(X[:5]),
-                                  load(tmp_path / "clf.safetensors").predict(X[:5]))
+    np.testing.assert_array_equal(
+        mlptrain.load(tmp_path / "clf.safetensors").predict(X[:5]),
+        load(tmp_path / "clf.safetensors").predict(X[:5]),
+    )
 
 
 def test_load_refuses_a_run_checkpoint_and_unfitted_save(tmp_path):
     run = mlptrain.fit(
-        {"name": "r", "model": {"layers": [{"type": "linear", "units": 4}, "relu", "linear"]},
-         "train": {"epochs": 1}},
-        X=np.random.default_rng(0).normal(size=(40, 3)), y=np.arange(40) % 2,
-        out=tmp_path / "run", figures=False,
+        {
+            "name": "r",
+            "model": {"layers": [{"type": "linear", "units": 4}, "relu", "linear"]},
+            "train": {"epochs": 1},
+        },
+        X=np.random.default_rng(0).normal(size=(40, 3)),
+        y=np.arange(40) % 2,
+        out=tmp_path / "run",
+        figures=False,
     )
     with pytest.raises(CheckpointError, match="not a scikit-learn estimator checkpoint"):
         load(run.best_checkpoint)

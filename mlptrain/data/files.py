@@ -381,7 +381,7 @@ def npz_split(path: Path, split: np.ndarray | None, n_rows: int) -> np.ndarray |
             f"{path}: array 'split' has dtype {split.dtype} and shape {split.shape}; it must "
             f"be strings of shape ({n_rows},), one of {allowed} per row"
         )
-    unknown = sorted(set(np.unique(split)) - set(SPLIT_NAMES))
+    unknown = sorted({str(value) for value in np.unique(split)} - set(SPLIT_NAMES))
     if unknown:
         raise DataError(f"{path}: array 'split' holds {quote_list(unknown)}; allowed: {allowed}")
     for needed in ("train", "test"):

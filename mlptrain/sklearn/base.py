@@ -221,7 +221,9 @@ class MLPBase(BaseEstimator):
         optimizer = setup.optimizer
         optimizer.lr = cfg.train.optimizer.lr
         optimizer.weight_decay = cfg.train.optimizer.weight_decay
-        setup.schedule = make_schedule(cfg.train.schedule, base_lr=optimizer.lr, epochs=cfg.train.epochs)
+        setup.schedule = make_schedule(
+            cfg.train.schedule, base_lr=optimizer.lr, epochs=cfg.train.epochs
+        )
         es = cfg.train.early_stopping
         setup.stopper = EarlyStopping(es.monitor, es.patience, es.min_delta) if es else None
 
@@ -243,7 +245,9 @@ class MLPBase(BaseEstimator):
 
     def _feature_names(self, n_features: int) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
-        return [str(n) for n in names] if names is not None else [f"x{j}" for j in range(n_features)]
+        return (
+            [str(n) for n in names] if names is not None else [f"x{j}" for j in range(n_features)]
+        )
 
     def _reset_attributes(self) -> None:
         self.loss_curve_: list[float] = []

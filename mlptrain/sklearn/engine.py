@@ -16,8 +16,8 @@ from mlptrain.data.splits import split_indices
 from mlptrain.training.trainer import (
     Callbacks,
     Setup,
-    TrainState,
     Trainer,
+    TrainState,
     build,
     checkpoint_tensors,
     restore,

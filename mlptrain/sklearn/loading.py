@@ -9,7 +9,10 @@ from mlptrain.sklearn.estimators import MLPClassifier, MLPRegressor
 from mlptrain.sklearn.persist import restore_estimator
 from mlptrain.store.checkpoint import load_checkpoint
 
-ESTIMATORS: dict[str, type[MLPBase]] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+ESTIMATORS: dict[str, type[MLPBase]] = {
+    "MLPClassifier": MLPClassifier,
+    "MLPRegressor": MLPRegressor,
+}
 
 
 def load(path: str | Path) -> MLPBase:

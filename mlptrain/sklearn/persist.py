@@ -43,9 +43,9 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if isinstance(value, tuple):
             value = list(value)
-        elif isinstance(value, float) and math.isinf(value):
-            value = None
-        elif isinstance(value, np.random.RandomState):
+        elif isinstance(value, np.random.RandomState) or (
+            isinstance(value, float) and math.isinf(value)
+        ):
             value = None
         elif isinstance(value, np.generic):
             value = value.item()
@@ -117,9 +117,7 @@ def _training_rows(estimator: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarr
     from mlptrain.data import target_array
 
     regression = estimator._task == "regression"
-    X, y = validate_data(
-        estimator, X, y, reset=False, dtype=np.float64, multi_output=regression
-    )
+    X, y = validate_data(estimator, X, y, reset=False, dtype=np.float64, multi_output=regression)
     labels = np.asarray(y, dtype=np.float64) if regression else target_array(y, "y")
     split = np.full(len(labels), "train", dtype="<U5")
     if estimator.early_stopping:
