@@ -10,7 +10,6 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.data import LabelEncoder, Prepared, RawData, Scaler, check_features
+from mlptrain.data import LabelEncoder, Prepared, RawData, Scaler, check_features, write_npz
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
@@ -41,6 +40,7 @@ from mlptrain.store.atomic import (
     clean_temp_files,
 )
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.training.arrays import plain, point_at_run_dir, setup_for_arrays
 from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
@@ -96,44 +96,6 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
     check_writable(run_dir)
     check_writable(run_dir / CHECKPOINT_DIR)
     return run_dir
-
-
-ARRAY_DATA_FILE = "data.npz"
-
-
-def plain(value: Any) -> Any:
-    """NumPy scalars (anywhere in dicts and lists) as plain Python numbers."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _config_for_arrays(
-    config: str | Path | Config | dict[str, Any] | None, overrides: list[str], y: Any
-) -> Config:
-    """The config of a run on the caller's arrays: its data section may be left out (only
-    task, test_size, val_size and scale apply: the source is the arrays)."""
-    from mlptrain.data import infer_task, target_array
-
-    if config is None:
-        raise UserInputError("a config (a file, a dict or a Config) is required with X, y")
-    if isinstance(config, Config):
-        raw = config_to_dict(config)
-    elif isinstance(config, dict):
-        raw = dict(config)
-    else:
-        raw = config_to_dict(load_config(config, overrides))
-        overrides = []
-    data = dict(raw.get("data") or {})
-    for key in ("dataset", "path", "params", "target"):
-        data.pop(key, None)
-    # The task is written down, so that an omitted loss follows it (mse for regression).
-    data["task"] = infer_task(target_array(y, "y"), data.get("task", "auto"), where="y")
-    # A placeholder: the path becomes the run directory's data.npz once that is known.
-    raw["data"] = {**data, "dataset": "npz", "path": ARRAY_DATA_FILE}
-    return parse_config_dict(raw, source="config", overrides=overrides)
 
 
 def fit(
@@ -195,20 +157,8 @@ def fit(
         )
     raw_arrays = None
     if with_arrays:
-        from mlptrain.data import prepare_assigned, raw_from_arrays
-
-        cfg = _config_for_arrays(config, overrides, y)
-        raw_arrays = raw_from_arrays(
-            X,
-            y,
-            **arrays,
-            task=cfg.data.task,
-            test_size=cfg.data.test_size,
-            val_size=cfg.data.val_size,
-            seed=cfg.seed,
-        )
-        dtype = np.dtype(cfg.train.dtype)
-        setup = build(cfg, prepare_assigned(raw_arrays, scale=cfg.data.scale, dtype=dtype))
+        setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
+        cfg = setup.config
     else:
         if isinstance(config, Config):
             cfg = config
@@ -227,16 +177,10 @@ def fit(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
     if raw_arrays is not None:
-        data_file = Path(os.path.abspath(run_dir / ARRAY_DATA_FILE))
-        resolved = resolved.model_copy(
-            update={"data": resolved.data.model_copy(update={"path": data_file})}
-        )
-        setup.config = resolved
+        resolved = setup.config = point_at_run_dir(resolved, run_dir)
     with RunLock(run_dir):
         if raw_arrays is not None:
-            from mlptrain.data import write_npz
-
-            write_npz(run_dir / ARRAY_DATA_FILE, raw_arrays)
+            write_npz(resolved.data.path, raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
@@ -272,16 +216,11 @@ def write_run_dir(
     reports, as ``fit`` writes them, so every command that reads a run works on it.
     ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
     """
-    from mlptrain.data import write_npz
-
     run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
-    data_file = Path(os.path.abspath(run_dir / ARRAY_DATA_FILE))
-    setup.config = setup.config.model_copy(
-        update={"data": setup.config.data.model_copy(update={"dataset": "npz", "path": data_file})}
-    )
+    setup.config = point_at_run_dir(setup.config, run_dir)
     with RunLock(run_dir):
         clean_temp_files(run_dir)
-        write_npz(data_file, raw)
+        write_npz(setup.config.data.path, raw)
         atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
         saver = _Saver(setup, run_dir)
         saver.trainer = Trainer(setup)

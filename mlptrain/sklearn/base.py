@@ -21,8 +21,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+import mlptrain.sklearn.engine as engine
+import mlptrain.sklearn.persist as persist
 from mlptrain.nn.linear import Linear
-from mlptrain.sklearn import engine, persist
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
 from mlptrain.training.trainer import Callbacks, Setup, TrainState, build
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from mlptrain.config import OPTIMIZERS, SCHEDULES
+from mlptrain.config import OPTIMIZERS, SCHEDULES, schema
 from mlptrain.nn.build import ACTIVATIONS
 from mlptrain.nn.init import INITIALIZERS
 
@@ -76,13 +76,14 @@ def hidden_layers(params: dict[str, Any]) -> list[Any]:
     for units in sizes:
         if isinstance(units, bool) or not isinstance(units, Integral) or units < 1:
             raise ValueError(f"hidden_layer_sizes must be > 0, got {params['hidden_layer_sizes']}.")
-        layers.append({"type": "linear", "units": int(units)})
+        # The config's own layer models write the entries (one registry of layer names).
+        layers.append(schema.Linear(units=int(units)).model_dump())
         if params["batch_norm"]:
-            layers.append({"type": "batchnorm"})
+            layers.append(schema.BatchNorm().model_dump())
         layers.append({"type": activation})
         if params["dropout"]:
-            layers.append({"type": "dropout", "p": float(params["dropout"])})
-    layers.append({"type": "linear"})
+            layers.append(schema.Dropout(p=float(params["dropout"])).model_dump())
+    layers.append(schema.Linear().model_dump())
     return layers
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+import mlptrain.sklearn.engine as engine
 from mlptrain.data import RawData, prepare_assigned
 from mlptrain.errors import CheckpointError
-from mlptrain.sklearn import engine
 from mlptrain.store.checkpoint import Checkpoint, save_checkpoint
 from mlptrain.training.trainer import TrainState
 
