@@ -16,6 +16,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -26,6 +27,15 @@ import mlptrain.sklearn.persist as persist
 from mlptrain.nn.linear import Linear
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
 from mlptrain.training.trainer import Callbacks, Setup, TrainState, build
+
+
+# Sparse input (a OneHotEncoder's output, say) is accepted as scikit-learn's MLP accepts it,
+# and made dense: every layer is a dense matrix product.
+SPARSE_FORMATS = ("csr", "csc")
+
+
+def dense(X: Any) -> np.ndarray:
+    return X.toarray() if sparse.issparse(X) else X
 
 
 class MLPBase(BaseEstimator):
@@ -128,10 +138,12 @@ class MLPBase(BaseEstimator):
             X,
             y,
             reset=first,
+            accept_sparse=SPARSE_FORMATS,
             dtype=(np.float64, np.float32),
             multi_output=regression,
             y_numeric=regression,
         )
+        X = dense(X)
         targets = self._targets(y, first=first, incremental=incremental, classes=classes)
         weights = None
         if sample_weight is not None:
@@ -295,8 +307,10 @@ class MLPBase(BaseEstimator):
 
     def _model_inputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return np.ascontiguousarray(X, dtype=self._setup.dtype)
+        X = validate_data(
+            self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32)
+        )
+        return np.ascontiguousarray(dense(X), dtype=self._setup.dtype)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_setup")

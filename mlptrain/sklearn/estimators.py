@@ -88,9 +88,8 @@ class MLPClassifier(ClassifierMixin, MLPBase):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        # Sparse input is refused (validate_data's accept_sparse=False, scikit-learn's message);
-        # the tag says so, which is what the sparse checks verify.
-        tags.input_tags.sparse = False
+        # Sparse X is accepted (and made dense), so the sparse checks run too.
+        tags.input_tags.sparse = True
         # One label per sample: multi-label (indicator y) is not supported.
         tags.classifier_tags.multi_label = False
         tags.target_tags.multi_output = False
@@ -137,7 +136,7 @@ class MLPRegressor(RegressorMixin, MLPBase):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         # Several targets at once are trained as one network with one output per target.
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True

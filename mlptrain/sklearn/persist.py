@@ -117,7 +117,16 @@ def _training_rows(estimator: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarr
     from mlptrain.data import target_array
 
     regression = estimator._task == "regression"
-    X, y = validate_data(estimator, X, y, reset=False, dtype=np.float64, multi_output=regression)
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        reset=False,
+        accept_sparse=("csr", "csc"),
+        dtype=np.float64,
+        multi_output=regression,
+    )
+    X = X.toarray() if hasattr(X, "toarray") else X
     labels = np.asarray(y, dtype=np.float64) if regression else target_array(y, "y")
     split = np.full(len(labels), "train", dtype="<U5")
     if estimator.early_stopping:
