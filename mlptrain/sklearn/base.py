@@ -16,7 +16,6 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -35,7 +34,7 @@ SPARSE_FORMATS = ("csr", "csc")
 
 
 def dense(X: Any) -> np.ndarray:
-    return X.toarray() if sparse.issparse(X) else X
+    return X.toarray() if hasattr(X, "toarray") else X
 
 
 class MLPBase(BaseEstimator):
