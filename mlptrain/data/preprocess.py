@@ -229,7 +229,13 @@ class Scaler:
             raise DataError(f"X has {got} features, but the scaler expects {len(self.shift)}")
         # computed in float64 and cast once, so float32 runs get correctly rounded inputs
         with np.errstate(over="ignore"):  # overflow is reported below, as a DataError
-            scaled = ((X.astype(np.float64, copy=False) - self.shift) / self.scale).astype(dtype)
+            if not self.shift.any() and np.all(self.scale == 1):
+                # (x - 0) / 1 is x exactly: one cast, no float64 temporaries
+                scaled = np.array(X, dtype=dtype, order="C")
+            else:
+                scaled = ((X.astype(np.float64, copy=False) - self.shift) / self.scale).astype(
+                    dtype
+                )
         if not np.all(np.isfinite(scaled)):
             raise DataError(
                 f"{int((~np.isfinite(scaled)).sum())} feature value(s) overflow {np.dtype(dtype)} "

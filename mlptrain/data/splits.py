@@ -223,13 +223,24 @@ def prepare_rows(
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    scaler = Scaler(scale).fit(raw.X[train_rows], train_weight)
+    every_row = len(train_rows) == len(raw.X) and bool(np.all(train_rows[1:] > train_rows[:-1]))
+
+    def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # All rows in order (a scikit-learn estimator's fit): the array itself, not a copy.
+        return array if rows is train_rows and every_row else array[rows]
+
+    scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
     target_scaler = (
-        None if encoder is not None else Scaler("standard").fit(targets[train_rows], train_weight)
+        None
+        if encoder is not None
+        else Scaler("standard").fit(rows_of(targets, train_rows), train_weight)
     )
 
     def part(rows: np.ndarray) -> Split:
-        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
+        return Split(
+            scaler.transform(rows_of(raw.X, rows), dtype),
+            np.ascontiguousarray(rows_of(targets, rows)),
+        )
 
     train = part(train_rows)
     if train_weight is not None:
