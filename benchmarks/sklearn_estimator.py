@@ -43,7 +43,12 @@ from mlptrain.store.atomic import atomic_write_text  # noqa: E402
 
 WORKLOADS = {
     "W1": {"dataset": "digits", "hidden_layer_sizes": (256, 128), "batch_size": 64, "max_iter": 50},
-    "W2": {"dataset": "synthetic", "hidden_layer_sizes": (512, 256), "batch_size": 256, "max_iter": 3},
+    "W2": {
+        "dataset": "synthetic",
+        "hidden_layer_sizes": (512, 256),
+        "batch_size": 256,
+        "max_iter": 3,
+    },
 }
 
 
@@ -85,7 +90,9 @@ class EngineClock:
         self._base.build, self._engine.train = self._build, self._train
 
 
-def fit_mlptrain(args: dict[str, Any], data: tuple, clock: EngineClock) -> tuple[float, float, float]:
+def fit_mlptrain(
+    args: dict[str, Any], data: tuple, clock: EngineClock
+) -> tuple[float, float, float]:
     from mlptrain.sklearn import MLPClassifier
 
     X_tr, X_te, y_tr, y_te = data

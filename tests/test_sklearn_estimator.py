@@ -292,3 +292,20 @@ def test_clone_gives_an_unfitted_copy_with_the_same_parameters(iris):
     copy = clone(clf)
     assert copy.get_params() == clf.get_params() and not hasattr(copy, "classes_")
     assert_same_weights(copy.fit(X, y), clf)  # same random_state: same weights
+
+
+def test_load_checks_a_crafted_files_parameters_and_sets_only_known_attributes(iris, tmp_path):
+    from mlptrain.store.checkpoint import load_checkpoint, save_checkpoint
+
+    X, y = iris
+    MLPClassifier(**FIXED, max_iter=1).fit(X, y).save(tmp_path / "a.safetensors")
+    ckpt = load_checkpoint(tmp_path / "a.safetensors")
+    meta = dict(ckpt.meta)
+    meta["estimator"]["attributes"]["predict"] = "not a method"
+    save_checkpoint(tmp_path / "b.safetensors", ckpt.tensors, meta)
+    loaded = load(tmp_path / "b.safetensors")
+    assert callable(loaded.predict) and loaded.predict(X[:2]).shape == (2,)
+    meta["estimator"]["params"]["solver"] = "lbfgs"
+    save_checkpoint(tmp_path / "c.safetensors", ckpt.tensors, meta)
+    with pytest.raises(InvalidParameterError, match="'solver' parameter"):
+        load(tmp_path / "c.safetensors")

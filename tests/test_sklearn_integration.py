@@ -201,3 +201,16 @@ def test_to_run_dir_of_a_regressor_refuses_other_targets(tmp_path):
         np.mean((reg.predict(X) - y) ** 2), rel=1e-6
     )
     assert "test split = the training rows" in run.report["data"]["source"]
+
+
+def test_to_run_dir_keeps_the_early_stopping_validation_rows(customers, tmp_path):
+    X = customers[["tenure", "monthly"]].to_numpy()
+    y = customers["lifetime_value"].to_numpy()
+    reg = MLPRegressor(random_state=0, max_iter=30, early_stopping=True).fit(X, y)
+    run = reg.to_run_dir(tmp_path / "run", X, y, figures=False)
+    # the validation rows are those fit held out; the target scaling matched (else an error)
+    assert run.report["data"]["n_val"] == math.ceil(0.1 * len(y))
+    assert run.report["data"]["n_train"] == len(y) - run.report["data"]["n_val"]
+    assert mlptrain.evaluate(run.dir, split="test")["metrics"]["r2"] == pytest.approx(
+        reg.score(X, y), rel=1e-6
+    )

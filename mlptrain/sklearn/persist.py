@@ -99,8 +99,8 @@ def restore_estimator(classes: dict[str, type], ckpt: Checkpoint) -> Any:
     names = attributes.pop("feature_names_in_", None)
     if names is not None:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    for name, value in attributes.items():
-        setattr(estimator, name, value)
+    for name in ATTRIBUTES:  # only the names save writes: a file sets nothing else
+        setattr(estimator, name, attributes.get(name))
     if ckpt.meta.get("classes") is not None:
         from mlptrain.data import LabelEncoder
 
