@@ -27,7 +27,6 @@ from mlptrain.nn.linear import Linear
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
 from mlptrain.training.trainer import Callbacks, Setup, TrainState, build
 
-
 # Sparse input (a OneHotEncoder's output, say) is accepted as scikit-learn's MLP accepts it,
 # and made dense: every layer is a dense matrix product.
 SPARSE_FORMATS = ("csr", "csc")
