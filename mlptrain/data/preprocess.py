@@ -190,10 +190,12 @@ class Scaler:
     def fit(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> Scaler:
         """Fit on X (n, n_features); with ``sample_weight`` (n,) the mean and standard
         deviation are weighted, so a weight of 2 is the same as the row written twice."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             raise DataError(f"the scaler needs a non-empty 2-D array, got shape {X.shape}")
         n_features = X.shape[1]
+        if self.kind != "none":  # "none" reads no values: no float64 copy of the data
+            X = X.astype(np.float64, copy=False)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         if weight is not None and not weight.sum() > 0:
             weight = None  # all-zero weights: nothing to weight by
@@ -209,10 +211,10 @@ class Scaler:
         else:
             shift = np.zeros(n_features)
             scale = np.ones(n_features)
-        # max == min is the exact test for a constant column; the std of one can come out as a
-        # tiny rounding residue rather than 0, which would blow the column up instead
-        constant = (X.max(axis=0) == X.min(axis=0)) | (scale == 0)
         if self.kind != "none":
+            # max == min is the exact test for a constant column; the std of one can come out
+            # as a tiny rounding residue rather than 0, which would blow the column up instead
+            constant = (X.max(axis=0) == X.min(axis=0)) | (scale == 0)
             shift = np.where(constant, X[0], shift)
             scale = np.where(constant, 1.0, scale)
         self.shift = np.ascontiguousarray(shift, dtype=np.float64)

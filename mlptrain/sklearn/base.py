@@ -172,7 +172,9 @@ class MLPBase(BaseEstimator):
                 targets, task=self._task, fraction=self.validation_fraction, seed=self._seed
             )
         data = engine.prepare_arrays(
-            np.asarray(X, dtype=np.float64),
+            # As validated (float32 or float64): the scaler casts it once to the run's dtype,
+            # with no float64 copy in between.
+            X,
             targets,
             task=self._task,
             dtype=self.dtype,
