@@ -155,9 +155,11 @@ def run_workload(name: str, repeats: int, clock: EngineClock) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any]) -> str:
     load = results["load_average"]
+    threads = {b["num_threads"] for b in results["machine"]["blas"]}
     lines = [
-        f"Command: `{results['command']}`, {results['repeats']} repeat pairs; load average "
-        f"{load['before'][0]:.1f} before, {load['after'][0]:.1f} after (1-minute).",
+        f"Command: `{results['command']}`, {results['repeats']} repeat pairs, BLAS threads "
+        f"{', '.join(map(str, sorted(threads)))}; load average {load['before'][0]:.1f} before, "
+        f"{load['after'][0]:.1f} after (1-minute).",
         "",
         "| workload | mlptrain s (median) | sklearn s (median) | ratio median (min–max) "
         "| test acc mlptrain / sklearn | estimator overhead ms (median, max) |",
