@@ -25,6 +25,8 @@ import mlptrain.sklearn.engine as engine
 import mlptrain.sklearn.persist as persist
 from mlptrain.nn.linear import Linear
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
+from mlptrain.training.schedule import make_schedule
+from mlptrain.training.stopping import EarlyStopping
 from mlptrain.training.trainer import Callbacks, Setup, TrainState, build
 
 # Sparse input (a OneHotEncoder's output, say) is accepted as scikit-learn's MLP accepts it,
@@ -212,9 +214,6 @@ class MLPBase(BaseEstimator):
 
     def _continue(self, cfg: Any, data: Any) -> None:
         """Keep training the same model: new data, this call's schedule and stopping rule."""
-        from mlptrain.training.schedule import make_schedule
-        from mlptrain.training.stopping import EarlyStopping
-
         setup: Setup = self._setup
         if [layer.model_dump() for layer in cfg.model.layers] != [
             layer.model_dump() for layer in setup.config.model.layers
