@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.config import load_config
@@ -205,7 +206,7 @@ def test_resume_refuses_changed_config(tiny_config: Path, tmp_path: Path, cli) -
         "error: --resume: cannot change seed, train.optimizer.lr of a run "
     )
     assert "--init-from" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
     assert (out / "checkpoints" / "last.safetensors").read_bytes() == before
 
 
@@ -240,7 +241,7 @@ def test_resume_bad_target(tmp_path: Path, cli, make, message: str) -> None:
     result = cli("fit", "--resume", make(tmp_path))
     assert result.exit_code == 2
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 def test_resume_from_best_is_refused(reference: Path, cli) -> None:
@@ -308,7 +309,7 @@ def test_init_from_names_the_mismatch(reference: Path, tmp_path: Path, cli, writ
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --init-from: ")
     assert "model.0.W: checkpoint has (2, 8), model expects (2, 5)" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
     assert not (tmp_path / "ft").exists()
 
 

@@ -123,7 +123,6 @@ def test_regression_losses_per_epoch(regression):
     assert records[-1]["train_loss"] < records[0]["train_loss"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10")
 def test_regression_train_r2_per_epoch(regression):
     """train_r2 of an epoch is the R² of the training split under the epoch's final weights,
     in the targets' units (R² does not change under the standardisation)."""
