@@ -20,8 +20,10 @@ The floor makes the comparison scale-aware, like torch.autograd.gradcheck's
 and an absolute one, τ · floor, set by the resolution of the differences. That resolution is
 the round-off of one evaluation, ε · S, divided by the step: ``floor = 1e7 · ε · S / h`` with
 ε the float64 machine epsilon and S the size of the terms the objective is computed from, the
-largest seen over the perturbed evaluations: Σ|f · df| for a module (not |Σ f · df|, which can
-cancel to nearly 0 while each term still carries its round-off), |L| + max|output| for a loss
+largest seen over the perturbed evaluations: Σ|f · df| + max|x| · Σ|df| for a module (not
+|Σ f · df|, which can cancel to nearly 0 while each term still carries its round-off; the
+second term for intermediates as large as the input that cancel to a small output, as GELU's
+½x(1 + tanh u) does at x = -5), |L| + max|output| for a loss
 (log-sum-exp and max(z, 0) - z·t subtract terms as large as the biggest logit, so a loss of
 1e-6 can carry round-off of ε · |logit|). So a gradient too small for finite differences to
 resolve (a confidently right prediction, a Linear bias that a following BatchNorm cancels
@@ -206,12 +208,17 @@ def check_module(
         analytic.update({key: g.copy() for key, g in module.grads.items()})
 
         x_work = x_ref.copy()
+        input_size = float(np.abs(x_ref).max(initial=0.0))
+        upstream_size = float(np.abs(upstream).sum())
 
         def objective_of(inputs: np.ndarray) -> Callable[[], tuple[float, float]]:
             def objective() -> tuple[float, float]:
                 reset_buffers()
                 terms = module.forward(inputs) * upstream
-                return float(np.sum(terms)), float(np.sum(np.abs(terms)))
+                # Intermediates as large as the input can cancel to a small output (GELU's
+                # ½x(1 + tanh u) at x = -5): their round-off, ε·|x| per element, counts too.
+                scale = np.sum(np.abs(terms)) + input_size * upstream_size
+                return float(np.sum(terms)), float(scale)
 
             return objective
 
