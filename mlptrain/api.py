@@ -40,6 +40,7 @@ from mlptrain.store.atomic import (
     clean_temp_files,
 )
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.training.trained import TrainedModel
 from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
@@ -49,6 +50,7 @@ from mlptrain.training.trainer import (
     build,
     checkpoint_tensors,
     describe_data,
+    load_model_state,
     model_tensors,
     output_units,
     run_metadata,
@@ -273,7 +275,7 @@ def _write_report(
         for split_name in SPLITS:
             split = getattr(data, split_name)
             if split is not None:
-                metrics[split_name] = split_metrics(setup.model, data.task, split, names)
+                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
     state = trainer.state
     report = build_report(
         name=setup.config.name,
@@ -290,7 +292,7 @@ def _write_report(
         version=__version__,
     )
     if with_metrics and data.task == "regression":
-        report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
+        report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
     write_reports(run_dir, report, figures=figures)
     return report
 
@@ -318,10 +320,7 @@ def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
-    setup.model.load_state_dict(
-        model_tensors(ckpt.tensors),
-        source=str(ckpt.path),
-    )
+    load_model_state(setup.model, model_tensors(ckpt.tensors), source=str(ckpt.path))
     return setup
 
 
@@ -340,7 +339,7 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
         "split": split,
         "task": data.task,
         "n_samples": len(chosen.y),
-        "metrics": split_metrics(setup.model, data.task, chosen, _class_names(data)),
+        "metrics": split_metrics(setup.trained, data.task, chosen, _class_names(data)),
     }
 
 
@@ -348,9 +347,14 @@ class Predictor:
     """A trained model with its scaler and labels: predictions from raw, unscaled features."""
 
     def __init__(
-        self, model: Sequential, scaler: Scaler, encoder: LabelEncoder | None, meta: dict[str, Any]
+        self,
+        trained: TrainedModel,
+        scaler: Scaler,
+        encoder: LabelEncoder | None,
+        meta: dict[str, Any],
     ) -> None:
-        self.model = model
+        self.trained = trained
+        self.model = trained.model
         self.scaler = scaler
         self.encoder = encoder
         self.meta = meta
@@ -372,7 +376,7 @@ class Predictor:
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""
-        out = self.model.predict(self._inputs(X))
+        out = self.trained.predict(self._inputs(X))
         if self.encoder is not None:
             return self.encoder.decode(out)
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
@@ -395,7 +399,7 @@ def load(path: str | Path) -> Predictor:
     Only the model is built: the data is not loaded again.
     """
     from mlptrain.nn.build import build_model
-    from mlptrain.training.trainer import DTYPES, head_for, set_output_transform
+    from mlptrain.training.trainer import DTYPES, head_for
 
     ckpt = load_checkpoint(resolve_checkpoint(path))
     cfg = config_from_checkpoint(ckpt)
@@ -410,22 +414,19 @@ def load(path: str | Path) -> Predictor:
         init=cfg.model.init,
         head=head_for(cfg.model.loss),
     )
-    model.load_state_dict(
-        model_tensors(ckpt.tensors),
-        source=str(ckpt.path),
-    )
+    load_model_state(model, model_tensors(ckpt.tensors), source=str(ckpt.path))
+    target_state = None
     if "target.shift" in ckpt.tensors:
         target_state = {
             "scaler.shift": ckpt.tensors["target.shift"],
             "scaler.scale": ckpt.tensors["target.scale"],
         }
-        set_output_transform(model, target_state, model.dtype)
     model.eval()
     scaler = Scaler.from_state(
         cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
     )
     encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
-    return Predictor(model, scaler, encoder, meta)
+    return Predictor(TrainedModel.from_target_state(model, target_state), scaler, encoder, meta)
 
 
 def output_units_from(ckpt: Checkpoint) -> int:

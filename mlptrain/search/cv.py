@@ -109,7 +109,7 @@ def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
 
     data = setup.data
     names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
-    metrics = split_metrics(setup.model, data.task, split, names)
+    metrics = split_metrics(setup.trained, data.task, split, names)
     return {
         k: float(v)
         for k, v in metrics.items()

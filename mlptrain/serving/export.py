@@ -72,9 +72,10 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)
-    if model.output_scale is not None and model.output_shift is not None:
-        arrays["output_scale"] = model.output_scale.copy()
-        arrays["output_shift"] = model.output_shift.copy()
+    trained = predictor.trained
+    if trained.output_scale is not None and trained.output_shift is not None:
+        arrays["output_scale"] = trained.output_scale.copy()
+        arrays["output_shift"] = trained.output_shift.copy()
     return arrays
 
 
@@ -192,9 +193,9 @@ def build_onnx(predictor: Any) -> Any:
     elif model.head == "sigmoid":
         p = node("Sigmoid", [x])
         x = node("Concat", [node("Sub", [const("one", 1.0), p]), p], axis=1)
-    elif model.output_scale is not None and model.output_shift is not None:
-        x = node("Mul", [x, const("output_scale", model.output_scale)])
-        x = node("Add", [x, const("output_shift", model.output_shift)])
+    elif predictor.trained.output_scale is not None and predictor.trained.output_shift is not None:
+        x = node("Mul", [x, const("output_scale", predictor.trained.output_scale)])
+        x = node("Add", [x, const("output_shift", predictor.trained.output_shift)])
     nodes.append(helper.make_node("Identity", [x], ["output"]))
     n_features = int(predictor.meta["n_features"])
     graph = helper.make_graph(

@@ -37,6 +37,7 @@ from mlptrain.training.trainer import (
     Trainer,
     build,
     checkpoint_tensors,
+    load_model_state,
     model_tensors,
     restore,
 )
@@ -206,7 +207,8 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
         expect_tensors(ckpt, expected, prefix="model.")
     except CheckpointError as exc:
         raise CheckpointError(f"--init-from: {exc}") from None
-    setup.model.load_state_dict(
+    load_model_state(
+        setup.model,
         {k: v.astype(dtype, copy=False) for k, v in model_tensors(ckpt.tensors).items()},
         source=str(ckpt.path),
     )

@@ -19,17 +19,18 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import Config, check_against_data, config_to_dict, monitor_mode
 from mlptrain.data import Prepared, prepare
-from mlptrain.errors import ConfigError, RunError
+from mlptrain.errors import CheckpointError, ConfigError, RunError
 from mlptrain.nn.build import build_model
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
-from mlptrain.nn.sequential import Head, Sequential
+from mlptrain.nn.sequential import Head, Sequential, StateDictError
 from mlptrain.reporting.diagnostics import LayerDiagnostics
 from mlptrain.reporting.metrics import HEADLINE, epoch_metric
 from mlptrain.training.optim import Optimizer, clip_grad_norm, make_optimizer
 from mlptrain.training.schedule import Schedule, make_schedule
 from mlptrain.training.stopping import EarlyStopping
 from mlptrain.training.threads import blas_threads_for
+from mlptrain.training.trained import TrainedModel
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -47,6 +48,14 @@ class Setup:
     stopper: EarlyStopping | None
     shuffle_rng: np.random.Generator
     dtype: np.dtype
+
+    @property
+    def trained(self) -> TrainedModel:
+        """The model with its predictions mapped back to the targets' units."""
+        scaler = self.data.target_scaler
+        return TrainedModel.from_target_state(
+            self.model, None if scaler is None else scaler.state_dict()
+        )
 
     def loss_targets(self, y: np.ndarray) -> np.ndarray:
         """Targets as the loss sees them: standardised for regression, labels otherwise."""
@@ -108,8 +117,6 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
         init=cfg.model.init,
         head=head_for(cfg.model.loss),
     )
-    if data.target_scaler is not None:
-        set_output_transform(model, data.target_scaler.state_dict(), dtype)
     # The first layer's input is the data: its gradient is never needed.
     first = model.modules[0]
     if isinstance(first, Linear):
@@ -131,12 +138,12 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     )
 
 
-def set_output_transform(
-    model: Sequential, scaler_state: dict[str, np.ndarray], dtype: np.dtype
-) -> None:
-    """Map regression outputs back to the targets' units in predict."""
-    model.output_shift = scaler_state["scaler.shift"].astype(dtype)
-    model.output_scale = scaler_state["scaler.scale"].astype(dtype)
+def load_model_state(model: Sequential, state: dict[str, np.ndarray], *, source: str) -> None:
+    """``model.load_state_dict`` for a state read from a file: a misfit is a CheckpointError."""
+    try:
+        model.load_state_dict(state, source=source)
+    except StateDictError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 @dataclass
@@ -215,12 +222,16 @@ class Trainer:
 
     def run(self) -> TrainState:
         cfg = self.setup.config
-        while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
-            if self.stop_requested:
-                self.save("last")
-                raise StopRequested(self.state.epoch, self.state.step)
-            record = self.run_epoch()
-            self._after_epoch(record)
+        try:
+            while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
+                if self.stop_requested:
+                    self.save("last")
+                    raise StopRequested(self.state.epoch, self.state.step)
+                record = self.run_epoch()
+                self._after_epoch(record)
+        finally:
+            # The trained model handed out afterwards returns fresh arrays again.
+            self.setup.model.reuse_outputs(False)
         return self.state
 
     def run_epoch(self) -> dict[str, Any]:
@@ -242,6 +253,9 @@ class Trainer:
         clip = cfg.train.clip_grad_norm
         classification = self.task == "classification"
         xb_buf = yb_buf = np.empty(0)
+        # The loop consumes each output before the next step, so it opts in to reused output
+        # buffers (Module.reuse_outputs): no allocation per layer per step. run() opts out.
+        s.model.reuse_outputs(True)
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for index in batches[state.batch :]:
@@ -334,7 +348,7 @@ class Trainer:
             proba = s.model.predict_proba(split.X)
             names = [str(c) for c in s.data.encoder.classes] if s.data.encoder else []
             return float(classification_metrics(split.y, proba, names)[metric])
-        return float(regression_metrics(split.y, s.model.predict(split.X))[metric])
+        return float(regression_metrics(split.y, s.trained.predict(split.X))[metric])
 
     def _after_epoch(self, record: dict[str, Any]) -> None:
         s, state = self.setup, self.state
@@ -429,7 +443,7 @@ def restore(
     setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> None:
     """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
-    setup.model.load_state_dict(model_tensors(tensors), source="checkpoint")
+    load_model_state(setup.model, model_tensors(tensors), source="checkpoint")
     for buffer_name, flat in setup.optimizer.state_arrays().items():
         for name, view in setup.model.views_of(flat).items():
             view[...] = tensors[f"optim.{buffer_name}.{name}"]
