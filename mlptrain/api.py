@@ -20,12 +20,12 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.config.monitors import SPLITS
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    SPLITS,
     build_report,
     model_summary,
     prediction_sample,

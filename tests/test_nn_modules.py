@@ -22,7 +22,7 @@ from mlptrain.nn import (
     build_model,
 )
 from mlptrain.nn.gradcheck import check_module
-from mlptrain.nn.init import auto_scheme
+from mlptrain.nn.registry import auto_scheme
 
 MODULE_NAMES = [
     "Linear",

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-LEARNING_CURVE_ROWS = 12
 NUM_CLASS = ' class="num"'
 
 # (caption shown under the figure, alt text); keyed by the names make_figures returns.
@@ -218,11 +218,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
-            return f"{value:.4g}"
-        return f"{value:.4f}"
+        return format_number(value)
     return str(value)
 
 
@@ -460,7 +456,7 @@ def _learning_curve(training: dict[str, Any]) -> list[str]:
         )
     )
     best = training.get("best_epoch")
-    sampled = _sample_epochs(history, best)
+    sampled = sample_epochs(history, best=best)
     rows = [[record.get("epoch"), *[record.get(k) for k in keys]] for record in sampled]
     classes = ["best" if best and record.get("epoch") == best else "" for record in sampled]
     shown = (
@@ -479,17 +475,6 @@ def _learning_curve(training: dict[str, Any]) -> list[str]:
         ),
         f'<p class="note">{_e(note)}.</p>',
     ]
-
-
-def _sample_epochs(history: list[dict[str, Any]], best: Any) -> list[dict[str, Any]]:
-    """At most ``LEARNING_CURVE_ROWS`` evenly spaced epochs, always the first, the last and
-    the best one (the row a reader looks for first)."""
-    if len(history) <= LEARNING_CURVE_ROWS:
-        return history
-    last = len(history) - 1
-    picks = {round(i * last / (LEARNING_CURVE_ROWS - 1)) for i in range(LEARNING_CURVE_ROWS)}
-    picks |= {i for i, record in enumerate(history) if best and record.get("epoch") == best}
-    return [history[i] for i in sorted(picks)]
 
 
 def _results_section(report: dict[str, Any], images: dict[str, str | None]) -> list[str]:

@@ -17,9 +17,8 @@ from mlptrain.data import Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
-
-SPLITS = ("train", "val", "test")
 
 
 def split_metrics(
@@ -138,9 +137,7 @@ def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        # Four decimals read best for metrics; tiny or huge values (learning rates, MSE in
-        # the target's units) keep four significant digits instead of rounding to 0.0000.
-        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4g}"
+        return format_number(value)
     if value is None:
         return "–"
     return str(value)
@@ -150,14 +147,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return lines
-
-
-def _sample_epochs(history: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
-    """At most ``limit`` evenly spaced epochs, always the first and the last."""
-    if len(history) <= limit:
-        return history
-    picks = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
-    return [history[i] for i in picks]
 
 
 SCALAR_METRICS = {
@@ -224,7 +213,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += ["### Learning curve", ""]
         out += _table(
             ["epoch", *keys],
-            [[h["epoch"], *[h.get(k) for k in keys]] for h in _sample_epochs(history)],
+            [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
         )
         out += [""]
     if report.get("warnings"):

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlptrain.config.monitors import SPLITS, metric_goal
+from mlptrain.config.overrides import OVERRIDE_KEY
 from mlptrain.errors import UserInputError
 
 DEFAULT_TRIALS = 10
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
-SPLITS = ("train", "val", "test")
-# Metrics where smaller is better; everything else (accuracy, r2, f1 ...) is maximised.
-_MINIMISED = ("loss", "log_loss", "mse", "rmse", "mae")
 
-_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
 _DIST = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _GRID_HELP = "allowed: --grid key.path=v1,v2,... e.g. --grid model.layers[0].units=32,64"
 _RANDOM_HELP = (
@@ -144,7 +142,7 @@ def _key_and_text(option: str, text: str, help_text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep:
         raise UserInputError(f"{option} {text}: no '=' in the option; {help_text}")
-    if not _KEY.match(key):
+    if not OVERRIDE_KEY.match(key):
         raise UserInputError(f"{option} {text}: {key!r} is not a key path; {help_text}")
     if key == "seed":
         raise UserInputError(
@@ -240,7 +238,7 @@ def check_monitor(monitor: str) -> str:
 
 
 def monitor_minimised(monitor: str) -> bool:
-    return monitor.partition("_")[2] in _MINIMISED
+    return metric_goal(monitor) == "min"
 
 
 def build_spec(
@@ -319,13 +317,13 @@ def read_spec_file(path: str | Path) -> SweepSpec:
         name = "grid" if not isinstance(grid, dict) else "random"
         raise UserInputError(f"{where(name)}: must be a mapping from key paths to values")
     for key, values in grid.items():
-        if not _KEY.match(str(key)) or key == "seed":
+        if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('grid', str(key))}: not a key path; {_GRID_HELP}")
         if not isinstance(values, list) or not values:
             raise UserInputError(f"{where('grid', key)}: must be a non-empty list of values")
         spec.grid[key] = values
     for key, text in random.items():
-        if not _KEY.match(str(key)) or key == "seed":
+        if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('random', str(key))}: not a key path; {_RANDOM_HELP}")
         if not isinstance(text, str):
             raise UserInputError(f"{where('random', key)}: must be a string; {_RANDOM_HELP}")

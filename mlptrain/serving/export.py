@@ -18,43 +18,30 @@ from typing import Any
 import numpy as np
 
 from mlptrain.errors import UserInputError
-from mlptrain.nn.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from mlptrain.nn.activations import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from mlptrain.nn.batchnorm import BatchNorm1d
-from mlptrain.nn.dropout import Dropout
 from mlptrain.nn.linear import Linear
+from mlptrain.nn.registry import layer_of
 
 FORMATS = ("numpy", "onnx")
 EXPORT_FORMAT_VERSION = 1
 
-_SIMPLE = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", GELU: "gelu", Identity: "identity"}
-
 
 def _layer_arrays(model: Any) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Layer kinds in order, and their arrays under ``layer<i>.<name>``."""
+    """Export ops in layer order (the registry's ``export``), and each layer's params, buffers
+    and ``export_values`` under ``layer<i>.<name>``."""
     kinds: list[str] = []
     arrays: dict[str, np.ndarray] = {}
     for index, module in enumerate(model.modules):
-        key = f"layer{index}."
-        if isinstance(module, Linear):
-            kinds.append("linear")
-            arrays[key + "W"] = module.params["W"].copy()
-            arrays[key + "b"] = module.params["b"].copy()
-        elif isinstance(module, LeakyReLU):
-            kinds.append("leaky_relu")
-            arrays[key + "negative_slope"] = np.array(module.negative_slope, dtype=np.float64)
-        elif isinstance(module, Dropout):
-            kinds.append("identity")  # inverted dropout is the identity at inference
-        elif isinstance(module, BatchNorm1d):
-            kinds.append("batchnorm")
-            for name in ("gamma", "beta"):
-                arrays[key + name] = module.params[name].copy()
-            for name in ("running_mean", "running_var"):
-                arrays[key + name] = module.buffers[name].copy()
-            arrays[key + "eps"] = np.array(module.eps, dtype=np.float64)
-        elif type(module) in _SIMPLE:
-            kinds.append(_SIMPLE[type(module)])
-        else:
+        entry = layer_of(module)
+        if entry is None or entry.export is None:
             raise UserInputError(f"layer {index} {module!r}: cannot be exported")
+        kinds.append(entry.export)
+        key = f"layer{index}."
+        for name, value in {**module.params, **module.buffers}.items():
+            arrays[key + name] = value.copy()
+        for name in entry.export_values:
+            arrays[key + name] = np.array(getattr(module, name), dtype=np.float64)
     return kinds, arrays
 
 
@@ -160,28 +147,28 @@ def build_onnx(predictor: Any) -> Any:
 
     x = node("Sub", ["features", const("scaler_shift", predictor.scaler.shift)])
     x = node("Div", [x, const("scaler_scale", predictor.scaler.scale)])
-    kinds, arrays = _layer_arrays(model)
-    for index, kind in enumerate(kinds):
+    _, arrays = _layer_arrays(model)
+    for index, module in enumerate(model.modules):
         key = f"layer{index}."
-        if kind == "linear":
+        if isinstance(module, Linear):
             x = node("MatMul", [x, const(key + "W", arrays[key + "W"])])
             x = node("Add", [x, const(key + "b", arrays[key + "b"])])
-        elif kind == "relu":
+        elif isinstance(module, ReLU):
             x = node("Relu", [x])
-        elif kind == "leaky_relu":
+        elif isinstance(module, LeakyReLU):
             x = node("LeakyRelu", [x], alpha=float(arrays[key + "negative_slope"]))
-        elif kind == "sigmoid":
+        elif isinstance(module, Sigmoid):
             x = node("Sigmoid", [x])
-        elif kind == "tanh":
+        elif isinstance(module, Tanh):
             x = node("Tanh", [x])
-        elif kind == "gelu":
+        elif isinstance(module, GELU):
             # y = ½ x (1 + tanh(c (x + k x³))), the approximation mlptrain uses
             cube = node("Mul", [node("Mul", [x, x]), x])
             inner = node("Add", [x, node("Mul", [cube, const(key + "k", GELU._K)])])
             t = node("Tanh", [node("Mul", [inner, const(key + "c", GELU._C)])])
             half_x = node("Mul", [x, const(key + "half", 0.5)])
             x = node("Mul", [half_x, node("Add", [t, const(key + "one", 1.0)])])
-        elif kind == "batchnorm":
+        elif isinstance(module, BatchNorm1d):
             inv_std = 1.0 / np.sqrt(arrays[key + "running_var"] + arrays[key + "eps"])
             x = node("Sub", [x, const(key + "mean", arrays[key + "running_mean"])])
             x = node("Mul", [x, const(key + "inv_std", inv_std)])

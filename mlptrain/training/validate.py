@@ -18,19 +18,28 @@ import numpy as np
 
 from mlptrain.config import Config, check_against_data, load_config
 from mlptrain.errors import UserInputError
+from mlptrain.nn.build import layer_type
 from mlptrain.nn.gradcheck import GradcheckResult
+from mlptrain.nn.registry import (
+    BATCH_STATISTICS,
+    LAYERS,
+    NONLINEAR,
+    PROBABILITY,
+    RANDOM_MASK,
+    RELU_FAMILY,
+    SQUASHING,
+)
 
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
-RELU_FAMILY = ("relu", "leaky_relu")
-SQUASHING = ("sigmoid", "tanh")
+
+def _has(kind: str, fact: str) -> bool:
+    """Whether the registry entry of layer ``kind`` carries a lint fact."""
+    entry = LAYERS.get(kind)
+    return entry is not None and fact in entry.lint
 
 
-def _kind(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, Mapping):
-        return str(spec.get("type"))
-    return str(spec.type)
+def _is_linear(kind: str) -> bool:
+    entry = LAYERS.get(kind)
+    return entry is not None and entry.role == "linear"
 
 
 def _units(spec: Any) -> int | None:
@@ -47,13 +56,13 @@ def lint_layers(
     ``layers`` are config layer specs (pydantic models, mappings or bare names); ``n_outputs``
     is the width of the last linear layer once resolved against the data.
     """
-    kinds = [_kind(spec) for spec in layers]
+    kinds = [layer_type(spec) for spec in layers]
     warnings: list[str] = []
     previous_linear: int | None = None
     for index, kind in enumerate(kinds):
-        if kind in ACTIVATIONS:
+        if _has(kind, NONLINEAR):
             previous_linear = None
-        elif kind == "linear":
+        elif _is_linear(kind):
             if previous_linear is not None:
                 warnings.append(
                     f"model.layers[{previous_linear}] and model.layers[{index}]: two linear "
@@ -61,23 +70,24 @@ def lint_layers(
                     "activation (relu, gelu, tanh) between them or drop one"
                 )
             previous_linear = index
-        elif kind == "batchnorm" and index > 0 and kinds[index - 1] == "dropout":
+        elif _has(kind, BATCH_STATISTICS) and index > 0 and _has(kinds[index - 1], RANDOM_MASK):
+            before = kinds[index - 1]
             warnings.append(
-                f"model.layers[{index}]: batchnorm right after dropout sees different statistics "
-                "in training (dropped units) and at inference; put batchnorm before dropout"
+                f"model.layers[{index}]: {kind} right after {before} sees different statistics "
+                f"in training (dropped units) and at inference; put {kind} before {before}"
             )
-    linear_at = [i for i, kind in enumerate(kinds) if kind == "linear"]
+    linear_at = [i for i, kind in enumerate(kinds) if _is_linear(kind)]
     if linear_at:
         last = linear_at[-1]
         for index in range(last + 1, len(kinds)):
             kind = kinds[index]
-            if kind in ("sigmoid", "softmax") and loss in ("cross_entropy", "bce"):
+            if _has(kind, PROBABILITY) and loss in ("cross_entropy", "bce"):
                 warnings.append(
                     f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
                     f"{'softmax' if loss == 'cross_entropy' else 'sigmoid'} to the logits "
                     "itself, so this squashes twice; remove it"
                 )
-            elif kind in ACTIVATIONS or kind == "dropout":
+            elif _has(kind, NONLINEAR) or _has(kind, RANDOM_MASK):
                 warnings.append(
                     f"model.layers[{index}]: {kind} after the last linear layer acts on the "
                     "outputs the loss reads; end the stack with a linear layer"
@@ -89,14 +99,14 @@ def lint_layers(
                 "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
             )
     for index, kind in enumerate(kinds):
-        if kind not in ACTIVATIONS:
+        if not _has(kind, NONLINEAR):
             continue
-        if init == "he" and kind in SQUASHING:
+        if init == "he" and _has(kind, SQUASHING):
             warnings.append(
                 f"model.init: he with {kind} (model.layers[{index}]): He initialisation is for "
                 "ReLU-family activations; use init: glorot or auto for sigmoid/tanh"
             )
-        elif init == "glorot" and kind in RELU_FAMILY:
+        elif init == "glorot" and _has(kind, RELU_FAMILY):
             warnings.append(
                 f"model.init: glorot with {kind} (model.layers[{index}]): ReLU halves the "
                 "variance that Glorot preserves; use init: he or auto"
