@@ -32,14 +32,10 @@ from mlptrain.reporting.report import (
     split_metrics,
     write_reports,
 )
-from mlptrain.store.atomic import (
-    RunLock,
-    append_line,
-    atomic_write_text,
-    check_writable,
-    clean_temp_files,
-)
+from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.store.jsonl import append_line
+from mlptrain.store.lock import RunLock
 from mlptrain.training.trained import TrainedModel
 from mlptrain.training.trainer import (
     Callbacks,

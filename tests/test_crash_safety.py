@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 from mlptrain.api import fit
-from mlptrain.store.atomic import is_temp_file_name, read_jsonl
+from mlptrain.store.atomic import is_temp_file_name
 from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.store.jsonl import read_jsonl
 
 CONFIG = """\
 name: crash
@@ -262,6 +263,8 @@ def test_sigkill_inside_checkpoint_write(
 import errno  # noqa: E402
 
 import mlptrain.store.atomic as atomic  # noqa: E402
+from mlptrain.store.jsonl import append_line  # noqa: E402
+from mlptrain.store.lock import RunLock  # noqa: E402
 
 FAULTS = {
     "ENOSPC": (errno.ENOSPC, "No space left on device", "the disk is full"),
@@ -352,14 +355,14 @@ def test_unwritable_output_directory_is_reported_before_training(
 def test_second_run_on_a_locked_directory_is_refused(config: Path, tmp_path: Path, cli) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    with atomic.RunLock(out):
+    with RunLock(out):
         result = cli("fit", config, "--out", out)
         assert result.exit_code == 1
         assert result.stderr.startswith(
             f"error: run directory {out} is in use by another mlptrain process (pid {os.getpid()})"
         )
     fit(config, out=out, overrides=["train.epochs=2"], checkpoint_every_steps=1, overwrite=True)
-    with atomic.RunLock(out):
+    with RunLock(out):
         resumed = cli("fit", "--resume", out)
         assert resumed.exit_code == 1
         assert "is in use by another mlptrain process" in resumed.stderr
@@ -449,7 +452,7 @@ def test_report_and_metrics_old_or_new_never_partial(
     # A metrics append torn halfway: earlier lines intact, the torn one ignored, then cut by resume.
     failing[:] = ["/metrics.jsonl"]
     with pytest.raises(RunError, match="could not append to .*metrics.jsonl"):
-        atomic.append_line(out / "metrics.jsonl", json.dumps({"epoch": 4, "train_loss": 1.0}))
+        append_line(out / "metrics.jsonl", json.dumps({"epoch": 4, "train_loss": 1.0}))
     monkeypatch.undo()
     assert (out / "metrics.jsonl").read_bytes().startswith(old["metrics.jsonl"])
     assert [r["epoch"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3]

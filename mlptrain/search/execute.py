@@ -15,7 +15,8 @@ from typing import Any
 from mlptrain.errors import MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
-from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.store.jsonl import append_line, read_jsonl
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler

@@ -23,14 +23,10 @@ import numpy as np
 
 from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
 from mlptrain.errors import CheckpointError, ConfigError, DataError
-from mlptrain.store.atomic import (
-    RunLock,
-    atomic_write_text,
-    check_writable,
-    clean_temp_files,
-    truncate_jsonl,
-)
+from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.store.jsonl import truncate_jsonl
+from mlptrain.store.lock import RunLock
 from mlptrain.training.trainer import (
     Callbacks,
     Setup,
