@@ -23,8 +23,6 @@ import mlptrain
 from mlptrain.errors import CheckpointError, RunError
 from mlptrain.store import atomic
 from mlptrain.store.checkpoint import (
-    FORMAT_VERSION,
-    MAX_HEADER_BYTES,
     Checkpoint,
     checkpoint_digest,
     expect_tensors,
@@ -33,6 +31,7 @@ from mlptrain.store.checkpoint import (
     save_checkpoint,
     tensors_digest,
 )
+from mlptrain.store.checkpoint_checks import FORMAT_VERSION, MAX_HEADER_BYTES
 
 FUZZ_EXAMPLES = int(os.environ.get("MLPTRAIN_FUZZ_EXAMPLES", 200))
 PACKAGE_DIR = Path(mlptrain.__file__).parent
