@@ -16,7 +16,12 @@ import numpy as np
 from mlptrain.data import Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
-from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.reporting.metrics import (
+    HEADLINE,
+    SCALAR_METRICS,
+    classification_metrics,
+    regression_metrics,
+)
 from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
 
@@ -147,20 +152,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return lines
-
-
-SCALAR_METRICS = {
-    "classification": [
-        "accuracy",
-        "balanced_accuracy",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "f1_weighted",
-        "log_loss",
-    ],
-    "regression": ["r2", "rmse", "mae", "mse"],
-}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
