@@ -53,7 +53,7 @@ from mlptrain.training.trainer import (
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     """A finished (or failed) run: its directory, model, per-epoch history and report."""
 
@@ -66,6 +66,17 @@ class Run:
     @property
     def best_checkpoint(self) -> Path:
         return self.dir / CHECKPOINT_DIR / "best.safetensors"
+
+    def __repr__(self) -> str:
+        """One line: where, how it ended, and the headline test metric (not the whole report)."""
+        parts = [f"{str(self.dir)!r}", f"status={self.report.get('status')}"]
+        parts.append(f"epochs={len(self.history)}")
+        task = self.report.get("task")
+        test = (self.report.get("metrics") or {}).get("test") or {}
+        headline = HEADLINE.get(task) if task else None
+        if headline is not None and test.get(headline) is not None:
+            parts.append(f"test_{headline}={test[headline]:.4f}")
+        return f"Run({', '.join(parts)})"
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
@@ -83,11 +94,11 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
     """Create (or check) the run directory before any training starts."""
     run_dir = Path(out) if out is not None else default_run_dir(name)
     if run_dir.exists() and not run_dir.is_dir():
-        raise UserInputError(f"--out {run_dir}: exists and is not a directory")
+        raise UserInputError(f"«out» {run_dir}: exists and is not a directory")
     if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not overwrite:
         raise UserInputError(
-            f"run directory {run_dir} already exists and is not empty; choose another --out, "
-            "or pass --overwrite to replace its contents"
+            f"run directory {run_dir} already exists and is not empty; choose another «out», "
+            "or pass «overwrite=True» to replace its contents"
         )
     check_writable(run_dir)
     check_writable(run_dir / CHECKPOINT_DIR)
@@ -105,6 +116,7 @@ def fit(
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
+    gradcheck: bool = False,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -114,23 +126,32 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``gradcheck``: first check every derivative of the configured model against finite
+    differences (``mlptrain gradcheck``); on a failure nothing is trained and
+    ``GradcheckFailed`` (exit 1) carries the result.
     """
     from mlptrain.training import resume as resuming
 
     overrides = list(overrides or ())
+    if gradcheck:
+        from mlptrain.training.validate import gradcheck_gate
+
+        result = gradcheck_gate(config, overrides)
+        if callbacks is not None and callbacks.on_gradcheck is not None:
+            callbacks.on_gradcheck(result)
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
     if resume is not None:
         if config is not None or init_from is not None or out is not None or overwrite:
             raise UserInputError(
-                "--resume continues a run in its own directory with the config stored in its "
-                "checkpoint; it cannot be combined with a CONFIG, --init-from, --out or "
-                "--overwrite"
+                "«resume» continues a run in its own directory with the config stored in its "
+                "checkpoint; it cannot be combined with a «config», «init_from», «out» or "
+                "«overwrite»"
             )
         return resuming.resume(resume, overrides=overrides, callbacks=callbacks, figures=figures)
     if config is None:
         raise UserInputError(
-            "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
+            "a «config» file is required (or «resume» RUN_DIR to continue an interrupted run)"
         )
     if isinstance(config, Config):
         cfg = config
@@ -323,13 +344,13 @@ def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
 def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config."""
     if split not in SPLITS:
-        raise UserInputError(f"--split {split!r}: allowed: {', '.join(SPLITS)}")
+        raise UserInputError(f"«split» {split!r}: allowed: {', '.join(SPLITS)}")
     ckpt = load_checkpoint(resolve_checkpoint(path))
     setup = setup_from_checkpoint(ckpt)
     data = setup.data
     chosen = getattr(data, split)
     if chosen is None:
-        raise UserInputError(f"--split {split}: this run has no {split} split (data.val_size is 0)")
+        raise UserInputError(f"«split» {split}: this run has no {split} split (data.val_size is 0)")
     return {
         "checkpoint": str(ckpt.path),
         "split": split,
@@ -432,7 +453,3 @@ def output_units_from(ckpt: Checkpoint) -> int:
         raise CheckpointError(f"{ckpt.path}: holds no linear layer weights")
     last = max(weights, key=lambda k: int(k.split(".")[1]))
     return int(ckpt.tensors[last].shape[1])
-
-
-def headline_metric(task: str) -> str:
-    return HEADLINE[task]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mlptrain.cli.app import OutputFormat, SetOpt, app, user_errors
+from mlptrain.cli.app import OutputFormat, SetOpt, app, flag_of, user_errors
 
 
 class Split(str, Enum):
@@ -84,24 +84,31 @@ def fit(
         from mlptrain.reporting.report import format_metrics_table
         from mlptrain.training.progress import ConsoleProgress
         from mlptrain.training.signals import Interrupted
+        from mlptrain.training.validate import GradcheckFailed
 
-        if gradcheck:
-            _gradcheck_before_fit(config, set_ or [], quiet=quiet)
         progress = ConsoleProgress(quiet=quiet)
+        callbacks = progress.callbacks()
+        if not quiet:
+            callbacks.on_gradcheck = lambda result: typer.echo(result.table())
         try:
             run = fit_run(
                 config,
                 overrides=set_ or [],
                 out=out,
                 overwrite=overwrite,
-                callbacks=progress.callbacks(),
+                callbacks=callbacks,
                 resume=resume,
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
                 figures=figures,
+                gradcheck=gradcheck,
             )
+        except GradcheckFailed as exc:
+            typer.echo(exc.result.table())
+            typer.echo(f"error: {exc.for_cli(flag_of)}", err=True)
+            raise typer.Exit(exc.exit_code) from None
         except Interrupted as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(exc.for_cli(flag_of), err=True)
             raise typer.Exit(exc.exit_code) from None
         report = run.report
         training = report["training"]
@@ -118,20 +125,6 @@ def fit(
         for warning in report.get("warnings") or []:
             typer.echo(f"warning: {warning}")
         typer.echo(f"run directory: {run.dir}")
-
-
-def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
-    from mlptrain.errors import UserInputError
-    from mlptrain.training.validate import gradcheck_config
-
-    if config is None:
-        raise UserInputError("--gradcheck needs a CONFIG (it is not available with --resume)")
-    result = gradcheck_config(config, overrides)
-    if not quiet or not result.passed:
-        typer.echo(result.table())
-    if not result.passed:
-        typer.echo(f"error: gradient check failed for {', '.join(result.failures)}", err=True)
-        raise typer.Exit(1)
 
 
 @app.command()

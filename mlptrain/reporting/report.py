@@ -267,7 +267,3 @@ def format_metrics_table(metrics: dict[str, Any], task: str) -> str:
 
 def _fmt_metric(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
-
-
-def load_report(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "report.json").read_text())

@@ -42,7 +42,7 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     from mlptrain.data import load_raw, split_indices
 
     if not 2 <= n_folds <= MAX_FOLDS:
-        raise UserInputError(f"--folds {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+        raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
     raw = load_raw(cfg.data, seed=cfg.seed)
     train, val, test = split_indices(
         raw.y,
@@ -60,13 +60,13 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
         _, counts = np.unique(raw.y[pool], return_counts=True)
         if counts.min() < n_folds:
             raise DataError(
-                f"{raw.source}: --folds {n_folds}: the rarest class has only {int(counts.min())} "
+                f"{raw.source}: «folds» {n_folds}: the rarest class has only {int(counts.min())} "
                 "row(s) outside the test split; stratified k-fold needs at least one per fold; "
-                f"use --folds {max(2, int(counts.min()))} or fewer"
+                f"use «folds» {max(2, int(counts.min()))} or fewer"
             )
     elif len(pool) < n_folds:
         raise DataError(
-            f"{raw.source}: --folds {n_folds}: only {len(pool)} rows outside the test split"
+            f"{raw.source}: «folds» {n_folds}: only {len(pool)} rows outside the test split"
         )
     labels = raw.y[pool] if classification else np.zeros(len(pool))
     folds = [(pool[a], pool[b]) for a, b in splitter.split(np.zeros(len(pool)), labels)]
@@ -162,7 +162,7 @@ def cross_validate(
     from mlptrain.search.execute import blas_threads_per_job
 
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     make_folds(cfg, folds)  # input errors (too many folds) before any worker starts

@@ -151,7 +151,7 @@ def _run_dask(
         client = client_cls(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise RunError(
-            f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
+            f"«scheduler» {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
             "with `dask scheduler --port 8786` and workers with `dask worker <address>`"
         ) from None
     with client:
@@ -212,8 +212,13 @@ def run_sweep(
     """Run (or resume) a sweep; returns every trial's latest record and the summary."""
     from mlptrain.config import config_to_dict, load_config
 
+    if scheduler is not None and jobs != 1:
+        raise UserInputError(
+            "«jobs» applies to local runs; with «scheduler» the cluster's workers set the "
+            "parallelism (leave «jobs» out)"
+        )
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     if scheduler is not None:
         _dask()  # fail before any work if Dask is missing
     cfg = load_config(config, overrides)

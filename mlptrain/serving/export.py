@@ -28,11 +28,12 @@ def standalone_script() -> str:
 
 def _prepare_out(out: Path, files: list[str], *, force: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out}: exists and is not a directory")
+        raise UserInputError(f"«out» {out}: exists and is not a directory")
     taken = [name for name in files if (out / name).exists()]
     if taken and not force:
         raise UserInputError(
-            f"--out {out}: already holds {', '.join(taken)}; choose another folder or pass --force"
+            f"«out» {out}: already holds {', '.join(taken)}; choose another folder or pass "
+            "«force=True»"
         )
     out.mkdir(parents=True, exist_ok=True)
 
@@ -55,7 +56,7 @@ def export_onnx(model_path: str | Path, out: str | Path, *, force: bool = False)
     """Write ``model.onnx`` (raw features in; probabilities or predictions out) into ``out``."""
     if not onnx_available():
         raise UserInputError(
-            "--format onnx needs the onnx package: install mlptrain[onnx] "
+            "«format» onnx needs the onnx package: install mlptrain[onnx] "
             "(pip install 'mlptrain[onnx]')"
         )
     from mlptrain.api import load

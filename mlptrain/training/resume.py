@@ -54,16 +54,16 @@ def locate(path: str | Path) -> tuple[Path, Path]:
         checkpoint = path / CHECKPOINT_DIR / "last.safetensors"
         if not checkpoint.exists():
             raise CheckpointError(
-                f"--resume {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
+                f"«resume» {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
                 "last.safetensors is missing); the run stopped before its first checkpoint: "
                 "start it again with its config"
             )
         return path, checkpoint
     if not path.exists():
-        raise CheckpointError(f"--resume {path}: no such run directory or checkpoint file")
+        raise CheckpointError(f"«resume» {path}: no such run directory or checkpoint file")
     if path.parent.name != CHECKPOINT_DIR:
         raise CheckpointError(
-            f"--resume {path}: a checkpoint to resume must lie in a run directory's "
+            f"«resume» {path}: a checkpoint to resume must lie in a run directory's "
             f"{CHECKPOINT_DIR}/ folder (the run continues in that directory)"
         )
     return path.parent.parent, path
@@ -83,15 +83,15 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
     refused = [key for key in changed if key not in RESUMABLE_KEYS]
     if refused:
         raise ConfigError(
-            f"--resume: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
+            f"«resume»: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
             f"keeps the config it started with; allowed: {', '.join(RESUMABLE_KEYS)}); to train "
-            "with a changed config, start a new run with --init-from "
+            "with a changed config, start a new run with «init_from» "
             f"{ckpt.path.parent.parent} instead"
         )
     done = int(ckpt.meta.get("epoch", 0))
     if changed_cfg.train.epochs < done:
         raise ConfigError(
-            f"--set train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
+            f"«overrides» train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
             f"completed {done} epochs; allowed: train.epochs >= {done}"
         )
     return changed_cfg
@@ -116,7 +116,7 @@ def resume(
         ckpt = load_checkpoint(checkpoint_path)
         if ckpt.meta.get("kind") != "last":
             raise CheckpointError(
-                f"--resume {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
+                f"«resume» {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
                 "holds no optimizer state; resume from the run directory (its last checkpoint)"
             )
         cfg = resumed_config(ckpt, overrides)
@@ -202,7 +202,7 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     try:
         expect_tensors(ckpt, expected, prefix="model.")
     except CheckpointError as exc:
-        raise CheckpointError(f"--init-from: {exc}") from None
+        raise CheckpointError(f"«init_from»: {exc}") from None
     load_model_state(
         setup.model,
         {k: v.astype(dtype, copy=False) for k, v in model_tensors(ckpt.tensors).items()},

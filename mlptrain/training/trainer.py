@@ -153,6 +153,7 @@ class Callbacks:
     on_epoch_start: Callable[[int, int, int], None] | None = None  # (epoch, epochs, n_batches)
     on_batch: Callable[[float], None] | None = None  # (batch loss)
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None  # (epoch record)
+    on_gradcheck: Callable[[Any], None] | None = None  # (GradcheckResult of fit(gradcheck=True))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.config import Config, check_against_data, load_config
-from mlptrain.errors import UserInputError
+from mlptrain.errors import RunError, UserInputError
 from mlptrain.nn.build import layer_type
 from mlptrain.nn.gradcheck import GradcheckResult
 from mlptrain.nn.registry import (
@@ -198,6 +198,27 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings)
 
 
+class GradcheckFailed(RunError):
+    """``fit(gradcheck=True)`` stopped before training: a derivative disagrees with finite
+    differences. ``result`` holds every row of the check."""
+
+    def __init__(self, result: GradcheckResult) -> None:
+        super().__init__(f"gradient check failed for {', '.join(result.failures)}")
+        self.result = result
+
+
+def gradcheck_gate(
+    config: str | Path | Config | None, overrides: Sequence[str] = ()
+) -> GradcheckResult:
+    """The check ``fit(gradcheck=True)`` runs first: the result, or ``GradcheckFailed``."""
+    if config is None:
+        raise UserInputError("«gradcheck» needs a «config» (it is not available with «resume»)")
+    result = gradcheck_config(config, overrides)
+    if not result.passed:
+        raise GradcheckFailed(result)
+    return result
+
+
 def gradcheck_config(
     path: str | Path | Config, overrides: Sequence[str] = (), *, samples: int = 8
 ) -> GradcheckResult:
@@ -212,7 +233,7 @@ def gradcheck_config(
 
     if samples < 2:
         raise UserInputError(
-            f"--samples {samples}: must be at least 2 (batch norm needs two rows for a variance)"
+            f"«samples» {samples}: must be at least 2 (batch norm needs two rows for a variance)"
         )
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})
