@@ -9,100 +9,26 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.config.monitors import SPLITS
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
-from mlptrain.errors import CheckpointError, UserInputError
-from mlptrain.nn.sequential import Sequential
-from mlptrain.reporting.metrics import HEADLINE
-from mlptrain.reporting.report import (
-    build_report,
-    model_summary,
-    prediction_sample,
-    split_metrics,
-    write_reports,
-)
-from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
-from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
-from mlptrain.store.jsonl import append_line
+from mlptrain.errors import UserInputError
+from mlptrain.reporting.report import split_metrics
+from mlptrain.serving.loading import Predictor, load
+from mlptrain.session.directory import prepare_run_dir, resolve_checkpoint
+from mlptrain.session.report_writer import class_names
+from mlptrain.session.training import Run, train_in
+from mlptrain.store.atomic import atomic_write_text, clean_temp_files
+from mlptrain.store.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from mlptrain.store.lock import RunLock
-from mlptrain.training.trained import TrainedModel
-from mlptrain.training.trainer import (
-    Callbacks,
-    DivergenceError,
-    Setup,
-    StopRequested,
-    Trainer,
-    build,
-    checkpoint_tensors,
-    describe_data,
-    load_model_state,
-    model_tensors,
-    output_units,
-    run_metadata,
-)
+from mlptrain.training.run_state import setup_from_checkpoint
+from mlptrain.training.setup import build, output_units
+from mlptrain.training.trainer import Callbacks
 
-
-@dataclass(repr=False)
-class Run:
-    """A finished (or failed) run: its directory, model, per-epoch history and report."""
-
-    dir: Path
-    model: Sequential
-    history: list[dict[str, Any]]
-    report: dict[str, Any]
-    config: Config
-
-    @property
-    def best_checkpoint(self) -> Path:
-        return self.dir / CHECKPOINT_DIR / "best.safetensors"
-
-    def __repr__(self) -> str:
-        """One line: where, how it ended, and the headline test metric (not the whole report)."""
-        parts = [f"{str(self.dir)!r}", f"status={self.report.get('status')}"]
-        parts.append(f"epochs={len(self.history)}")
-        task = self.report.get("task")
-        test = (self.report.get("metrics") or {}).get("test") or {}
-        headline = HEADLINE.get(task) if task else None
-        if headline is not None and test.get(headline) is not None:
-            parts.append(f"test_{headline}={test[headline]:.4f}")
-        return f"Run({', '.join(parts)})"
-
-
-def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
-    """``runs/<name>/<YYYYmmdd-HHMMSS>``, with a numeric suffix if that second is taken."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = root / name / stamp
-    suffix = 2
-    while candidate.exists():
-        candidate = root / name / f"{stamp}-{suffix}"
-        suffix += 1
-    return candidate
-
-
-def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
-    """Create (or check) the run directory before any training starts."""
-    run_dir = Path(out) if out is not None else default_run_dir(name)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserInputError(f"«out» {run_dir}: exists and is not a directory")
-    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not overwrite:
-        raise UserInputError(
-            f"run directory {run_dir} already exists and is not empty; choose another «out», "
-            "or pass «overwrite=True» to replace its contents"
-        )
-    check_writable(run_dir)
-    check_writable(run_dir / CHECKPOINT_DIR)
-    return run_dir
+__all__ = ["Predictor", "Run", "evaluate", "fit", "load"]
 
 
 def fit(
@@ -130,7 +56,7 @@ def fit(
     differences (``mlptrain gradcheck``); on a failure nothing is trained and
     ``GradcheckFailed`` (exit 1) carries the result.
     """
-    from mlptrain.training import resume as resuming
+    from mlptrain.session import resume as resuming
 
     overrides = list(overrides or ())
     if gradcheck:
@@ -189,158 +115,6 @@ def fit(
         return train_in(setup, run_dir, callbacks, figures=figures)
 
 
-class _Saver:
-    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
-
-    def __init__(self, setup: Setup, run_dir: Path) -> None:
-        self.setup = setup
-        self.run_dir = run_dir
-        self.trainer: Trainer | None = None
-        self.best_state: dict[str, np.ndarray] | None = None
-        self.written_epochs = 0
-
-    def __call__(self, kind: str) -> None:
-        assert self.trainer is not None
-        state = self.trainer.state
-        self._flush_metrics(state.history)
-        meta = run_metadata(self.setup, state)
-        meta["kind"] = kind
-        save_checkpoint(
-            self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors",
-            checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
-            meta,
-        )
-        if kind == "best":
-            self.best_state = self.setup.model.state_dict()
-
-    def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
-        for record in history[self.written_epochs :]:
-            append_line(self.run_dir / "metrics.jsonl", json.dumps(record, allow_nan=False))
-        self.written_epochs = len(history)
-
-
-def train_in(
-    setup: Setup,
-    run_dir: Path,
-    callbacks: Callbacks | None,
-    *,
-    start: Callable[[Trainer, _Saver], None] | None = None,
-    figures: bool = True,
-) -> Run:
-    """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
-
-    SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
-    """
-    from mlptrain.training.signals import Interrupted, StopOnSignals
-
-    saver = _Saver(setup, run_dir)
-    trainer = Trainer(setup, callbacks=callbacks, save=saver)
-    saver.trainer = trainer
-    if start is not None:
-        start(trainer, saver)
-    stop = StopOnSignals(trainer)
-    try:
-        with stop:
-            trainer.run()
-    except DivergenceError as exc:
-        _write_report(
-            setup,
-            trainer,
-            run_dir,
-            status="failed",
-            error=str(exc),
-            with_metrics=False,
-            figures=figures,
-        )
-        raise
-    except StopRequested as exc:
-        raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
-    saver._flush_metrics(trainer.state.history)
-    if setup.stopper is not None and saver.best_state is not None:
-        # Early stopping keeps the best weights: the model reported is the model in best.
-        setup.model.load_state_dict(saver.best_state)
-    else:
-        saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
-    return Run(
-        dir=run_dir,
-        model=setup.model,
-        history=trainer.state.history,
-        report=report,
-        config=setup.config,
-    )
-
-
-def _class_names(data: Prepared) -> list[str] | None:
-    return [str(c) for c in data.encoder.classes] if data.encoder is not None else None
-
-
-def _write_report(
-    setup: Setup,
-    trainer: Trainer,
-    run_dir: Path,
-    *,
-    status: str,
-    error: str | None = None,
-    with_metrics: bool = True,
-    figures: bool = True,
-) -> dict[str, Any]:
-    data = setup.data
-    metrics: dict[str, dict[str, Any]] = {}
-    if with_metrics:
-        names = _class_names(data)
-        for split_name in SPLITS:
-            split = getattr(data, split_name)
-            if split is not None:
-                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
-    state = trainer.state
-    report = build_report(
-        name=setup.config.name,
-        config=config_to_dict(setup.config),
-        data=describe_data(data),
-        model_rows=model_summary(setup.model, data.n_features),
-        history=state.history,
-        metrics=metrics,
-        status=status,
-        best_epoch=setup.stopper.best_epoch if setup.stopper else state.epoch,
-        stopped_early=state.stopped_early,
-        seconds=state.seconds,
-        error=error,
-        version=__version__,
-    )
-    if with_metrics and data.task == "regression":
-        report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
-    write_reports(run_dir, report, figures=figures)
-    return report
-
-
-def resolve_checkpoint(path: str | Path, kind: str = "best") -> Path:
-    """A run directory means its ``checkpoints/<kind>.safetensors``; a file means itself."""
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / CHECKPOINT_DIR / f"{kind}.safetensors"
-        if not candidate.exists():
-            raise CheckpointError(
-                f"{path}: not a run directory (no {CHECKPOINT_DIR}/{kind}.safetensors)"
-            )
-        return candidate
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such run directory or checkpoint file")
-    return path
-
-
-def config_from_checkpoint(ckpt: Checkpoint) -> Config:
-    return parse_config_dict(ckpt.meta["config"], source=f"{ckpt.path} (stored config)")
-
-
-def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
-    """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
-    cfg = config_from_checkpoint(ckpt)
-    setup = build(cfg)
-    load_model_state(setup.model, model_tensors(ckpt.tensors), source=str(ckpt.path))
-    return setup
-
-
 def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config."""
     if split not in SPLITS:
@@ -356,100 +130,5 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
         "split": split,
         "task": data.task,
         "n_samples": len(chosen.y),
-        "metrics": split_metrics(setup.trained, data.task, chosen, _class_names(data)),
+        "metrics": split_metrics(setup.trained, data.task, chosen, class_names(data)),
     }
-
-
-class Predictor:
-    """A trained model with its scaler and labels: predictions from raw, unscaled features."""
-
-    def __init__(
-        self,
-        trained: TrainedModel,
-        scaler: Scaler,
-        encoder: LabelEncoder | None,
-        meta: dict[str, Any],
-    ) -> None:
-        self.trained = trained
-        self.model = trained.model
-        self.scaler = scaler
-        self.encoder = encoder
-        self.meta = meta
-        self.feature_names: list[str] = list(meta.get("feature_names") or [])
-        self.task: str = meta["task"]
-
-    @property
-    def classes(self) -> np.ndarray | None:
-        return None if self.encoder is None else self.encoder.classes
-
-    def _inputs(self, X: Any) -> np.ndarray:
-        X = check_features(
-            X,
-            n_features=int(self.meta["n_features"]),
-            feature_names=self.feature_names,
-            source="Predictor",
-        )
-        return self.scaler.transform(X, self.model.dtype)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Original class labels (classification) or predicted values (regression)."""
-        out = self.trained.predict(self._inputs(X))
-        if self.encoder is not None:
-            return self.encoder.decode(out)
-        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities (n, classes), columns in the order of ``classes``."""
-        if self.encoder is None:
-            raise UserInputError("predict_proba needs a classifier; this model does regression")
-        return self.model.predict_proba(self._inputs(X))
-
-    def __repr__(self) -> str:
-        return (
-            f"Predictor(task={self.task}, features={self.meta['n_features']}, model={self.model!r})"
-        )
-
-
-def load(path: str | Path) -> Predictor:
-    """A Predictor from a run directory (its best checkpoint) or a checkpoint file.
-
-    Only the model is built: the data is not loaded again.
-    """
-    from mlptrain.nn.build import build_model
-    from mlptrain.training.trainer import DTYPES, head_for
-
-    ckpt = load_checkpoint(resolve_checkpoint(path))
-    cfg = config_from_checkpoint(ckpt)
-    meta = ckpt.meta
-    n_outputs = output_units_from(ckpt)
-    model = build_model(
-        cfg.model.layers,
-        n_inputs=int(meta["n_features"]),
-        n_outputs=n_outputs,
-        rng=np.random.default_rng(0),
-        dtype=DTYPES[cfg.train.dtype],
-        init=cfg.model.init,
-        head=head_for(cfg.model.loss),
-    )
-    load_model_state(model, model_tensors(ckpt.tensors), source=str(ckpt.path))
-    target_state = None
-    if "target.shift" in ckpt.tensors:
-        target_state = {
-            "scaler.shift": ckpt.tensors["target.shift"],
-            "scaler.scale": ckpt.tensors["target.scale"],
-        }
-    model.eval()
-    scaler = Scaler.from_state(
-        cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
-    )
-    encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
-    return Predictor(TrainedModel.from_target_state(model, target_state), scaler, encoder, meta)
-
-
-def output_units_from(ckpt: Checkpoint) -> int:
-    """The width of the last linear layer, read from the stored weights."""
-    weights = [k for k in ckpt.tensors if k.startswith("model.") and k.endswith(".W")]
-    if not weights:
-        raise CheckpointError(f"{ckpt.path}: holds no linear layer weights")
-    last = max(weights, key=lambda k: int(k.split(".")[1]))
-    return int(ckpt.tensors[last].shape[1])

@@ -384,20 +384,20 @@ checkpoint: {every_steps: 1}
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_stops_keeps_last_finite_checkpoint(tmp_path: Path, cli, monkeypatch) -> None:
-    import mlptrain.api as api
+    import mlptrain.session.saver as saver
 
     config = tmp_path / "diverge.yaml"
     config.write_text(DIVERGE)
     out = tmp_path / "run"
     written: list[bytes] = []
-    real_save = api.save_checkpoint
+    real_save = saver.save_checkpoint
 
     def recording_save(path, tensors, meta):
         real_save(path, tensors, meta)
         if Path(path).name == "last.safetensors":
             written.append(Path(path).read_bytes())
 
-    monkeypatch.setattr(api, "save_checkpoint", recording_save)
+    monkeypatch.setattr(saver, "save_checkpoint", recording_save)
     result = cli("fit", config, "--out", out, "-q")
     assert result.exit_code == 1
     assert "Traceback" not in result.stderr

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data import Split
+from mlptrain.data import Prepared, Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import (
@@ -267,3 +267,15 @@ def format_metrics_table(metrics: dict[str, Any], task: str) -> str:
 
 def _fmt_metric(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
+
+
+def describe_data(data: Prepared) -> dict[str, Any]:
+    return {
+        "source": data.source,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_train": len(data.train.y),
+        "n_val": 0 if data.val is None else len(data.val.y),
+        "n_test": len(data.test.y),
+        "classes": data.encoder.to_list() if data.encoder is not None else None,
+    }

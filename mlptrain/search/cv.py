@@ -78,7 +78,7 @@ def prepare_fold(
 ) -> Any:
     """A ``Prepared`` whose train/val are the fold's rows, built exactly as ``data.prepare``."""
     from mlptrain.data import prepare_rows
-    from mlptrain.training.trainer import DTYPES
+    from mlptrain.training.setup import DTYPES
 
     return prepare_rows(
         raw, train_rows, held_out, test_rows, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
@@ -87,7 +87,8 @@ def prepare_fold(
 
 def train_prepared(cfg: Any, data: Any) -> Any:
     """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded."""
-    from mlptrain.training.trainer import Trainer, build
+    from mlptrain.training.setup import build
+    from mlptrain.training.trainer import Trainer
 
     setup = build(cfg, data=data)
     best: dict[str, np.ndarray] = {}

@@ -40,7 +40,7 @@ def _prepare_out(out: Path, files: list[str], *, force: bool) -> None:
 
 def export_numpy(model_path: str | Path, out: str | Path, *, force: bool = False) -> list[Path]:
     """Write ``weights.npz`` and ``predict.py`` into ``out``; return the paths written."""
-    from mlptrain.api import load
+    from mlptrain.serving.loading import load
     from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
     predictor = load(model_path)
@@ -59,7 +59,7 @@ def export_onnx(model_path: str | Path, out: str | Path, *, force: bool = False)
             "«format» onnx needs the onnx package: install mlptrain[onnx] "
             "(pip install 'mlptrain[onnx]')"
         )
-    from mlptrain.api import load
+    from mlptrain.serving.loading import load
     from mlptrain.store.atomic import atomic_write_bytes
 
     predictor = load(model_path)

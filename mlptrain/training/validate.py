@@ -166,7 +166,7 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     from mlptrain.data import load_raw
     from mlptrain.nn.build import build_model
     from mlptrain.reporting.report import model_summary
-    from mlptrain.training.trainer import DTYPES, head_for
+    from mlptrain.training.setup import DTYPES, head_for
 
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
@@ -229,7 +229,7 @@ def gradcheck_config(
     """
     from mlptrain.data import prepare
     from mlptrain.nn.gradcheck import check_model
-    from mlptrain.training.trainer import build
+    from mlptrain.training.setup import build
 
     if samples < 2:
         raise UserInputError(

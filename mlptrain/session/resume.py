@@ -17,29 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
 from mlptrain.errors import CheckpointError, ConfigError, DataError
+from mlptrain.session.directory import resolve_checkpoint
+from mlptrain.session.training import Run, train_in
 from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
 from mlptrain.store.jsonl import truncate_jsonl
 from mlptrain.store.lock import RunLock
-from mlptrain.training.trainer import (
-    Callbacks,
-    Setup,
-    Trainer,
-    build,
-    checkpoint_tensors,
-    load_model_state,
-    model_tensors,
-    restore,
-)
-
-if TYPE_CHECKING:
-    from mlptrain.api import Run
+from mlptrain.training.run_state import checkpoint_tensors, load_model_state, model_tensors, restore
+from mlptrain.training.setup import Setup, build
+from mlptrain.training.trainer import Callbacks, Trainer
 
 # Keys a resume may change: more (or fewer) epochs, and how often checkpoints are written,
 # which never changes the weights.
@@ -105,8 +97,6 @@ def resume(
     figures: bool = True,
 ) -> Run:
     """Continue the run at ``path`` (a run directory or its checkpoint) to its last epoch."""
-    from mlptrain.api import train_in
-
     run_dir, checkpoint_path = locate(path)
     check_writable(run_dir / CHECKPOINT_DIR)
     with RunLock(run_dir):
@@ -189,8 +179,6 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     (a float64 run may start from float32 weights). Optimizer, schedule and RNG state are not
     taken: this is a new run.
     """
-    from mlptrain.api import resolve_checkpoint
-
     ckpt = load_checkpoint(resolve_checkpoint(path, "best"))
     dtype = setup.model.dtype
     expected = {

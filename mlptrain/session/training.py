@@ -1,0 +1,95 @@
+"""One training session in a locked run directory: the Trainer, its saver, signals, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlptrain.config import Config
+from mlptrain.nn.sequential import Sequential
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.session.report_writer import write_run_report
+from mlptrain.session.saver import Saver
+from mlptrain.store.checkpoint import CHECKPOINT_DIR
+from mlptrain.training.setup import Setup
+from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer
+
+
+@dataclass(repr=False)
+class Run:
+    """A finished (or failed) run: its directory, model, per-epoch history and report."""
+
+    dir: Path
+    model: Sequential
+    history: list[dict[str, Any]]
+    report: dict[str, Any]
+    config: Config
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.dir / CHECKPOINT_DIR / "best.safetensors"
+
+    def __repr__(self) -> str:
+        """One line: where, how it ended, and the headline test metric (not the whole report)."""
+        parts = [f"{str(self.dir)!r}", f"status={self.report.get('status')}"]
+        parts.append(f"epochs={len(self.history)}")
+        task = self.report.get("task")
+        test = (self.report.get("metrics") or {}).get("test") or {}
+        headline = HEADLINE.get(task) if task else None
+        if headline is not None and test.get(headline) is not None:
+            parts.append(f"test_{headline}={test[headline]:.4f}")
+        return f"Run({', '.join(parts)})"
+
+
+def train_in(
+    setup: Setup,
+    run_dir: Path,
+    callbacks: Callbacks | None,
+    *,
+    start: Callable[[Trainer, Saver], None] | None = None,
+    figures: bool = True,
+) -> Run:
+    """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
+
+    SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
+    """
+    from mlptrain.training.signals import Interrupted, StopOnSignals
+
+    saver = Saver(setup, run_dir)
+    trainer = Trainer(setup, callbacks=callbacks, save=saver)
+    saver.trainer = trainer
+    if start is not None:
+        start(trainer, saver)
+    stop = StopOnSignals(trainer)
+    try:
+        with stop:
+            trainer.run()
+    except DivergenceError as exc:
+        write_run_report(
+            setup,
+            trainer,
+            run_dir,
+            status="failed",
+            error=str(exc),
+            with_metrics=False,
+            figures=figures,
+        )
+        raise
+    except StopRequested as exc:
+        raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    saver._flush_metrics(trainer.state.history)
+    if setup.stopper is not None and saver.best_state is not None:
+        # Early stopping keeps the best weights: the model reported is the model in best.
+        setup.model.load_state_dict(saver.best_state)
+    else:
+        saver("best")
+    report = write_run_report(setup, trainer, run_dir, status="completed", figures=figures)
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=trainer.state.history,
+        report=report,
+        config=setup.config,
+    )
