@@ -9,7 +9,7 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ def fit(
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
     gradcheck: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -52,6 +53,7 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``on_warning``: called before training with each lint warning ``validate`` would show.
     ``gradcheck``: first check every derivative of the configured model against finite
     differences (``mlptrain gradcheck``); on a failure nothing is trained and
     ``GradcheckFailed`` (exit 1) carries the result.
@@ -90,6 +92,11 @@ def fit(
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
     setup.config = resolved
+    if on_warning is not None:
+        from mlptrain.training.validate import lint_config
+
+        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.loss, setup.data)):
+            on_warning(warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )

@@ -29,6 +29,8 @@ class MlptrainError(Exception):
 
     def for_cli(self, flag_of: Callable[[str], str]) -> str:
         """The message with each ``«argument»`` written as ``flag_of(argument)``."""
+        if str(self) != _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), self.template):
+            return str(self)  # a subclass composes its own text
         return _ARGUMENT.sub(lambda m: flag_of(m.group(1)), self.template)
 
 

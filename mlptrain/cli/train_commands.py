@@ -86,6 +86,23 @@ def fit(
         from mlptrain.training.signals import Interrupted
         from mlptrain.training.validate import GradcheckFailed
 
+        # With --gradcheck, fit refuses a missing CONFIG before anything else.
+        if resume is not None and config is None and not gradcheck:
+            from mlptrain.session.resume import resume_point
+
+            point = resume_point(resume, set_ or [])
+            if point.finished:
+                typer.echo(
+                    f"nothing to train: {point.run_dir} finished at epoch {point.epoch} of "
+                    f"{point.epochs}"
+                    + (
+                        " (stopped early)"
+                        if point.stopped_early
+                        else f"; --set train.epochs=N with N > {point.epoch} trains longer"
+                    )
+                )
+                return
+            typer.echo(f"resuming {point.run_dir} from epoch {point.epoch}, step {point.step}")
         progress = ConsoleProgress(quiet=quiet)
         callbacks = progress.callbacks()
         if not quiet:
@@ -101,6 +118,7 @@ def fit(
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
                 figures=figures,
+                on_warning=lambda warning: typer.echo(f"warning: {warning}"),
                 gradcheck=gradcheck,
             )
         except GradcheckFailed as exc:
@@ -112,12 +130,13 @@ def fit(
             raise typer.Exit(exc.exit_code) from None
         report = run.report
         training = report["training"]
+        epochs, best = training["epochs_run"], training["best_epoch"]
         typer.echo(
-            f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
+            f"trained {report['name']} for {epochs} epochs in {training['seconds']:.1f} s"
             + (
-                f" (stopped early; best epoch {training['best_epoch']})"
+                f" (stopped early at epoch {epochs}; best epoch {best})"
                 if training["stopped_early"]
-                else ""
+                else f" (best epoch {best} of {epochs})"
             )
         )
         typer.echo("test metrics:")
@@ -137,27 +156,44 @@ def evaluate(
         ),
     ],
     split: Annotated[Split, typer.Option(help="Which split to evaluate.")] = Split.test,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Score a labelled CSV/NPZ file instead: all its rows, with the run's saved "
+            "scaler and labels.",
+            dir_okay=False,
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
     """Metrics of a trained model on a split.
 
-    The split is rebuilt from the run's saved config and seed.
+    The split is rebuilt from the run's saved config and seed; if the data changed since the
+    run was trained, evaluate refuses (exit 2). --data FILE scores another labelled file.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
+        from mlptrain.errors import UserInputError
         from mlptrain.reporting.report import format_metrics_table, render_split_markdown
+        from mlptrain.serving.score import score_file
 
-        result = evaluate_run(path, split=split.value)
+        if data is not None and split is not Split.test:
+            raise UserInputError("--data scores all rows of a file; it takes no --split")
+        result = evaluate_run(path, split=split.value) if data is None else score_file(path, data)
         if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
         elif format is OutputFormat.md:
             typer.echo(render_split_markdown(result))
         else:
+            n = result["n_samples"]
             typer.echo(
-                f"{result['split']} split of {result['checkpoint']} ({result['n_samples']} samples):"
+                f"{result['split']} split of {result['checkpoint']} ({n} samples):"
+                if data is None
+                else f"{data} (all {n} rows) scored by {result['checkpoint']}:"
             )
             typer.echo(format_metrics_table(result["metrics"], result["task"]))

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from mlptrain.config.monitors import metric_goal
+from mlptrain.config.monitors import direction
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.nn.registry import LAYERS, LayerType
 
@@ -68,7 +68,7 @@ def monitor_mode(name: str) -> Literal["min", "max"]:
     """Whether a monitored metric improves downwards (losses, errors) or upwards (scores)."""
     if name not in MONITORS:
         raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
-    return metric_goal(name)
+    return direction(name)
 
 
 def _problem(subpath: KeyPath, message: str) -> PydanticCustomError:

@@ -278,4 +278,5 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_val": 0 if data.val is None else len(data.val.y),
         "n_test": len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "fingerprint": data.fingerprint,
     }

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data import LabelEncoder, Scaler, check_features
-from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.data import LabelEncoder, Scaler, Split, check_features
+from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
 from mlptrain.training.run_state import config_from_checkpoint, load_model_state, model_tensors
@@ -46,6 +46,20 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""

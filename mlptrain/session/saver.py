@@ -24,6 +24,7 @@ class Saver:
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
+        self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
@@ -36,8 +37,19 @@ class Saver:
             checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
             meta,
         )
+        self.saved[kind] = (state.epoch, state.step)
         if kind == "best":
             self.best_state = self.setup.model.state_dict()
+
+    def kept(self) -> str:
+        """Which checkpoints a failed run leaves on disk, for its error message."""
+        if not self.saved:
+            return "no checkpoint had been written yet"
+        kept = [
+            f"{CHECKPOINT_DIR}/{kind}.safetensors (epoch {epoch}, step {step})"
+            for kind, (epoch, step) in sorted(self.saved.items(), reverse=True)
+        ]
+        return f"kept: {' and '.join(kept)}"
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:

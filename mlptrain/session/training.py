@@ -67,6 +67,7 @@ def train_in(
         with stop:
             trainer.run()
     except DivergenceError as exc:
+        exc.kept = saver.kept()
         write_run_report(
             setup,
             trainer,

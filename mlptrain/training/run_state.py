@@ -40,6 +40,7 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "feature_names": data.feature_names,
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         "scale": setup.config.data.scale,
+        "data_fingerprint": data.fingerprint,
         "epoch": state.epoch,
         "step": state.step,
         "seconds": state.seconds,
@@ -112,7 +113,17 @@ def config_from_checkpoint(ckpt: Checkpoint) -> Config:
 
 def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    from mlptrain.data.fingerprint import check_same_data
+
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
+    check_same_data(
+        ckpt.meta.get("data_fingerprint"),
+        setup.data.fingerprint or {},
+        source=setup.data.source,
+        run=str(ckpt.path),
+        remedy="evaluate the run on the data it was trained on, or score another labelled "
+        "file as a whole with --data FILE",
+    )
     load_model_state(setup.model, model_tensors(ckpt.tensors), source=str(ckpt.path))
     return setup
