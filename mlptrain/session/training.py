@@ -55,7 +55,7 @@ def train_in(
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
     """
-    from mlptrain.training.signals import Interrupted, StopOnSignals
+    from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
     saver = Saver(setup, run_dir)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
@@ -79,6 +79,10 @@ def train_in(
         )
         raise
     except StopRequested as exc:
+        # The history so far, marked interrupted; final metrics and figures wait for the end.
+        write_run_report(
+            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False
+        )
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
@@ -86,7 +90,11 @@ def train_in(
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = write_run_report(setup, trainer, run_dir, status="completed", figures=figures)
+    try:
+        report = write_run_report(setup, trainer, run_dir, status="completed", figures=figures)
+    except KeyboardInterrupt:
+        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        raise ReportInterrupted(run_dir, checkpoint) from None
     return Run(
         dir=run_dir,
         model=setup.model,
