@@ -26,10 +26,24 @@ from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
 
 
+def _targets_model(model: Any) -> Any:
+    """``model`` must predict in the targets' units: a ``TrainedModel`` (``Setup.trained``,
+    ``Predictor.trained``). A bare regression stack predicts standardised values, so passing
+    one is a programming error, refused loudly rather than reported wrongly."""
+    if isinstance(model, Sequential) and model.head == "identity":
+        raise TypeError(
+            "regression metrics need predictions in the targets' units: pass the "
+            "TrainedModel (setup.trained or predictor.trained), not the bare Sequential"
+        )
+    return model
+
+
 def split_metrics(
-    model: Sequential, task: str, split: Split, class_names: list[str] | None
+    model: Any, task: str, split: Split, class_names: list[str] | None
 ) -> dict[str, Any]:
-    """All report metrics of ``model`` on one split (eval mode); undefined ones are None."""
+    """All report metrics of ``model`` (a ``TrainedModel``) on one split (eval mode);
+    undefined ones are None."""
+    model = _targets_model(model)
     if task == "classification":
         metrics = classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
     else:
@@ -117,9 +131,10 @@ def build_report(
 PREDICTION_SAMPLE = 2000
 
 
-def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]:
+def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
     """(true, predicted) values of the first target on a split, evenly subsampled, so
     ``mlptrain report`` can redraw the regression figures from report.json alone."""
+    model = _targets_model(model)
     rows = np.arange(len(split.y))
     if len(rows) > PREDICTION_SAMPLE:
         rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)

@@ -47,5 +47,5 @@ def score_file(model_path: str | Path, data_path: str | Path) -> dict[str, Any]:
         "data": str(data_path),
         "task": predictor.task,
         "n_samples": len(split.y),
-        "metrics": split_metrics(predictor.model, predictor.task, split, classes),
+        "metrics": split_metrics(predictor.trained, predictor.task, split, classes),
     }
