@@ -81,7 +81,7 @@ def train_recording(tmp_path: Path, text: str):
 
 def predictions(setup, flat: np.ndarray, x: np.ndarray) -> np.ndarray:
     setup.model.flat_params[...] = flat
-    return setup.model.predict(x).reshape(-1)
+    return setup.trained.predict(x).reshape(-1)
 
 
 @pytest.fixture(scope="module")

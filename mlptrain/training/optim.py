@@ -57,6 +57,11 @@ class Optimizer:
         """The moment buffers, by name, for the checkpoint."""
         return {}
 
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy saved moment buffers (``state_arrays``' names) back in place."""
+        for name, buffer in self.state_arrays().items():
+            buffer[...] = arrays[name]
+
     def state_meta(self) -> dict[str, Any]:
         return {"step_count": self.step_count, "lr": self.lr}
 
