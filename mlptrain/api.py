@@ -15,25 +15,33 @@ from typing import Any
 
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.config.monitors import SPLITS
+from mlptrain.data import write_npz
 from mlptrain.errors import UserInputError
 from mlptrain.reporting.report import split_metrics
 from mlptrain.serving.loading import Predictor, load
 from mlptrain.session.directory import prepare_run_dir, resolve_checkpoint
 from mlptrain.session.report_writer import class_names
-from mlptrain.session.training import Run, train_in
+from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from mlptrain.store.lock import RunLock
+from mlptrain.training.arrays import point_at_run_dir, setup_for_arrays
 from mlptrain.training.run_state import setup_from_checkpoint
 from mlptrain.training.setup import build, output_units
 from mlptrain.training.trainer import Callbacks
 
-__all__ = ["Predictor", "Run", "evaluate", "fit", "load"]
+__all__ = ["Predictor", "Run", "evaluate", "fit", "load", "write_run_dir"]
 
 
 def fit(
-    config: str | Path | Config | None = None,
+    config: str | Path | Config | dict[str, Any] | None = None,
     *,
+    X: Any = None,
+    y: Any = None,
+    X_val: Any = None,
+    y_val: Any = None,
+    X_test: Any = None,
+    y_test: Any = None,
     overrides: Sequence[str] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -53,6 +61,11 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
+    config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
+    explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
+    The arrays are saved in the run directory (data.npz, with each row's split), so
+    ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
     ``on_warning``: called before training with each lint warning ``validate`` would show.
     ``gradcheck``: first check every derivative of the configured model against finite
     differences (``mlptrain gradcheck``); on a failure nothing is trained and
@@ -69,6 +82,14 @@ def fit(
             callbacks.on_gradcheck(result)
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
+    arrays = {"X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test}
+    with_arrays = X is not None or y is not None
+    if not with_arrays and any(v is not None for v in arrays.values()):
+        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
+    if with_arrays and (X is None or y is None):
+        raise UserInputError("X and y go together: give both (features and targets) or neither")
+    if resume is not None and with_arrays:
+        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
     if resume is not None:
         if config is not None or init_from is not None or out is not None or overwrite:
             raise UserInputError(
@@ -81,13 +102,20 @@ def fit(
         raise UserInputError(
             "a «config» file is required (or «resume» RUN_DIR to continue an interrupted run)"
         )
-    if isinstance(config, Config):
-        cfg = config
-        if overrides:
-            cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+    raw_arrays = None
+    if with_arrays:
+        setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
+        cfg = setup.config
     else:
-        cfg = load_config(config, overrides)
-    setup = build(cfg)
+        if isinstance(config, Config):
+            cfg = config
+            if overrides:
+                cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+        elif isinstance(config, dict):
+            cfg = parse_config_dict(config, source="config", overrides=overrides)
+        else:
+            cfg = load_config(config, overrides)
+        setup = build(cfg)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -100,7 +128,11 @@ def fit(
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
+    if raw_arrays is not None:
+        resolved = setup.config = point_at_run_dir(resolved, run_dir)
     with RunLock(run_dir):
+        if raw_arrays is not None:
+            write_npz(resolved.data.path, raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)

@@ -117,6 +117,15 @@ def _layer_model(entry: LayerType) -> type[_Strict]:
 LAYER_MODELS: dict[str, type[_Strict]] = {name: _layer_model(e) for name, e in LAYERS.items()}
 LinearLayer = LAYER_MODELS["linear"]
 
+
+def layer_model(module: type) -> type[_Strict]:
+    """The config model of the layer type whose nn class is ``module`` (e.g. ``Dropout``)."""
+    for name, entry in LAYERS.items():
+        if entry.module is module:
+            return LAYER_MODELS[name]
+    raise KeyError(f"no layer type for {module.__name__}")
+
+
 Layer = Annotated[
     Union[tuple(LAYER_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
     Field(discriminator="type"),
@@ -315,6 +324,7 @@ class ModelSpec(_Strict):
 class TrainSpec(_Strict):
     epochs: int = Field(50, ge=1, le=1_000_000)
     batch_size: int = Field(64, ge=1, le=10_000_000)
+    shuffle: bool = True  # a fresh permutation each epoch; false: the rows in order
     dtype: Literal["float32", "float64"] = "float32"
     optimizer: Optimizer = Field(default_factory=Adam)
     schedule: Schedule = Field(default_factory=ConstantSchedule)

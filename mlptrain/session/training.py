@@ -7,14 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.config import Config
+from mlptrain.config import Config, config_to_yaml
+from mlptrain.data import RawData, write_npz
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.session.directory import prepare_run_dir
 from mlptrain.session.report_writer import write_run_report
 from mlptrain.session.saver import Saver
+from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR
+from mlptrain.store.lock import RunLock
+from mlptrain.training.arrays import plain, point_at_run_dir
 from mlptrain.training.setup import Setup
-from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer
+from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer, TrainState
 
 
 @dataclass(repr=False)
@@ -98,7 +103,45 @@ def train_in(
     return Run(
         dir=run_dir,
         model=setup.model,
-        history=trainer.state.history,
+        history=plain(trainer.state.history),
+        report=report,
+        config=setup.config,
+    )
+
+
+def write_run_dir(
+    setup: Setup,
+    state: TrainState,
+    out: str | Path,
+    *,
+    raw: RawData,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Run:
+    """A run directory for a model trained outside ``fit`` (the scikit-learn estimators):
+    config.yaml, data.npz (``raw``, with each row's split), checkpoints, metrics.jsonl and the
+    reports, as ``fit`` writes them, so every command that reads a run works on it.
+    ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
+    """
+    run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
+    setup.config = point_at_run_dir(setup.config, run_dir)
+    with RunLock(run_dir):
+        clean_temp_files(run_dir)
+        write_npz(setup.config.data.path, raw)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        saver = Saver(setup, run_dir)
+        saver.trainer = Trainer(setup)
+        saver.trainer.state = state
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        saver("last")
+        saver("best")
+        report = write_run_report(
+            setup, saver.trainer, run_dir, status="completed", figures=figures
+        )
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=plain(state.history),
         report=report,
         config=setup.config,
     )
