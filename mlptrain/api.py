@@ -107,6 +107,9 @@ def fit(
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
+    html: bool = True,
+    data: Prepared | None = None,
+    deferred_writes: bool = False,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -115,7 +118,11 @@ def fit(
     ``init_from``: start this new run from another run's model weights (fine-tuning).
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
-    can draw them later.
+    can draw them later. ``html``: write report.html (a sweep's trials leave it out).
+    ``data``: the config's data, already prepared (a sweep worker prepares it once for many
+    trials); it must be what ``prepare`` gives for this config's data section, seed and dtype.
+    ``deferred_writes``: write checkpoints and metrics.jsonl once at the end instead of as the
+    run goes (a sweep's trials; an interrupted run then cannot be resumed).
     """
     from mlptrain.training import resume as resuming
 
@@ -140,7 +147,7 @@ def fit(
             cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
     else:
         cfg = load_config(config, overrides)
-    setup = build(cfg)
+    setup = build(cfg, data=data)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -167,32 +174,62 @@ def fit(
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
-        return train_in(setup, run_dir, callbacks, figures=figures)
+        return train_in(
+            setup, run_dir, callbacks, figures=figures, html=html, deferred=deferred_writes
+        )
 
 
 class _Saver:
-    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
+    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights.
 
-    def __init__(self, setup: Setup, run_dir: Path) -> None:
+    ``deferred`` (a sweep's trials): checkpoints and metrics lines are kept in memory and
+    written once by ``flush`` when the run ends, however it ends. A trial killed midway leaves
+    no partial files worth keeping (the sweep reruns it), and writing ``last`` every epoch
+    would cost far more than training a small trial.
+    """
+
+    def __init__(self, setup: Setup, run_dir: Path, *, deferred: bool = False) -> None:
         self.setup = setup
         self.run_dir = run_dir
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
+        self.deferred = deferred
+        self._pending: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]] | None] = {}
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
-        state = self.trainer.state
-        self._flush_metrics(state.history)
-        meta = run_metadata(self.setup, state)
-        meta["kind"] = kind
-        save_checkpoint(
-            self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors",
-            checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
-            meta,
-        )
         if kind == "best":
             self.best_state = self.setup.model.state_dict()
+        if self.deferred:
+            # "last" is written from the state at flush time; "best" must be captured now.
+            self._pending[kind] = self._snapshot(kind) if kind == "best" else None
+            return
+        self._flush_metrics(self.trainer.state.history)
+        tensors, meta = self._snapshot(kind)
+        save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+
+    def _snapshot(self, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        assert self.trainer is not None
+        meta = run_metadata(self.setup, self.trainer.state)
+        meta["kind"] = kind
+        return checkpoint_tensors(self.setup, with_optimizer=kind == "last"), meta
+
+    def flush(self) -> None:
+        """Write what a deferred saver holds (nothing to do otherwise)."""
+        if not self.deferred or self.trainer is None:
+            return
+        history = self.trainer.state.history
+        if self.written_epochs == 0 and history:
+            # One write for the whole file instead of an fsynced append per epoch.
+            lines = "".join(json.dumps(r, allow_nan=False) + "\n" for r in history)
+            atomic_write_text(self.run_dir / "metrics.jsonl", lines)
+            self.written_epochs = len(history)
+        self._flush_metrics(history)
+        for kind, held in self._pending.items():
+            tensors, meta = held if held is not None else self._snapshot(kind)
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+        self._pending.clear()
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:
@@ -207,6 +244,8 @@ def train_in(
     *,
     start: Callable[[Trainer, _Saver], None] | None = None,
     figures: bool = True,
+    html: bool = True,
+    deferred: bool = False,
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
@@ -214,7 +253,7 @@ def train_in(
     """
     from mlptrain.training.signals import Interrupted, StopOnSignals
 
-    saver = _Saver(setup, run_dir)
+    saver = _Saver(setup, run_dir, deferred=deferred)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
     saver.trainer = trainer
     if start is not None:
@@ -224,6 +263,7 @@ def train_in(
         with stop:
             trainer.run()
     except DivergenceError as exc:
+        saver.flush()
         _write_report(
             setup,
             trainer,
@@ -232,17 +272,23 @@ def train_in(
             error=str(exc),
             with_metrics=False,
             figures=figures,
+            html=html,
         )
         raise
     except StopRequested as exc:
+        saver.flush()
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
         # Early stopping keeps the best weights: the model reported is the model in best.
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
+    saver.flush()
+    # An observer may have ended the run early (a pruned sweep trial): that is its status.
+    status = trainer.stopped_by or "completed"
+    report = _write_report(setup, trainer, run_dir, status=status, figures=figures, html=html)
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -265,6 +311,7 @@ def _write_report(
     error: str | None = None,
     with_metrics: bool = True,
     figures: bool = True,
+    html: bool = True,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -291,7 +338,7 @@ def _write_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
-    write_reports(run_dir, report, figures=figures)
+    write_reports(run_dir, report, figures=figures, html=html)
     return report
 
 

@@ -170,7 +170,7 @@ def test_failed_trial_is_recorded_and_counted(config_path: Path, tmp_path: Path)
     assert len(failed) == 1
     assert "train.optimizer.lr: -1 is not allowed; must be a number > 0" in failed[0]["error"]
     summary = json.loads((tmp_path / "sweep.json").read_text())
-    assert summary["counts"] == {"completed": 1, "failed": 1, "pending": 0}
+    assert summary["counts"] == {"completed": 1, "pruned": 0, "failed": 1, "pending": 0}
     # a rerun retries only the failed trial
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "skipped 1 finished trial(s)" in again.output

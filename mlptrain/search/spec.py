@@ -15,6 +15,8 @@ from mlptrain.errors import UserInputError
 
 DEFAULT_TRIALS = 10
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+SEARCHES = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "hyperband")
 SPLITS = ("train", "val", "test")
 # Metrics where smaller is better; everything else (accuracy, r2, f1 ...) is maximised.
 _MINIMISED = ("loss", "log_loss", "mse", "rmse", "mae")
@@ -67,6 +69,13 @@ class SweepSpec:
     trials: int | None = None
     seeds: int = 1
     monitor: str | None = None
+    search: str = "grid"  # set from the flags by build_spec: grid, random or tpe
+    prune: str = "none"
+
+    @property
+    def uses_study(self) -> bool:
+        """An Optuna study drives the sampling (tpe) or the pruning (median, hyperband)."""
+        return self.search == "tpe" or self.prune != "none"
 
     @property
     def keys(self) -> list[str]:
@@ -79,7 +88,23 @@ class SweepSpec:
             "trials": self.trials,
             "seeds": self.seeds,
             "monitor": self.monitor,
+            # Only when not the default, so that older sweeps keep their directory and plan.
+            **({"search": self.search} if self.search == "tpe" else {}),
+            **({"prune": self.prune} if self.prune != "none" else {}),
         }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
+    """The inverse of ``SweepSpec.to_dict`` (a worker process rebuilds the spec from it)."""
+    return SweepSpec(
+        grid={k: list(v) for k, v in data["grid"].items()},
+        random={k: parse_distribution(v) for k, v in data["random"].items()},
+        trials=data["trials"],
+        seeds=data["seeds"],
+        monitor=data["monitor"],
+        search=data.get("search") or ("random" if data["random"] else "grid"),
+        prune=data.get("prune") or "none",
+    )
 
 
 @dataclass(frozen=True)
@@ -251,6 +276,8 @@ def build_spec(
     seeds: int | None = None,
     monitor: str | None = None,
     spec_file: str | Path | None = None,
+    search: str | None = None,
+    prune: str | None = None,
 ) -> SweepSpec:
     """A SweepSpec from the command line flags, on top of an optional ``--spec`` YAML file."""
     spec = read_spec_file(spec_file) if spec_file is not None else SweepSpec()
@@ -266,8 +293,20 @@ def build_spec(
         spec.seeds = seeds
     if monitor is not None:
         spec.monitor = monitor
+    if prune is not None:
+        spec.prune = _choose("--prune", prune, PRUNERS)
+    if search is not None:
+        spec.search = _choose("--search", search, SEARCHES)
+    elif spec.search != "tpe":  # a sweep file may say tpe; otherwise the flags decide
+        spec.search = "random" if spec.random else "grid"
     _check_spec(spec)
     return spec
+
+
+def _choose(option: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise UserInputError(f"{option} {value!r}: allowed: {', '.join(allowed)}")
+    return value
 
 
 def _check_spec(spec: SweepSpec) -> None:
@@ -276,10 +315,22 @@ def _check_spec(spec: SweepSpec) -> None:
         raise UserInputError(
             f"{both[0]} is swept by both --grid and --random; choose one for each key"
         )
-    if spec.trials is not None and (spec.trials < 1 or not spec.random):
+    tpe = spec.search == "tpe"
+    if spec.trials is not None and (spec.trials < 1 or not (spec.random or tpe)):
         raise UserInputError(
             f"--trials {spec.trials}: "
             + ("must be >= 1" if spec.trials < 1 else "applies to --random only; add a --random")
+        )
+    if spec.search == "grid" and spec.random:
+        raise UserInputError("--search grid: --random is given too; use --search random or tpe")
+    if spec.search == "random" and not spec.random:
+        raise UserInputError("--search random needs at least one --random KEY=DIST")
+    if tpe and not (spec.grid or spec.random):
+        raise UserInputError("--search tpe needs a space to search: --random KEY=DIST or --grid")
+    if tpe and spec.seeds != 1:
+        raise UserInputError(
+            f"--seeds {spec.seeds}: --search tpe runs one seed per trial (the sampler learns "
+            "from each result); leave out --seeds, then repeat the best config with --seeds"
         )
     if not 1 <= spec.seeds <= 1000:
         raise UserInputError(f"--seeds {spec.seeds}: allowed: an integer from 1 to 1000")
@@ -289,9 +340,15 @@ def _check_spec(spec: SweepSpec) -> None:
         )
     if spec.monitor is not None:
         check_monitor(spec.monitor)
+        if spec.uses_study and not spec.monitor.startswith("val_"):
+            raise UserInputError(
+                f"--monitor {spec.monitor}: the TPE sampler and the pruner must see only "
+                "validation metrics (never test ones); allowed: val_loss or val_<metric>, e.g. "
+                "val_accuracy"
+            )
 
 
-_SPEC_KEYS = ("grid", "random", "trials", "seeds", "monitor")
+_SPEC_KEYS = ("grid", "random", "trials", "seeds", "monitor", "search", "prune")
 
 
 def read_spec_file(path: str | Path) -> SweepSpec:
@@ -340,6 +397,12 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     if monitor is not None and not isinstance(monitor, str):
         raise UserInputError(f"{where('monitor')}: must be a string such as val_loss")
     spec.monitor = monitor
+    for name, allowed in (("search", SEARCHES), ("prune", PRUNERS)):
+        value = raw.get(name)
+        if value is not None:
+            if value not in allowed:
+                raise UserInputError(f"{where(name)}: {value!r}; allowed: {', '.join(allowed)}")
+            setattr(spec, name, value)
     return spec
 
 
