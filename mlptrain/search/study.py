@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,11 @@ def make_pruner(kind: str, epochs: int) -> Any:
     """The pruner for ``--prune``; steps are epochs (1 .. epochs)."""
     optuna = optuna_module()
     if kind == "median":
-        # Five trials run whole before any is compared; the first tenth of the epochs is never
-        # pruned (every curve is noisy there).
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 10))
+        # Five trials run whole before any is compared; the first tenth of the epochs (at
+        # least one) is never pruned: every curve is noisy there. Steps are epochs from 1, and
+        # Optuna prunes from step n_warmup_steps on.
+        warmup = max(1, epochs // 10)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup + 1)
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=max(1, epochs // 27), max_resource=epochs, reduction_factor=3
@@ -91,7 +94,7 @@ def _storage(url: str) -> Any:
         # SQLite shared by several processes: wait for the lock instead of failing at once.
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
         try:
-            _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            _STORAGES[url] = _open_storage(optuna, url, kwargs)
         except Exception as exc:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
             raise UserInputError(
                 f"--storage {url}: cannot open the Optuna storage ({type(exc).__name__}: "
@@ -99,6 +102,23 @@ def _storage(url: str) -> Any:
                 "such as sqlite:///study.db or postgresql://user:password@host/db"
             ) from None
     return _STORAGES[url]
+
+
+def _open_storage(optuna: Any, url: str, kwargs: dict[str, Any], attempts: int = 5) -> Any:
+    """Workers starting together race to create the tables of a new database: the loser sees
+    an OperationalError or IntegrityError and simply tries again."""
+    import time
+
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (OperationalError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def open_study(ref: Mapping[str, Any]) -> Any:
@@ -257,7 +277,11 @@ def study_trial(
     dists = distributions(spec)
     if fixed is not None:
         given = {k: _to_optuna_value(spec, k, v) for k, v in fixed["params"].items()}
-        study.sampler = optuna.samplers.PartialFixedSampler(given, optuna.samplers.RandomSampler(0))
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.4; stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.PartialFixedSampler(
+                given, optuna.samplers.RandomSampler(0)
+            )
     else:
         study.sampler = optuna.samplers.TPESampler(seed=trial_seed(ref["seed"], trial.number))
     try:
