@@ -369,7 +369,7 @@ def test_only_the_best_trial_gets_figures_by_default(full_sweep: Path, config_pa
 def test_data_is_prepared_once_per_worker(config_path: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     import mlptrain.data as data_module
-    import mlptrain.search.execute as execute
+    import mlptrain.search.trial as execute
 
     calls: list[int] = []
     real = data_module.prepare

@@ -223,7 +223,7 @@ def test_sweep_with_median_pruning_prunes_the_hopeless_setting(
 def test_interrupted_tpe_sweep_resumes_from_storage(
     config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlptrain.search.execute as execute
+    import mlptrain.search.trial as execute
 
     spec = build_spec(random=["train.optimizer.lr=loguniform(1e-3,0.3)"], search="tpe", trials=4)
     real = execute.run_trial
@@ -282,7 +282,10 @@ def test_two_processes_share_one_study_and_run_exactly_n_trials(
     workers = [
         subprocess.Popen(
             [*command, "--out", str(tmp_path / f"machine{i}")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for i in range(2)
     ]
@@ -293,7 +296,9 @@ def test_two_processes_share_one_study_and_run_exactly_n_trials(
     assert len(ids) == 7 and len(set(ids)) == 7  # exactly N between them, none twice
     numbers = sorted(r["index"] for records in ran for r in records.values())
     study = optuna.load_study(study_name=_study_name_of(storage), storage=storage)
-    finished = [t for t in study.trials if t.state.is_finished() and "mlptrain_record" in t.user_attrs]
+    finished = [
+        t for t in study.trials if t.state.is_finished() and "mlptrain_record" in t.user_attrs
+    ]
     assert sorted(t.number for t in finished) == numbers
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 7
     # Each machine's leaderboard covers the whole study.

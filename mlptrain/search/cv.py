@@ -172,7 +172,7 @@ def cross_validate(
 ) -> CVResult:
     """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
     from mlptrain.config import config_to_dict, load_config
-    from mlptrain.search.execute import blas_threads_per_job
+    from mlptrain.search.trial import blas_threads_per_job
 
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")

@@ -143,7 +143,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"trained. Ranked by **{summary['monitor']}** "
         f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds.",
         "",
-        "| rank | parameters | " + summary["monitor"]
+        "| rank | parameters | "
+        + summary["monitor"]
         + " | seeds ok | pruned | failed | epochs | seconds |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -14,6 +14,7 @@ dict, reopened in each worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -221,12 +222,11 @@ def fail_lost_trials(study: Any) -> None:
         worker = str(frozen.user_attrs.get(WORKER_ATTR, ""))
         name, _, pid = worker.rpartition(":")
         if name == host and pid.isdigit() and not _alive(int(pid)):
-            try:
+            # Another worker may have failed it first.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 study._storage.set_trial_state_values(
                     frozen._trial_id, state=optuna.trial.TrialState.FAIL
                 )
-            except optuna.exceptions.UpdateFinishedTrialError:
-                pass  # another worker failed it first
 
 
 def _claimed(study: Any, number: int | None = None) -> int:
@@ -257,8 +257,8 @@ def study_trial(
     ``fixed``: a grid/random trial's payload (its parameters are given, the study only prunes);
     otherwise TPE samples the parameters and the study's budget applies.
     """
-    from mlptrain.search.execute import run_trial
     from mlptrain.search.spec import spec_from_dict
+    from mlptrain.search.trial import run_trial
 
     optuna = optuna_module()
     spec = spec_from_dict(ref["spec"])
@@ -373,4 +373,3 @@ def check_storage_url(url: str) -> str:
             "sqlite:///study.db or postgresql://user:password@host/db"
         )
     return url
-

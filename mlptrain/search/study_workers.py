@@ -27,7 +27,7 @@ def run_study(
 ) -> Iterator[dict[str, Any]]:
     """Records of the trials run here, as they finish. ``payloads``: the fixed trials of a
     grid or random search; ``None``: TPE asks the study until it holds its budget."""
-    from mlptrain.search.execute import blas_threads_per_job
+    from mlptrain.search.trial import blas_threads_per_job
 
     threads = blas_threads_per_job(jobs)
     pending = list(payloads) if payloads is not None else None
