@@ -97,6 +97,7 @@ def run_trial(
     trial's figures and report.html (off by default: the sweep draws the best trial's once).
     ``reporter`` (an Optuna trial) gets ``monitor`` after every epoch and may prune the run.
     """
+    from sklearn import config_context
     from threadpoolctl import threadpool_limits
 
     from mlptrain.api import fit
@@ -120,7 +121,12 @@ def run_trial(
     # The one place a trial's observers are put together (a tracker adds its own here).
     callbacks = compose(pruner.callbacks() if pruner else None)
     try:
-        with threadpool_limits(limits=blas_threads):
+        # Our own arrays go into scikit-learn's metrics: its argument checks would cost a
+        # trial more than a small model's training.
+        with (
+            threadpool_limits(limits=blas_threads),
+            config_context(assume_finite=True, skip_parameter_validation=True),
+        ):
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
             run = fit(
                 cfg, out=run_dir, overwrite=True, callbacks=callbacks, figures=figures,
