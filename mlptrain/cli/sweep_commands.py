@@ -29,7 +29,8 @@ def sweep(
         ),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option("--trials", help="Random samples, or the TPE study's total (default 10).")
+        int | None,
+        typer.Option("--trials", help="Random samples, or the TPE study's total (default 10)."),
     ] = None,
     seeds: Annotated[
         int | None, typer.Option("--seeds", help="Repeat each setting with N seeds.")
@@ -42,7 +43,9 @@ def sweep(
     ] = None,
     spec: Annotated[
         Path | None,
-        typer.Option("--spec", help="Sweep YAML file (grid/random/trials/seeds/monitor/search/prune)."),
+        typer.Option(
+            "--spec", help="Sweep YAML file (grid/random/trials/seeds/monitor/search/prune)."
+        ),
     ] = None,
     set_: SetOpt = None,
     out: Annotated[
