@@ -104,6 +104,7 @@ def run_trial(
     from mlptrain.config import parse_config_dict
     from mlptrain.search.pruning import PRUNED, PruningObserver
     from mlptrain.training.observers import compose
+    from mlptrain.training.signals import Interrupted
 
     started = time.perf_counter()
     record: dict[str, Any] = {
@@ -134,6 +135,9 @@ def run_trial(
             )  # fmt: skip
         status = PRUNED if run.report["status"] == PRUNED else "completed"
         record.update(status=status, error=None, metrics=trial_metrics(run.report))
+    except Interrupted:
+        # Ctrl-C stops the sweep, not just this trial; a rerun of the command runs it again.
+        raise KeyboardInterrupt from None
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
     except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
