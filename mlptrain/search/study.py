@@ -92,8 +92,7 @@ def _storage(url: str) -> Any:
     """One RDBStorage per URL and process (creating the engine is the slow part)."""
     if url not in _STORAGES:
         optuna = optuna_module()
-        # SQLite shared by several processes: wait for the lock instead of failing at once.
-        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        kwargs = _sqlite_engine_kwargs(url) if url.startswith("sqlite") else {}
         try:
             _STORAGES[url] = _open_storage(optuna, url, kwargs)
         except Exception as exc:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
@@ -103,6 +102,28 @@ def _storage(url: str) -> Any:
                 "such as sqlite:///study.db or postgresql://user:password@host/db"
             ) from None
     return _STORAGES[url]
+
+
+def _sqlite_engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLite in write-ahead-log mode with ``synchronous=NORMAL``: a trial reports after every
+    epoch, and a full fsync per report cost more than a small model's epoch (0.066 s against
+    0.064 s measured on digits). The database stays consistent after any crash; a power cut
+    may lose the last few reports. Several processes wait up to a minute for the lock."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return {"connect_args": {"timeout": 60}}
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    return {"creator": connect}
 
 
 def _open_storage(optuna: Any, url: str, kwargs: dict[str, Any], attempts: int = 5) -> Any:
