@@ -20,12 +20,12 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
-from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.config.monitors import SPLITS
+from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, check_features
+from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    SPLITS,
     build_report,
     model_summary,
     prediction_sample,
@@ -110,6 +110,7 @@ def fit(
     html: bool = True,
     data: Prepared | None = None,
     deferred_writes: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -123,6 +124,7 @@ def fit(
     trials); it must be what ``prepare`` gives for this config's data section, seed and dtype.
     ``deferred_writes``: write checkpoints and metrics.jsonl once at the end instead of as the
     run goes (a sweep's trials; an interrupted run then cannot be resumed).
+    ``on_warning``: called before training with each lint warning ``validate`` would show.
     """
     from mlptrain.training import resume as resuming
 
@@ -152,6 +154,11 @@ def fit(
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
     setup.config = resolved
+    if on_warning is not None:
+        from mlptrain.training.validate import lint_config
+
+        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.loss, setup.data)):
+            on_warning(warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
@@ -194,6 +201,7 @@ class _Saver:
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
+        self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
         self.deferred = deferred
         self._pending: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]] | None] = {}
 
@@ -208,6 +216,7 @@ class _Saver:
         self._flush_metrics(self.trainer.state.history)
         tensors, meta = self._snapshot(kind)
         save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+        self.saved[kind] = (meta["epoch"], meta["step"])
 
     def _snapshot(self, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         assert self.trainer is not None
@@ -229,7 +238,18 @@ class _Saver:
         for kind, held in self._pending.items():
             tensors, meta = held if held is not None else self._snapshot(kind)
             save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+            self.saved[kind] = (meta["epoch"], meta["step"])
         self._pending.clear()
+
+    def kept(self) -> str:
+        """Which checkpoints a failed run leaves on disk, for its error message."""
+        if not self.saved:
+            return "no checkpoint had been written yet"
+        kept = [
+            f"{CHECKPOINT_DIR}/{kind}.safetensors (epoch {epoch}, step {step})"
+            for kind, (epoch, step) in sorted(self.saved.items(), reverse=True)
+        ]
+        return f"kept: {' and '.join(kept)}"
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:
@@ -251,7 +271,7 @@ def train_in(
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
     """
-    from mlptrain.training.signals import Interrupted, StopOnSignals
+    from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir, deferred=deferred)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
@@ -264,6 +284,7 @@ def train_in(
             trainer.run()
     except DivergenceError as exc:
         saver.flush()
+        exc.kept = saver.kept()
         _write_report(
             setup,
             trainer,
@@ -277,6 +298,11 @@ def train_in(
         raise
     except StopRequested as exc:
         saver.flush()
+        # The history so far, marked interrupted; final metrics and figures wait for the end.
+        _write_report(
+            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False,
+            html=html,
+        )  # fmt: skip
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
     saver._flush_metrics(trainer.state.history)
@@ -288,7 +314,11 @@ def train_in(
     saver.flush()
     # An observer may have ended the run early (a pruned sweep trial): that is its status.
     status = trainer.stopped_by or "completed"
-    report = _write_report(setup, trainer, run_dir, status=status, figures=figures, html=html)
+    try:
+        report = _write_report(setup, trainer, run_dir, status=status, figures=figures, html=html)
+    except KeyboardInterrupt:
+        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        raise ReportInterrupted(run_dir, checkpoint) from None
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -363,8 +393,18 @@ def config_from_checkpoint(ckpt: Checkpoint) -> Config:
 
 def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    from mlptrain.data.fingerprint import check_same_data
+
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
+    check_same_data(
+        ckpt.meta.get("data_fingerprint"),
+        setup.data.fingerprint or {},
+        source=setup.data.source,
+        run=str(ckpt.path),
+        remedy="evaluate the run on the data it was trained on, or score another labelled "
+        "file as a whole with --data FILE",
+    )
     setup.model.load_state_dict(
         model_tensors(ckpt.tensors),
         source=str(ckpt.path),
@@ -416,6 +456,20 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""

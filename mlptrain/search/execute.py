@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.errors import RunError, UserInputError
+from mlptrain.errors import ConfigError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import (
     DEFAULT_TRIALS,
@@ -19,6 +19,7 @@ from mlptrain.search.spec import (
 )
 from mlptrain.search.trial import blas_threads_per_job, run_trial
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
 FIGURES = ("best", "all", "none")  # whose figures and report.html a sweep draws
@@ -122,6 +123,35 @@ def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     return {record["trial"]: record for record in read_jsonl(sweep_dir / RESULTS)}
 
 
+def _check_validation_split(val_size: float, trials: Sequence[Trial]) -> None:
+    """A sweep ranks on validation metrics; without a validation split it would rank on test."""
+    sizes = [val_size, *(t.params["data.val_size"] for t in trials if "data.val_size" in t.params)]
+    if any(size == 0 for size in sizes):
+        raise UserInputError(
+            "a sweep ranks trials on the validation split, and data.val_size is 0 (no validation "
+            "split): ranking on the test split would pick the settings that fit the test rows; "
+            "keep data.val_size > 0, or use `mlptrain cv` to estimate on folds of the training rows"
+        )
+
+
+def check_trials(base: Mapping[str, Any], trials: Sequence[Trial], *, source: str) -> None:
+    """Every trial's config validates before anything is written or trained.
+
+    A typo in a swept key (``--grid train.optimzer.lr=...``) would otherwise fail every trial
+    and leave a sweep directory that blocks the corrected command.
+    """
+    from mlptrain.config import parse_config_dict
+
+    for trial in trials:
+        try:
+            parse_config_dict(base, source=source, overrides=trial.overrides)
+        except ConfigError as exc:
+            problems = [p.removeprefix("--set ") for p in exc.problems]
+            raise ConfigError(
+                [f"swept value {problem}" for problem in problems], source=exc.source
+            ) from None
+
+
 def run_sweep(
     config: str | Path,
     spec: SweepSpec,
@@ -154,6 +184,8 @@ def run_sweep(
     monitor = check_study_options(spec, base, scheduler=scheduler, shard=shard, storage=storage)
     tpe = spec.search == "tpe"
     trials = [] if tpe else expand_trials(spec, cfg.seed)
+    check_trials(base, trials, source=str(config))
+    _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -203,12 +235,16 @@ def run_sweep(
             if scheduler is not None
             else _run_local(base, todo, sweep_dir, jobs, figures == "all")
         )
-    for record in stream or ():
-        append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-        records[record["trial"]] = record
-        ran.append(record["trial"])
-        if on_record is not None:
-            on_record(record)
+    try:
+        for record in stream or ():
+            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+            records[record["trial"]] = record
+            ran.append(record["trial"])
+            if on_record is not None:
+                on_record(record)
+    except (KeyboardInterrupt, Interrupted):
+        done = sum(r.get("status") in FINISHED for r in latest_records(sweep_dir).values())
+        raise SweepInterrupted(sweep_dir, RESULTS, done) from None
     # Other shards (or workers of a shared study) may have finished trials meanwhile:
     # summarise what the file (or the study) holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}

@@ -136,8 +136,7 @@ def run_trial(
         status = PRUNED if run.report["status"] == PRUNED else "completed"
         record.update(status=status, error=None, metrics=trial_metrics(run.report))
     except Interrupted:
-        # Ctrl-C stops the sweep, not just this trial; a rerun of the command runs it again.
-        raise KeyboardInterrupt from None
+        raise  # Ctrl-C stops the sweep, it is not the trial's failure (a rerun runs it again)
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
     except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
