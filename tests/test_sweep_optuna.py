@@ -236,7 +236,9 @@ def test_interrupted_tpe_sweep_resumes_from_storage(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(execute, "run_trial", interrupted_third)
-    with pytest.raises(KeyboardInterrupt):
+    from mlptrain.training.signals import SweepInterrupted
+
+    with pytest.raises(SweepInterrupted, match="2 finished trial"):
         run_sweep(config_path, spec, out=tmp_path)
     monkeypatch.setattr(execute, "run_trial", real)
     before = latest_records(tmp_path)
