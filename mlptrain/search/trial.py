@@ -131,7 +131,7 @@ def run_trial(
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
             run = fit(
                 cfg, out=run_dir, overwrite=True, callbacks=callbacks, figures=figures,
-                html=figures, data=cached_data(cfg), deferred_writes=True,
+                html=figures, prepared=cached_data(cfg), deferred_writes=True,
             )  # fmt: skip
         status = PRUNED if run.report["status"] == PRUNED else "completed"
         record.update(status=status, error=None, metrics=trial_metrics(run.report))
