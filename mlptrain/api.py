@@ -15,7 +15,7 @@ from typing import Any
 
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.config.monitors import SPLITS
-from mlptrain.data import write_npz
+from mlptrain.data import Prepared, write_npz
 from mlptrain.errors import UserInputError
 from mlptrain.reporting.report import split_metrics
 from mlptrain.serving.loading import Predictor, load
@@ -50,6 +50,9 @@ def fit(
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
+    html: bool = True,
+    prepared: Prepared | None = None,
+    deferred_writes: bool = False,
     gradcheck: bool = False,
     on_warning: Callable[[str], None] | None = None,
 ) -> Run:
@@ -60,7 +63,11 @@ def fit(
     ``init_from``: start this new run from another run's model weights (fine-tuning).
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
-    can draw them later.
+    can draw them later. ``html``: write report.html (a sweep's trials leave it out).
+    ``prepared``: the config's data, already prepared (a sweep worker prepares it once for many
+    trials); it must be what ``prepare`` gives for this config's data section, seed and dtype.
+    ``deferred_writes``: write checkpoints and metrics.jsonl once at the end instead of as the
+    run goes (a sweep's trials; an interrupted run then cannot be resumed).
     ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
     config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
     explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
@@ -115,7 +122,7 @@ def fit(
             cfg = parse_config_dict(config, source="config", overrides=overrides)
         else:
             cfg = load_config(config, overrides)
-        setup = build(cfg)
+        setup = build(cfg, data=prepared)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -151,7 +158,9 @@ def fit(
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
-        return train_in(setup, run_dir, callbacks, figures=figures)
+        return train_in(
+            setup, run_dir, callbacks, figures=figures, html=html, deferred=deferred_writes
+        )
 
 
 def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:

@@ -143,11 +143,16 @@ def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
-def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True) -> None:
+def write_reports(
+    run_dir: Path, report: dict[str, Any], *, figures: bool = True, html: bool = True
+) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
-    new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
+    new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
+    ``html=False`` (a sweep's trials) writes neither figures nor report.html."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
+    if not html:
+        return
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 

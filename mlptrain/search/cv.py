@@ -75,6 +75,19 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     return Folds(raw, folds, test)
 
 
+# The folds of the last config this process cross-validated: a worker running several folds
+# loads and splits the data once, not once per fold.
+_FOLDS_CACHE: dict[str, Folds] = {}
+
+
+def _cached_folds(cfg: Any, config: dict[str, Any], n_folds: int) -> Folds:
+    key = json.dumps([config, n_folds], sort_keys=True, default=str)
+    if key not in _FOLDS_CACHE:
+        _FOLDS_CACHE.clear()
+        _FOLDS_CACHE[key] = make_folds(cfg, n_folds)
+    return _FOLDS_CACHE[key]
+
+
 def monitor_rows(
     cfg: Any, raw: Any, train_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,7 +175,7 @@ def run_fold(config: dict[str, Any], n_folds: int, fold: int, blas_threads: int)
 
     with threadpool_limits(limits=blas_threads):
         cfg = parse_config_dict(config, source="cv config")
-        folds = make_folds(cfg, n_folds)
+        folds = _cached_folds(cfg, config, n_folds)
         train_rows, held_out = folds.folds[fold]
         data = prepare_fold(cfg, folds.raw, train_rows, held_out)
         setup = train_prepared(cfg, data)
@@ -197,7 +210,7 @@ def cross_validate(
 ) -> CVResult:
     """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
     from mlptrain.config import config_to_dict, load_config
-    from mlptrain.search.execute import blas_threads_per_job
+    from mlptrain.search.trial import blas_threads_per_job
 
     if jobs < 1:
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")

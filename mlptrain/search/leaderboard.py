@@ -12,6 +12,8 @@ from mlptrain.reporting.page import e, html_page
 from mlptrain.search.spec import SweepSpec, Trial, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
+STATUSES = ("completed", "pruned", "failed")  # of a trial in results.jsonl; else "pending"
+
 
 def default_monitor(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:
     """val_loss: a sweep ranks on the validation split (``run_sweep`` requires one)."""
@@ -61,17 +63,20 @@ def summarise(
                 "info": (record or {}).get("metrics", {}).get(info),
                 "metrics": (record or {}).get("metrics", {}),
                 "seconds": (record or {}).get("seconds"),
+                "epochs": (record or {}).get("epochs"),
                 "error": (record or {}).get("error"),
             }
         )
         row = rows.setdefault(
             trial.group,
             {"group": trial.group, "params": trial.params, "trials": [], "values": [],
-             "info_values": [], "seconds": 0.0, "completed": 0, "failed": 0, "pending": 0},
+             "info_values": [], "seconds": 0.0, "epochs": 0, "completed": 0, "pruned": 0,
+             "failed": 0, "pending": 0},
         )  # fmt: skip
         row["trials"].append(trial.id)
-        row[status if status in ("completed", "failed") else "pending"] += 1
+        row[status if status in STATUSES else "pending"] += 1
         row["seconds"] += float((record or {}).get("seconds") or 0.0)
+        row["epochs"] += int((record or {}).get("epochs") or 0)
         if status == "completed" and isinstance(value, int | float) and math.isfinite(value):
             row["values"].append(float(value))
         info_value = (record or {}).get("metrics", {}).get(info)
@@ -90,7 +95,7 @@ def summarise(
         row["rank"] = rank if row["mean"] is not None else None
     counts = {
         s: sum(1 for t in trial_rows if t["status"] == s)
-        for s in ("completed", "failed", "pending")
+        for s in ("completed", "pruned", "failed", "pending")
     }
     return {
         "name": base["name"],
@@ -100,6 +105,8 @@ def summarise(
         "spec": spec.to_dict(),
         "n_trials": len(trials),
         "counts": counts,
+        # Epochs trained by all trials (pruned ones stop early): what a search spent.
+        "epochs": sum(int(t["epochs"] or 0) for t in trial_rows),
         "leaderboard": board,
         "trials": trial_rows,
         "best": board[0] if board and board[0]["mean"] is not None else None,
@@ -112,6 +119,13 @@ def best_config(base: Mapping[str, Any], best: Mapping[str, Any]) -> str:
 
     overrides = [f"{k}={yaml_text(v)}" for k, v in best["params"].items()]
     return config_to_yaml(parse_config_dict(base, source="best config", overrides=overrides))
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    text = f"{counts['completed']} completed, "
+    if counts.get("pruned"):
+        text += f"{counts['pruned']} pruned, "
+    return text + f"{counts['failed']} failed, {counts['pending']} pending"
 
 
 def _fmt(value: Any) -> str:
@@ -141,30 +155,32 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# Sweep: {summary['name']}",
         "",
-        f"{summary['n_trials']} trials: {counts['completed']} completed, {counts['failed']} "
-        f"failed, {counts['pending']} pending. Ranked by **{summary['monitor']}** "
+        f"{summary['n_trials']} trials: {_counts_text(counts)}; {summary['epochs']} epochs "
+        f"trained. Ranked by **{summary['monitor']}** "
         f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds. "
         "The test split never ranks: its metric is shown for information only.",
         "",
-        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | failed "
-        "| seconds |",
-        "|---|---|---|---|---|---|---|",
+        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | pruned "
+        "| failed | epochs | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary["leaderboard"]:
         params = params_text(row["params"]).replace("|", "\\|")
         lines.append(
             f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {mean_text(row, 'info_')} | "
-            f"{row['completed']}/"
-            f"{len(row['trials'])} | {row['failed']} | {row['seconds']:.1f} |"
+            f"{row['completed']}/{len(row['trials'])} | {row.get('pruned', 0)} | {row['failed']} | "
+            f"{row.get('epochs', 0)} | {row['seconds']:.1f} |"
         )
     lines += ["", "## Trials", "",
-              f"| trial | parameters | seed | status | value | {summary['info_metric']} | seconds |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+              f"| trial | parameters | seed | status | value | {summary['info_metric']} | epochs "
+              "| seconds |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for trial in summary["trials"]:
         params = params_text(trial["params"]).replace("|", "\\|")
         lines.append(
             f"| {trial['trial']} | {params} | {trial['seed']} | {trial['status']} | "
-            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial['seconds'])} |"
+            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial.get('epochs'))} | "
+            f"{_fmt(trial['seconds'])} |"
         )
     failed = [t for t in summary["trials"] if t["status"] == "failed"]
     if failed:
@@ -173,9 +189,11 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
+def render_html(
+    summary: Mapping[str, Any], png: bytes | None, study_png: bytes | None = None
+) -> str:
     """A self-contained page in the shared shell (mlptrain.reporting.page: inline CSS from
-    sweep.css, the CSP), the figure as a data URI, every string escaped."""
+    sweep.css, the CSP), the figures as data URIs, every string escaped."""
     import base64
 
     def cell(value: Any) -> str:
@@ -184,21 +202,21 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
     counts = summary["counts"]
     parts = [
         f"<h1>Sweep: {e(str(summary['name']))}</h1>",
-        f"<p>{summary['n_trials']} trials: {counts['completed']} completed, "
-        f"{counts['failed']} failed, {counts['pending']} pending. Ranked by "
+        f"<p>{summary['n_trials']} trials: {_counts_text(counts)}; {summary['epochs']} epochs "
+        "trained. Ranked by "
         f"<b>{e(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
         " is better), mean ± std over seeds.</p>",
         "<table><tr><th>rank</th><th>parameters</th>"
         f"<th>{e(summary['monitor'])}</th><th>{e(_info_header(summary))}</th>"
-        "<th>seeds ok</th><th>failed</th>"
-        "<th>seconds</th></tr>",
+        "<th>seeds ok</th><th>pruned</th><th>failed</th><th>epochs</th><th>seconds</th></tr>",
     ]
     for row in summary["leaderboard"]:
         parts.append(
             "<tr>" + cell(_fmt(row["rank"])) + cell(params_text(row["params"]))
             + cell(mean_text(row)) + cell(mean_text(row, "info_"))
             + cell(f"{row['completed']}/{len(row['trials'])}")
-            + cell(row["failed"]) + cell(f"{row['seconds']:.1f}") + "</tr>"
+            + cell(row.get("pruned", 0)) + cell(row["failed"]) + cell(row.get("epochs", 0))
+            + cell(f"{row['seconds']:.1f}") + "</tr>"
         )  # fmt: skip
     parts.append("</table>")
     if png:
@@ -206,16 +224,22 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
         parts.append(
             f"<h2>Metric against each parameter</h2><img alt='sweep figure' src='data:image/png;base64,{data}'>"
         )
+    if study_png:
+        data = base64.b64encode(study_png).decode("ascii")
+        parts.append(
+            "<h2>Optimisation history and parameter importances</h2>"
+            f"<img alt='optimisation history' src='data:image/png;base64,{data}'>"
+        )
     parts.append(
         "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
-        f"<th>status</th><th>value</th><th>{e(summary['info_metric'])}</th><th>seconds</th>"
-        "<th>error</th></tr>"
+        f"<th>status</th><th>value</th><th>{e(summary['info_metric'])}</th><th>epochs</th>"
+        "<th>seconds</th><th>error</th></tr>"
     )
     for trial in summary["trials"]:
         parts.append(
             f"<tr class='{e(trial['status'])}'>" + cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
-            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"]))
+            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"])) + cell(_fmt(trial.get("epochs")))
             + cell(_fmt(trial["seconds"]))
             + cell(trial["error"] or "") + "</tr>"
         )  # fmt: skip
@@ -274,6 +298,13 @@ def write_sweep_reports(
     png = render_figure(summary, spec)
     if png is not None:
         atomic_write_bytes(sweep_dir / "sweep.png", png)
-    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png))
+    study_png = None
+    if summary.get("history"):
+        from mlptrain.search.study_figures import render_study_figure
+
+        study_png = render_study_figure(summary)
+        if study_png is not None:
+            atomic_write_bytes(sweep_dir / "study.png", study_png)
+    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png, study_png))
     if summary["best"] is not None:
         atomic_write_text(sweep_dir / "best.yaml", best_config(base, summary["best"]))

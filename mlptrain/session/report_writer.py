@@ -34,6 +34,7 @@ def write_run_report(
     error: str | None = None,
     with_metrics: bool = True,
     figures: bool = True,
+    html: bool = True,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -60,5 +61,5 @@ def write_run_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
-    write_reports(run_dir, report, figures=figures)
+    write_reports(run_dir, report, figures=figures, html=html)
     return report

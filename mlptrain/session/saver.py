@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, save_checkpoint
 from mlptrain.store.jsonl import append_line
 from mlptrain.training.run_state import checkpoint_tensors, run_metadata
@@ -16,30 +17,59 @@ from mlptrain.training.trainer import Trainer
 
 
 class Saver:
-    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
+    """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights.
 
-    def __init__(self, setup: Setup, run_dir: Path) -> None:
+    ``deferred`` (a sweep's trials): checkpoints and metrics lines are kept in memory and
+    written once by ``flush`` when the run ends, however it ends. A trial killed midway leaves
+    no partial files worth keeping (the sweep reruns it), and writing ``last`` every epoch
+    would cost far more than training a small trial.
+    """
+
+    def __init__(self, setup: Setup, run_dir: Path, *, deferred: bool = False) -> None:
         self.setup = setup
         self.run_dir = run_dir
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
         self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
+        self.deferred = deferred
+        self._pending: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]] | None] = {}
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
-        state = self.trainer.state
-        self._flush_metrics(state.history)
-        meta = run_metadata(self.setup, state)
-        meta["kind"] = kind
-        save_checkpoint(
-            self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors",
-            checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
-            meta,
-        )
-        self.saved[kind] = (state.epoch, state.step)
         if kind == "best":
             self.best_state = self.setup.model.state_dict()
+        if self.deferred:
+            # "last" is written from the state at flush time; "best" must be captured now.
+            self._pending[kind] = self._snapshot(kind) if kind == "best" else None
+            return
+        self._flush_metrics(self.trainer.state.history)
+        tensors, meta = self._snapshot(kind)
+        save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+        self.saved[kind] = (meta["epoch"], meta["step"])
+
+    def _snapshot(self, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        assert self.trainer is not None
+        meta = run_metadata(self.setup, self.trainer.state)
+        meta["kind"] = kind
+        return checkpoint_tensors(self.setup, with_optimizer=kind == "last"), meta
+
+    def flush(self) -> None:
+        """Write what a deferred saver holds (nothing to do otherwise)."""
+        if not self.deferred or self.trainer is None:
+            return
+        history = self.trainer.state.history
+        if self.written_epochs == 0 and history:
+            # One write for the whole file instead of an fsynced append per epoch.
+            lines = "".join(json.dumps(r, allow_nan=False) + "\n" for r in history)
+            atomic_write_text(self.run_dir / "metrics.jsonl", lines)
+            self.written_epochs = len(history)
+        self._flush_metrics(history)
+        for kind, held in self._pending.items():
+            tensors, meta = held if held is not None else self._snapshot(kind)
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
+            self.saved[kind] = (meta["epoch"], meta["step"])
+        self._pending.clear()
 
     def kept(self) -> str:
         """Which checkpoints a failed run leaves on disk, for its error message."""

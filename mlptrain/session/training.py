@@ -55,6 +55,8 @@ def train_in(
     *,
     start: Callable[[Trainer, Saver], None] | None = None,
     figures: bool = True,
+    html: bool = True,
+    deferred: bool = False,
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
@@ -62,7 +64,7 @@ def train_in(
     """
     from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
-    saver = Saver(setup, run_dir)
+    saver = Saver(setup, run_dir, deferred=deferred)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
     saver.trainer = trainer
     if start is not None:
@@ -72,6 +74,7 @@ def train_in(
         with stop:
             trainer.run()
     except DivergenceError as exc:
+        saver.flush()
         exc.kept = saver.kept()
         write_run_report(
             setup,
@@ -81,22 +84,31 @@ def train_in(
             error=str(exc),
             with_metrics=False,
             figures=figures,
+            html=html,
         )
         raise
     except StopRequested as exc:
+        saver.flush()
         # The history so far, marked interrupted; final metrics and figures wait for the end.
         write_run_report(
-            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False
-        )
+            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False,
+            html=html,
+        )  # fmt: skip
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
         # Early stopping keeps the best weights: the model reported is the model in best.
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
+    saver.flush()
+    # An observer may have ended the run early (a pruned sweep trial): that is its status.
+    status = trainer.stopped_by or "completed"
     try:
-        report = write_run_report(setup, trainer, run_dir, status="completed", figures=figures)
+        report = write_run_report(
+            setup, trainer, run_dir, status=status, figures=figures, html=html
+        )
     except KeyboardInterrupt:
         checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
         raise ReportInterrupted(run_dir, checkpoint) from None

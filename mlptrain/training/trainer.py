@@ -23,7 +23,12 @@ from mlptrain.training.threads import blas_threads_for
 
 @dataclass
 class Callbacks:
-    """Hooks for progress display; every one is optional."""
+    """Hooks for observers of a run (progress bars, trackers, a sweep's pruner); all optional.
+
+    ``on_epoch_end`` may raise :class:`StopTraining` to end the run after that epoch (its
+    checkpoints are written as for any finished run). Several observers are combined with
+    :func:`mlptrain.training.observers.compose`.
+    """
 
     on_epoch_start: Callable[[int, int, int], None] | None = None  # (epoch, epochs, n_batches)
     on_batch: Callable[[float], None] | None = None  # (batch loss)
@@ -87,6 +92,8 @@ class Trainer:
         self._target_cache: dict[str, np.ndarray] = {}
         # Set (from a signal handler) to stop after the current step: see mlptrain.training.signals.
         self.stop_requested = False
+        # Why an observer ended the run early (StopTraining's message), e.g. "pruned".
+        self.stopped_by: str | None = None
         self.diagnostics = LayerDiagnostics(setup.model)
 
     @property
@@ -102,7 +109,11 @@ class Trainer:
     def run(self) -> TrainState:
         cfg = self.setup.config
         try:
-            while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
+            while (
+                self.state.epoch < cfg.train.epochs
+                and not self.state.stopped_early
+                and self.stopped_by is None
+            ):
                 if self.stop_requested:
                     self.save("last")
                     raise StopRequested(self.state.epoch, self.state.step)
@@ -260,7 +271,17 @@ class Trainer:
         if state.epoch % cfg.checkpoint.every == 0 or last_epoch:
             self.save("last")
         if self.callbacks.on_epoch_end:
-            self.callbacks.on_epoch_end(record)
+            try:
+                self.callbacks.on_epoch_end(record)
+            except StopTraining as stop:
+                self.stopped_by = str(stop) or "stopped"
+                if not (state.epoch % cfg.checkpoint.every == 0 or last_epoch):
+                    self.save("last")  # the run ends here: its last checkpoint is this epoch
+
+
+class StopTraining(Exception):  # noqa: N818  (a request, not an error)
+    """Raised by an ``on_epoch_end`` observer to end the run after this epoch; the message
+    (e.g. ``"pruned"``) becomes the run's status."""
 
 
 class DivergenceError(RunError):
