@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from mlptrain.training.trainer import (
     output_units,
     run_metadata,
 )
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import Workers
 
 
 @dataclass
@@ -211,7 +214,26 @@ def train_in(
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
+    With ``figures``, figure workers import matplotlib while the model trains.
     """
+    from mlptrain.reporting.figures.worker import start_workers
+
+    workers = start_workers() if figures else None
+    try:
+        return _train_in(setup, run_dir, callbacks, start, figures, workers)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _train_in(
+    setup: Setup,
+    run_dir: Path,
+    callbacks: Callbacks | None,
+    start: Callable[[Trainer, _Saver], None] | None,
+    figures: bool,
+    workers: Workers | None,
+) -> Run:
     from mlptrain.training.signals import Interrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir)
@@ -232,6 +254,7 @@ def train_in(
             error=str(exc),
             with_metrics=False,
             figures=figures,
+            workers=workers,
         )
         raise
     except StopRequested as exc:
@@ -242,7 +265,9 @@ def train_in(
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
+    report = _write_report(
+        setup, trainer, run_dir, status="completed", figures=figures, workers=workers
+    )
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -265,6 +290,7 @@ def _write_report(
     error: str | None = None,
     with_metrics: bool = True,
     figures: bool = True,
+    workers: Workers | None = None,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -291,7 +317,7 @@ def _write_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
-    write_reports(run_dir, report, figures=figures)
+    write_reports(run_dir, report, figures=figures, workers=workers)
     return report
 
 

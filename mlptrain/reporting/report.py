@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
 from mlptrain.store.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import Workers
 
 SPLITS = ("train", "val", "test")
 
@@ -124,15 +127,23 @@ def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
-def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True) -> None:
+def write_reports(
+    run_dir: Path, report: dict[str, Any], *, figures: bool = True, workers: Workers | None = None
+) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
-    new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
+    new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
+    ``workers`` (started before training) draw the figures in parallel processes."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 
-    drawn = make_figures(report, run_dir / "figures") if figures else {}
+    if not figures:
+        drawn = {}
+    elif workers is not None:
+        drawn = workers.draw(report, run_dir / "figures")
+    else:
+        drawn = make_figures(report, run_dir / "figures")
     write_html(run_dir, report, drawn)
 
 

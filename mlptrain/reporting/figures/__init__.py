@@ -16,7 +16,7 @@ inside functions so ``mlptrain --help`` does not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +43,11 @@ FIGURES: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
 }
 
 
-def make_figures(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write the figures that apply to ``report`` into ``out_dir`` (created if needed).
+def make_figures(
+    report: dict[str, Any], out_dir: Path, names: Iterable[str] | None = None
+) -> dict[str, Path]:
+    """Write the figures that apply to ``report`` into ``out_dir`` (created if needed);
+    only those in ``names`` when given (the figure workers split the set between them).
 
     Returns figure name -> PNG path, in display order; names are the file stems
     (``curves``, ``lr``, ``confusion``, ``per_class``, ``pred_vs_true``, ``residuals``,
@@ -57,9 +60,12 @@ def make_figures(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"could not create the figure directory {out_dir}: {exc}") from exc
+    wanted = set(FIGURES if names is None else names)
     written: dict[str, Path] = {}
     with rc_context(STYLE):
         for name, draw in FIGURES.items():
+            if name not in wanted:
+                continue
             fig = draw(report)
             if fig is None:
                 continue

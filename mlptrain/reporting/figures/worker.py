@@ -1,0 +1,159 @@
+"""Figure workers: processes that import matplotlib while the model trains, then draw.
+
+Importing matplotlib and warming its font cache costs ~0.45 s, drawing a run's figures
+~0.6-0.9 s (docs/performance.md). ``start_workers`` launches two worker processes when a fit
+starts; each imports matplotlib and draws a throw-away figure while training runs (training
+small networks uses one BLAS thread, so the second core is otherwise idle). When the report
+is ready, ``Workers.draw`` hands each worker the report and its share of the figures; they
+draw in parallel and write the PNGs atomically, exactly as ``make_figures`` does in-process.
+
+Anything that goes wrong with a worker (it cannot start, dies, answers garbage, hangs past
+``TIMEOUT``) falls back to drawing in this process, so a figure error still surfaces as the
+same ``RunError`` and a missing worker never loses a figure. Workers run in their own session,
+so a Ctrl-C meant for the fit does not hit them mid-import; ``close`` ends them, and a worker
+whose parent died sees its stdin close and exits.
+
+Protocol: the parent writes one JSON object ``{"report": ..., "out_dir": ..., "names": [...]}``
+to the worker's stdin and closes it; the worker prints one JSON object, ``{"written":
+{name: path}}`` or ``{"error": message}``, and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# Two groups of about equal drawing time (measured): the diagnostics grid and the learning
+# rate; everything else. A worker per group.
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("diagnostics", "lr"),
+    ("curves", "confusion", "per_class", "pred_vs_true", "residuals"),
+)
+TIMEOUT = 300.0
+
+
+class Workers:
+    """Started worker processes, one per figure group; see the module docstring."""
+
+    def __init__(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        self.processes = processes
+
+    def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+        """Figure name -> PNG path, in display order, as ``make_figures`` returns it."""
+        from mlptrain.reporting.figures import FIGURES, make_figures
+
+        out_dir = Path(out_dir)
+        written: dict[str, Path] = {}
+        try:
+            for process, names in zip(self.processes, GROUPS, strict=False):
+                message = {"report": report, "out_dir": str(out_dir), "names": list(names)}
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(message, allow_nan=False).encode())
+                process.stdin.close()
+            for process in self.processes:
+                written.update(_answer(process))
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            # No usable answer: draw here; a real drawing error is raised from make_figures.
+            self.close()
+            return make_figures(report, out_dir)
+        finally:
+            self.close()
+        return {name: written[name] for name in FIGURES if name in written}
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
+        self.processes = []
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _answer(process: subprocess.Popen[bytes]) -> dict[str, Path]:
+    out, _ = process.communicate(timeout=TIMEOUT)
+    answer = json.loads(out.decode() or "null")
+    if not isinstance(answer, dict) or "written" not in answer:
+        # The worker's own error (or a crash): let the in-process drawing raise it.
+        raise ValueError(f"figure worker failed: {answer!r}")
+    return {str(name): Path(path) for name, path in answer["written"].items()}
+
+
+def start_workers(count: int = len(GROUPS)) -> Workers | None:
+    """Launch the workers (None when there is one core, or they cannot be started)."""
+    if _cores() < 2:  # nothing to overlap with: drawing in-process is as fast
+        return None
+    import mlptrain
+
+    # The workers must import this very mlptrain, wherever it was imported from.
+    package_root = str(Path(mlptrain.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(min(count, len(GROUPS))):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "mlptrain.reporting.figures.worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
+    except OSError:
+        Workers(processes).close()
+        return None
+    return Workers(processes)
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _warm_up() -> None:
+    """Import matplotlib and load the font and the Agg renderer with a throw-away figure."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    ax = fig.subplots()
+    ax.set_title("warm-up")
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def main() -> int:
+    from mlptrain.reporting.figures import make_figures
+
+    _warm_up()
+    raw = sys.stdin.buffer.read()
+    if not raw:  # the parent closed without a job (the fit failed or was stopped)
+        return 0
+    try:
+        job = json.loads(raw)
+        written = make_figures(job["report"], Path(job["out_dir"]), names=job["names"])
+        answer: dict[str, Any] = {"written": {k: str(v) for k, v in written.items()}}
+    except Exception as exc:  # reported to the parent, which redraws in-process and raises
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Figure workers: the same PNGs as in-process drawing, and every failure falls back to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_plots import classification_report
+
+from mlptrain.errors import RunError
+from mlptrain.reporting.figures import make_figures, worker
+
+
+def _report() -> dict:
+    report = classification_report(layers=True)
+    report["metrics"]["test"].pop("per_class")  # fewer figures: the test stays quick
+    return report
+
+
+def test_workers_draw_what_make_figures_draws(tmp_path: Path) -> None:
+    workers = worker.start_workers()
+    assert workers is not None and len(workers.processes) == 2
+    drawn = workers.draw(_report(), tmp_path / "by_workers")
+    expected = make_figures(_report(), tmp_path / "in_process")
+    # Same names in the same display order, each a PNG of the same size.
+    assert list(drawn) == list(expected) == ["curves", "lr", "confusion", "diagnostics"]
+    for name, path in drawn.items():
+        assert path == tmp_path / "by_workers" / f"{name}.png"
+        data, reference = path.read_bytes(), expected[name].read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data[16:24] == reference[16:24]  # IHDR: width and height
+    assert all(p.poll() is not None for p in workers.processes) or not workers.processes
+
+
+def test_dead_worker_falls_back_to_drawing_here(tmp_path: Path) -> None:
+    workers = worker.start_workers()
+    assert workers is not None
+    workers.processes[0].kill()
+    workers.processes[0].wait()
+    drawn = workers.draw(_report(), tmp_path)
+    assert list(drawn) == ["curves", "lr", "confusion", "diagnostics"]
+    assert all(path.is_file() for path in drawn.values())
+    assert workers.processes == []
+
+
+def test_worker_error_surfaces_as_the_in_process_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "figures"
+    blocker.write_text("a file where the figure directory should be")
+    workers = worker.start_workers()
+    assert workers is not None
+    with pytest.raises(RunError, match="could not create the figure directory"):
+        workers.draw(_report(), blocker)
+    assert workers.processes == []
+
+
+def test_no_workers_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "_cores", lambda: 1)
+    assert worker.start_workers() is None
+
+
+def test_closing_unused_workers_ends_them() -> None:
+    workers = worker.start_workers()
+    assert workers is not None
+    processes = list(workers.processes)
+    workers.close()
+    assert all(p.returncode is not None for p in processes)
