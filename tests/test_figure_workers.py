@@ -17,9 +17,10 @@ def _report() -> dict:
     return report
 
 
-def test_workers_draw_what_make_figures_draws(tmp_path: Path) -> None:
-    workers = worker.start_workers()
-    assert workers is not None and len(workers.processes) == 2
+@pytest.mark.parametrize("count", [1, 2])
+def test_workers_draw_what_make_figures_draws(tmp_path: Path, count: int) -> None:
+    workers = worker.start_workers(count)
+    assert workers is not None and len(workers.processes) == count
     drawn = workers.draw(_report(), tmp_path / "by_workers")
     expected = make_figures(_report(), tmp_path / "in_process")
     # Same names in the same display order, each a PNG of the same size.
@@ -56,6 +57,15 @@ def test_worker_error_surfaces_as_the_in_process_error(tmp_path: Path) -> None:
 def test_no_workers_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "_cores", lambda: 1)
     assert worker.start_workers() is None
+
+
+def test_one_worker_when_no_core_is_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "_cores", lambda: 2)
+    for load, expected in ((0.3, 2), (1.5, 1), (20.0, 1)):
+        monkeypatch.setattr(worker, "_load", lambda load=load: load)
+        workers = worker.start_workers()
+        assert workers is not None and len(workers.processes) == expected
+        workers.close()
 
 
 def test_closing_unused_workers_ends_them() -> None:

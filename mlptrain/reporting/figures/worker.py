@@ -1,8 +1,8 @@
 """Figure workers: processes that import matplotlib while the model trains, then draw.
 
 Importing matplotlib and warming its font cache costs ~0.45 s, drawing a run's figures
-~0.6-0.9 s (docs/performance.md). ``start_workers`` launches two worker processes when a fit
-starts; each imports matplotlib and draws a throw-away figure while training runs (training
+~0.6-0.9 s (docs/performance.md). ``start_workers`` launches one or two worker processes when a
+fit starts; each imports matplotlib and draws a throw-away figure while training runs (training
 small networks uses one BLAS thread, so the second core is otherwise idle). When the report
 is ready, ``Workers.draw`` hands each worker the report and its share of the figures; they
 draw in parallel and write the PNGs atomically, exactly as ``make_figures`` does in-process.
@@ -49,7 +49,8 @@ class Workers:
         out_dir = Path(out_dir)
         written: dict[str, Path] = {}
         try:
-            for process, names in zip(self.processes, GROUPS, strict=False):
+            groups = GROUPS if len(self.processes) > 1 else (tuple(FIGURES),)
+            for process, names in zip(self.processes, groups, strict=False):
                 message = {"report": report, "out_dir": str(out_dir), "names": list(names)}
                 assert process.stdin is not None
                 process.stdin.write(json.dumps(message, allow_nan=False).encode())
@@ -90,10 +91,17 @@ def _answer(process: subprocess.Popen[bytes]) -> dict[str, Path]:
     return {str(name): Path(path) for name, path in answer["written"].items()}
 
 
-def start_workers(count: int = len(GROUPS)) -> Workers | None:
-    """Launch the workers (None when there is one core, or they cannot be started)."""
-    if _cores() < 2:  # nothing to overlap with: drawing in-process is as fast
+def start_workers(count: int | None = None) -> Workers | None:
+    """Launch the workers (None when there is one core, or they cannot be started).
+
+    ``count`` defaults to two when a core is idle (load average below cores − 1), else one:
+    on a saturated machine a second worker's imports cost more CPU than its parallel drawing
+    saves (measured: docs/performance.md)."""
+    cores = _cores()
+    if cores < 2:  # nothing to overlap with: drawing in-process is as fast
         return None
+    if count is None:
+        count = len(GROUPS) if _load() < cores - 1 else 1
     import mlptrain
 
     # The workers must import this very mlptrain, wherever it was imported from.
@@ -123,6 +131,13 @@ def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return 0.0
 
 
 def _warm_up() -> None:
