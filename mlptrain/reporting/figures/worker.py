@@ -1,8 +1,8 @@
 """Figure workers: processes that import matplotlib while the model trains, then draw.
 
 Importing matplotlib and warming its font cache costs ~0.45 s, drawing a run's figures
-~0.6-0.9 s (docs/performance.md). ``start_workers`` launches one or two worker processes when a
-fit starts; each imports matplotlib and draws a throw-away figure while training runs (training
+~0.6-0.9 s (docs/performance.md). ``start_workers`` launches two worker processes when a fit
+starts, if a core is idle; each imports matplotlib and draws a throw-away figure while training runs (training
 small networks uses one BLAS thread, so the second core is otherwise idle). When the report
 is ready, ``Workers.draw`` hands each worker the report and its share of the figures; they
 draw in parallel and write the PNGs atomically, exactly as ``make_figures`` does in-process.
@@ -92,16 +92,17 @@ def _answer(process: subprocess.Popen[bytes]) -> dict[str, Path]:
 
 
 def start_workers(count: int | None = None) -> Workers | None:
-    """Launch the workers (None when there is one core, or they cannot be started).
+    """Launch ``count`` workers (default: one per figure group); None when no core is idle
+    (one core, or a load average of cores − 1 or more) or they cannot be started.
 
-    ``count`` defaults to two when a core is idle (load average below cores − 1), else one:
-    on a saturated machine a second worker's imports cost more CPU than its parallel drawing
-    saves (measured: docs/performance.md)."""
+    Workers pay off only by using an idle core: on a saturated machine their own interpreter,
+    numpy and matplotlib imports are extra CPU time that the fit waits for, and drawing in
+    the fit's own process was measured faster (docs/performance.md)."""
     cores = _cores()
-    if cores < 2:  # nothing to overlap with: drawing in-process is as fast
+    if cores < 2 or _load() >= cores - 1:
         return None
     if count is None:
-        count = len(GROUPS) if _load() < cores - 1 else 1
+        count = len(GROUPS)
     import mlptrain
 
     # The workers must import this very mlptrain, wherever it was imported from.
