@@ -55,7 +55,7 @@ def render(results: dict[str, Any]) -> str:
         f"Measured by `{results['command']}` on {results.get('date', 'an unrecorded date')}: "
         f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
         f"numpy {machine['numpy']} (OpenBLAS {kernel.get('version')}, "
-        f"{kernel.get('architecture')} kernel, {kernel.get('num_threads')} threads), "
+        f"{kernel.get('architecture')} kernel, BLAS threads: {kernel.get('num_threads')}), "
         f"scikit-learn {machine['sklearn']}, PyTorch {machine['torch'] or 'not installed'}. "
         f"{results['repeats']} rounds, contenders alternating within each round; load average "
         f"(1/5/15 min) {_load(results['load_average_before'])} before, "
@@ -83,10 +83,20 @@ def render(results: dict[str, Any]) -> str:
             f"{_ratio(ratios, 'mlptrain/sklearn')} | {_ratio(ratios, 'mlptrain/torch')} | "
             f"{_ratio(ratios, 'gemm_bound/mlptrain')} | {accuracy} |"
         )
-        warnings += [f"{name}: {text}" for text in entry.get("warnings", [])]
+        spreads = [
+            f"{who} {row['seconds']['spread']:.0%}"
+            for who, row in rows.items()
+            if "seconds" in row and row["seconds"]["spread"] > 0.15
+        ]
+        if spreads:
+            warnings.append(f"{name}: " + ", ".join(spreads))
     if warnings:
-        lines += ["", "Spread warnings of this run:", ""]
-        lines += [f"- {text}" for text in warnings]
+        lines += [
+            "",
+            "Spread (max − min) / median over 15% in this run, so quote the ratios: "
+            + "; ".join(warnings)
+            + ".",
+        ]
     lines += [
         "",
         "Reproduce: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py` "

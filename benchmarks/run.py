@@ -271,6 +271,8 @@ def paired_ratios(mine: list[float], theirs: list[float]) -> dict[str, Any]:
 
 
 SPREAD_WARN = 0.15
+# Environment variables that change what BLAS runs, recorded and shown in the command.
+THREAD_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- machine
@@ -305,7 +307,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "blas": blas,
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "env": {k: os.environ.get(k) for k in THREAD_ENV},
         "python": platform.python_version(),
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
@@ -338,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [w for w in WORKLOADS if not args.workload or w.name.split("-")[0] in args.workload]
     threads = blas_threads()
     results: dict[str, Any] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "repeats": repeats,
         "machine": machine_info(),
@@ -415,6 +417,14 @@ def summarise(
         "ratios": ratios,
         "warnings": warnings_,
     }
+
+
+def command_line() -> str:
+    """How this run was started, with the BLAS environment it ran under."""
+    unset = [f"-u {k}" for k in THREAD_ENV[:2] if k not in os.environ]
+    given = [f"{k}={os.environ[k]}" for k in THREAD_ENV if k in os.environ]
+    prefix = ["env", *unset, *given] if unset or given else []
+    return " ".join([*prefix, Path(sys.executable).name, *sys.argv])
 
 
 def fmt_load(load: list[float]) -> str:
