@@ -69,7 +69,8 @@ def confusion(report: dict[str, Any]) -> Figure | None:
             left=left,
             right=0.3,
             bottom=bottom,
-            top=0.8,
+            # The figure title sits 2% of this tall figure's height from its top edge.
+            top=0.5 + 0.02 * (2 * panel + 0.8),
             hgap=bottom + 0.45,
         )
     else:
