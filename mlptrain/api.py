@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,7 @@ from mlptrain.training.trainer import (
 )
 
 if TYPE_CHECKING:
-    from mlptrain.reporting.figures.worker import Workers
+    from mlptrain.reporting.figures.worker import FigureDrawer
 
 
 @dataclass
@@ -214,16 +214,25 @@ def train_in(
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
-    With ``figures``, figure workers import matplotlib while the model trains.
+    With ``figures``, figure workers may import matplotlib while the model trains.
     """
-    from mlptrain.reporting.figures.worker import start_workers
+    from mlptrain.reporting.figures.worker import FigureDrawer
 
-    workers = start_workers() if figures else None
+    if not figures:
+        return _train_in(setup, run_dir, callbacks, start, figures, None)
+    drawer = FigureDrawer(setup.config.train.epochs)
+    user_end = (callbacks or Callbacks()).on_epoch_end
+
+    def on_epoch_end(record: dict[str, Any]) -> None:
+        drawer.observe_epoch(record)
+        if user_end is not None:
+            user_end(record)
+
+    callbacks = replace(callbacks or Callbacks(), on_epoch_end=on_epoch_end)
     try:
-        return _train_in(setup, run_dir, callbacks, start, figures, workers)
+        return _train_in(setup, run_dir, callbacks, start, figures, drawer)
     finally:
-        if workers is not None:
-            workers.close()
+        drawer.close()
 
 
 def _train_in(
@@ -232,7 +241,7 @@ def _train_in(
     callbacks: Callbacks | None,
     start: Callable[[Trainer, _Saver], None] | None,
     figures: bool,
-    workers: Workers | None,
+    workers: FigureDrawer | None,
 ) -> Run:
     from mlptrain.training.signals import Interrupted, StopOnSignals
 
@@ -290,7 +299,7 @@ def _write_report(
     error: str | None = None,
     with_metrics: bool = True,
     figures: bool = True,
-    workers: Workers | None = None,
+    workers: FigureDrawer | None = None,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}

@@ -81,3 +81,25 @@ def test_closing_unused_workers_ends_them(monkeypatch: pytest.MonkeyPatch) -> No
     processes = list(workers.processes)
     workers.close()
     assert all(p.returncode is not None for p in processes)
+
+
+def test_drawer_starts_workers_only_for_long_enough_fits(tmp_path: Path) -> None:
+    short = worker.FigureDrawer(epochs=12)
+    short.observe_epoch({"epoch": 1, "seconds": 0.01})  # 0.11 s left: not worth a process
+    short.observe_epoch({"epoch": 2, "seconds": 5.0})  # decided after the first epoch only
+    assert short.workers is None
+    assert list(short.draw(_report(), tmp_path / "here")) == [
+        "curves",
+        "lr",
+        "confusion",
+        "diagnostics",
+    ]
+
+    long = worker.FigureDrawer(epochs=12)
+    long.observe_epoch({"epoch": 1, "seconds": 0.2})  # 2.2 s left
+    try:
+        assert long.workers is not None and len(long.workers.processes) == 2
+        drawn = long.draw(_report(), tmp_path / "workers")
+        assert list(drawn) == ["curves", "lr", "confusion", "diagnostics"]
+    finally:
+        long.close()

@@ -20,7 +20,7 @@ from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regress
 from mlptrain.store.atomic import atomic_write_text
 
 if TYPE_CHECKING:
-    from mlptrain.reporting.figures.worker import Workers
+    from mlptrain.reporting.figures.worker import FigureDrawer
 
 SPLITS = ("train", "val", "test")
 
@@ -128,11 +128,15 @@ def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]
 
 
 def write_reports(
-    run_dir: Path, report: dict[str, Any], *, figures: bool = True, workers: Workers | None = None
+    run_dir: Path,
+    report: dict[str, Any],
+    *,
+    figures: bool = True,
+    workers: FigureDrawer | None = None,
 ) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
-    ``workers`` (started before training) draw the figures in parallel processes."""
+    ``workers`` (a fit's drawer) may draw the figures in parallel processes."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
     from mlptrain.reporting.figures import make_figures

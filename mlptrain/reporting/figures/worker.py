@@ -1,8 +1,8 @@
 """Figure workers: processes that import matplotlib while the model trains, then draw.
 
 Importing matplotlib and warming its font cache costs ~0.45 s, drawing a run's figures
-~0.6-0.9 s (docs/performance.md). ``start_workers`` launches two worker processes when a fit
-starts, if a core is idle; each imports matplotlib and draws a throw-away figure while training runs (training
+~0.6-0.9 s (docs/performance.md). ``FigureDrawer`` launches two worker processes after a fit's
+first epoch, if a core is idle and the epochs left take long enough to hide the start-up; each imports matplotlib and draws a throw-away figure while training runs (training
 small networks uses one BLAS thread, so the second core is otherwise idle). When the report
 is ready, ``Workers.draw`` hands each worker the report and its share of the figures; they
 draw in parallel and write the PNGs atomically, exactly as ``make_figures`` does in-process.
@@ -34,6 +34,8 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("curves", "confusion", "per_class", "pred_vs_true", "residuals"),
 )
 TIMEOUT = 300.0
+# Start workers only when at least this much training is left to hide their start-up.
+MIN_REMAINING = 0.5
 
 
 class Workers:
@@ -80,6 +82,41 @@ class Workers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FigureDrawer:
+    """Draws a fit's figures, in workers when the fit trains long enough to hide their start.
+
+    ``observe_epoch`` is called after each epoch; after the first one, when the epochs left
+    should take at least ``MIN_REMAINING`` seconds (about what a worker needs to import
+    matplotlib), the workers are started. Shorter fits, and fits killed in their first epoch,
+    never start a process. ``draw`` uses the workers if they were started, else draws here.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.workers: Workers | None = None
+        self._decided = False
+
+    def observe_epoch(self, record: dict[str, Any]) -> None:
+        if self._decided:
+            return
+        self._decided = True
+        seconds = record.get("seconds")
+        per_epoch = float(seconds) if isinstance(seconds, int | float) else 0.0
+        if per_epoch * (self.epochs - int(record.get("epoch", self.epochs))) >= MIN_REMAINING:
+            self.workers = start_workers()
+
+    def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+        from mlptrain.reporting.figures import make_figures
+
+        if self.workers is None:
+            return make_figures(report, out_dir)
+        return self.workers.draw(report, out_dir)
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
 
 
 def _answer(process: subprocess.Popen[bytes]) -> dict[str, Path]:
