@@ -35,6 +35,7 @@ class RawData:
     feature_names: list[str]
     task: str
     source: str
+    target_name: str | None = None  # the target's column name, for tables with a header
 
 
 def check_file(path: str | Path) -> Path:
@@ -230,7 +231,7 @@ def _read_csv(path: str | Path, target: str | None) -> RawData:
         raise error
     y = _parse_target(path, np.char.strip(cells[:, target_index]), target_name, lines)
     source = f"CSV {path} (target column {target_name!r})"
-    return RawData(X, y, feature_names, infer_task(y, "auto"), source)
+    return RawData(X, y, feature_names, infer_task(y, "auto"), source, target_name)
 
 
 def load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ import numpy as np
 from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
 from mlptrain.data.files import RawData
+from mlptrain.data.fingerprint import data_fingerprint
 from mlptrain.data.preprocess import LabelEncoder, Scaler
 from mlptrain.errors import DataError
 
@@ -40,6 +41,8 @@ class Prepared:
     # Regression targets are standardised for training (fitted on train only) so that the
     # loss starts near 1 whatever the target's units; predictions are mapped back.
     target_scaler: Scaler | None = None
+    # SHA-256 of the raw arrays and of each split's rows (mlptrain.data.fingerprint).
+    fingerprint: dict[str, str] | None = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
@@ -175,6 +178,20 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
     )
 
 
+def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
+    """The fingerprint ``prepare`` would store, without scaling anything."""
+    raw = load_raw(data_cfg, seed=seed)
+    rows = split_indices(
+        raw.y,
+        task=raw.task,
+        test_size=data_cfg.test_size,
+        val_size=data_cfg.val_size,
+        seed=seed,
+        where=raw.source,
+    )
+    return data_fingerprint(raw, *rows)
+
+
 def prepare_rows(
     raw: RawData,
     train_rows: np.ndarray,
@@ -214,4 +231,5 @@ def prepare_rows(
         n_outputs_hint=n_outputs,
         source=raw.source,
         target_scaler=target_scaler,
+        fingerprint=data_fingerprint(raw, train_rows, val_rows, test_rows),
     )

@@ -22,8 +22,6 @@ from mlptrain.store.atomic import atomic_write_text
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
 
-SPLITS = ("train", "val", "test")
-
 
 def split_metrics(
     model: Sequential, task: str, split: Split, class_names: list[str] | None
