@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from mlptrain.reporting.metrics import (
 )
 from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import FigureDrawer
 
 
 def _targets_model(model: Any) -> Any:
@@ -144,11 +147,17 @@ def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
 
 
 def write_reports(
-    run_dir: Path, report: dict[str, Any], *, figures: bool = True, html: bool = True
+    run_dir: Path,
+    report: dict[str, Any],
+    *,
+    figures: bool = True,
+    html: bool = True,
+    workers: FigureDrawer | None = None,
 ) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
-    ``html=False`` (a sweep's trials) writes neither figures nor report.html."""
+    ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``workers`` (a
+    fit's drawer) may draw the figures in parallel processes."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
     if not html:
@@ -156,7 +165,12 @@ def write_reports(
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 
-    drawn = make_figures(report, run_dir / "figures") if figures else {}
+    if not figures:
+        drawn = {}
+    elif workers is not None:
+        drawn = workers.draw(report, run_dir / "figures")
+    else:
+        drawn = make_figures(report, run_dir / "figures")
     write_html(run_dir, report, drawn)
 
 

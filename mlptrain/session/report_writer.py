@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlptrain import __version__
 from mlptrain.config import config_to_dict
@@ -20,6 +20,9 @@ from mlptrain.reporting.report import (
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import FigureDrawer
+
 
 def class_names(data: Prepared) -> list[str] | None:
     return [str(c) for c in data.encoder.classes] if data.encoder is not None else None
@@ -35,6 +38,7 @@ def write_run_report(
     with_metrics: bool = True,
     figures: bool = True,
     html: bool = True,
+    workers: FigureDrawer | None = None,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -61,5 +65,5 @@ def write_run_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
-    write_reports(run_dir, report, figures=figures, html=html)
+    write_reports(run_dir, report, figures=figures, html=html, workers=workers)
     return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlptrain.config import Config, config_to_yaml
 from mlptrain.data import RawData, write_npz
@@ -18,8 +18,12 @@ from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR
 from mlptrain.store.lock import RunLock
 from mlptrain.training.arrays import plain, point_at_run_dir
+from mlptrain.training.observers import compose
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer, TrainState
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import FigureDrawer
 
 
 @dataclass(repr=False)
@@ -61,7 +65,30 @@ def train_in(
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
+    With ``figures``, figure workers may import matplotlib while the model trains.
     """
+    from mlptrain.reporting.figures.worker import FigureDrawer
+
+    if not (figures and html):
+        return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None)
+    drawer = FigureDrawer(setup.config.train.epochs)
+    watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
+    try:
+        return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer)
+    finally:
+        drawer.close()
+
+
+def _train_in(
+    setup: Setup,
+    run_dir: Path,
+    callbacks: Callbacks | None,
+    start: Callable[[Trainer, Saver], None] | None,
+    figures: bool,
+    html: bool,
+    deferred: bool,
+    workers: FigureDrawer | None,
+) -> Run:
     from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
     saver = Saver(setup, run_dir, deferred=deferred)
@@ -85,6 +112,7 @@ def train_in(
             with_metrics=False,
             figures=figures,
             html=html,
+            workers=workers,
         )
         raise
     except StopRequested as exc:
@@ -107,7 +135,7 @@ def train_in(
     status = trainer.stopped_by or "completed"
     try:
         report = write_run_report(
-            setup, trainer, run_dir, status=status, figures=figures, html=html
+            setup, trainer, run_dir, status=status, figures=figures, html=html, workers=workers
         )
     except KeyboardInterrupt:
         checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
