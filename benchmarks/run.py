@@ -78,7 +78,8 @@ def load_split(dataset: str, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nda
 def mlptrain_runner(w: Workload, data: tuple) -> Callable[[], float]:
     from mlptrain.config import parse_config_dict
     from mlptrain.data import LabelEncoder, Prepared, Scaler, Split
-    from mlptrain.training.trainer import Trainer, build
+    from mlptrain.training.setup import build
+    from mlptrain.training.trainer import Trainer
 
     X_tr, X_te, y_tr, y_te = data
     layers: list[Any] = []

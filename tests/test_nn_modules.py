@@ -22,7 +22,7 @@ from mlptrain.nn import (
     build_model,
 )
 from mlptrain.nn.gradcheck import check_module
-from mlptrain.nn.init import auto_scheme
+from mlptrain.nn.registry import auto_scheme
 
 MODULE_NAMES = [
     "Linear",
@@ -353,3 +353,39 @@ def test_auto_init_picks_by_next_activation():
         limit = math.sqrt(6 / (fan_in + 300))
         assert np.abs(w).max() <= limit
         assert abs(w.std() / (limit / math.sqrt(3)) - 1) < 0.03
+
+
+def test_training_outputs_are_fresh_arrays_unless_reuse_is_opted_in():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3))
+    for module in (Linear(3, 2, rng=rng, dtype=np.float64), ReLU()):
+        module.train()
+        first = module.forward(x if module.__class__ is Linear else x[:, :2])
+        second = module.forward(x if module.__class__ is Linear else x[:, :2] + 1)
+        assert not np.shares_memory(first, second), module
+        module.reuse_outputs(True)
+        third = module.forward(x if module.__class__ is Linear else x[:, :2])
+        fourth = module.forward(x if module.__class__ is Linear else x[:, :2] + 1)
+        assert np.shares_memory(third, fourth), module  # documented opt-in: one buffer
+
+
+def test_inspect_cache_exposes_read_only_views_of_what_forward_kept():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    relu = ReLU().train()
+    assert relu.inspect_cache() == {}
+    relu.forward(x)
+    active = relu.inspect_cache()["active"]
+    np.testing.assert_array_equal(active, [[False, True], [True, False]])
+    with pytest.raises(ValueError):
+        active[0, 0] = True
+    tanh = Tanh().train()
+    tanh.forward(x)
+    np.testing.assert_array_equal(tanh.inspect_cache()["output"], np.tanh(x))
+    tanh.eval()
+    assert tanh.inspect_cache() == {}
+
+
+def test_identity_and_dropout_set_every_attribute_in_init():
+    for module in (Identity(), Dropout(0.5)):
+        with pytest.raises(RuntimeError, match="backward\\(\\) called before forward"):
+            module.backward(np.ones((2, 2)))

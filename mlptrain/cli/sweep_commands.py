@@ -66,16 +66,12 @@ def sweep(
     Example: mlptrain sweep configs/iris.yaml --grid model.layers[0].units=16,32 --seeds 3
     """
     with user_errors():
-        from mlptrain.errors import UserInputError
         from mlptrain.search import build_spec, parse_shard, run_sweep
 
         sweep_spec = build_spec(
             grid=grid or [], random=random or [], trials=trials, seeds=seeds,
             monitor=monitor, spec_file=spec,
         )  # fmt: skip
-        if scheduler is not None and jobs != 1:
-            raise UserInputError("--jobs applies to local runs; with --scheduler the cluster's "
-                                 "workers set the parallelism (leave --jobs out)")  # fmt: skip
         shard_pair = parse_shard(shard) if shard is not None else None
 
         def show(record: dict[str, Any]) -> None:

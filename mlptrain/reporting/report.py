@@ -13,17 +13,37 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data import Split
+from mlptrain.data import Prepared, Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
-from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.reporting.metrics import (
+    HEADLINE,
+    SCALAR_METRICS,
+    classification_metrics,
+    regression_metrics,
+)
+from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
 
 
+def _targets_model(model: Any) -> Any:
+    """``model`` must predict in the targets' units: a ``TrainedModel`` (``Setup.trained``,
+    ``Predictor.trained``). A bare regression stack predicts standardised values, so passing
+    one is a programming error, refused loudly rather than reported wrongly."""
+    if isinstance(model, Sequential) and model.head == "identity":
+        raise TypeError(
+            "regression metrics need predictions in the targets' units: pass the "
+            "TrainedModel (setup.trained or predictor.trained), not the bare Sequential"
+        )
+    return model
+
+
 def split_metrics(
-    model: Sequential, task: str, split: Split, class_names: list[str] | None
+    model: Any, task: str, split: Split, class_names: list[str] | None
 ) -> dict[str, Any]:
-    """All report metrics of ``model`` on one split (eval mode); undefined ones are None."""
+    """All report metrics of ``model`` (a ``TrainedModel``) on one split (eval mode);
+    undefined ones are None."""
+    model = _targets_model(model)
     if task == "classification":
         metrics = classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
     else:
@@ -111,9 +131,10 @@ def build_report(
 PREDICTION_SAMPLE = 2000
 
 
-def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]:
+def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
     """(true, predicted) values of the first target on a split, evenly subsampled, so
     ``mlptrain report`` can redraw the regression figures from report.json alone."""
+    model = _targets_model(model)
     rows = np.arange(len(split.y))
     if len(rows) > PREDICTION_SAMPLE:
         rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)
@@ -136,9 +157,7 @@ def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        # Four decimals read best for metrics; tiny or huge values (learning rates, MSE in
-        # the target's units) keep four significant digits instead of rounding to 0.0000.
-        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4g}"
+        return format_number(value)
     if value is None:
         return "–"
     return str(value)
@@ -148,28 +167,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return lines
-
-
-def _sample_epochs(history: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
-    """At most ``limit`` evenly spaced epochs, always the first and the last."""
-    if len(history) <= limit:
-        return history
-    picks = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
-    return [history[i] for i in picks]
-
-
-SCALAR_METRICS = {
-    "classification": [
-        "accuracy",
-        "balanced_accuracy",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "f1_weighted",
-        "log_loss",
-    ],
-    "regression": ["r2", "rmse", "mae", "mse"],
-}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -222,7 +219,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += ["### Learning curve", ""]
         out += _table(
             ["epoch", *keys],
-            [[h["epoch"], *[h.get(k) for k in keys]] for h in _sample_epochs(history)],
+            [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
         )
         out += [""]
     if report.get("warnings"):
@@ -287,5 +284,14 @@ def _fmt_metric(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
 
 
-def load_report(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "report.json").read_text())
+def describe_data(data: Prepared) -> dict[str, Any]:
+    return {
+        "source": data.source,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_train": len(data.train.y),
+        "n_val": 0 if data.val is None else len(data.val.y),
+        "n_test": len(data.test.y),
+        "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "fingerprint": data.fingerprint,
+    }

@@ -44,7 +44,7 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     from mlptrain.data import load_raw, split_indices
 
     if not 2 <= n_folds <= MAX_FOLDS:
-        raise UserInputError(f"--folds {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+        raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
     raw = load_raw(cfg.data, seed=cfg.seed)
     train, val, test = split_indices(
         raw.y,
@@ -62,13 +62,13 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
         _, counts = np.unique(raw.y[pool], return_counts=True)
         if counts.min() < n_folds:
             raise DataError(
-                f"{raw.source}: --folds {n_folds}: the rarest class has only {int(counts.min())} "
+                f"{raw.source}: «folds» {n_folds}: the rarest class has only {int(counts.min())} "
                 "row(s) outside the test split; stratified k-fold needs at least one per fold; "
-                f"use --folds {max(2, int(counts.min()))} or fewer"
+                f"use «folds» {max(2, int(counts.min()))} or fewer"
             )
     elif len(pool) < n_folds:
         raise DataError(
-            f"{raw.source}: --folds {n_folds}: only {len(pool)} rows outside the test split"
+            f"{raw.source}: «folds» {n_folds}: only {len(pool)} rows outside the test split"
         )
     labels = raw.y[pool] if classification else np.zeros(len(pool))
     folds = [(pool[a], pool[b]) for a, b in splitter.split(np.zeros(len(pool)), labels)]
@@ -113,7 +113,7 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
     """A ``Prepared`` built exactly as ``data.prepare`` from one fold: train and val are carved
     from the fold's training rows (``monitor_rows``), and the held-out fold is its test part."""
     from mlptrain.data import prepare_rows
-    from mlptrain.training.trainer import DTYPES
+    from mlptrain.training.setup import DTYPES
 
     fit, val = monitor_rows(cfg, raw, train_rows)
     return prepare_rows(
@@ -123,7 +123,8 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
 
 def train_prepared(cfg: Any, data: Any) -> Any:
     """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded."""
-    from mlptrain.training.trainer import Trainer, build
+    from mlptrain.training.setup import build
+    from mlptrain.training.trainer import Trainer
 
     setup = build(cfg, data=data)
     best: dict[str, np.ndarray] = {}
@@ -145,7 +146,7 @@ def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
 
     data = setup.data
     names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
-    metrics = split_metrics(setup.model, data.task, split, names)
+    metrics = split_metrics(setup.trained, data.task, split, names)
     return {
         k: float(v)
         for k, v in metrics.items()
@@ -199,7 +200,7 @@ def cross_validate(
     from mlptrain.search.execute import blas_threads_per_job
 
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     make_folds(cfg, folds)  # input errors (too many folds) before any worker starts

@@ -15,7 +15,8 @@ from typing import Any
 from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
-from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.store.jsonl import append_line, read_jsonl
 from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
@@ -153,7 +154,7 @@ def _run_dask(
         client = client_cls(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise RunError(
-            f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
+            f"«scheduler» {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
             "with `dask scheduler --port 8786` and workers with `dask worker <address>`"
         ) from None
     with client:
@@ -243,8 +244,13 @@ def run_sweep(
     """Run (or resume) a sweep; returns every trial's latest record and the summary."""
     from mlptrain.config import config_to_dict, load_config
 
+    if scheduler is not None and jobs != 1:
+        raise UserInputError(
+            "«jobs» applies to local runs; with «scheduler» the cluster's workers set the "
+            "parallelism (leave «jobs» out)"
+        )
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     if scheduler is not None:
         _dask()  # fail before any work if Dask is missing
     cfg = load_config(config, overrides)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlptrain.reporting.page import e, html_page
 from mlptrain.search.spec import SweepSpec, Trial, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
@@ -172,33 +173,23 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-    "th{background:#f3f3f3}.failed{color:#b00}.pending{color:#888}img{max-width:100%}"
-)
-
-
 def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
-    """A self-contained page: inline CSS, the figure as a data URI, every string escaped."""
+    """A self-contained page in the shared shell (mlptrain.reporting.page: inline CSS from
+    sweep.css, the CSP), the figure as a data URI, every string escaped."""
     import base64
-    from html import escape
 
     def cell(value: Any) -> str:
-        return f"<td>{escape(str(value))}</td>"
+        return f"<td>{e(str(value))}</td>"
 
     counts = summary["counts"]
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Sweep {escape(str(summary['name']))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Sweep: {escape(str(summary['name']))}</h1>",
+        f"<h1>Sweep: {e(str(summary['name']))}</h1>",
         f"<p>{summary['n_trials']} trials: {counts['completed']} completed, "
         f"{counts['failed']} failed, {counts['pending']} pending. Ranked by "
-        f"<b>{escape(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
+        f"<b>{e(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
         " is better), mean ± std over seeds.</p>",
         "<table><tr><th>rank</th><th>parameters</th>"
-        f"<th>{escape(summary['monitor'])}</th><th>{escape(_info_header(summary))}</th>"
+        f"<th>{e(summary['monitor'])}</th><th>{e(_info_header(summary))}</th>"
         "<th>seeds ok</th><th>failed</th>"
         "<th>seconds</th></tr>",
     ]
@@ -217,19 +208,19 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
         )
     parts.append(
         "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
-        f"<th>status</th><th>value</th><th>{escape(summary['info_metric'])}</th><th>seconds</th>"
+        f"<th>status</th><th>value</th><th>{e(summary['info_metric'])}</th><th>seconds</th>"
         "<th>error</th></tr>"
     )
     for trial in summary["trials"]:
         parts.append(
-            f"<tr class='{escape(trial['status'])}'>" + cell(trial["trial"])
+            f"<tr class='{e(trial['status'])}'>" + cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
             + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"]))
             + cell(_fmt(trial["seconds"]))
             + cell(trial["error"] or "") + "</tr>"
         )  # fmt: skip
-    parts.append("</table></body></html>\n")
-    return "\n".join(parts)
+    parts.append("</table>")
+    return html_page(f"Sweep {summary['name']}", parts, stylesheet="sweep.css")
 
 
 def render_figure(summary: Mapping[str, Any], spec: SweepSpec) -> bytes | None:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.config.monitors import SELECTION_SPLITS, SPLITS, direction, split_of
+from mlptrain.config.overrides import OVERRIDE_KEY
 from mlptrain.errors import UserInputError
 
 DEFAULT_TRIALS = 10
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 
-_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
 _DIST = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _GRID_HELP = "allowed: --grid key.path=v1,v2,... e.g. --grid model.layers[0].units=32,64"
 _RANDOM_HELP = (
@@ -142,7 +142,7 @@ def _key_and_text(option: str, text: str, help_text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep:
         raise UserInputError(f"{option} {text}: no '=' in the option; {help_text}")
-    if not _KEY.match(key):
+    if not OVERRIDE_KEY.match(key):
         raise UserInputError(f"{option} {text}: {key!r} is not a key path; {help_text}")
     if key == "seed":
         raise UserInputError(
@@ -323,13 +323,13 @@ def read_spec_file(path: str | Path) -> SweepSpec:
         name = "grid" if not isinstance(grid, dict) else "random"
         raise UserInputError(f"{where(name)}: must be a mapping from key paths to values")
     for key, values in grid.items():
-        if not _KEY.match(str(key)) or key == "seed":
+        if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('grid', str(key))}: not a key path; {_GRID_HELP}")
         if not isinstance(values, list) or not values:
             raise UserInputError(f"{where('grid', key)}: must be a non-empty list of values")
         spec.grid[key] = values
     for key, text in random.items():
-        if not _KEY.match(str(key)) or key == "seed":
+        if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('random', str(key))}: not a key path; {_RANDOM_HELP}")
         if not isinstance(text, str):
             raise UserInputError(f"{where('random', key)}: must be a string; {_RANDOM_HELP}")

@@ -58,6 +58,7 @@ class Optimizer:
         return {}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy saved moment buffers (``state_arrays``' names) back in place."""
         for name, buffer in self.state_arrays().items():
             buffer[...] = arrays[name]
 

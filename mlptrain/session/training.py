@@ -1,0 +1,147 @@
+"""One training session in a locked run directory: the Trainer, its saver, signals, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlptrain.config import Config, config_to_yaml
+from mlptrain.data import RawData, write_npz
+from mlptrain.nn.sequential import Sequential
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.session.directory import prepare_run_dir
+from mlptrain.session.report_writer import write_run_report
+from mlptrain.session.saver import Saver
+from mlptrain.store.atomic import atomic_write_text, clean_temp_files
+from mlptrain.store.checkpoint import CHECKPOINT_DIR
+from mlptrain.store.lock import RunLock
+from mlptrain.training.arrays import plain, point_at_run_dir
+from mlptrain.training.setup import Setup
+from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer, TrainState
+
+
+@dataclass(repr=False)
+class Run:
+    """A finished (or failed) run: its directory, model, per-epoch history and report."""
+
+    dir: Path
+    model: Sequential
+    history: list[dict[str, Any]]
+    report: dict[str, Any]
+    config: Config
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.dir / CHECKPOINT_DIR / "best.safetensors"
+
+    def __repr__(self) -> str:
+        """One line: where, how it ended, and the headline test metric (not the whole report)."""
+        parts = [f"{str(self.dir)!r}", f"status={self.report.get('status')}"]
+        parts.append(f"epochs={len(self.history)}")
+        task = self.report.get("task")
+        test = (self.report.get("metrics") or {}).get("test") or {}
+        headline = HEADLINE.get(task) if task else None
+        if headline is not None and test.get(headline) is not None:
+            parts.append(f"test_{headline}={test[headline]:.4f}")
+        return f"Run({', '.join(parts)})"
+
+
+def train_in(
+    setup: Setup,
+    run_dir: Path,
+    callbacks: Callbacks | None,
+    *,
+    start: Callable[[Trainer, Saver], None] | None = None,
+    figures: bool = True,
+) -> Run:
+    """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
+
+    SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
+    """
+    from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
+
+    saver = Saver(setup, run_dir)
+    trainer = Trainer(setup, callbacks=callbacks, save=saver)
+    saver.trainer = trainer
+    if start is not None:
+        start(trainer, saver)
+    stop = StopOnSignals(trainer)
+    try:
+        with stop:
+            trainer.run()
+    except DivergenceError as exc:
+        exc.kept = saver.kept()
+        write_run_report(
+            setup,
+            trainer,
+            run_dir,
+            status="failed",
+            error=str(exc),
+            with_metrics=False,
+            figures=figures,
+        )
+        raise
+    except StopRequested as exc:
+        # The history so far, marked interrupted; final metrics and figures wait for the end.
+        write_run_report(
+            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False
+        )
+        raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    saver._flush_metrics(trainer.state.history)
+    if setup.stopper is not None and saver.best_state is not None:
+        # Early stopping keeps the best weights: the model reported is the model in best.
+        setup.model.load_state_dict(saver.best_state)
+    else:
+        saver("best")
+    try:
+        report = write_run_report(setup, trainer, run_dir, status="completed", figures=figures)
+    except KeyboardInterrupt:
+        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        raise ReportInterrupted(run_dir, checkpoint) from None
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=plain(trainer.state.history),
+        report=report,
+        config=setup.config,
+    )
+
+
+def write_run_dir(
+    setup: Setup,
+    state: TrainState,
+    out: str | Path,
+    *,
+    raw: RawData,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Run:
+    """A run directory for a model trained outside ``fit`` (the scikit-learn estimators):
+    config.yaml, data.npz (``raw``, with each row's split), checkpoints, metrics.jsonl and the
+    reports, as ``fit`` writes them, so every command that reads a run works on it.
+    ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
+    """
+    run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
+    setup.config = point_at_run_dir(setup.config, run_dir)
+    with RunLock(run_dir):
+        clean_temp_files(run_dir)
+        write_npz(setup.config.data.path, raw)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        saver = Saver(setup, run_dir)
+        saver.trainer = Trainer(setup)
+        saver.trainer.state = state
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        saver("last")
+        saver("best")
+        report = write_run_report(
+            setup, saver.trainer, run_dir, status="completed", figures=figures
+        )
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=plain(state.history),
+        report=report,
+        config=setup.config,
+    )
