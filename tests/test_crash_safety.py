@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from mlptrain.api import fit
 from mlptrain.store.atomic import is_temp_file_name
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.jsonl import read_jsonl
+from mlptrain.training.trainer import Callbacks
 
 CONFIG = """\
 name: crash
@@ -45,12 +47,18 @@ KILLS = 32
 MLPTRAIN = [sys.executable, "-c", "from mlptrain.cli import main; main()"]
 
 
-def _child(config: Path, out: Path) -> None:
-    """What a (re)started training process does: resume if it can, else start afresh."""
+def _child(config: Path, out: Path, training: Any = None) -> None:
+    """What a (re)started training process does: resume if it can, else start afresh.
+
+    ``training`` (an Event) is set when the first epoch starts, so the parent's random kill
+    moment falls in training and checkpoint writes however slow the start-up is on a loaded
+    machine (a kill before any checkpoint would leave nothing to check).
+    """
+    callbacks = Callbacks(on_epoch_start=lambda *_: training.set()) if training else None
     if (out / "checkpoints" / "last.safetensors").exists():
-        fit(resume=out)
+        fit(resume=out, callbacks=callbacks)
     else:
-        fit(config, out=out, overwrite=True, checkpoint_every_steps=1)
+        fit(config, out=out, overwrite=True, checkpoint_every_steps=1, callbacks=callbacks)
 
 
 def temp_files(out: Path) -> list[Path]:
@@ -109,8 +117,10 @@ def test_sigkill_at_random_moments_then_resume_matches(
     leftovers = 0
     killed = 0
     for _ in range(KILLS):
-        child = context.Process(target=_child, args=(config, out))
+        training = context.Event()
+        child = context.Process(target=_child, args=(config, out, training))
         child.start()
+        training.wait(timeout=30)  # a finished run never starts an epoch: go on after 30 s
         time.sleep(rng.uniform(0.0, 0.12))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
