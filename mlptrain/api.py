@@ -20,11 +20,14 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.config.schema import DEFAULT_NA_VALUES
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
+from mlptrain.data.encoding import TableEncoder
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
+    input_weight_norms,
     SPLITS,
     build_report,
     model_summary,
@@ -291,6 +294,8 @@ def _write_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
+    if data.table is not None:
+        report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
     write_reports(run_dir, report, figures=figures)
     return report
 
@@ -348,12 +353,21 @@ class Predictor:
     """A trained model with its scaler and labels: predictions from raw, unscaled features."""
 
     def __init__(
-        self, model: Sequential, scaler: Scaler, encoder: LabelEncoder | None, meta: dict[str, Any]
+        self,
+        model: Sequential,
+        scaler: Scaler,
+        encoder: LabelEncoder | None,
+        meta: dict[str, Any],
+        table: TableEncoder | None = None,
     ) -> None:
         self.model = model
         self.scaler = scaler
         self.encoder = encoder
         self.meta = meta
+        # a table run: raw columns in (by name), imputed, one-hot encoded and scaled as in training
+        self.table = table
+        # per categorical column, rows of the last call holding categories unseen in training
+        self.unseen: dict[str, int] = {}
         self.feature_names: list[str] = list(meta.get("feature_names") or [])
         self.task: str = meta["task"]
 
@@ -362,6 +376,8 @@ class Predictor:
         return None if self.encoder is None else self.encoder.classes
 
     def _inputs(self, X: Any) -> np.ndarray:
+        if self.table is not None:
+            return self._table_inputs(X)
         X = check_features(
             X,
             n_features=int(self.meta["n_features"]),
@@ -369,6 +385,22 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def _table_inputs(self, X: Any) -> np.ndarray:
+        from mlptrain.data.tables import Table, table_from_mapping
+
+        assert self.table is not None
+        if not isinstance(X, Table):
+            data = ((self.meta.get("config") or {}).get("data")) or {}
+            X = table_from_mapping(
+                X,
+                names=self.table.features,
+                text_columns=[*self.table.text_inputs, *self.table.ids],
+                na_values=data.get("na_values") or DEFAULT_NA_VALUES,
+                source="Predictor",
+            )
+        encoded, self.unseen = self.table.transform(X, None, self.model.dtype)
+        return encoded
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""
@@ -425,7 +457,10 @@ def load(path: str | Path) -> Predictor:
         cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
     )
     encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
-    return Predictor(model, scaler, encoder, meta)
+    table = None
+    if meta.get("table") is not None:
+        table = TableEncoder.from_state(meta["table"], str(ckpt.path))
+    return Predictor(model, scaler, encoder, meta, table)
 
 
 def output_units_from(ckpt: Checkpoint) -> int:

@@ -113,6 +113,13 @@ def fit(
                 else ""
             )
         )
+        if report["data"].get("columns"):
+            from mlptrain.data.columns import ColumnInfo, format_summary
+
+            infos = [ColumnInfo(**c) for c in report["data"]["columns"]]
+            typer.echo(format_summary(infos))
+        for note in report["data"].get("notes") or []:
+            typer.echo(f"note: {note}")
         typer.echo("test metrics:")
         typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
         for warning in report.get("warnings") or []:

@@ -34,6 +34,7 @@ DatasetName = Literal[
     "regression",
     "csv",
     "npz",
+    "parquet",
 ]
 LossName = Literal["cross_entropy", "mse", "bce"]
 MonitorName = Literal[
@@ -51,7 +52,9 @@ MonitorName = Literal[
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 MONITORS: tuple[str, ...] = get_args(MonitorName)
-FILE_DATASETS = ("csv", "npz")
+FILE_DATASETS = ("csv", "npz", "parquet")
+# datasets read as tables of named columns (typed, imputed and encoded by mlptrain.data)
+TABLE_DATASETS = ("csv", "parquet")
 # Built-in datasets whose task is known without loading them; used for the default loss.
 REGRESSION_DATASETS = ("diabetes", "regression")
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
@@ -241,11 +244,41 @@ _PATH = "a file path string, relative to the config file"
 _NAME = "a non-empty string without '/', '\\\\' or control characters (used as a directory name)"
 
 
+ColumnKind = Literal["numeric", "categorical", "ignore", "id"]
+# cells that mean "no value" in a table unless data.na_values says otherwise
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "?")
+
+
+class MissingSpec(_Strict):
+    """How gaps in feature columns are filled (fitted on the training rows only)."""
+
+    numeric: Literal["median", "mean", "zero", "refuse"] = "median"
+    categorical: Literal["most_frequent", "constant", "refuse"] = "most_frequent"
+    indicator: bool = False
+
+
+class CategoricalSpec(_Strict):
+    """One-hot encoding; rarer categories fold into one 'infrequent' column."""
+
+    max_categories: int | None = Field(50, ge=2)
+    min_frequency: int = Field(1, ge=1)
+    infrequent: bool = True
+
+
 class DataSpec(_Strict):
     dataset: DatasetName
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     path: Path | None = Field(None, description=_PATH)
-    target: str | None = None
+    # a column name, or with header: false also a 0-based column index
+    target: str | int | None = None
+    # a tab is "\t" in a double-quoted YAML string or '\t' (backslash, t) in a single-quoted one
+    delimiter: Literal["auto", ",", ";", "\t", "\\t", "|"] = "auto"
+    header: bool = True
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)
+    missing: MissingSpec = Field(default_factory=MissingSpec)
+    categorical: CategoricalSpec = Field(default_factory=CategoricalSpec)
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
+    drop_missing_target: bool = False
     task: Literal["auto", "classification", "regression"] = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
@@ -294,12 +327,28 @@ class DataSpec(_Strict):
                 f"{show_value(str(self.path))} is not allowed with dataset {self.dataset!r}; "
                 "path is only for csv and npz (remove it)",
             )
-        if self.target is not None and self.dataset != "csv":
+        if self.target is not None and self.dataset not in TABLE_DATASETS:
             raise _problem(
                 ("target",),
                 f"{show_value(self.target)} is not allowed with dataset {self.dataset!r}; "
-                "target names a csv column (remove it)",
+                "target names a column of a csv or parquet table (remove it)",
             )
+        if isinstance(self.target, bool) or (isinstance(self.target, int) and self.target < 0):
+            raise _problem(
+                ("target",),
+                f"{show_value(self.target)} is not allowed; must be a column name or a "
+                "0-based column index",
+            )
+        if self.dataset not in TABLE_DATASETS:
+            table_only = ("delimiter", "header", "columns", "missing", "categorical",
+                          "na_values", "drop_missing_target")  # fmt: skip
+            for key in table_only:
+                if key in self.model_fields_set:
+                    raise _problem(
+                        (key,),
+                        f"is not allowed with dataset {self.dataset!r}; it applies to csv "
+                        "and parquet tables (remove it)",
+                    )
         return self
 
 

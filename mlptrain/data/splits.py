@@ -9,6 +9,7 @@ import numpy as np
 
 from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
+from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
 from mlptrain.data.preprocess import LabelEncoder, Scaler
 from mlptrain.errors import DataError
@@ -40,6 +41,11 @@ class Prepared:
     # Regression targets are standardised for training (fitted on train only) so that the
     # loss starts near 1 whatever the target's units; predictions are mapped back.
     target_scaler: Scaler | None = None
+    # csv/parquet tables: the fitted imputation/one-hot/scaling (``scaler`` is then the
+    # identity), what each raw column is, and notes for the user (likely ids, dropped rows)
+    table: TableEncoder | None = None
+    columns: list | None = None
+    notes: list[str] | None = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
@@ -172,6 +178,7 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
         test_idx,
         scale=data_cfg.scale,
         dtype=dtype,
+        settings=Settings.from_config(data_cfg),
     )
 
 
@@ -183,6 +190,7 @@ def prepare_rows(
     *,
     scale: str,
     dtype: np.dtype | type | str,
+    settings: Settings | None = None,
 ) -> Prepared:
     """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
     rows only, and transform every part; ``prepare`` and cross-validation folds share it."""
@@ -196,11 +204,25 @@ def prepare_rows(
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    scaler = Scaler(scale).fit(raw.X[train_rows])
     target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
+    table: TableEncoder | None = None
+    if raw.table is not None:
+        if settings is None:
+            settings = Settings(scale=scale)
+        table = TableEncoder.fit(raw.table, raw.columns or [], train_rows, settings)
+        scaler = identity_scaler(table.width)
+        feature_names, n_features = table.feature_names, table.width
+    else:
+        scaler = Scaler(scale).fit(raw.X[train_rows])
+        feature_names, n_features = list(raw.feature_names), raw.X.shape[1]
 
     def part(rows: np.ndarray) -> Split:
-        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
+        if table is not None:
+            # each part's matrix is written once, directly in the training dtype
+            X, _ = table.transform(raw.table, rows, dtype)
+        else:
+            X = scaler.transform(raw.X[rows], dtype)
+        return Split(X, np.ascontiguousarray(targets[rows]))
 
     return Prepared(
         task=raw.task,
@@ -209,9 +231,19 @@ def prepare_rows(
         test=part(test_rows),
         encoder=encoder,
         scaler=scaler,
-        feature_names=list(raw.feature_names),
-        n_features=raw.X.shape[1],
+        feature_names=feature_names,
+        n_features=n_features,
         n_outputs_hint=n_outputs,
         source=raw.source,
         target_scaler=target_scaler,
+        table=table,
+        columns=raw.columns,
+        notes=list(raw.notes),
+    )
+
+
+def identity_scaler(width: int) -> Scaler:
+    """The scaler of a table run: the table encoder already scaled the numeric columns."""
+    return Scaler.from_state(
+        "none", {"scaler.shift": np.zeros(width), "scaler.scale": np.ones(width)}
     )

@@ -78,10 +78,17 @@ def prepare_fold(
 ) -> Any:
     """A ``Prepared`` whose train/val are the fold's rows, built exactly as ``data.prepare``."""
     from mlptrain.data import prepare_rows
+    from mlptrain.data.encoding import Settings
     from mlptrain.training.trainer import DTYPES
 
     return prepare_rows(
-        raw, train_rows, held_out, test_rows, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
+        raw,
+        train_rows,
+        held_out,
+        test_rows,
+        scale=cfg.data.scale,
+        dtype=DTYPES[cfg.train.dtype],
+        settings=Settings.from_config(cfg.data),
     )
 
 

@@ -162,6 +162,12 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
 
 def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
     """The scaler is fitted on the training split: if it changed, so did the data."""
+    table = setup.data.table
+    if (table.state if table is not None else None) != ckpt.meta.get("table"):
+        raise DataError(
+            f"{setup.data.source}: the data differs from the data {ckpt.path} was trained "
+            "on (its fitted preprocessing changed); resume needs the same data"
+        )
     for name, array in setup.data.scaler.state_dict().items():
         stored = ckpt.tensors.get(name)
         if stored is None or not np.array_equal(stored, array):

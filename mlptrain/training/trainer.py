@@ -383,6 +383,9 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "feature_names": data.feature_names,
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         "scale": setup.config.data.scale,
+        # a table's fitted preprocessing (fills, statistics, categories, column order): plain
+        # JSON inside the metadata, so the checkpoint's SHA-256 covers it
+        "table": data.table.state if data.table is not None else None,
         "epoch": state.epoch,
         "step": state.step,
         "seconds": state.seconds,
@@ -458,4 +461,7 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_val": 0 if data.val is None else len(data.val.y),
         "n_test": len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
+        # tables: every raw column with its type, missing count and levels; notes (likely ids)
+        "columns": [info.to_dict() for info in data.columns] if data.columns else None,
+        "notes": list(data.notes or []),
     }
