@@ -342,8 +342,10 @@ class DataSpec(_Strict):
         if self.dataset not in TABLE_DATASETS:
             table_only = ("delimiter", "header", "columns", "missing", "categorical",
                           "na_values", "drop_missing_target")  # fmt: skip
+            defaults = DataSpec(dataset="csv", path=Path("x.csv"))
             for key in table_only:
-                if key in self.model_fields_set:
+                # a resolved config writes every key with its default: only a change counts
+                if getattr(self, key) != getattr(defaults, key):
                     raise _problem(
                         (key,),
                         f"is not allowed with dataset {self.dataset!r}; it applies to csv "

@@ -224,8 +224,14 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     kind = "Parquet" if str(data_cfg.path).lower().endswith(".parquet") else "CSV"
     source = f"{kind} {data_cfg.path} (target column {target!r})"
     table.source = str(data_cfg.path)
+    numeric = [table.columns[name] for name in features]
+    if all(not column.is_text for column in numeric):
+        # an all-numeric table also offers X as a plain matrix (NaN in the gaps), as NPZ does
+        X = np.column_stack([column.values for column in numeric])
+    else:
+        X = np.empty((table.n_rows, 0))
     return RawData(
-        np.empty((table.n_rows, 0)),
+        X,
         y,
         features,
         infer_task(y, "auto"),

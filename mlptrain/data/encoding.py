@@ -290,6 +290,8 @@ class TableEncoder:
             "categorical": [],
             "indicators": [],
             "features": [i.name for i in infos if i.kind in ("numeric", "categorical")],
+            "table_columns": [i.name for i in infos],
+            "target": next((i.name for i in infos if i.kind == "target"), None),
             "ids": [i.name for i in infos if i.kind == "id"],
             "ignored": [i.name for i in infos if i.kind == "ignore"],
             "refuse": {

@@ -27,7 +27,7 @@ from mlptrain.data._text import quote_list
 from mlptrain.errors import DataError
 
 DELIMITERS = (",", ";", "\t", "|")
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet")
+TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet")
 _SNIFF_BYTES = 64 * 1024
 _SNIFF_LINES = 50
 _BLOCK_BYTES = 4 * 2**20  # pyarrow's streaming block: small enough to stay lean, big enough to be fast

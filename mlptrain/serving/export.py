@@ -58,6 +58,25 @@ def _layer_arrays(model: Any) -> tuple[list[str], dict[str, np.ndarray]]:
     return kinds, arrays
 
 
+def input_scaling(predictor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) of the inputs, ``x' = (x - shift) / scale``. A model trained on a table
+    of numeric columns folds its scaler into these (within float rounding); gaps and
+    categorical columns are not exported yet."""
+    table = getattr(predictor, "table", None)
+    if table is None:
+        shift, scale = predictor.scaler.shift, predictor.scaler.scale
+        return np.asarray(shift, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    if table.categorical or table.indicators:
+        raise UserInputError(
+            "export: the model was trained on a table with categorical columns or missing "
+            "indicators; export includes only numeric scaling for now: use mlptrain predict"
+        )
+    # ((x - s) / c) * m + a  ==  (x - (s - a * c / m)) / (c / m)
+    s, c, m, a = (np.array([col[k] for col in table.numeric], dtype=np.float64)
+                  for k in ("shift", "scale", "mul", "add"))  # fmt: skip
+    return s - a * c / m, c / m
+
+
 def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     """Everything the standalone script needs, as plain (non-object) arrays."""
     model = predictor.model
@@ -66,8 +85,8 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["layer_types"] = np.array(kinds, dtype=str)
     arrays["head"] = np.array(model.head, dtype=str)
     arrays["dtype"] = np.array(str(model.dtype), dtype=str)
-    arrays["scaler_shift"] = np.asarray(predictor.scaler.shift, dtype=np.float64)
-    arrays["scaler_scale"] = np.asarray(predictor.scaler.scale, dtype=np.float64)
+    shift, scale = input_scaling(predictor)
+    arrays["scaler_shift"], arrays["scaler_scale"] = shift, scale
     names = predictor.feature_names or [f"x{j}" for j in range(int(predictor.meta["n_features"]))]
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
@@ -157,8 +176,9 @@ def build_onnx(predictor: Any) -> Any:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
-    x = node("Sub", ["features", const("scaler_shift", predictor.scaler.shift)])
-    x = node("Div", [x, const("scaler_scale", predictor.scaler.scale)])
+    shift, scale = input_scaling(predictor)
+    x = node("Sub", ["features", const("scaler_shift", shift)])
+    x = node("Div", [x, const("scaler_scale", scale)])
     kinds, arrays = _layer_arrays(model)
     for index, kind in enumerate(kinds):
         key = f"layer{index}."

@@ -114,6 +114,9 @@ class Validation:
     classes: list[Any] | None
     rows: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    # tables: every column's inferred type, missing count and levels (ColumnInfo), and notes
+    columns: list[Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_params(self) -> int:
@@ -169,23 +172,41 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     check_against_data(
         cfg, task=raw.task, n_classes=None if classes is None else len(classes), classes=classes
     )
+    n_inputs = raw.X.shape[1]
+    if raw.table is not None:
+        # the width of the encoded matrix depends on the categories of the training rows
+        from mlptrain.data import split_indices
+        from mlptrain.data.encoding import Settings, TableEncoder
+
+        train_rows, _, _ = split_indices(
+            raw.y,
+            task=raw.task,
+            test_size=cfg.data.test_size,
+            val_size=cfg.data.val_size,
+            seed=cfg.seed,
+            where=raw.source,
+        )
+        encoder = TableEncoder.fit(raw.table, raw.columns or [], train_rows, Settings.from_config(cfg.data))
+        n_inputs = encoder.width
     model = build_model(
         cfg.model.layers,
-        n_inputs=raw.X.shape[1],
+        n_inputs=n_inputs,
         n_outputs=n_outputs,
         rng=np.random.default_rng(cfg.seed),
         dtype=DTYPES[cfg.train.dtype],
         init=cfg.model.init,
         head=head_for(cfg.model.loss),
     )
-    rows = model_summary(model, raw.X.shape[1])
+    rows = model_summary(model, n_inputs)
     warnings = lint_layers(
         cfg.model.layers,
         loss=cfg.model.loss,
         init=cfg.model.init,
         n_outputs=rows[-1]["output_shape"][1] if rows else None,
     )
-    return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings)
+    return Validation(
+        cfg, raw.task, n_inputs, classes, rows, warnings, raw.columns, list(raw.notes)
+    )
 
 
 def gradcheck_config(
