@@ -110,7 +110,11 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
 
 
 def readers(path: str, repeats: int) -> dict:
-    contenders = tuple(os.environ.get("READERS", "baseline,pyarrow,pyarrow-dict,pyarrow-stream,pandas-c,pandas-pyarrow").split(","))
+    contenders = tuple(
+        os.environ.get(
+            "READERS", "baseline,pyarrow,pyarrow-dict,pyarrow-stream,pandas-c,pandas-pyarrow"
+        ).split(",")
+    )
     runs: dict[str, list[tuple[float, float]]] = {c: [] for c in contenders}
     for _ in range(repeats):
         for name in contenders:  # alternating, so load drifts hit every contender alike

@@ -20,16 +20,16 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.config.schema import DEFAULT_NA_VALUES
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.data.encoding import TableEncoder
+from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    input_weight_norms,
     SPLITS,
     build_report,
+    input_weight_norms,
     model_summary,
     prediction_sample,
     split_metrics,

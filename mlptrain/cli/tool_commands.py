@@ -42,7 +42,7 @@ def predict(
         typer.Argument(
             help="Raw features: a CSV with a header, or an NPZ with array X; for a model "
             "trained on a table, a file in that table's format.",
-            show_default=False
+            show_default=False,
         ),
     ],
     output: Annotated[

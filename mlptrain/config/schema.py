@@ -19,7 +19,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlptrain.config.table_spec import CategoricalSpec, ColumnKind, MissingSpec
 from mlptrain.config.yamlsafe import KeyPath, LineMap
+from mlptrain.data.frame import DEFAULT_NA_VALUES
 
 DatasetName = Literal[
     "iris",
@@ -242,27 +244,6 @@ _PARAMS = "a mapping of generator arguments whose values are numbers, strings, b
 _CLASS_WEIGHT = "null, 'balanced', or a mapping {label: weight > 0}"
 _PATH = "a file path string, relative to the config file"
 _NAME = "a non-empty string without '/', '\\\\' or control characters (used as a directory name)"
-
-
-ColumnKind = Literal["numeric", "categorical", "ignore", "id"]
-# cells that mean "no value" in a table unless data.na_values says otherwise
-DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "?")
-
-
-class MissingSpec(_Strict):
-    """How gaps in feature columns are filled (fitted on the training rows only)."""
-
-    numeric: Literal["median", "mean", "zero", "refuse"] = "median"
-    categorical: Literal["most_frequent", "constant", "refuse"] = "most_frequent"
-    indicator: bool = False
-
-
-class CategoricalSpec(_Strict):
-    """One-hot encoding; rarer categories fold into one 'infrequent' column."""
-
-    max_categories: int | None = Field(50, ge=2)
-    min_frequency: int = Field(1, ge=1)
-    infrequent: bool = True
 
 
 class DataSpec(_Strict):

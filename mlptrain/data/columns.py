@@ -143,7 +143,9 @@ def likely_id_notes(infos: list[ColumnInfo], n_rows: int) -> list[str]:
     ]
 
 
-def target_values(table: Table, target: str, *, drop_missing: bool) -> tuple[np.ndarray, np.ndarray]:
+def target_values(
+    table: Table, target: str, *, drop_missing: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(labels, kept row indices): text targets as str, whole numbers as int64, else float64.
 
     Rows whose target is missing are an error, or dropped when ``drop_missing`` is set.

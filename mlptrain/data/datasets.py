@@ -198,7 +198,7 @@ def _validate_raw(raw: RawData) -> None:
 def _read_table_data(data_cfg: DataConfig) -> RawData:
     """A csv/parquet table: read, typed, the target taken out (rows without one dropped only
     when ``data.drop_missing_target`` says so)."""
-    from mlptrain.config.schema import DEFAULT_NA_VALUES
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
 
     listed = dict(getattr(data_cfg, "columns", None) or {})
     table = load_table(

@@ -113,7 +113,10 @@ def build_column_transformer(
         if settings.numeric_missing != "refuse":
             strategy = NUMERIC_FILLS[settings.numeric_missing]
             steps.append(
-                ("impute", SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True))
+                (
+                    "impute",
+                    SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True),
+                )
             )
         if settings.scale == "standard":
             steps.append(("scale", StandardScaler()))
@@ -127,9 +130,7 @@ def build_column_transformer(
                 ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True))
             )
         elif settings.categorical_missing == "constant":
-            steps.append(
-                ("impute", SimpleImputer(strategy="constant", fill_value=missing_code[j]))
-            )
+            steps.append(("impute", SimpleImputer(strategy="constant", fill_value=missing_code[j])))
         folding = settings.infrequent
         steps.append(
             (
@@ -137,7 +138,9 @@ def build_column_transformer(
                 OneHotEncoder(
                     handle_unknown="infrequent_if_exist" if folding else "ignore",
                     max_categories=settings.max_categories if folding else None,
-                    min_frequency=settings.min_frequency if folding and settings.min_frequency > 1 else None,
+                    min_frequency=settings.min_frequency
+                    if folding and settings.min_frequency > 1
+                    else None,
                     sparse_output=True,
                 ),
             )
@@ -195,7 +198,9 @@ class TableEncoder:
             if not all(isinstance(n, str) for n in names):
                 raise TypeError("column names must be strings")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DataError(f"{source}: the table preprocessing state is malformed ({exc})") from None
+            raise DataError(
+                f"{source}: the table preprocessing state is malformed ({exc})"
+            ) from None
         return encoder
 
     def check_inputs(self, table: Table) -> None:
@@ -371,7 +376,9 @@ class TableEncoder:
             where = np.searchsorted(known[order], levels)
             where = np.minimum(where, max(len(known) - 1, 0))
             hit = len(known) > 0
-            lookup = np.where(hit & (known[order][where] == levels), order[where] if hit else -1, -1)
+            lookup = np.where(
+                hit & (known[order][where] == levels), order[where] if hit else -1, -1
+            )
             is_rare = np.isin(levels, rare)
             fallback = len(known) if c["infrequent"] is not None else -1
             lookup = np.where(lookup >= 0, lookup, fallback)
@@ -392,6 +399,8 @@ class TableEncoder:
             out[hot, start + index[hot]] = 1
             start += size
         for name in self.indicators:
-            out[:, start] = table.columns[name].missing if rows is None else table.columns[name].missing[rows]
+            out[:, start] = (
+                table.columns[name].missing if rows is None else table.columns[name].missing[rows]
+            )
             start += 1
         return out, unseen

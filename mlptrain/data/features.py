@@ -106,7 +106,7 @@ def read_table_inputs(
     ones are ignored. Without one, the columns are the training file's, in order, with or
     without the target column.
     """
-    from mlptrain.config.schema import DEFAULT_NA_VALUES
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
     from mlptrain.data.tables import Column, Table, load_table
 
     header = bool(data.get("header", True))

@@ -225,7 +225,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += ["", "### First-layer weight norm per input column", ""]
         out += _table(
             ["column", "encoded columns", "norm"],
-            [[r["column"], r["encoded_columns"], f"{r['norm']:.4f}"] for r in report["input_weights"]],
+            [
+                [r["column"], r["encoded_columns"], f"{r['norm']:.4f}"]
+                for r in report["input_weights"]
+            ],
         )
     out += ["", "## Model", ""]
     out += _table(

@@ -74,9 +74,7 @@ def predict_table(
         X = load_npz(check_file(input_path), ("X",))["X"]
     elif predictor.table is not None:
         data = (predictor.meta.get("config") or {}).get("data") or {}
-        X, read_notes = read_table_inputs(
-            input_path, encoder=predictor.table, data=data, keep=keep
-        )
+        X, read_notes = read_table_inputs(input_path, encoder=predictor.table, data=data, keep=keep)
         for column_name in [*predictor.table.ids, *keep]:
             if column_name in X.columns and column_name not in header:
                 header.append(column_name)

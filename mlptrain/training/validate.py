@@ -186,7 +186,9 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
             seed=cfg.seed,
             where=raw.source,
         )
-        encoder = TableEncoder.fit(raw.table, raw.columns or [], train_rows, Settings.from_config(cfg.data))
+        encoder = TableEncoder.fit(
+            raw.table, raw.columns or [], train_rows, Settings.from_config(cfg.data)
+        )
         n_inputs = encoder.width
     model = build_model(
         cfg.model.layers,
