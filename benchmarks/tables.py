@@ -109,6 +109,69 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     return seconds, kib / 1024, stdout
 
 
+def fit_child(contender: str, path: str) -> None:
+    """One contender, up to the moment training could start; prints its own peak RSS."""
+    import resource
+
+    if contender == "mlptrain":
+        import tempfile
+
+        from mlptrain.api import fit
+        from mlptrain.training.trainer import Callbacks
+
+        def first_epoch(epoch: int, epochs: int, n_batches: int) -> None:
+            # the data is read, typed, imputed, encoded and split; the model is built
+            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+            os._exit(0)
+
+        with tempfile.TemporaryDirectory() as out:
+            fit(HERE / "tables.yaml", overrides=[f"data.path={path}"], out=Path(out) / "run",
+                callbacks=Callbacks(on_epoch_start=first_epoch), figures=False)  # fmt: skip
+    else:
+        import pandas as pd
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        frame = pd.read_csv(path)
+        X = frame.drop(columns=["target"])
+        categorical = [c for c in X.columns if c.startswith("c")]
+        numeric = [c for c in X.columns if c.startswith("x")]
+        prep = ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                  OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                max_categories=50)), categorical),
+        ])  # fmt: skip
+        encoded = prep.fit_transform(X)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+        print(encoded.shape, type(encoded).__name__, file=sys.stderr)
+
+
+def fits(path: str, repeats: int) -> dict:
+    contenders = ("mlptrain", "pandas+sklearn")
+    runs: dict[str, list[tuple[float, float]]] = {c: [] for c in contenders}
+    for _ in range(repeats):
+        for name in contenders:  # alternating
+            seconds, mib, _ = measured([sys.executable, __file__, "_fit", name, path])
+            runs[name].append((seconds, mib))
+            print(f"{name:15s} {seconds:6.2f} s {mib:7.0f} MiB  load {os.getloadavg()[0]:.1f}",
+                  flush=True)  # fmt: skip
+    out = {
+        name: {
+            "seconds": [r[0] for r in values],
+            "peak_rss_mib": [r[1] for r in values],
+            "median_seconds": statistics.median(r[0] for r in values),
+            "median_peak_rss_mib": statistics.median(r[1] for r in values),
+        }
+        for name, values in runs.items()
+    }
+    for key in ("median_seconds", "median_peak_rss_mib"):
+        out[f"ratio_{key}"] = out["mlptrain"][key] / out["pandas+sklearn"][key]
+    return out
+
+
 def readers(path: str, repeats: int) -> dict:
     contenders = tuple(
         os.environ.get(
@@ -132,6 +195,58 @@ def readers(path: str, repeats: int) -> dict:
     }
 
 
+def accuracy(config: str, seeds: int) -> dict:
+    """Test accuracy of ``mlptrain fit CONFIG`` and of a scikit-learn Pipeline (impute +
+    one-hot + scale + MLPClassifier with the same hidden layer) on the same split, per seed."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    import mlptrain
+    from mlptrain.config import load_config
+    from mlptrain.data import split_indices
+
+    cfg = load_config(config)
+    frame = pd.read_csv(cfg.data.path, keep_default_na=False, na_values=list(cfg.data.na_values))
+    target = cfg.data.target
+    ids = [name for name, kind in cfg.data.columns.items() if kind in ("id", "ignore")]
+    X = frame.drop(columns=[target, *ids])
+    y = frame[target].astype(str).to_numpy()
+    categorical = [c for c in X.columns if X[c].dtype == object or str(X[c].dtype) == "str"]
+    numeric = [c for c in X.columns if c not in categorical]
+    units = next(layer.units for layer in cfg.model.layers if getattr(layer, "units", None))
+    rows = []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as out:
+            run = mlptrain.fit(config, overrides=[f"seed={seed}"], out=Path(out) / "run",
+                               figures=False)  # fmt: skip
+        ours = run.report["metrics"]["test"]["accuracy"]
+        train, _, test = split_indices(y, task="classification", test_size=cfg.data.test_size,
+                                       val_size=cfg.data.val_size, seed=seed)  # fmt: skip
+        prep = ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                  OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                max_categories=50)), categorical),
+        ])  # fmt: skip
+        model = make_pipeline(prep, MLPClassifier(hidden_layer_sizes=(units,), batch_size=64,
+                                                  early_stopping=True, max_iter=500,
+                                                  random_state=seed))  # fmt: skip
+        model.fit(X.iloc[train], y[train])
+        theirs = float(np.mean(model.predict(X.iloc[test]) == y[test]))
+        rows.append({"seed": seed, "mlptrain": ours, "sklearn_pipeline": theirs})
+        print(f"seed {seed}: mlptrain {ours:.4f}  sklearn Pipeline {theirs:.4f}", flush=True)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mlptrain", "sklearn_pipeline")}
+    print(f"mean: mlptrain {mean['mlptrain']:.4f}  sklearn Pipeline {mean['sklearn_pipeline']:.4f}")
+    return {"config": config, "per_seed": rows, "mean": mean}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,9 +259,37 @@ def main() -> int:
     p_child = sub.add_parser("_read")
     p_child.add_argument("reader")
     p_child.add_argument("file")
+    p_fit = sub.add_parser("fit")
+    p_fit.add_argument("file")
+    p_fit.add_argument("--repeats", type=int, default=2)
+    p_fchild = sub.add_parser("_fit")
+    p_fchild.add_argument("contender")
+    p_fchild.add_argument("file")
+    p_acc = sub.add_parser("accuracy")
+    p_acc.add_argument("config", nargs="?", default="configs/customers_csv.yaml")
+    p_acc.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
-    if args.command == "make":
+    if args.command == "accuracy":
+        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        saved["accuracy"] = accuracy(args.config, args.seeds)
+        RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+    elif args.command == "make":
         make(args.rows, args.out)
+    elif args.command == "_fit":
+        fit_child(args.contender, args.file)
+    elif args.command == "fit":
+        before = os.getloadavg()
+        result = fits(args.file, args.repeats)
+        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        saved["fit"] = {
+            "file": args.file,
+            "size_mib": round(Path(args.file).stat().st_size / 2**20, 1),
+            "load_average_before": before,
+            "load_average_after": os.getloadavg(),
+            "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "results": result,
+        }
+        RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
     elif args.command == "_read":
         read_child(args.reader, args.file)
     elif args.command == "readers":
