@@ -17,7 +17,9 @@ rng = np.random.default_rng(20261130)
 contract = rng.choice(["Month-to-month", "One year", "Two year"], N, p=[0.55, 0.25, 0.20])
 internet = rng.choice(["DSL", "Fiber optic", "None"], N, p=[0.35, 0.45, 0.20])
 payment = rng.choice(
-    ["Electronic check", "Mailed check", "Bank transfer", "Credit card"], N, p=[0.35, 0.2, 0.22, 0.23]
+    ["Electronic check", "Mailed check", "Bank transfer", "Credit card"],
+    N,
+    p=[0.35, 0.2, 0.22, 0.23],
 )
 housing = rng.choice(["rent", "owner", "mortgage"], N, p=[0.45, 0.2, 0.35])
 region_weights = 1.0 / np.arange(1, 41) ** 1.1
