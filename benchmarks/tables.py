@@ -247,6 +247,42 @@ def accuracy(config: str, seeds: int) -> dict:
     return {"config": config, "per_seed": rows, "mean": mean}
 
 
+def markdown() -> str:
+    """The docs' tables, generated from the results file (never typed by hand)."""
+    saved = json.loads(RESULTS.read_text())
+    out = []
+    fit = saved.get("fit")
+    if fit:
+        res = fit["results"]
+        out += [
+            f"{fit['size_mib']} MiB CSV, {fit['time']}, load average before/after "
+            f"{fit['load_average_before'][0]:.1f} / {fit['load_average_after'][0]:.1f}:",
+            "",
+            "| contender | start to first epoch (s) | peak RSS (MiB) |",
+            "|---|---|---|",
+        ]
+        for name in ("mlptrain", "pandas+sklearn"):
+            r = res[name]
+            secs = ", ".join(f"{v:.1f}" for v in r["seconds"])
+            mib = ", ".join(f"{v:.0f}" for v in r["peak_rss_mib"])
+            out.append(f"| {name} | {secs} (median {r['median_seconds']:.1f}) | "
+                       f"{mib} (median {r['median_peak_rss_mib']:.0f}) |")  # fmt: skip
+        out += [
+            "",
+            f"Ratios mlptrain ÷ script (medians): time {res['ratio_median_seconds']:.2f}, "
+            f"peak RSS {res['ratio_median_peak_rss_mib']:.2f}.",
+        ]
+    acc = saved.get("accuracy")
+    if acc:
+        out += ["", "| seed | mlptrain | scikit-learn Pipeline |", "|---|---|---|"]
+        out += [f"| {r['seed']} | {r['mlptrain']:.4f} | {r['sklearn_pipeline']:.4f} |"
+                for r in acc["per_seed"]]  # fmt: skip
+        out.append(
+            f"| mean | {acc['mean']['mlptrain']:.4f} | {acc['mean']['sklearn_pipeline']:.4f} |"
+        )
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -265,11 +301,14 @@ def main() -> int:
     p_fchild = sub.add_parser("_fit")
     p_fchild.add_argument("contender")
     p_fchild.add_argument("file")
+    sub.add_parser("table")
     p_acc = sub.add_parser("accuracy")
     p_acc.add_argument("config", nargs="?", default="configs/customers_csv.yaml")
     p_acc.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
-    if args.command == "accuracy":
+    if args.command == "table":
+        print(markdown())
+    elif args.command == "accuracy":
         saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         saved["accuracy"] = accuracy(args.config, args.seeds)
         RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
