@@ -28,6 +28,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "tables_results.json"
+READER_NAMES = {
+    "baseline": "interpreter + imports only",
+    "pyarrow": "`pyarrow.csv.read_csv` (whole table)",
+    "pyarrow-dict": "`pyarrow.csv.read_csv`, strings dictionary-encoded",
+    "pyarrow-stream": "`pyarrow.csv.open_csv`, streamed, dictionary-encoded (chosen)",
+    "pandas-c": "`pandas.read_csv` (C engine)",
+    "pandas-pyarrow": '`pandas.read_csv(engine="pyarrow")`',
+}
 LEVELS = (5, 8, 12, 20, 30, 50, 80, 120, 160, 200)
 
 
@@ -272,6 +280,21 @@ def markdown() -> str:
             f"Ratios mlptrain ÷ script (medians): time {res['ratio_median_seconds']:.2f}, "
             f"peak RSS {res['ratio_median_peak_rss_mib']:.2f}.",
         ]
+    readers = saved.get("readers")
+    if readers:
+        out += [
+            "",
+            f"Readers, {readers['size_mib']} MiB CSV, {readers['time']}, load average "
+            f"before/after {readers['load_average_before'][0]:.1f} / "
+            f"{readers['load_average_after'][0]:.1f}:",
+            "",
+            "| reader | wall time (s) | peak RSS (MiB) |",
+            "|---|---|---|",
+        ]
+        for name, r in readers["results"].items():
+            secs = ", ".join(f"{v:.1f}" for v in r["seconds"])
+            mib = ", ".join(f"{v:.0f}" for v in r["peak_rss_mib"])
+            out.append(f"| {READER_NAMES.get(name, name)} | {secs} | {mib} |")
     acc = saved.get("accuracy")
     if acc:
         out += ["", "| seed | mlptrain | scikit-learn Pipeline |", "|---|---|---|"]
