@@ -211,3 +211,54 @@ def test_encoded_matrix_is_written_in_the_training_dtype(tmp_path: Path) -> None
     encoder = TableEncoder.fit(table, type_columns(table, "churn", {}), np.arange(40), Settings())
     out, _ = encoder.transform(table, np.arange(40, 50), np.float32)
     assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape[0] == 10
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [Settings(), Settings(categorical_missing="constant", indicator=True, max_categories=5)],
+    ids=["defaults", "constant-indicator-folding"],
+)
+def test_onnx_preprocessing_matches_the_encoder(tmp_path: Path, settings) -> None:
+    """The ai.onnx.ml graph of the preprocessing, on raw columns with gaps and unseen
+    categories, gives the encoder's matrix."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+    from mlptrain.serving.table_onnx import table_graph
+
+    rows = mixed_rows(300)
+    table = load_table(write_rows(tmp_path / "t.csv", rows))
+    encoder = TableEncoder.fit(table, type_columns(table, "churn", {}), np.arange(0, 300, 2),
+                               settings)  # fmt: skip
+    nodes, inits, counter = [], [], [0]
+
+    def node(op, inputs, **attrs):
+        counter[0] += 1
+        out = f"t{counter[0]}"
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    inputs, encoded = table_graph(encoder, np.float64, list(DEFAULT_NA_VALUES), node, inits)
+    nodes.append(helper.make_node("Identity", [encoded], ["encoded"]))
+    graph = helper.make_graph(nodes, "prep", inputs,
+                              [helper.make_tensor_value_info("encoded", TensorProto.DOUBLE,
+                                                             [None, None])], initializer=inits)  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("ai.onnx.ml", 3)])  # fmt: skip
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString())
+    body = np.array(rows[1:])
+    feeds = {}
+    for j, name in enumerate(rows[0]):
+        if name in encoder.features:
+            column = table.columns[name]
+            if column.is_text:
+                feeds[name] = body[:, j].astype(object).reshape(-1, 1)  # raw cells, gaps as read
+            else:
+                feeds[name] = column.values.reshape(-1, 1)
+    (got,) = session.run(None, feeds)
+    expected, unseen = encoder.transform(table, None, np.float64)
+    assert unseen  # the odd rows hold cities the training rows never saw
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
