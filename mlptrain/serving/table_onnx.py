@@ -37,7 +37,6 @@ def table_graph(
         return name
 
     numeric = {c["name"]: c for c in encoder.numeric}
-    categorical = {c["name"]: c for c in encoder.categorical}
     inputs = []
     for name in encoder.features:
         kind = elem if name in numeric else TensorProto.STRING
@@ -73,7 +72,7 @@ def table_graph(
         # (N, 1) == (1, depth) broadcasts to the one-hot rows; index == depth matches nothing
         positions = const(f"cat{j}.positions", np.arange(depth).reshape(1, depth), np.int64)
         parts.append(node("Cast", [node("Equal", [index, positions])], to=elem))
-    for j, name in enumerate(encoder.indicators):
+    for name in encoder.indicators:
         if name in numeric:
             gap = node("IsNaN", [name])
         else:
