@@ -68,8 +68,9 @@ def input_scaling(predictor: Any) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(shift, dtype=np.float64), np.asarray(scale, dtype=np.float64)
     if table.categorical or table.indicators:
         raise UserInputError(
-            "export: the model was trained on a table with categorical columns or missing "
-            "indicators; export includes only numeric scaling for now: use mlptrain predict"
+            "export --format numpy: the model was trained on a table with categorical columns "
+            "or missing indicators, which the standalone script does not encode yet; use "
+            "--format onnx (raw columns in) or mlptrain predict"
         )
     # ((x - s) / c) * m + a  ==  (x - (s - a * c / m)) / (c / m)
     s, c, m, a = (np.array([col[k] for col in table.numeric], dtype=np.float64)
@@ -176,9 +177,20 @@ def build_onnx(predictor: Any) -> Any:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
-    shift, scale = input_scaling(predictor)
-    x = node("Sub", ["features", const("scaler_shift", shift)])
-    x = node("Div", [x, const("scaler_scale", scale)])
+    n_features = int(predictor.meta["n_features"])
+    if getattr(predictor, "table", None) is not None:
+        # raw columns in: one (N, 1) input per feature column, the preprocessing as nodes
+        from mlptrain.data.frame import DEFAULT_NA_VALUES
+        from mlptrain.serving.table_onnx import table_graph
+
+        data = (predictor.meta.get("config") or {}).get("data") or {}
+        na_values = list(data.get("na_values") or DEFAULT_NA_VALUES)
+        graph_inputs, x = table_graph(predictor.table, dtype, na_values, node, inits)
+    else:
+        graph_inputs = [helper.make_tensor_value_info("features", elem, [None, n_features])]
+        shift, scale = input_scaling(predictor)
+        x = node("Sub", ["features", const("scaler_shift", shift)])
+        x = node("Div", [x, const("scaler_scale", scale)])
     kinds, arrays = _layer_arrays(model)
     for index, kind in enumerate(kinds):
         key = f"layer{index}."
@@ -216,16 +228,17 @@ def build_onnx(predictor: Any) -> Any:
         x = node("Mul", [x, const("output_scale", model.output_scale)])
         x = node("Add", [x, const("output_shift", model.output_shift)])
     nodes.append(helper.make_node("Identity", [x], ["output"]))
-    n_features = int(predictor.meta["n_features"])
     graph = helper.make_graph(
         nodes,
         "mlptrain",
-        [helper.make_tensor_value_info("features", elem, [None, n_features])],
+        graph_inputs,
         [helper.make_tensor_value_info("output", elem, [None, None])],
         initializer=inits,
     )
     proto = helper.make_model(
-        graph, producer_name="mlptrain", opset_imports=[helper.make_opsetid("", 17)]
+        graph,
+        producer_name="mlptrain",
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
     )
     proto.ir_version = min(proto.ir_version, 8)  # readable by older onnxruntime releases
     labels = predictor.encoder.to_list() if predictor.encoder is not None else None
