@@ -189,3 +189,43 @@ def test_onnx_missing_says_what_to_install(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "onnx_available", lambda: False)
     with pytest.raises(UserInputError, match=r"install mlptrain\[onnx\]"):
         export_onnx(runs["bce"], tmp_path)
+
+
+def test_standalone_script_encodes_raw_table_rows(tmp_path):
+    """A mixed-table model exported with --format numpy: the script reads raw rows (gaps,
+    unseen categories, an id column, another delimiter order of columns) and gives predict's
+    output, ids first."""
+    from test_tables import mixed_rows, write_rows
+
+    write_rows(tmp_path / "t.csv", mixed_rows(300), ";")
+    (tmp_path / "c.yaml").write_text(
+        "data: {dataset: csv, path: t.csv, target: churn, missing: {indicator: true},\n"
+        "       categorical: {max_categories: 6}}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, linear]}\n"
+        "train: {epochs: 2}\n"
+    )
+    run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
+    export_numpy(run.dir, tmp_path / "exported")
+    rows = [
+        ["income", "city", "plan", "age", "customer"],
+        ["1000", "city1", "basic", "40", "N1"],
+        ["", "atlantis", "", "", "N2"],
+        ["1200.5", "", "gold", "33", "N3"],
+        ["800", "city2", "NA", "61", "N4"],
+    ]
+    new = write_rows(tmp_path / "new.csv", rows, ";")
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    from mlptrain.serving.predict import predict_table
+
+    header, expected = predict_table(run.dir, new, proba=True)
+    lines = [line.split(",") for line in done.stdout.strip().splitlines()]
+    assert lines[0] == header == ["customer", "prediction", "proba_no", "proba_yes"]
+    assert [r[:2] for r in lines[1:]] == [r[:2] for r in expected]
+    np.testing.assert_allclose(
+        np.array([r[2:] for r in lines[1:]], dtype=float),
+        np.array([r[2:] for r in expected], dtype=float),
+        rtol=1e-6,
+    )

@@ -67,15 +67,53 @@ def input_scaling(predictor: Any) -> tuple[np.ndarray, np.ndarray]:
         shift, scale = predictor.scaler.shift, predictor.scaler.scale
         return np.asarray(shift, dtype=np.float64), np.asarray(scale, dtype=np.float64)
     if table.categorical or table.indicators:
-        raise UserInputError(
-            "export --format numpy: the model was trained on a table with categorical columns "
-            "or missing indicators, which the standalone script does not encode yet; use "
-            "--format onnx (raw columns in) or mlptrain predict"
-        )
+        # the standalone script encodes the raw columns itself (table_arrays): identity here
+        width = table.width
+        return np.zeros(width), np.ones(width)
     # ((x - s) / c) * m + a  ==  (x - (s - a * c / m)) / (c / m)
     s, c, m, a = (np.array([col[k] for col in table.numeric], dtype=np.float64)
                   for k in ("shift", "scale", "mul", "add"))  # fmt: skip
     return s - a * c / m, c / m
+
+
+def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
+    """A table model's preprocessing state as plain arrays (ragged lists flattened with
+    offsets), for the standalone script's ``encode_table``."""
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+
+    table = predictor.table
+    data = (predictor.meta.get("config") or {}).get("data") or {}
+
+    def flat(lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        offsets = np.cumsum([0, *(len(values) for values in lists)]).astype(np.int64)
+        return np.array([v for values in lists for v in values], dtype=str), offsets
+
+    arrays: dict[str, np.ndarray] = {
+        "table_features": np.array(table.features, dtype=str),
+        "table_ids": np.array(table.ids, dtype=str),
+        "table_columns": np.array(table.state.get("table_columns") or [], dtype=str),
+        "table_target": np.array(str(table.state.get("target") or ""), dtype=str),
+        "table_header": np.array([bool(data.get("header", True))]),
+        "table_delimiter": np.array(str(data.get("delimiter") or "auto"), dtype=str),
+        "table_na_values": np.array(list(data.get("na_values") or DEFAULT_NA_VALUES), dtype=str),
+        "table_indicators": np.array(table.indicators, dtype=str),
+        "table_num_names": np.array([c["name"] for c in table.numeric], dtype=str),
+    }
+    for key in ("shift", "scale", "mul", "add"):
+        arrays[f"table_num_{key}"] = np.array([c[key] for c in table.numeric], dtype=np.float64)
+    arrays["table_num_fill"] = np.array(
+        [np.nan if c["fill"] is None else c["fill"] for c in table.numeric], dtype=np.float64
+    )
+    cats = table.categorical
+    arrays["table_cat_names"] = np.array([c["name"] for c in cats], dtype=str)
+    arrays["table_cat_values"], arrays["table_cat_offsets"] = flat([c["categories"] for c in cats])
+    arrays["table_cat_rare"], arrays["table_cat_rare_offsets"] = flat(
+        [c["infrequent"] or [] for c in cats]
+    )
+    arrays["table_cat_has_rare"] = np.array([c["infrequent"] is not None for c in cats], dtype=bool)
+    arrays["table_cat_fill"] = np.array([c["fill"] or "" for c in cats], dtype=str)
+    arrays["table_cat_has_fill"] = np.array([c["fill"] is not None for c in cats], dtype=bool)
+    return arrays
 
 
 def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
@@ -92,6 +130,8 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)
+    if getattr(predictor, "table", None) is not None:
+        arrays.update(table_arrays(predictor))
     if model.output_scale is not None and model.output_shift is not None:
         arrays["output_scale"] = model.output_scale.copy()
         arrays["output_shift"] = model.output_shift.copy()
@@ -309,6 +349,78 @@ def read_features(path, feature_names):
     return X
 
 
+def read_table(path, weights):
+    """The raw columns of a CSV in the training file's format: name -> str array."""
+    delimiter = str(weights["table_delimiter"])
+    delimiter = "\\t" if delimiter == "\\\\t" else delimiter
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        text = handle.read()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if delimiter == "auto":
+        delimiter = None
+        for candidate in (",", ";", "\\t", "|"):
+            widths = {len(row) for row in csv.reader(lines[:50], delimiter=candidate)}
+            if len(widths) == 1 and widths.pop() > 1:
+                delimiter = candidate
+                break
+        if delimiter is None:
+            sys.exit(f"error: {path}: cannot tell the delimiter; tried ',', ';', '\\\\t', '|'")
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    features = [str(n) for n in weights["table_features"]]
+    if bool(weights["table_header"][0]):
+        header, body = [h.strip() for h in rows[0]], rows[1:]
+    else:  # by position, as in training, with or without the target column
+        header, body = [str(n) for n in weights["table_columns"]], rows
+        if len(rows[0]) == len(header) - 1:
+            header = [n for n in header if n != str(weights["table_target"])]
+    missing = [name for name in features if name not in header]
+    if missing:
+        sys.exit(f"error: {path}: missing column(s) {', '.join(map(repr, missing))}")
+    if any(len(row) != len(header) for row in body):
+        sys.exit(f"error: {path}: every row needs {len(header)} fields")
+    cells = np.array(body, dtype=str).reshape(len(body), len(header))
+    return {name: np.char.strip(cells[:, j]) for j, name in enumerate(header)}
+
+
+def encode_table(weights, columns):
+    """Raw columns -> the encoded matrix, exactly as mlptrain's TableEncoder does it."""
+    na = weights["table_na_values"]
+    blocks = []
+    for j, name in enumerate(weights["table_num_names"]):
+        cells = columns[str(name)]
+        gaps = np.isin(cells, na)
+        try:
+            x = np.where(gaps, "nan", cells).astype(np.float64)
+        except ValueError:
+            sys.exit(f"error: column {str(name)!r} must hold numbers")
+        if np.isnan(x).any():
+            if np.isnan(weights["table_num_fill"][j]):
+                sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+            x = np.where(np.isnan(x), weights["table_num_fill"][j], x)
+        x = (x - weights["table_num_shift"][j]) / weights["table_num_scale"][j]
+        blocks.append((x * weights["table_num_mul"][j] + weights["table_num_add"][j])[:, None])
+    offsets, rare_offsets = weights["table_cat_offsets"], weights["table_cat_rare_offsets"]
+    for j, name in enumerate(weights["table_cat_names"]):
+        cells = columns[str(name)]
+        known = weights["table_cat_values"][offsets[j] : offsets[j + 1]]
+        rare = weights["table_cat_rare"][rare_offsets[j] : rare_offsets[j + 1]]
+        has_rare = bool(weights["table_cat_has_rare"][j])
+        depth = len(known) + has_rare
+        if bool(weights["table_cat_has_fill"][j]):
+            cells = np.where(np.isin(cells, na), weights["table_cat_fill"][j], cells)
+        elif np.isin(cells, na).any():
+            sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+        index = np.full(len(cells), len(known) if has_rare else depth)
+        for k, value in enumerate(known):  # a loop over categories, not rows
+            index[cells == value] = k
+        index[np.isin(cells, rare)] = len(known)
+        blocks.append((index[:, None] == np.arange(depth)[None, :]).astype(np.float64))
+    for name in weights["table_indicators"]:
+        cells = columns[str(name)]
+        blocks.append(np.isin(cells, na).astype(np.float64)[:, None])
+    return np.concatenate(blocks, axis=1)
+
+
 def stable_sigmoid(x):
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -372,15 +484,22 @@ def main(argv=None):
     parser.add_argument("--proba", action="store_true", help="add one proba_<label> column per class")
     args = parser.parse_args(argv)
     weights = load_weights()
-    X = read_features(args.input, [str(n) for n in weights["feature_names"]])
+    if "table_features" in weights and not args.input.lower().endswith(".npz"):
+        columns = read_table(args.input, weights)
+        X = encode_table(weights, columns)
+        ids = [(str(n), columns[str(n)]) for n in weights["table_ids"] if str(n) in columns]
+    else:
+        X = read_features(args.input, [str(n) for n in weights["feature_names"]])
+        ids = []
     predicted, proba = predict(weights, X)
     if args.proba and proba is None:
         sys.exit("error: --proba needs a classifier; this model does regression")
+    header, columns = [name for name, _ in ids], [values for _, values in ids]
     if predicted.ndim == 1:
-        header, columns = ["prediction"], [predicted]
+        header, columns = header + ["prediction"], columns + [predicted]
     else:
-        header = [f"prediction_{j}" for j in range(predicted.shape[1])]
-        columns = [predicted[:, j] for j in range(predicted.shape[1])]
+        header += [f"prediction_{j}" for j in range(predicted.shape[1])]
+        columns += [predicted[:, j] for j in range(predicted.shape[1])]
     if args.proba:
         header += [f"proba_{label}" for label in weights["classes"]]
         columns += [proba[:, j] for j in range(proba.shape[1])]
