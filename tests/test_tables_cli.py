@@ -237,3 +237,27 @@ def test_resume_is_bit_exact_on_a_table_run(tmp_path: Path) -> None:
         fit(cfg, out=out, checkpoint_every_steps=1, callbacks=crash_at(7))
     fit(resume=out)
     assert_same_tensors(state_of(out), state_of(reference))
+
+
+def test_fit_and_predict_a_parquet_table(tmp_path: Path, cli) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = mixed_rows(150)
+    body = np.array(rows[1:])
+    columns = {name: body[:, j].tolist() for j, name in enumerate(rows[0])}
+    columns["age"] = [float(v) if v else None for v in columns["age"]]
+    columns["plan"] = [None if v == "NA" else v for v in columns["plan"]]
+    pq.write_table(pa.table(columns), tmp_path / "t.parquet")
+    (tmp_path / "c.yaml").write_text(
+        CONFIG.format(path="t.parquet", extra="").replace("dataset: csv", "dataset: parquet")
+    )
+    result = cli("fit", tmp_path / "c.yaml", "--out", tmp_path / "run", "--no-figures")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    missing = {c["name"]: c["n_missing"] for c in report["data"]["columns"]}
+    assert missing["age"] == int((body[:, 1] == "").sum())
+    assert missing["plan"] == int((body[:, 2] == "NA").sum())
+    assert report["data"]["source"].startswith("Parquet ")
+    result = cli("predict", tmp_path / "run", tmp_path / "t.parquet")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 151
