@@ -96,11 +96,11 @@ def test_predict_raw_rows_with_gaps_and_unseen_categories(table_run, tmp_path: P
         ["", "c", "1200.5", "city2", "gold", "33", "N3"],  # an unseen plan
     ]
     path = write_rows(tmp_path / "new.csv", rows)
-    result = cli("predict", table_run.dir, path, "--keep", "note", "--proba")
+    result = cli("predict", table_run.dir, path, "--keep", "note", "--keep", "age", "--proba")
     assert result.exit_code == 0, result.output
     out = [line.split(",") for line in result.stdout.strip().splitlines()]
-    assert out[0] == ["customer", "note", "prediction", "proba_no", "proba_yes"]
-    assert [r[:2] for r in out[1:]] == [["N1", "a"], ["N2", "b"], ["N3", "c"]]
+    assert out[0] == ["customer", "note", "age", "prediction", "proba_no", "proba_yes"]
+    assert [r[:3] for r in out[1:]] == [["N1", "a", "40"], ["N2", "b", ""], ["N3", "c", "33"]]
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert notes == [
         "note: 2 cell(s) hold categories not seen in training, encoded as the column's "
@@ -112,7 +112,7 @@ def test_predict_raw_rows_with_gaps_and_unseen_categories(table_run, tmp_path: P
     raw["age"] = [40.0, None, 33.0]
     raw["income"] = [1000.0, np.nan, 1200.5]
     raw["plan"] = ["basic", None, "gold"]
-    assert [r[2] for r in out[1:]] == predictor.predict(raw).tolist()
+    assert [r[3] for r in out[1:]] == predictor.predict(raw).tolist()
 
 
 def test_predict_extra_columns_said_once(table_run, tmp_path: Path, cli) -> None:

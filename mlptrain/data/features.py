@@ -110,7 +110,9 @@ def read_table_inputs(
     from mlptrain.data.tables import Column, Table, load_table
 
     header = bool(data.get("header", True))
-    text = [*encoder.text_inputs, *encoder.ids, *keep]
+    numeric = {c["name"] for c in encoder.numeric}
+    # kept columns are copied as written, unless the model reads them as numbers
+    text = [*encoder.text_inputs, *encoder.ids, *(k for k in keep if k not in numeric)]
     table: Table = load_table(
         path,
         delimiter=data.get("delimiter") or "auto",
