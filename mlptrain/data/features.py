@@ -153,3 +153,27 @@ def read_table_inputs(
     if extra:
         notes.append(f"ignored {len(extra)} column(s) the model does not use: {quote_list(extra)}")
     return table, notes
+
+
+def read_labelled_table(
+    path: str | Path, *, encoder: Any, data: dict[str, Any]
+) -> tuple[Any, Any, list[str]]:
+    """(table, labels, notes) of a labelled file for a table model: read as predict reads it
+    (``read_table_inputs``), with the training target column taken out (a row without a
+    target is an error, or dropped when the run's config says ``drop_missing_target``)."""
+    from mlptrain.data.columns import target_values
+
+    target = encoder.state.get("target")
+    table, notes = read_table_inputs(path, encoder=encoder, data=data)
+    if target not in table.columns:
+        raise DataError(
+            f"{path}: no target column {target!r}; a labelled file needs the column the "
+            f"model was trained to predict"
+        )
+    labels, rows = target_values(
+        table, target, drop_missing=bool(data.get("drop_missing_target", False))
+    )
+    if len(rows) < table.n_rows:
+        notes.append(f"{table.n_rows - len(rows)} row(s) without a target value dropped")
+        table = table.take(rows)
+    return table, labels, [n for n in notes if target not in n]
