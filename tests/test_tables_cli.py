@@ -261,3 +261,18 @@ def test_fit_and_predict_a_parquet_table(tmp_path: Path, cli) -> None:
     result = cli("predict", tmp_path / "run", tmp_path / "t.parquet")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.strip().splitlines()) == 151
+
+
+def test_read_labelled_table_takes_the_target_out(table_run, tmp_path: Path) -> None:
+    from mlptrain.data.features import read_labelled_table
+
+    rows = _with(mixed_rows(40, seed=9), 5, ["", "NA"])
+    path = write_rows(tmp_path / "labelled.csv", rows)
+    predictor = mlptrain.load(table_run.dir)
+    data = {"drop_missing_target": True}
+    table, labels, notes = read_labelled_table(path, encoder=predictor.table, data=data)
+    assert labels.tolist() == [r[5] for r in rows[3:]]
+    assert table.n_rows == 38 and notes == ["2 row(s) without a target value dropped"]
+    assert predictor.predict(table).shape == (38,)
+    with pytest.raises(mlptrain.errors.DataError, match="target column 'churn' has 2 missing"):
+        read_labelled_table(path, encoder=predictor.table, data={})
