@@ -276,3 +276,28 @@ def test_read_labelled_table_takes_the_target_out(table_run, tmp_path: Path) -> 
     assert predictor.predict(table).shape == (38,)
     with pytest.raises(mlptrain.errors.DataError, match="target column 'churn' has 2 missing"):
         read_labelled_table(path, encoder=predictor.table, data={})
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda state: state.pop("numeric"),
+        lambda state: state["numeric"][0].update(scale="1"),
+        lambda state: state["categorical"][0].update(categories=[1, 2]),
+    ],
+    ids=["key-missing", "string-number", "number-category"],
+)
+def test_malformed_table_state_is_one_error(table_run, tmp_path: Path, cli, damage) -> None:
+    """A checkpoint re-signed with a damaged preprocessing state (the SHA-256 proves integrity,
+    not good intent) is refused in one line."""
+    from mlptrain.store.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(table_run.dir / "checkpoints" / "best.safetensors")
+    damage(ckpt.meta["table"])
+    path = tmp_path / "bad.safetensors"
+    save_checkpoint(path, ckpt.tensors, ckpt.meta)
+    new = write_rows(tmp_path / "new.csv", mixed_rows(5))
+    result = cli("predict", path, new)
+    assert result.exit_code == 2 and result.exception is not None
+    assert "the table preprocessing state is malformed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
