@@ -54,19 +54,23 @@ def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[
             dictionary = array.dictionary.cast(pa.string())
             offset = sum(len(level) for level in levels[name])
             index = pc.fill_null(array.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
-            codes[name].append(np.where(index < 0, -1, index + offset))
+            codes[name].append(np.where(index < 0, -1, index + offset).astype(np.int32))
             levels[name].append(np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=str))
+    # each column's blocks are joined and dropped one column at a time, so the peak holds the
+    # typed columns plus one column's blocks, not two copies of everything
     columns: dict[str, Column] = {}
     for name in names:
-        if kinds.get(name, "numeric") == "numeric" or not codes[name]:
-            values = np.concatenate(numbers[name]) if numbers[name] else np.empty(0)
+        blocks, code_blocks = numbers.pop(name), codes.pop(name)
+        if kinds.get(name, "numeric") == "numeric" or not code_blocks:
+            values = np.concatenate(blocks) if blocks else np.empty(0)
             columns[name] = Column(name, values, None, integer[name])
             continue
-        all_levels = np.concatenate(levels[name])
-        all_codes = np.concatenate(codes[name])
-        total = len(all_levels)
-        all_codes = np.where(all_codes < 0, total, all_codes)
+        all_levels = np.concatenate(levels.pop(name))
+        all_codes = np.concatenate(code_blocks)
+        del code_blocks
+        all_codes[all_codes < 0] = len(all_levels)
         columns[name] = text_column(name, all_codes, all_levels, na)
+    pa.default_memory_pool().release_unused()  # hand the read-ahead buffers back
     return columns, n_rows
 
 
