@@ -301,3 +301,17 @@ def test_malformed_table_state_is_one_error(table_run, tmp_path: Path, cli, dama
     assert result.exit_code == 2 and result.exception is not None
     assert "the table preprocessing state is malformed" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predictor_takes_a_dataframe_and_a_positional_array(table_run) -> None:
+    pd = pytest.importorskip("pandas")
+    rows = mixed_rows(12, seed=3)
+    frame = pd.DataFrame(rows[1:], columns=rows[0]).replace({"": None, "NA": None, "?": None,
+                                                             "null": None})  # fmt: skip
+    predictor = mlptrain.load(table_run.dir)
+    from_frame = predictor.predict_proba(frame)
+    features = predictor.table.features  # the feature columns in table order
+    array = np.array([[r[rows[0].index(n)] for n in features] for r in rows[1:]], dtype=object)
+    from_array = predictor.predict_proba(array)
+    np.testing.assert_array_equal(from_frame, from_array)
+    assert from_frame.shape == (12, 2)
