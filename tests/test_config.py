@@ -367,7 +367,7 @@ def test_file_datasets_need_a_path_and_others_refuse_one() -> None:
     assert one_problem("data: {dataset: csv}\n" + layers).startswith(
         "cfg.yaml:1: data.path: is required for dataset 'csv'"
     )
-    assert "path is only for csv and npz" in one_problem(
+    assert "path is only for csv, parquet and npz" in one_problem(
         "data: {dataset: iris, path: x}\n" + layers
     )
     assert "target names a column of a csv or parquet table" in one_problem(

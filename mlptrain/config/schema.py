@@ -306,7 +306,7 @@ class DataSpec(_Strict):
             raise _problem(
                 ("path",),
                 f"{show_value(str(self.path))} is not allowed with dataset {self.dataset!r}; "
-                "path is only for csv and npz (remove it)",
+                "path is only for csv, parquet and npz (remove it)",
             )
         if self.target is not None and self.dataset not in TABLE_DATASETS:
             raise _problem(
