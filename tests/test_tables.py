@@ -166,8 +166,9 @@ def test_types_inferred_listed_and_likely_id() -> None:
         Settings(categorical_missing="constant", indicator=True, scale="minmax", max_categories=5),
         Settings(numeric_missing="zero", min_frequency=4, scale="none"),
         Settings(numeric_missing="mean", infrequent=False, max_categories=None),
+        Settings(min_frequency=1000),  # every category infrequent: one column per feature
     ],
-    ids=["defaults", "constant-indicator-minmax", "zero-minfreq", "mean-no-folding"],
+    ids=["defaults", "constant-indicator-minmax", "zero-minfreq", "mean-no-folding", "all-rare"],
 )
 def test_encoder_matches_the_fitted_column_transformer(tmp_path: Path, settings) -> None:
     """Every cell of our NumPy transform equals scikit-learn's, on training rows and on rows

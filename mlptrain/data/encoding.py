@@ -68,6 +68,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _positions(levels: np.ndarray, known: np.ndarray, fallback: int) -> np.ndarray:
+    """Each level's index in ``known`` (unsorted, unique), or ``fallback`` where absent."""
+    if len(known) == 0:
+        return np.full(len(levels), fallback, dtype=np.int64)
+    order = np.argsort(known)
+    at = np.minimum(np.searchsorted(known[order], levels), len(known) - 1)
+    return np.where(known[order][at] == levels, order[at], fallback)
+
+
 def _refuse_gaps(table: Table, name: str, rows: np.ndarray | None, key: str) -> None:
     missing = table.columns[name].missing
     if rows is not None:
@@ -371,22 +380,16 @@ class TableEncoder:
             codes = column.values if column.levels is not None else np.arange(table.n_rows)
             if rows is not None:
                 codes = codes[rows]
-            # one lookup entry per level of this file (and one for a gap), never per row
-            order = np.argsort(known)
-            where = np.searchsorted(known[order], levels)
-            where = np.minimum(where, max(len(known) - 1, 0))
-            hit = len(known) > 0
-            lookup = np.where(
-                hit & (known[order][where] == levels), order[where] if hit else -1, -1
-            )
-            is_rare = np.isin(levels, rare)
+            # one lookup entry per level of this file (and one for a gap), never per row;
+            # rare and unseen levels go to the infrequent column if any, else nowhere (-1)
             fallback = len(known) if c["infrequent"] is not None else -1
-            lookup = np.where(lookup >= 0, lookup, fallback)
-            new_level = ~(np.isin(levels, known) | is_rare)
-            fill = -1
-            if c["fill"] is not None:
-                fill_known = np.flatnonzero(known == c["fill"])
-                fill = int(fill_known[0]) if len(fill_known) else fallback
+            lookup = _positions(levels, known, fallback)
+            new_level = ~(np.isin(levels, known) | np.isin(levels, rare))
+            fill = (
+                -1
+                if c["fill"] is None
+                else int(_positions(np.array([c["fill"]]), known, fallback)[0])
+            )
             lookup = np.append(lookup, fill)
             codes = np.where(codes < 0, len(levels), codes)
             if c["fill"] is None and (codes == len(levels)).any():
