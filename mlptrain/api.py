@@ -20,14 +20,14 @@ import numpy as np
 
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
+from mlptrain.config.monitors import SPLITS
+from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, check_features
 from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.frame import DEFAULT_NA_VALUES
-from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    SPLITS,
     build_report,
     input_weight_norms,
     model_summary,
@@ -110,6 +110,7 @@ def fit(
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -119,6 +120,7 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``on_warning``: called before training with each lint warning ``validate`` would show.
     """
     from mlptrain.training import resume as resuming
 
@@ -148,6 +150,11 @@ def fit(
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
     setup.config = resolved
+    if on_warning is not None:
+        from mlptrain.training.validate import lint_config
+
+        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.loss, setup.data)):
+            on_warning(warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
@@ -182,6 +189,7 @@ class _Saver:
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
+        self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
@@ -194,8 +202,19 @@ class _Saver:
             checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
             meta,
         )
+        self.saved[kind] = (state.epoch, state.step)
         if kind == "best":
             self.best_state = self.setup.model.state_dict()
+
+    def kept(self) -> str:
+        """Which checkpoints a failed run leaves on disk, for its error message."""
+        if not self.saved:
+            return "no checkpoint had been written yet"
+        kept = [
+            f"{CHECKPOINT_DIR}/{kind}.safetensors (epoch {epoch}, step {step})"
+            for kind, (epoch, step) in sorted(self.saved.items(), reverse=True)
+        ]
+        return f"kept: {' and '.join(kept)}"
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:
@@ -227,6 +246,7 @@ def train_in(
         with stop:
             trainer.run()
     except DivergenceError as exc:
+        exc.kept = saver.kept()
         _write_report(
             setup,
             trainer,
@@ -321,8 +341,18 @@ def config_from_checkpoint(ckpt: Checkpoint) -> Config:
 
 def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    from mlptrain.data.fingerprint import check_same_data
+
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
+    check_same_data(
+        ckpt.meta.get("data_fingerprint"),
+        setup.data.fingerprint or {},
+        source=setup.data.source,
+        run=str(ckpt.path),
+        remedy="evaluate the run on the data it was trained on, or score another labelled "
+        "file as a whole with --data FILE",
+    )
     setup.model.load_state_dict(
         model_tensors(ckpt.tensors),
         source=str(ckpt.path),
@@ -401,6 +431,20 @@ class Predictor:
             )
         encoded, self.unseen = self.table.transform(X, None, self.model.dtype)
         return encoded
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""

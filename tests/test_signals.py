@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.store.checkpoint import load_checkpoint
@@ -117,7 +118,7 @@ def test_second_sigint_through_cli_exits_130(tmp_path: Path, cli, monkeypatch) -
     result = cli("fit", path, "--out", tmp_path / "run")
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == "interrupted"
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 def test_stop_on_signals_outside_main_thread_installs_nothing() -> None:

@@ -87,6 +87,22 @@ def fit(
 
         if gradcheck:
             _gradcheck_before_fit(config, set_ or [], quiet=quiet)
+        if resume is not None and config is None:
+            from mlptrain.training.resume import resume_point
+
+            point = resume_point(resume, set_ or [])
+            if point.finished:
+                typer.echo(
+                    f"nothing to train: {point.run_dir} finished at epoch {point.epoch} of "
+                    f"{point.epochs}"
+                    + (
+                        " (stopped early)"
+                        if point.stopped_early
+                        else f"; --set train.epochs=N with N > {point.epoch} trains longer"
+                    )
+                )
+                return
+            typer.echo(f"resuming {point.run_dir} from epoch {point.epoch}, step {point.step}")
         progress = ConsoleProgress(quiet=quiet)
         try:
             run = fit_run(
@@ -99,18 +115,20 @@ def fit(
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
                 figures=figures,
+                on_warning=lambda warning: typer.echo(f"warning: {warning}"),
             )
         except Interrupted as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(exc.exit_code) from None
         report = run.report
         training = report["training"]
+        epochs, best = training["epochs_run"], training["best_epoch"]
         typer.echo(
-            f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
+            f"trained {report['name']} for {epochs} epochs in {training['seconds']:.1f} s"
             + (
-                f" (stopped early; best epoch {training['best_epoch']})"
+                f" (stopped early at epoch {epochs}; best epoch {best})"
                 if training["stopped_early"]
-                else ""
+                else f" (best epoch {best} of {epochs})"
             )
         )
         if report["data"].get("columns"):
@@ -151,27 +169,51 @@ def evaluate(
         ),
     ],
     split: Annotated[Split, typer.Option(help="Which split to evaluate.")] = Split.test,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Score a labelled CSV/NPZ file instead: all its rows, with the run's saved "
+            "scaler (a table model: its saved preprocessing) and labels.",
+            dir_okay=False,
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
     """Metrics of a trained model on a split.
 
-    The split is rebuilt from the run's saved config and seed.
+    The split is rebuilt from the run's saved config and seed; if the data changed since the
+    run was trained, evaluate refuses (exit 2). --data FILE scores another labelled file.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
+        from mlptrain.errors import UserInputError
         from mlptrain.reporting.report import format_metrics_table, render_split_markdown
+        from mlptrain.serving.score import score_file
 
-        result = evaluate_run(path, split=split.value)
+        if data is not None and split is not Split.test:
+            raise UserInputError("--data scores all rows of a file; it takes no --split")
+        notes: list[str] = []
+        result = (
+            evaluate_run(path, split=split.value)
+            if data is None
+            else score_file(path, data, notes=notes)
+        )
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
         elif format is OutputFormat.md:
             typer.echo(render_split_markdown(result))
         else:
+            n = result["n_samples"]
             typer.echo(
-                f"{result['split']} split of {result['checkpoint']} ({result['n_samples']} samples):"
+                f"{result['split']} split of {result['checkpoint']} ({n} samples):"
+                if data is None
+                else f"{data} (all {n} rows) scored by {result['checkpoint']}:"
             )
             typer.echo(format_metrics_table(result["metrics"], result["task"]))

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlptrain.config.monitors import direction
 from mlptrain.config.table_spec import CategoricalSpec, ColumnKind, MissingSpec
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.data.frame import DEFAULT_NA_VALUES
@@ -70,7 +71,7 @@ def monitor_mode(name: str) -> Literal["min", "max"]:
     """Whether a monitored metric improves downwards (losses, errors) or upwards (scores)."""
     if name not in MONITORS:
         raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
-    return "min" if name.endswith(("loss", "mse", "rmse", "mae")) else "max"
+    return direction(name)
 
 
 def _problem(subpath: KeyPath, message: str) -> PydanticCustomError:

@@ -60,6 +60,15 @@ class Settings:
         return settings
 
 
+def unseen_note(unseen: dict[str, int]) -> str:
+    """The one line that counts, per column, cells holding a category not seen in training."""
+    counts = ", ".join(f"{name!r} {n}" for name, n in unseen.items())
+    return (
+        f"{sum(unseen.values())} cell(s) hold categories not seen in training, encoded as the "
+        f"column's infrequent category or all zeros: {counts}"
+    )
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

@@ -11,6 +11,7 @@ from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
 from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
+from mlptrain.data.fingerprint import data_fingerprint
 from mlptrain.data.preprocess import LabelEncoder, Scaler
 from mlptrain.errors import DataError
 
@@ -41,6 +42,8 @@ class Prepared:
     # Regression targets are standardised for training (fitted on train only) so that the
     # loss starts near 1 whatever the target's units; predictions are mapped back.
     target_scaler: Scaler | None = None
+    # SHA-256 of the raw arrays and of each split's rows (mlptrain.data.fingerprint).
+    fingerprint: dict[str, str] | None = None
     # csv/parquet tables: the fitted imputation/one-hot/scaling (``scaler`` is then the
     # identity), what each raw column is, and notes for the user (likely ids, dropped rows)
     table: TableEncoder | None = None
@@ -182,6 +185,20 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
     )
 
 
+def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
+    """The fingerprint ``prepare`` would store, without scaling anything."""
+    raw = load_raw(data_cfg, seed=seed)
+    rows = split_indices(
+        raw.y,
+        task=raw.task,
+        test_size=data_cfg.test_size,
+        val_size=data_cfg.val_size,
+        seed=seed,
+        where=raw.source,
+    )
+    return data_fingerprint(raw, *rows)
+
+
 def prepare_rows(
     raw: RawData,
     train_rows: np.ndarray,
@@ -236,6 +253,7 @@ def prepare_rows(
         n_outputs_hint=n_outputs,
         source=raw.source,
         target_scaler=target_scaler,
+        fingerprint=data_fingerprint(raw, train_rows, val_rows, test_rows),
         table=table,
         columns=raw.columns,
         notes=list(raw.notes),

@@ -197,6 +197,17 @@ def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     return {record["trial"]: record for record in read_jsonl(sweep_dir / RESULTS)}
 
 
+def _check_validation_split(val_size: float, trials: Sequence[Trial]) -> None:
+    """A sweep ranks on validation metrics; without a validation split it would rank on test."""
+    sizes = [val_size, *(t.params["data.val_size"] for t in trials if "data.val_size" in t.params)]
+    if any(size == 0 for size in sizes):
+        raise UserInputError(
+            "a sweep ranks trials on the validation split, and data.val_size is 0 (no validation "
+            "split): ranking on the test split would pick the settings that fit the test rows; "
+            "keep data.val_size > 0, or use `mlptrain cv` to estimate on folds of the training rows"
+        )
+
+
 def run_sweep(
     config: str | Path,
     spec: SweepSpec,
@@ -218,6 +229,7 @@ def run_sweep(
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     trials = expand_trials(spec, cfg.seed)
+    _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)

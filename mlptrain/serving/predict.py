@@ -88,11 +88,9 @@ def predict_table(
         X, _ = read_features(input_path, feature_names=names, target=target)
     predicted = predictor.predict(X)
     if predictor.unseen and notes is not None:
-        counts = ", ".join(f"{k!r} {v}" for k, v in predictor.unseen.items())
-        notes.append(
-            f"{sum(predictor.unseen.values())} cell(s) hold categories not seen in training, "
-            f"encoded as the column's infrequent category or all zeros: {counts}"
-        )
+        from mlptrain.data.encoding import unseen_note
+
+        notes.append(unseen_note(predictor.unseen))
     if predicted.ndim == 1:
         header += ["prediction"]
         columns += [predicted]

@@ -219,7 +219,11 @@ class Trainer:
             if self.stop_requested:
                 self.save("last")
                 raise StopRequested(self.state.epoch, self.state.step)
-            record = self.run_epoch()
+            # Overflow on the way to a divergence is caught by the finite check of each step
+            # (and an epoch's non-finite validation values are recorded as null), so numpy's
+            # RuntimeWarnings would only repeat it, pointing into mlptrain's code.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                record = self.run_epoch()
             self._after_epoch(record)
         return self.state
 
@@ -276,8 +280,9 @@ class Trainer:
         if classification:
             record[f"train_{headline}"] = hits / n
         else:
+            # Loss-space targets, like the outputs: R² is the same in both spaces.
             record[f"train_{headline}"] = evaluate_split(
-                s.model, s.loss, train.X, train.y, "regression"
+                s.model, s.loss, train.X, train_targets, "regression"
             )[1]
         if s.data.val is not None:
             val_loss, val_metric = evaluate_split(
@@ -308,9 +313,7 @@ class Trainer:
         what = "loss" if not math.isfinite(loss) else "gradient"
         raise DivergenceError(
             f"training diverged: non-finite {what} at epoch {state.epoch + 1}, step "
-            f"{state.step + 1} (learning rate {lr:g}); the last finite checkpoint is kept. "
-            "Try a smaller learning rate (train.optimizer.lr), train.clip_grad_norm, or "
-            "check the data for extreme values"
+            f"{state.step + 1} (learning rate {lr:g})"
         )
 
     def monitored_value(self, record: dict[str, Any], monitor: str) -> float:
@@ -348,7 +351,8 @@ class Trainer:
             value = self.monitored_value(record, s.stopper.monitor)
             if s.stopper.update(state.epoch, value):
                 self.save("best")
-            state.stopped_early = s.stopper.should_stop
+            # Patience running out at the last epoch is no early stop: every epoch ran.
+            state.stopped_early = s.stopper.should_stop and state.epoch < cfg.train.epochs
         plateau_monitor = getattr(cfg.train.schedule, "monitor", None)
         if plateau_monitor is not None:
             s.schedule.observe(self.monitored_value(record, plateau_monitor))
@@ -360,7 +364,20 @@ class Trainer:
 
 
 class DivergenceError(RunError):
-    """Non-finite loss or gradients: training stopped at that step."""
+    """Non-finite loss or gradients: training stopped at that step.
+
+    ``kept`` says which checkpoint survives; the code that writes checkpoints fills it in.
+    """
+
+    def __init__(self, cause: str, kept: str = "no checkpoint had been written yet") -> None:
+        super().__init__(cause)
+        self.cause, self.kept = cause, kept
+
+    def __str__(self) -> str:
+        return (
+            f"{self.cause}; {self.kept}. Try a smaller learning rate (train.optimizer.lr), "
+            "train.clip_grad_norm, or check the data for extreme values"
+        )
 
 
 class StopRequested(Exception):  # noqa: N818  (a request, not an error)
@@ -386,6 +403,7 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         # a table's fitted preprocessing (fills, statistics, categories, column order): plain
         # JSON inside the metadata, so the checkpoint's SHA-256 covers it
         "table": data.table.state if data.table is not None else None,
+        "data_fingerprint": data.fingerprint,
         "epoch": state.epoch,
         "step": state.step,
         "seconds": state.seconds,
@@ -464,4 +482,5 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         # tables: every raw column with its type, missing count and levels; notes (likely ids)
         "columns": [info.to_dict() for info in data.columns] if data.columns else None,
         "notes": list(data.notes or []),
+        "fingerprint": data.fingerprint,
     }
