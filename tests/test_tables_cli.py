@@ -339,3 +339,16 @@ def test_evaluate_data_scores_raw_labelled_rows(table_run, tmp_path: Path, cli) 
     result = cli("evaluate", table_run.dir, "--data", no_target)
     assert result.exit_code == 2 and result.exception is not None
     assert "no target column 'churn'; a labelled file needs the column" in result.stderr
+
+
+def test_evaluate_refuses_a_table_whose_categories_changed(tmp_path: Path, cli) -> None:
+    """The data fingerprint covers a table's text columns, not only its numbers."""
+    rows = mixed_rows(120)
+    cfg = config(tmp_path, rows)
+    run = fit(cfg, out=tmp_path / "run", figures=False)
+    changed = [list(r) for r in rows]
+    changed[5][3] = "city_renamed"  # one category cell, numbers untouched
+    write_rows(tmp_path / "t.csv", changed)
+    result = cli("evaluate", run.dir)
+    assert result.exit_code == 2 and result.exception is not None
+    assert "the feature values" in result.stderr and "changed" in result.stderr
