@@ -227,7 +227,7 @@ def test_onnx_preprocessing_matches_the_encoder(tmp_path: Path, settings) -> Non
     from onnx import TensorProto, helper
 
     from mlptrain.data.frame import DEFAULT_NA_VALUES
-    from mlptrain.serving.table_onnx import table_graph
+    from mlptrain.serving.table_export import table_graph
 
     rows = mixed_rows(300)
     table = load_table(write_rows(tmp_path / "t.csv", rows))

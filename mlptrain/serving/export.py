@@ -76,46 +76,6 @@ def input_scaling(predictor: Any) -> tuple[np.ndarray, np.ndarray]:
     return s - a * c / m, c / m
 
 
-def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
-    """A table model's preprocessing state as plain arrays (ragged lists flattened with
-    offsets), for the standalone script's ``encode_table``."""
-    from mlptrain.data.frame import DEFAULT_NA_VALUES
-
-    table = predictor.table
-    data = (predictor.meta.get("config") or {}).get("data") or {}
-
-    def flat(lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        offsets = np.cumsum([0, *(len(values) for values in lists)]).astype(np.int64)
-        return np.array([v for values in lists for v in values], dtype=str), offsets
-
-    arrays: dict[str, np.ndarray] = {
-        "table_features": np.array(table.features, dtype=str),
-        "table_ids": np.array(table.ids, dtype=str),
-        "table_columns": np.array(table.state.get("table_columns") or [], dtype=str),
-        "table_target": np.array(str(table.state.get("target") or ""), dtype=str),
-        "table_header": np.array([bool(data.get("header", True))]),
-        "table_delimiter": np.array(str(data.get("delimiter") or "auto"), dtype=str),
-        "table_na_values": np.array(list(data.get("na_values") or DEFAULT_NA_VALUES), dtype=str),
-        "table_indicators": np.array(table.indicators, dtype=str),
-        "table_num_names": np.array([c["name"] for c in table.numeric], dtype=str),
-    }
-    for key in ("shift", "scale", "mul", "add"):
-        arrays[f"table_num_{key}"] = np.array([c[key] for c in table.numeric], dtype=np.float64)
-    arrays["table_num_fill"] = np.array(
-        [np.nan if c["fill"] is None else c["fill"] for c in table.numeric], dtype=np.float64
-    )
-    cats = table.categorical
-    arrays["table_cat_names"] = np.array([c["name"] for c in cats], dtype=str)
-    arrays["table_cat_values"], arrays["table_cat_offsets"] = flat([c["categories"] for c in cats])
-    arrays["table_cat_rare"], arrays["table_cat_rare_offsets"] = flat(
-        [c["infrequent"] or [] for c in cats]
-    )
-    arrays["table_cat_has_rare"] = np.array([c["infrequent"] is not None for c in cats], dtype=bool)
-    arrays["table_cat_fill"] = np.array([c["fill"] or "" for c in cats], dtype=str)
-    arrays["table_cat_has_fill"] = np.array([c["fill"] is not None for c in cats], dtype=bool)
-    return arrays
-
-
 def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     """Everything the standalone script needs, as plain (non-object) arrays."""
     model = predictor.model
@@ -131,6 +91,8 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)
     if getattr(predictor, "table", None) is not None:
+        from mlptrain.serving.table_export import table_arrays
+
         arrays.update(table_arrays(predictor))
     if model.output_scale is not None and model.output_shift is not None:
         arrays["output_scale"] = model.output_scale.copy()
@@ -221,7 +183,7 @@ def build_onnx(predictor: Any) -> Any:
     if getattr(predictor, "table", None) is not None:
         # raw columns in: one (N, 1) input per feature column, the preprocessing as nodes
         from mlptrain.data.frame import DEFAULT_NA_VALUES
-        from mlptrain.serving.table_onnx import table_graph
+        from mlptrain.serving.table_export import table_graph
 
         data = (predictor.meta.get("config") or {}).get("data") or {}
         na_values = list(data.get("na_values") or DEFAULT_NA_VALUES)

@@ -1,4 +1,5 @@
-"""The preprocessing of a table model as ONNX nodes: raw columns in, the encoded matrix out.
+"""A table model's preprocessing for export: ONNX nodes (raw columns in, the encoded matrix
+out) and plain arrays for the standalone NumPy script's ``encode_table``.
 
 One graph input per feature column, shape (N, 1): numeric columns as float tensors (NaN for a
 gap), categorical ones as string tensors (a gap is any of the run's missing markers, e.g. "").
@@ -88,3 +89,43 @@ def table_graph(
     if len(parts) == 1:
         return inputs, parts[0]
     return inputs, node("Concat", parts, axis=1)
+
+
+def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
+    """A table model's preprocessing state as plain arrays (ragged lists flattened with
+    offsets), for the standalone script's ``encode_table``."""
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+
+    table = predictor.table
+    data = (predictor.meta.get("config") or {}).get("data") or {}
+
+    def flat(lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        offsets = np.cumsum([0, *(len(values) for values in lists)]).astype(np.int64)
+        return np.array([v for values in lists for v in values], dtype=str), offsets
+
+    arrays: dict[str, np.ndarray] = {
+        "table_features": np.array(table.features, dtype=str),
+        "table_ids": np.array(table.ids, dtype=str),
+        "table_columns": np.array(table.state.get("table_columns") or [], dtype=str),
+        "table_target": np.array(str(table.state.get("target") or ""), dtype=str),
+        "table_header": np.array([bool(data.get("header", True))]),
+        "table_delimiter": np.array(str(data.get("delimiter") or "auto"), dtype=str),
+        "table_na_values": np.array(list(data.get("na_values") or DEFAULT_NA_VALUES), dtype=str),
+        "table_indicators": np.array(table.indicators, dtype=str),
+        "table_num_names": np.array([c["name"] for c in table.numeric], dtype=str),
+    }
+    for key in ("shift", "scale", "mul", "add"):
+        arrays[f"table_num_{key}"] = np.array([c[key] for c in table.numeric], dtype=np.float64)
+    arrays["table_num_fill"] = np.array(
+        [np.nan if c["fill"] is None else c["fill"] for c in table.numeric], dtype=np.float64
+    )
+    cats = table.categorical
+    arrays["table_cat_names"] = np.array([c["name"] for c in cats], dtype=str)
+    arrays["table_cat_values"], arrays["table_cat_offsets"] = flat([c["categories"] for c in cats])
+    arrays["table_cat_rare"], arrays["table_cat_rare_offsets"] = flat(
+        [c["infrequent"] or [] for c in cats]
+    )
+    arrays["table_cat_has_rare"] = np.array([c["infrequent"] is not None for c in cats], dtype=bool)
+    arrays["table_cat_fill"] = np.array([c["fill"] or "" for c in cats], dtype=str)
+    arrays["table_cat_has_fill"] = np.array([c["fill"] is not None for c in cats], dtype=bool)
+    return arrays
