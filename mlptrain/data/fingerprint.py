@@ -37,11 +37,13 @@ def array_digest(array: np.ndarray) -> str:
 
 
 def features_digest(raw: RawData) -> str:
-    """SHA-256 of the feature values; for a table, of every column's name, cells and levels."""
-    if raw.table is None:
+    """SHA-256 of the feature values. A table with categorical columns (whose X has no
+    columns) hashes each feature column's name, cells and levels instead."""
+    if raw.table is None or raw.X.shape[1] > 0:
         return array_digest(raw.X)
     digest = hashlib.sha256()
-    for name, column in raw.table.columns.items():
+    for name in raw.feature_names:
+        column = raw.table.columns[name]
         digest.update(name.encode("utf-8") + b"\0")
         digest.update(array_digest(column.values).encode("ascii"))
         if column.levels is not None:
