@@ -21,7 +21,15 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
 from mlptrain.config.monitors import SPLITS
-from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, check_features
+from mlptrain.data import (
+    LabelEncoder,
+    Prepared,
+    RawData,
+    Scaler,
+    Split,
+    check_features,
+    write_npz,
+)
 from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.errors import CheckpointError, DataError, UserInputError
@@ -43,12 +51,14 @@ from mlptrain.store.atomic import (
     clean_temp_files,
 )
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.training.arrays import plain, point_at_run_dir, setup_for_arrays
 from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
     Setup,
     StopRequested,
     Trainer,
+    TrainState,
     build,
     checkpoint_tensors,
     describe_data,
@@ -100,8 +110,14 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
 
 
 def fit(
-    config: str | Path | Config | None = None,
+    config: str | Path | Config | dict[str, Any] | None = None,
     *,
+    X: Any = None,
+    y: Any = None,
+    X_val: Any = None,
+    y_val: Any = None,
+    X_test: Any = None,
+    y_test: Any = None,
     overrides: Sequence[str] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -121,12 +137,25 @@ def fit(
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
     ``on_warning``: called before training with each lint warning ``validate`` would show.
+    ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
+    config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
+    explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
+    The arrays are saved in the run directory (data.npz, with each row's split), so
+    ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
     """
     from mlptrain.training import resume as resuming
 
     overrides = list(overrides or ())
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
+    arrays = {"X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test}
+    with_arrays = X is not None or y is not None
+    if not with_arrays and any(v is not None for v in arrays.values()):
+        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
+    if with_arrays and (X is None or y is None):
+        raise UserInputError("X and y go together: give both (features and targets) or neither")
+    if resume is not None and with_arrays:
+        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
     if resume is not None:
         if config is not None or init_from is not None or out is not None or overwrite:
             raise UserInputError(
@@ -139,13 +168,20 @@ def fit(
         raise UserInputError(
             "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
         )
-    if isinstance(config, Config):
-        cfg = config
-        if overrides:
-            cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+    raw_arrays = None
+    if with_arrays:
+        setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
+        cfg = setup.config
     else:
-        cfg = load_config(config, overrides)
-    setup = build(cfg)
+        if isinstance(config, Config):
+            cfg = config
+            if overrides:
+                cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+        elif isinstance(config, dict):
+            cfg = parse_config_dict(config, source="config", overrides=overrides)
+        else:
+            cfg = load_config(config, overrides)
+        setup = build(cfg)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -158,7 +194,11 @@ def fit(
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
+    if raw_arrays is not None:
+        resolved = setup.config = point_at_run_dir(resolved, run_dir)
     with RunLock(run_dir):
+        if raw_arrays is not None:
+            write_npz(resolved.data.path, raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
@@ -178,6 +218,42 @@ def fit(
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
         return train_in(setup, run_dir, callbacks, figures=figures)
+
+
+def write_run_dir(
+    setup: Setup,
+    state: TrainState,
+    out: str | Path,
+    *,
+    raw: RawData,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Run:
+    """A run directory for a model trained outside ``fit`` (the scikit-learn estimators):
+    config.yaml, data.npz (``raw``, with each row's split), checkpoints, metrics.jsonl and the
+    reports, as ``fit`` writes them, so every command that reads a run works on it.
+    ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
+    """
+    run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
+    setup.config = point_at_run_dir(setup.config, run_dir)
+    with RunLock(run_dir):
+        clean_temp_files(run_dir)
+        write_npz(setup.config.data.path, raw)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        saver = _Saver(setup, run_dir)
+        saver.trainer = Trainer(setup)
+        saver.trainer.state = state
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        saver("last")
+        saver("best")
+        report = _write_report(setup, saver.trainer, run_dir, status="completed", figures=figures)
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=plain(state.history),
+        report=report,
+        config=setup.config,
+    )
 
 
 class _Saver:
@@ -234,7 +310,7 @@ def train_in(
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
     """
-    from mlptrain.training.signals import Interrupted, StopOnSignals
+    from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
@@ -258,6 +334,10 @@ def train_in(
         )
         raise
     except StopRequested as exc:
+        # The history so far, marked interrupted; final metrics and figures wait for the end.
+        _write_report(
+            setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False
+        )
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
@@ -265,11 +345,15 @@ def train_in(
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
+    try:
+        report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
+    except KeyboardInterrupt:
+        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        raise ReportInterrupted(run_dir, checkpoint) from None
     return Run(
         dir=run_dir,
         model=setup.model,
-        history=trainer.state.history,
+        history=plain(trainer.state.history),
         report=report,
         config=setup.config,
     )

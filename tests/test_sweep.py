@@ -173,12 +173,27 @@ def test_shards_union_equals_full_sweep(
     assert second.summary["counts"]["completed"] == 4  # the last shard sees all results
 
 
-def test_failed_trial_is_recorded_and_counted(config_path: Path, tmp_path: Path) -> None:
+def test_failed_trial_is_recorded_and_counted(
+    config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trial that fails while it runs (its config is valid: bad configs are refused before
+    # the sweep starts); trials run in this process with --jobs 1.
+    import mlptrain.api
+    from mlptrain.errors import RunError
+
+    real_fit = mlptrain.api.fit
+
+    def fit_failing_at_lr_3e_2(cfg, **kwargs):
+        if cfg.train.optimizer.lr == 3e-2:
+            raise RunError("training diverged: simulated for this test")
+        return real_fit(cfg, **kwargs)
+
+    monkeypatch.setattr(mlptrain.api, "fit", fit_failing_at_lr_3e_2)
     args = [
         "sweep",
         str(config_path),
         "--grid",
-        "train.optimizer.lr=1e-2,-1",
+        "train.optimizer.lr=1e-2,3e-2",
         "--out",
         str(tmp_path),
     ]
@@ -188,7 +203,7 @@ def test_failed_trial_is_recorded_and_counted(config_path: Path, tmp_path: Path)
     records = list(latest_records(tmp_path).values())
     failed = [r for r in records if r["status"] == "failed"]
     assert len(failed) == 1
-    assert "train.optimizer.lr: -1 is not allowed; must be a number > 0" in failed[0]["error"]
+    assert failed[0]["error"] == "training diverged: simulated for this test"
     summary = json.loads((tmp_path / "sweep.json").read_text())
     assert summary["counts"] == {"completed": 1, "failed": 1, "pending": 0}
     # a rerun retries only the failed trial

@@ -370,6 +370,7 @@ class ModelSpec(_Strict):
 class TrainSpec(_Strict):
     epochs: int = Field(50, ge=1, le=1_000_000)
     batch_size: int = Field(64, ge=1, le=10_000_000)
+    shuffle: bool = True  # a fresh permutation each epoch; false: the rows in order
     dtype: Literal["float32", "float64"] = "float32"
     optimizer: Optimizer = Field(default_factory=Adam)
     schedule: Schedule = Field(default_factory=ConstantSchedule)

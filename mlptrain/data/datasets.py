@@ -236,6 +236,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
         features,
         infer_task(y, "auto"),
         source,
+        target_name=target,
         table=table,
         columns=infos,
         notes=notes,

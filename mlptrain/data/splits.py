@@ -23,6 +23,8 @@ class Split:
 
     X: np.ndarray
     y: np.ndarray
+    # Per-sample weights (n,) in the run's dtype, or None: every sample counts once.
+    weight: np.ndarray | None = None
 
 
 @dataclass
@@ -162,10 +164,28 @@ def _float_dtype(dtype: np.dtype | type | str) -> np.dtype:
     return resolved
 
 
-def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
-    """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
-    dtype = _float_dtype(dtype)
-    raw = load_raw(data_cfg, seed=seed)
+def prepare_assigned(raw: RawData, *, scale: str, dtype: np.dtype | type | str) -> Prepared:
+    """``prepare_rows`` on the rows ``raw.split`` assigns: test_size and val_size do not apply."""
+    if raw.split is None:
+        raise ValueError("prepare_assigned needs raw.split (one of train/val/test per row)")
+    return prepare_rows(raw, *_assigned_rows(raw.split), scale=scale, dtype=dtype)
+
+
+def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    val_rows = np.flatnonzero(split == "val")
+    return (
+        np.flatnonzero(split == "train"),
+        val_rows if len(val_rows) else None,
+        np.flatnonzero(split == "test"),
+    )
+
+
+def split_rows(
+    raw: RawData, data_cfg: DataConfig, *, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Each split's row indices: the rows ``raw.split`` assigns, else the seeded split."""
+    if raw.split is not None:
+        return _assigned_rows(raw.split)
     train_idx, val_idx, test_idx = split_indices(
         raw.y,
         task=raw.task,
@@ -174,29 +194,23 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
         seed=seed,
         where=raw.source,
     )
+    return train_idx, val_idx if data_cfg.val_size > 0 else None, test_idx
+
+
+def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
+    """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
+    dtype = _float_dtype(dtype)
+    raw = load_raw(data_cfg, seed=seed)
+    rows = split_rows(raw, data_cfg, seed=seed)
     return prepare_rows(
-        raw,
-        train_idx,
-        val_idx if data_cfg.val_size > 0 else None,
-        test_idx,
-        scale=data_cfg.scale,
-        dtype=dtype,
-        settings=Settings.from_config(data_cfg),
+        raw, *rows, scale=data_cfg.scale, dtype=dtype, settings=Settings.from_config(data_cfg)
     )
 
 
 def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
     """The fingerprint ``prepare`` would store, without scaling anything."""
     raw = load_raw(data_cfg, seed=seed)
-    rows = split_indices(
-        raw.y,
-        task=raw.task,
-        test_size=data_cfg.test_size,
-        val_size=data_cfg.val_size,
-        seed=seed,
-        where=raw.source,
-    )
-    return data_fingerprint(raw, *rows)
+    return data_fingerprint(raw, *split_rows(raw, data_cfg, seed=seed))
 
 
 def prepare_rows(
@@ -207,30 +221,49 @@ def prepare_rows(
     *,
     scale: str,
     dtype: np.dtype | type | str,
+    sample_weight: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
     settings: Settings | None = None,
 ) -> Prepared:
     """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
-    rows only, and transform every part; ``prepare`` and cross-validation folds share it."""
+    rows only, and transform every part; ``prepare`` and cross-validation folds share it.
+
+    ``sample_weight``: one weight per row of ``raw`` (the training rows' weights go to the
+    loss and to the scalers' fits). ``classes``: the full list of classes, when the rows may
+    not show them all (scikit-learn's ``partial_fit(classes=...)``).
+    """
     dtype = _float_dtype(dtype)
     encoder: LabelEncoder | None
+    train_weight = None if sample_weight is None else np.asarray(sample_weight)[train_rows]
     if raw.task == "classification":
-        encoder = LabelEncoder().fit(raw.y)
+        encoder = LabelEncoder(classes) if classes is not None else LabelEncoder().fit(raw.y)
         targets = encoder.encode(raw.y)
         n_outputs = encoder.n_classes
     else:
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
+    every_row = len(train_rows) == len(raw.X) and bool(np.all(train_rows[1:] > train_rows[:-1]))
+
+    def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # All rows in order (a scikit-learn estimator's fit): the array itself, not a copy.
+        return array if rows is train_rows and every_row else array[rows]
+
+    target_scaler = (
+        None
+        if encoder is not None
+        else Scaler("standard").fit(rows_of(targets, train_rows), train_weight)
+    )
     table: TableEncoder | None = None
     if raw.table is not None:
         if settings is None:
             settings = Settings(scale=scale)
+        # fitted unweighted: scikit-learn's imputers and encoders take no sample weights
         table = TableEncoder.fit(raw.table, raw.columns or [], train_rows, settings)
         scaler = identity_scaler(table.width)
         feature_names, n_features = table.feature_names, table.width
     else:
-        scaler = Scaler(scale).fit(raw.X[train_rows])
+        scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
         feature_names, n_features = list(raw.feature_names), raw.X.shape[1]
 
     def part(rows: np.ndarray) -> Split:
@@ -238,12 +271,15 @@ def prepare_rows(
             # each part's matrix is written once, directly in the training dtype
             X, _ = table.transform(raw.table, rows, dtype)
         else:
-            X = scaler.transform(raw.X[rows], dtype)
-        return Split(X, np.ascontiguousarray(targets[rows]))
+            X = scaler.transform(rows_of(raw.X, rows), dtype)
+        return Split(X, np.ascontiguousarray(rows_of(targets, rows)))
 
+    train = part(train_rows)
+    if train_weight is not None:
+        train.weight = np.ascontiguousarray(train_weight, dtype=dtype)
     return Prepared(
         task=raw.task,
-        train=part(train_rows),
+        train=train,
         val=None if val_rows is None else part(val_rows),
         test=part(test_rows),
         encoder=encoder,

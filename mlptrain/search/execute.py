@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.errors import MlptrainError, RunError, UserInputError
+from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
@@ -85,6 +86,8 @@ def run_trial(
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
             run = fit(cfg, out=run_dir, overwrite=True)
         record.update(status="completed", error=None, metrics=trial_metrics(run.report))
+    except Interrupted:
+        raise  # Ctrl-C stops the sweep, it is not the trial's failure
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
     except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
@@ -208,6 +211,24 @@ def _check_validation_split(val_size: float, trials: Sequence[Trial]) -> None:
         )
 
 
+def check_trials(base: Mapping[str, Any], trials: Sequence[Trial], *, source: str) -> None:
+    """Every trial's config validates before anything is written or trained.
+
+    A typo in a swept key (``--grid train.optimzer.lr=...``) would otherwise fail every trial
+    and leave a sweep directory that blocks the corrected command.
+    """
+    from mlptrain.config import parse_config_dict
+
+    for trial in trials:
+        try:
+            parse_config_dict(base, source=source, overrides=trial.overrides)
+        except ConfigError as exc:
+            problems = [p.removeprefix("--set ") for p in exc.problems]
+            raise ConfigError(
+                [f"swept value {problem}" for problem in problems], source=exc.source
+            ) from None
+
+
 def run_sweep(
     config: str | Path,
     spec: SweepSpec,
@@ -229,6 +250,7 @@ def run_sweep(
     cfg = load_config(config, overrides)
     base = config_to_dict(cfg)
     trials = expand_trials(spec, cfg.seed)
+    check_trials(base, trials, source=str(config))
     _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
     try:
@@ -260,12 +282,16 @@ def run_sweep(
             if scheduler is not None
             else _run_local(base, todo, sweep_dir, jobs)
         )
-        for record in stream:
-            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-            records[record["trial"]] = record
-            ran.append(record["trial"])
-            if on_record is not None:
-                on_record(record)
+        try:
+            for record in stream:
+                append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+                records[record["trial"]] = record
+                ran.append(record["trial"])
+                if on_record is not None:
+                    on_record(record)
+        except (KeyboardInterrupt, Interrupted):
+            done = sum(r.get("status") == "completed" for r in latest_records(sweep_dir).values())
+            raise SweepInterrupted(sweep_dir, RESULTS, done) from None
     # Other shards may have finished trials meanwhile: summarise what the file holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
     summary = summarise(trials, records, spec, base)

@@ -166,9 +166,12 @@ class TrainState:
     epoch_rng_state: dict[str, Any] | None = None
 
 
-def iterate_batches(n_samples: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Index batches of a fresh permutation: every sample once per epoch, no replacement."""
-    order = rng.permutation(n_samples)
+def iterate_batches(
+    n_samples: int, batch_size: int, rng: np.random.Generator, *, shuffle: bool = True
+) -> list[np.ndarray]:
+    """Index batches of a fresh permutation (or of the rows in order when ``shuffle`` is
+    false): every sample once per epoch, no replacement."""
+    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
     return [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
 
 
@@ -236,7 +239,9 @@ class Trainer:
         train = s.data.train
         train_targets = self._targets("train")
         state.epoch_rng_state = s.shuffle_rng.bit_generator.state
-        batches = iterate_batches(len(train.y), cfg.train.batch_size, s.shuffle_rng)
+        batches = iterate_batches(
+            len(train.y), cfg.train.batch_size, s.shuffle_rng, shuffle=cfg.train.shuffle
+        )
         if self.callbacks.on_epoch_start:
             self.callbacks.on_epoch_start(epoch + 1, cfg.train.epochs, len(batches))
         started = time.perf_counter()
@@ -246,6 +251,8 @@ class Trainer:
         clip = cfg.train.clip_grad_norm
         classification = self.task == "classification"
         xb_buf = yb_buf = np.empty(0)
+        weights = train.weight
+        wb = None
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for index in batches[state.batch :]:
@@ -255,8 +262,10 @@ class Trainer:
                     yb_buf = np.empty((len(index), *train_targets.shape[1:]), train_targets.dtype)
                 xb = np.take(train.X, index, axis=0, out=xb_buf)
                 yb = np.take(train_targets, index, axis=0, out=yb_buf)
+                if weights is not None:
+                    wb = weights[index]
                 output = s.model.forward(xb)
-                loss = s.loss.forward(output, yb)
+                loss = s.loss.forward(output, yb, wb)
                 s.model.backward(s.loss.backward())
                 # One reduction over the flat gradient catches inf/nan in any layer.
                 if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
@@ -266,15 +275,16 @@ class Trainer:
                     clip_grad_norm(s.model, clip)
                 s.optimizer.step()
                 state.step += 1
-                total_loss += loss * len(index)
+                total_loss += loss * (len(index) if wb is None else float(wb.sum()))
                 if classification:
                     predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
-                    hits += np.count_nonzero(predicted == yb)
+                    correct = predicted == yb
+                    hits += np.count_nonzero(correct) if wb is None else float(wb[correct].sum())
                 if self.callbacks.on_batch:
                     self.callbacks.on_batch(loss)
                 state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits
                 self._after_step()
-        n = len(train.y)
+        n = len(train.y) if weights is None else max(float(weights.sum()), 1e-300)
         headline = HEADLINE[self.task]
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
         if classification:
