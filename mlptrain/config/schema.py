@@ -251,8 +251,8 @@ class DataSpec(_Strict):
     dataset: DatasetName
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     path: Path | None = Field(None, description=_PATH)
-    # a column name, or with header: false also a 0-based column index
-    target: str | int | None = None
+    # a column name, or a 0-based column index (written as a number; kept as its text)
+    target: str | None = None
     # a tab is "\t" in a double-quoted YAML string or '\t' (backslash, t) in a single-quoted one
     delimiter: Literal["auto", ",", ";", "\t", "\\t", "|"] = "auto"
     header: bool = True
@@ -282,6 +282,12 @@ class DataSpec(_Strict):
                         "boolean or null, or a list of those",
                     )
         return params
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _index_as_text(cls, value: object) -> object:
+        """``target: 3`` (a column index) is kept as the text "3"; a bool stays an error."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("path", mode="before")
     @classmethod
@@ -314,12 +320,6 @@ class DataSpec(_Strict):
                 ("target",),
                 f"{show_value(self.target)} is not allowed with dataset {self.dataset!r}; "
                 "target names a column of a csv or parquet table (remove it)",
-            )
-        if isinstance(self.target, bool) or (isinstance(self.target, int) and self.target < 0):
-            raise _problem(
-                ("target",),
-                f"{show_value(self.target)} is not allowed; must be a column name or a "
-                "0-based column index",
             )
         if self.dataset not in TABLE_DATASETS:
             table_only = ("delimiter", "header", "columns", "missing", "categorical",

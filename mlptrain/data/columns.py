@@ -49,6 +49,8 @@ def resolve_target(table: Table, target: str | int | None) -> str:
     names = table.names
     if target is None:
         return names[-1]
+    if isinstance(target, str) and target not in names and target.isdigit():
+        target = int(target)  # a 0-based column index, as data.target may give one
     if isinstance(target, int):
         if not 0 <= target < len(names):
             raise DataError(
