@@ -30,3 +30,19 @@ class CategoricalSpec(_TableStrict):
     max_categories: int | None = Field(50, ge=2)
     min_frequency: int = Field(1, ge=1)
     infrequent: bool = True
+
+
+# the keys of ``data:`` that only tables read
+TABLE_ONLY = ("delimiter", "header", "columns", "missing", "categorical", "na_values",
+              "drop_missing_target")  # fmt: skip
+
+
+def changed_table_options(spec: BaseModel) -> list[str]:
+    """The table-only keys of a ``data:`` section set to something else than their default (a
+    resolved config writes every key with its default: only a change counts)."""
+    fields = type(spec).model_fields
+    return [
+        key
+        for key in TABLE_ONLY
+        if getattr(spec, key) != fields[key].get_default(call_default_factory=True)
+    ]

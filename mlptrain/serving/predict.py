@@ -47,10 +47,10 @@ def predict_table(
     ``keep`` columns come first in the output. Lines for the user (columns ignored, categories
     not seen in training) are appended to ``notes``.
     """
-    from mlptrain.api import load
     from mlptrain.data import read_features
     from mlptrain.data.features import read_table_inputs
     from mlptrain.data.tables import TABLE_SUFFIXES
+    from mlptrain.serving.loading import load
 
     predictor = load(model_path)
     name = Path(input_path).name.lower()

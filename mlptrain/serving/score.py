@@ -41,9 +41,10 @@ def score_file(
 ) -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on all rows of a labelled file; lines
     for the user (columns ignored, rows dropped, unseen categories) go to ``notes``."""
-    from mlptrain.api import load, resolve_checkpoint
     from mlptrain.data.tables import TABLE_SUFFIXES
     from mlptrain.reporting.report import split_metrics
+    from mlptrain.serving.loading import load
+    from mlptrain.session.directory import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(model_path)
     predictor = load(checkpoint)
@@ -72,5 +73,5 @@ def score_file(
         "data": str(data_path),
         "task": predictor.task,
         "n_samples": len(split.y),
-        "metrics": split_metrics(predictor.model, predictor.task, split, classes),
+        "metrics": split_metrics(predictor.trained, predictor.task, split, classes),
     }
