@@ -545,27 +545,22 @@ def test_csv_target_column_missing(cli, tmp_path) -> None:
     )
 
 
-def test_csv_non_numeric_feature_column_is_named(cli, tmp_path) -> None:
+def test_csv_text_column_is_categorical_and_gaps_are_imputed(cli, tmp_path) -> None:
+    """Words and gaps, once errors, are what tables hold: a text column is one-hot encoded and
+    gaps are imputed (tests/test_tables*.py test the details)."""
     rows = [f"{i},{'red' if i % 3 else 'blue'},{'x' if i % 2 else 'y'}" for i in range(30)]
+    rows[3] = ",red,x"  # empty cell
+    rows[9] = "nan,,y"
     write_csv(tmp_path / "d.csv", "a,colour,label", rows)
-    cfg = data_config(tmp_path, "{dataset: csv, path: d.csv}")
-    assert_user_error(
-        cli("fit", cfg), "feature column is not numeric: 'colour' (column 2, e.g. 'blue' at line 2)"
-    )
-
-
-def test_csv_nan_cells_are_counted(cli, tmp_path) -> None:
-    rows = two_class_rows(30)
-    rows[3] = ",0.5,x"  # empty cell: line 5 of the file
-    rows[7] = ",0.5,x"
-    rows[9] = "0.2,nan,x"
-    write_csv(tmp_path / "d.csv", "a,b,label", rows)
-    cfg = data_config(tmp_path, "{dataset: csv, path: d.csv}")
-    assert_user_error(
-        cli("fit", cfg),
-        "3 missing or non-finite values (NaN, inf or empty) in features, in columns 'a' (2), "
-        "'b' (1); first at line 5",
-    )
+    result = cli("fit", data_config(tmp_path, "{dataset: csv, path: d.csv}"), "--out",
+                 tmp_path / "run", "--no-figures")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    columns = {
+        c["name"]: (c["kind"], c["n_missing"], c["n_levels"]) for c in report["data"]["columns"]
+    }
+    assert columns["a"] == ("numeric", 2, None)
+    assert columns["colour"] == ("categorical", 1, 2)
 
 
 def test_csv_with_one_class_only(cli, tmp_path) -> None:

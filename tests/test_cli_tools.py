@@ -99,8 +99,8 @@ def test_predict_errors(run_dir, tmp_path):
     _write_csv(tmp_path / "narrow.csv", ["a", "b"], np.ones((2, 2)))
     result = invoke("predict", run_dir, tmp_path / "narrow.csv")
     assert result.exit_code == 2
-    assert (
-        "error:" in result.stderr and "X has 2 features, but the model expects 4" in result.stderr
+    assert "error:" in result.stderr and (
+        "missing column(s) 'weight_g', 'length_cm', 'width_cm', 'sugar_pct'" in result.stderr
     )
     (tmp_path / "x.txt").write_text("1,2\n")
     result = invoke("predict", run_dir, tmp_path / "x.txt")

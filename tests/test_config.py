@@ -219,7 +219,7 @@ def test_parse_config_dict_accepts_a_stored_config() -> None:
 
 
 def test_lookup_tables_and_monitor_mode() -> None:
-    assert "digits" in DATASETS and "npz" in DATASETS and len(DATASETS) == 12
+    assert "digits" in DATASETS and "parquet" in DATASETS and len(DATASETS) == 13
     assert set(LAYER_TYPES) == {
         "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "identity", "dropout",
         "batchnorm",
@@ -280,7 +280,8 @@ def test_unknown_section_key_with_suggestion() -> None:
     text = "data:\n  dataset: iris\n  test_sise: 0.3\nmodel: {layers: [linear]}\n"
     assert one_problem(text) == (
         "cfg.yaml:3: data.test_sise: unknown key; did you mean 'test_size'? "
-        "allowed keys: dataset, params, path, scale, target, task, test_size, val_size"
+        "allowed keys: categorical, columns, dataset, delimiter, drop_missing_target, header, "
+        "missing, na_values, params, path, scale, target, task, test_size, val_size"
     )
 
 
@@ -366,10 +367,10 @@ def test_file_datasets_need_a_path_and_others_refuse_one() -> None:
     assert one_problem("data: {dataset: csv}\n" + layers).startswith(
         "cfg.yaml:1: data.path: is required for dataset 'csv'"
     )
-    assert "path is only for csv and npz" in one_problem(
+    assert "path is only for csv, parquet and npz" in one_problem(
         "data: {dataset: iris, path: x}\n" + layers
     )
-    assert "target names a csv column" in one_problem(
+    assert "target names a column of a csv or parquet table" in one_problem(
         "data: {dataset: npz, path: x.npz, target: y}\n" + layers
     )
 

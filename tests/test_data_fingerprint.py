@@ -161,7 +161,11 @@ def test_evaluate_data_names_unknown_labels(csv_run, cli, tmp_path: Path) -> Non
     ("args", "message"),
     [
         (["--data", "missing.csv"], "missing.csv: file not found"),
-        (["--data", "x.txt"], "unsupported file type '.txt'; allowed: .csv, .npz"),
+        # a CSV-trained run is a table model: it also reads .tsv, .csv.gz, Parquet
+        (
+            ["--data", "x.txt"],
+            "unsupported file type '.txt'; allowed: .csv, .tsv, .csv.gz, .tsv.gz, .parquet, .npz",
+        ),
         (
             ["--data", "x.csv", "--split", "val"],
             "--data scores all rows of a file; it takes no --split",

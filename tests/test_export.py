@@ -142,9 +142,45 @@ def test_onnx_matches_predictor(runs, kind, tmp_path):
     predictor = mlptrain.load(runs[kind])
     X = _features(predictor)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {"features": X.astype(predictor.model.dtype)})
+    X = X.astype(predictor.model.dtype)
+    if predictor.table is not None:  # a table model (CSV): one input per raw column
+        feeds = {name: X[:, [j]] for j, name in enumerate(predictor.table.features)}
+    else:
+        feeds = {"features": X}
+    (got,) = session.run(None, feeds)
     want = predictor.predict_proba(X) if predictor.encoder is not None else predictor.predict(X)
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_takes_raw_table_columns(tmp_path):
+    """A model trained on a mixed table: the ONNX graph takes raw columns (floats with NaN,
+    strings with gaps and categories never seen) and gives predict's probabilities."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from test_tables import mixed_rows, write_rows
+
+    write_rows(tmp_path / "t.csv", mixed_rows(300))
+    (tmp_path / "c.yaml").write_text(
+        "data: {dataset: csv, path: t.csv, target: churn, missing: {indicator: true},\n"
+        "       categorical: {max_categories: 6}}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, linear]}\n"
+        "train: {epochs: 2, dtype: float64}\n"
+    )
+    run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
+    (path,) = export_onnx(run.dir, tmp_path / "onnx")
+    predictor = mlptrain.load(run.dir)
+    raw = {
+        "age": np.array([40.0, np.nan, 33.0, 61.0]),
+        "plan": np.array(["basic", "", "gold", "NA"], dtype=object),
+        "city": np.array(["city1", "atlantis", "", "city2"], dtype=object),
+        "income": np.array([1000.0, np.nan, 1200.5, 800.0]),
+    }
+    want = predictor.predict_proba({k: np.where(v == "", None, v) if v.dtype == object else v
+                                    for k, v in raw.items()})  # fmt: skip
+    assert predictor.unseen == {"plan": 1, "city": 1}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {k: v.reshape(-1, 1) for k, v in raw.items()})
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_onnx_missing_says_what_to_install(runs, tmp_path, monkeypatch):
@@ -153,3 +189,43 @@ def test_onnx_missing_says_what_to_install(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "onnx_available", lambda: False)
     with pytest.raises(UserInputError, match=r"install mlptrain\[onnx\]"):
         export_onnx(runs["bce"], tmp_path)
+
+
+def test_standalone_script_encodes_raw_table_rows(tmp_path):
+    """A mixed-table model exported with --format numpy: the script reads raw rows (gaps,
+    unseen categories, an id column, another delimiter order of columns) and gives predict's
+    output, ids first."""
+    from test_tables import mixed_rows, write_rows
+
+    write_rows(tmp_path / "t.csv", mixed_rows(300), ";")
+    (tmp_path / "c.yaml").write_text(
+        "data: {dataset: csv, path: t.csv, target: churn, missing: {indicator: true},\n"
+        "       categorical: {max_categories: 6}}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, linear]}\n"
+        "train: {epochs: 2}\n"
+    )
+    run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
+    export_numpy(run.dir, tmp_path / "exported")
+    rows = [
+        ["income", "city", "plan", "age", "customer"],
+        ["1000", "city1", "basic", "40", "N1"],
+        ["", "atlantis", "", "", "N2"],
+        ["1200.5", "", "gold", "33", "N3"],
+        ["800", "city2", "NA", "61", "N4"],
+    ]
+    new = write_rows(tmp_path / "new.csv", rows, ";")
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    from mlptrain.serving.predict import predict_table
+
+    header, expected = predict_table(run.dir, new, proba=True)
+    lines = [line.split(",") for line in done.stdout.strip().splitlines()]
+    assert lines[0] == header == ["customer", "prediction", "proba_no", "proba_yes"]
+    assert [r[:2] for r in lines[1:]] == [r[:2] for r in expected]
+    np.testing.assert_allclose(
+        np.array([r[2:] for r in lines[1:]], dtype=float),
+        np.array([r[2:] for r in expected], dtype=float),
+        rtol=1e-6,
+    )

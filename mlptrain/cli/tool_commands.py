@@ -40,7 +40,9 @@ def predict(
     input: Annotated[
         Path,
         typer.Argument(
-            help="Raw features: a CSV with a header, or an NPZ with array X.", show_default=False
+            help="Raw features: a CSV with a header, or an NPZ with array X; for a model "
+            "trained on a table, a file in that table's format.",
+            show_default=False,
         ),
     ],
     output: Annotated[
@@ -49,15 +51,26 @@ def predict(
     proba: Annotated[
         bool, typer.Option("--proba", help="Add one proba_<label> column per class.")
     ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            help="Copy this input column into the output (repeatable; table models; id "
+            "columns are always copied).",
+        ),
+    ] = None,
 ) -> None:
-    """Predict labels from raw features (CSV/NPZ), as CSV.
+    """Predict labels from raw features (CSV/NPZ, or the raw table of a table model), as CSV.
 
     Example: mlptrain predict runs/digits/20260101-120000 new_digits.csv --proba -o out.csv
     """
     with user_errors():
         from mlptrain.serving.predict import predict_file
 
-        text = predict_file(model, input, output=output, proba=proba)
+        notes: list[str] = []
+        text = predict_file(model, input, output=output, proba=proba, keep=keep or [], notes=notes)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if output is None:
             typer.echo(text, nl=False)
         else:
@@ -96,6 +109,12 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
         from mlptrain.training.validate import validate_config
 
         result = validate_config(config, set_ or [])
+        if result.columns:
+            from mlptrain.data.columns import format_summary
+
+            typer.echo(format_summary(result.columns))
+            for note in result.notes:
+                typer.echo(f"note: {note}")
         typer.echo(result.table())
         if result.warnings:
             typer.echo(f"{len(result.warnings)} warning(s):")

@@ -163,6 +163,13 @@ def _fit_one(
             else f" (best epoch {best} of {epochs})"
         )
     )
+    if report["data"].get("columns"):
+        from mlptrain.data.columns import ColumnInfo, format_summary
+
+        infos = [ColumnInfo(**c) for c in report["data"]["columns"]]
+        typer.echo(format_summary(infos))
+    for note in report["data"].get("notes") or []:
+        typer.echo(f"note: {note}")
     typer.echo("test metrics:")
     typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
     for warning in report.get("warnings") or []:
@@ -217,7 +224,7 @@ def evaluate(
         typer.Option(
             "--data",
             help="Score a labelled CSV/NPZ file instead: all its rows, with the run's saved "
-            "scaler and labels.",
+            "scaler (a table model: its saved preprocessing) and labels.",
             dir_okay=False,
         ),
     ] = None,
@@ -240,7 +247,14 @@ def evaluate(
 
         if data is not None and split is not Split.test:
             raise UserInputError("--data scores all rows of a file; it takes no --split")
-        result = evaluate_run(path, split=split.value) if data is None else score_file(path, data)
+        notes: list[str] = []
+        result = (
+            evaluate_run(path, split=split.value)
+            if data is None
+            else score_file(path, data, notes=notes)
+        )
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
         elif format is OutputFormat.md:

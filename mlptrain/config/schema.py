@@ -18,10 +18,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from mlptrain.config.monitors import direction
+from mlptrain.config.problems import problem as _problem
+from mlptrain.config.problems import show_value
+from mlptrain.config.table_spec import (
+    CategoricalSpec,
+    ColumnKind,
+    MissingSpec,
+    changed_table_options,
+)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
+from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.nn.registry import LAYERS, LayerType
 
 DatasetName = Literal[
@@ -37,6 +45,7 @@ DatasetName = Literal[
     "regression",
     "csv",
     "npz",
+    "parquet",
 ]
 LossName = Literal["cross_entropy", "mse", "bce"]
 MonitorName = Literal[
@@ -54,14 +63,14 @@ MonitorName = Literal[
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 MONITORS: tuple[str, ...] = get_args(MonitorName)
-FILE_DATASETS = ("csv", "npz")
+FILE_DATASETS = ("csv", "npz", "parquet")
+# datasets read as tables of named columns (typed, imputed and encoded by mlptrain.data)
+TABLE_DATASETS = ("csv", "parquet")
 # Built-in datasets whose task is known without loading them; used for the default loss.
 REGRESSION_DATASETS = ("diabetes", "regression")
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 CLASSIFICATION_MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_f1_macro")
 REGRESSION_MONITORS = ("val_r2", "val_mse", "val_rmse", "val_mae")
-
-_MAX_SHOWN = 60
 
 
 def monitor_mode(name: str) -> Literal["min", "max"]:
@@ -69,23 +78,6 @@ def monitor_mode(name: str) -> Literal["min", "max"]:
     if name not in MONITORS:
         raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
     return direction(name)
-
-
-def _problem(subpath: KeyPath, message: str) -> PydanticCustomError:
-    """An error raised inside a validator that points below the validated object."""
-    return PydanticCustomError("mlptrain", "{message}", {"message": message, "subpath": subpath})
-
-
-def show_value(value: object) -> str:
-    """A value as the user would recognise it from YAML, cut to about 60 characters."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 def _bare_name(value: object) -> object:
@@ -232,7 +224,16 @@ class DataSpec(_Strict):
     dataset: DatasetName
     params: dict[str, Any] = Field(default_factory=dict, description=_PARAMS)
     path: Path | None = Field(None, description=_PATH)
+    # a column name, or a 0-based column index (written as a number; kept as its text)
     target: str | None = None
+    # a tab is "\t" in a double-quoted YAML string or '\t' (backslash, t) in a single-quoted one
+    delimiter: Literal["auto", ",", ";", "\t", "\\t", "|"] = "auto"
+    header: bool = True
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)
+    missing: MissingSpec = Field(default_factory=MissingSpec)
+    categorical: CategoricalSpec = Field(default_factory=CategoricalSpec)
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
+    drop_missing_target: bool = False
     task: Literal["auto", "classification", "regression"] = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
@@ -254,6 +255,12 @@ class DataSpec(_Strict):
                         "boolean or null, or a list of those",
                     )
         return params
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _index_as_text(cls, value: object) -> object:
+        """``target: 3`` (a column index) is kept as the text "3"; a bool stays an error."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("path", mode="before")
     @classmethod
@@ -279,13 +286,19 @@ class DataSpec(_Strict):
             raise _problem(
                 ("path",),
                 f"{show_value(str(self.path))} is not allowed with dataset {self.dataset!r}; "
-                "path is only for csv and npz (remove it)",
+                "path is only for csv, parquet and npz (remove it)",
             )
-        if self.target is not None and self.dataset != "csv":
+        if self.target is not None and self.dataset not in TABLE_DATASETS:
             raise _problem(
                 ("target",),
                 f"{show_value(self.target)} is not allowed with dataset {self.dataset!r}; "
-                "target names a csv column (remove it)",
+                "target names a column of a csv or parquet table (remove it)",
+            )
+        for key in [] if self.dataset in TABLE_DATASETS else changed_table_options(self):
+            raise _problem(
+                (key,),
+                f"is not allowed with dataset {self.dataset!r}; it applies to csv "
+                "and parquet tables (remove it)",
             )
         return self
 

@@ -77,8 +77,14 @@ def starter_config(
     ]
     if info.kind == "file":
         lines.append(f"  path: {data_path}   # relative to this config file")
-        if dataset == "csv" and target is not None:
-            lines.append(f"  target: {_yaml_text(target)}   # the target column")
+        if dataset in ("csv", "parquet"):
+            if target is not None:
+                lines.append(f"  target: {_yaml_text(target)}   # the target column")
+            else:
+                lines.append(
+                    "  # target: label          # the target column; default: the last one"
+                )
+            lines.append("  # columns: {customer_id: id}   # numeric | categorical | ignore | id")
         if task in ("classification", "regression"):
             lines.append(f"  task: {task}   # detected from the target when this file was written")
     lines += [

@@ -10,8 +10,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlptrain.data._text import did_you_mean, nonfinite_error
-from mlptrain.data.files import RawData, _read_csv, _read_npz
+from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
+from mlptrain.data.files import RawData, _read_npz
 from mlptrain.data.preprocess import infer_task
+from mlptrain.data.tables import load_table
 from mlptrain.errors import DataError
 
 
@@ -26,6 +28,9 @@ class DataConfig(Protocol):
     test_size: float
     val_size: float
     scale: str
+
+
+TABLE_DATASETS = ("csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,14 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("regression", "generator", "regression",
                     "Random linear regression problem (make_regression)", 500, 10, None),
         DatasetInfo("csv", "file", "auto",
-                    "A CSV file with a header; target column last unless data.target says",
+                    "A CSV/TSV table (.gz too): numbers, categories, gaps; target column last "
+                    "unless data.target says",
                     None, None, None),
         DatasetInfo("npz", "file", "auto",
                     "A NumPy .npz file with arrays X (2-D) and y", None, None, None),
+        DatasetInfo("parquet", "file", "auto",
+                    "A Parquet table (needs the 'tables' extra); target column last unless "
+                    "data.target says", None, None, None),
     )
 }  # fmt: skip
 
@@ -186,6 +195,54 @@ def _validate_raw(raw: RawData) -> None:
         raise DataError(f"{where}: {int((~np.isfinite(y)).sum())} non-finite target value(s)")
 
 
+def _read_table_data(data_cfg: DataConfig) -> RawData:
+    """A csv/parquet table: read, typed, the target taken out (rows without one dropped only
+    when ``data.drop_missing_target`` says so)."""
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+
+    listed = dict(getattr(data_cfg, "columns", None) or {})
+    table = load_table(
+        data_cfg.path,  # type: ignore[arg-type]  # checked by load_raw
+        delimiter=getattr(data_cfg, "delimiter", "auto"),
+        header=getattr(data_cfg, "header", True),
+        na_values=getattr(data_cfg, "na_values", DEFAULT_NA_VALUES),
+        text_columns=[name for name, kind in listed.items() if kind in ("categorical", "id")],
+    )
+    target = resolve_target(table, data_cfg.target)
+    infos = type_columns(table, target, listed)
+    y, rows = target_values(
+        table, target, drop_missing=getattr(data_cfg, "drop_missing_target", False)
+    )
+    notes = likely_id_notes(infos, table.n_rows)
+    if len(rows) < table.n_rows:
+        notes.append(
+            f"{table.n_rows - len(rows)} row(s) without a target value dropped "
+            "(data.drop_missing_target)"
+        )
+        table = table.take(rows)
+    features = [i.name for i in infos if i.kind in ("numeric", "categorical")]
+    kind = "Parquet" if str(data_cfg.path).lower().endswith(".parquet") else "CSV"
+    source = f"{kind} {data_cfg.path} (target column {target!r})"
+    table.source = str(data_cfg.path)
+    numeric = [table.columns[name] for name in features]
+    if all(not column.is_text for column in numeric):
+        # an all-numeric table also offers X as a plain matrix (NaN in the gaps), as NPZ does
+        X = np.column_stack([column.values for column in numeric])
+    else:
+        X = np.empty((table.n_rows, 0))
+    return RawData(
+        X,
+        y,
+        features,
+        infer_task(y, "auto"),
+        source,
+        target_name=target,
+        table=table,
+        columns=infos,
+        notes=notes,
+    )
+
+
 def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
     """The dataset the config names, validated, with its task resolved.
 
@@ -208,10 +265,10 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
             f"data.path is set ({path}) but data.dataset is {name!r}; "
             "set data.dataset: csv or npz to read a file"
         )
-    if name != "csv" and target is not None:
+    if name not in TABLE_DATASETS and target is not None:
         raise DataError(
             f"data.target is set ({target!r}) but data.dataset is {name!r}; "
-            "data.target chooses the target column of a CSV file"
+            "data.target chooses the target column of a csv or parquet table"
         )
     if info.kind == "file" and not path:
         raise DataError(f"data.path is required when data.dataset is {name!r}")
@@ -220,11 +277,12 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
         raw = _load_bundled(name)
     elif info.kind == "generator":
         raw = _load_generated(name, params, seed)
-    elif name == "csv":
-        raw = _read_csv(path, target)  # type: ignore[arg-type]  # checked above
+    elif name in TABLE_DATASETS:
+        raw = _read_table_data(data_cfg)
     else:
         raw = _read_npz(path)  # type: ignore[arg-type]
-    _validate_raw(raw)
+    if raw.table is None:
+        _validate_raw(raw)
     where = f"the target of {raw.source}"
     if data_cfg.task == "auto":
         # built-in datasets know their task; inferring it could misfire on small generated sets

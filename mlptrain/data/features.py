@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,3 +100,86 @@ def read_features(
     if error:
         raise error
     return check_features(X, n_features=n_features, feature_names=names, source=str(path)), names
+
+
+def read_table_inputs(
+    path: str | Path, *, encoder: Any, data: dict[str, Any], keep: Sequence[str] = ()
+) -> tuple[Any, list[str]]:
+    """A raw table for a table model, read as its training file was (delimiter, header,
+    missing markers), and notes for the user (columns the model does not use).
+
+    With a header, columns are matched by name: a missing feature column is an error, extra
+    ones are ignored. Without one, the columns are the training file's, in order, with or
+    without the target column.
+    """
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+    from mlptrain.data.tables import Column, Table, load_table
+
+    header = bool(data.get("header", True))
+    numeric = {c["name"] for c in encoder.numeric}
+    # kept columns are copied as written, unless the model reads them as numbers
+    text = [*encoder.text_inputs, *encoder.ids, *(k for k in keep if k not in numeric)]
+    table: Table = load_table(
+        path,
+        delimiter=data.get("delimiter") or "auto",
+        header=header,
+        na_values=data.get("na_values") or DEFAULT_NA_VALUES,
+        text_columns=text,
+    )
+    trained: list[str] = list(encoder.state.get("table_columns") or [])
+    target = encoder.state.get("target")
+    if not header and trained:
+        names = trained if len(table.names) == len(trained) else [n for n in trained if n != target]
+        if len(names) != len(table.names):
+            raise DataError(
+                f"{path}: has {len(table.names)} columns; the model was trained on a file of "
+                f"{len(trained)} columns without a header (give them in that order, with or "
+                "without the target column)"
+            )
+        table = Table(
+            {n: Column(n, c.values, c.levels, c.integer) for n, c in zip(names, table.columns.values(), strict=True)},
+            table.n_rows,
+            table.source,
+        )  # fmt: skip
+    missing = [name for name in encoder.features if name not in table.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {quote_list(missing)}; the model reads "
+            f"{quote_list(encoder.features, 20)}"
+        )
+    absent = [name for name in keep if name not in table.columns]
+    if absent:
+        raise DataError(
+            f"{path}: keep: no column named {quote_list(absent)}; the columns are "
+            f"{quote_list(table.names, 20)}"
+        )
+    known = {*trained, *encoder.features, *encoder.ids, *keep}
+    extra = [name for name in table.names if name not in known]
+    notes = []
+    if extra:
+        notes.append(f"ignored {len(extra)} column(s) the model does not use: {quote_list(extra)}")
+    return table, notes
+
+
+def read_labelled_table(
+    path: str | Path, *, encoder: Any, data: dict[str, Any]
+) -> tuple[Any, Any, list[str]]:
+    """(table, labels, notes) of a labelled file for a table model: read as predict reads it
+    (``read_table_inputs``), with the training target column taken out (a row without a
+    target is an error, or dropped when the run's config says ``drop_missing_target``)."""
+    from mlptrain.data.columns import target_values
+
+    target = encoder.state.get("target")
+    table, notes = read_table_inputs(path, encoder=encoder, data=data)
+    if target not in table.columns:
+        raise DataError(
+            f"{path}: no target column {target!r}; a labelled file needs the column the "
+            f"model was trained to predict"
+        )
+    labels, rows = target_values(
+        table, target, drop_missing=bool(data.get("drop_missing_target", False))
+    )
+    if len(rows) < table.n_rows:
+        notes.append(f"{table.n_rows - len(rows)} row(s) without a target value dropped")
+        table = table.take(rows)
+    return table, labels, notes

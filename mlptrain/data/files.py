@@ -7,7 +7,7 @@ import difflib
 import io
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ _MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none")
 class RawData:
     """A dataset as loaded, before splitting, encoding or scaling.
 
-    ``X`` is float64 of shape (n_samples, n_features); ``y`` has the labels as given (ints,
+    ``X`` is float64 of shape (n_samples, n_features) (for tables: (n_samples, 0)); ``y`` has the labels as given (ints,
     floats, bools or strings) of shape (n_samples,), or float of shape (n_samples, n_targets)
     for multi-target regression.
     """
@@ -39,6 +39,11 @@ class RawData:
     # Optional row assignment ("train", "val" or "test" per row) that replaces the seeded
     # split: an NPZ may carry it as an array ``split`` (mlptrain.fit(X=..., y=...) writes one).
     split: np.ndarray | None = None
+    # csv/parquet tables: the typed columns (``mlptrain.data.tables.Table``) and what each
+    # column is (``ColumnInfo``); X then has no columns, the encoder builds them per split
+    table: Any = None
+    columns: list[Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def check_file(path: str | Path) -> Path:

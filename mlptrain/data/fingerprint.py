@@ -36,12 +36,27 @@ def array_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def features_digest(raw: RawData) -> str:
+    """SHA-256 of the feature values. A table with categorical columns (whose X has no
+    columns) hashes each feature column's name, cells and levels instead."""
+    if raw.table is None or raw.X.shape[1] > 0:
+        return array_digest(raw.X)
+    digest = hashlib.sha256()
+    for name in raw.feature_names:
+        column = raw.table.columns[name]
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(array_digest(column.values).encode("ascii"))
+        if column.levels is not None:
+            digest.update(array_digest(column.levels).encode("ascii"))
+    return digest.hexdigest()
+
+
 def data_fingerprint(
     raw: RawData, train_rows: np.ndarray, val_rows: np.ndarray | None, test_rows: np.ndarray
 ) -> dict[str, str]:
     """The SHA-256 of the raw features and targets, and of each split's row indices."""
     rows = {"train_rows": train_rows, "val_rows": val_rows, "test_rows": test_rows}
-    fingerprint = {"features": array_digest(raw.X), "targets": array_digest(raw.y)}
+    fingerprint = {"features": features_digest(raw), "targets": array_digest(raw.y)}
     for name, indices in rows.items():
         indices = np.zeros(0, np.int64) if indices is None else np.asarray(indices, np.int64)
         fingerprint[name] = array_digest(indices)

@@ -9,6 +9,7 @@ import numpy as np
 
 from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
+from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
 from mlptrain.data.fingerprint import data_fingerprint
 from mlptrain.data.preprocess import LabelEncoder, Scaler
@@ -45,6 +46,11 @@ class Prepared:
     target_scaler: Scaler | None = None
     # SHA-256 of the raw arrays and of each split's rows (mlptrain.data.fingerprint).
     fingerprint: dict[str, str] | None = None
+    # csv/parquet tables: the fitted imputation/one-hot/scaling (``scaler`` is then the
+    # identity), what each raw column is, and notes for the user (likely ids, dropped rows)
+    table: TableEncoder | None = None
+    columns: list | None = None
+    notes: list[str] | None = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
@@ -196,7 +202,9 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
     dtype = _float_dtype(dtype)
     raw = load_raw(data_cfg, seed=seed)
     rows = split_rows(raw, data_cfg, seed=seed)
-    return prepare_rows(raw, *rows, scale=data_cfg.scale, dtype=dtype)
+    return prepare_rows(
+        raw, *rows, scale=data_cfg.scale, dtype=dtype, settings=Settings.from_config(data_cfg)
+    )
 
 
 def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
@@ -215,6 +223,7 @@ def prepare_rows(
     dtype: np.dtype | type | str,
     sample_weight: np.ndarray | None = None,
     classes: np.ndarray | None = None,
+    settings: Settings | None = None,
 ) -> Prepared:
     """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
     rows only, and transform every part; ``prepare`` and cross-validation folds share it.
@@ -240,18 +249,30 @@ def prepare_rows(
         # All rows in order (a scikit-learn estimator's fit): the array itself, not a copy.
         return array if rows is train_rows and every_row else array[rows]
 
-    scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
     target_scaler = (
         None
         if encoder is not None
         else Scaler("standard").fit(rows_of(targets, train_rows), train_weight)
     )
+    table: TableEncoder | None = None
+    if raw.table is not None:
+        if settings is None:
+            settings = Settings(scale=scale)
+        # fitted unweighted: scikit-learn's imputers and encoders take no sample weights
+        table = TableEncoder.fit(raw.table, raw.columns or [], train_rows, settings)
+        scaler = identity_scaler(table.width)
+        feature_names, n_features = table.feature_names, table.width
+    else:
+        scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
+        feature_names, n_features = list(raw.feature_names), raw.X.shape[1]
 
     def part(rows: np.ndarray) -> Split:
-        return Split(
-            scaler.transform(rows_of(raw.X, rows), dtype),
-            np.ascontiguousarray(rows_of(targets, rows)),
-        )
+        if table is not None:
+            # each part's matrix is written once, directly in the training dtype
+            X, _ = table.transform(raw.table, rows, dtype)
+        else:
+            X = scaler.transform(rows_of(raw.X, rows), dtype)
+        return Split(X, np.ascontiguousarray(rows_of(targets, rows)))
 
     train = part(train_rows)
     if train_weight is not None:
@@ -263,10 +284,20 @@ def prepare_rows(
         test=part(test_rows),
         encoder=encoder,
         scaler=scaler,
-        feature_names=list(raw.feature_names),
-        n_features=raw.X.shape[1],
+        feature_names=feature_names,
+        n_features=n_features,
         n_outputs_hint=n_outputs,
         source=raw.source,
         target_scaler=target_scaler,
         fingerprint=data_fingerprint(raw, train_rows, val_rows, test_rows),
+        table=table,
+        columns=raw.columns,
+        notes=list(raw.notes),
+    )
+
+
+def identity_scaler(width: int) -> Scaler:
+    """The scaler of a table run: the table encoder already scaled the numeric columns."""
+    return Scaler.from_state(
+        "none", {"scaler.shift": np.zeros(width), "scaler.scale": np.ones(width)}
     )

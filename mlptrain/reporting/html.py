@@ -211,6 +211,27 @@ def _data_section(report: dict[str, Any]) -> list[str]:
     if classes:
         chips = "".join(f"<li>{e(c)}</li>" for c in classes)
         out.append(f'<p class="note">Classes ({len(classes)}):</p><ul class="chips">{chips}</ul>')
+    if data.get("columns"):
+        out.append("<h3>Columns</h3>")
+        rows = [
+            [c["name"], c["kind"] + (" (likely)" if c["how"] == "likely id" else ""), c["n_missing"],
+             "" if c["n_levels"] is None or c["kind"] == "numeric" else c["n_levels"]]
+            for c in data["columns"]
+        ]  # fmt: skip
+        out.append(
+            table(["column", "type", "missing", "levels"], rows,
+                   numeric_header=[False, False, True, True])
+        )  # fmt: skip
+    for note in data.get("notes") or []:
+        out.append(f'<p class="note">{e(note)}</p>')
+    weights = report.get("input_weights")
+    if weights:
+        out.append("<h3>First-layer weight norm per input column</h3>")
+        out.append(
+            table(["column", "encoded columns", "norm"],
+                   [[r["column"], r["encoded_columns"], r["norm"]] for r in weights],
+                   numeric_header=[False, True, True])
+        )  # fmt: skip
     out.append("</section>")
     return out
 

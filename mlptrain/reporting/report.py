@@ -130,6 +130,28 @@ def build_report(
     }
 
 
+def input_weight_norms(
+    model: Sequential, groups: list[tuple[str, int, int]]
+) -> list[dict[str, Any]]:
+    """Per input column (a numeric feature, or all one-hot columns of a categorical one), the
+    Frobenius norm of its rows of the first linear layer's W (in, out), largest first: which
+    columns the network leans on. Inputs are scaled (numeric) or 0/1 (one-hot), so the norms
+    are comparable; a categorical column's norm grows with its number of levels."""
+    first = next((m for m in model.modules if "W" in getattr(m, "params", {})), None)
+    if first is None:
+        return []
+    W = np.asarray(first.params["W"], dtype=np.float64)
+    rows = [
+        {
+            "column": name,
+            "encoded_columns": stop - start,
+            "norm": float(np.sqrt(np.sum(W[start:stop] ** 2))),
+        }
+        for name, start, stop in groups
+    ]
+    return sorted(rows, key=lambda row: -row["norm"])
+
+
 # A regression report keeps at most this many (true, predicted) pairs for its scatter plots.
 PREDICTION_SAMPLE = 2000
 
@@ -201,6 +223,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
     if data.get("classes"):
         out += ["", f"Classes ({len(data['classes'])}): " + ", ".join(map(str, data["classes"]))]
+    if data.get("columns"):
+        out += ["", "### Columns", ""]
+        out += _table(
+            ["column", "type", "missing", "levels"],
+            [
+                [c["name"], c["kind"] + (" (likely)" if c["how"] == "likely id" else ""),
+                 c["n_missing"], "" if c["n_levels"] is None or c["kind"] == "numeric" else c["n_levels"]]
+                for c in data["columns"]
+            ],
+        )  # fmt: skip
+    for note in data.get("notes") or []:
+        out += ["", f"Note: {note}"]
+    if report.get("input_weights"):
+        out += ["", "### First-layer weight norm per input column", ""]
+        out += _table(
+            ["column", "encoded columns", "norm"],
+            [
+                [r["column"], r["encoded_columns"], format_number(r["norm"])]
+                for r in report["input_weights"]
+            ],
+        )
     out += ["", "## Model", ""]
     out += _table(
         ["#", "layer", "output shape", "params"],
@@ -312,5 +355,8 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_val": 0 if data.val is None else len(data.val.y),
         "n_test": len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
+        # tables: every raw column with its type, missing count and levels; notes (likely ids)
+        "columns": [info.to_dict() for info in data.columns] if data.columns else None,
+        "notes": list(data.notes or []),
         "fingerprint": data.fingerprint,
     }

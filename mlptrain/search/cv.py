@@ -126,11 +126,18 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
     """A ``Prepared`` built exactly as ``data.prepare`` from one fold: train and val are carved
     from the fold's training rows (``monitor_rows``), and the held-out fold is its test part."""
     from mlptrain.data import prepare_rows
+    from mlptrain.data.encoding import Settings
     from mlptrain.training.setup import DTYPES
 
     fit, val = monitor_rows(cfg, raw, train_rows)
     return prepare_rows(
-        raw, fit, val, held_out, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
+        raw,
+        fit,
+        val,
+        held_out,
+        scale=cfg.data.scale,
+        dtype=DTYPES[cfg.train.dtype],
+        settings=Settings.from_config(cfg.data),
     )
 
 

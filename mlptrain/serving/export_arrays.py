@@ -36,6 +36,24 @@ def layer_arrays(model: Any) -> tuple[list[str], dict[str, np.ndarray]]:
     return kinds, arrays
 
 
+def input_scaling(predictor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) of the inputs, ``x' = (x - shift) / scale``. A model trained on a table
+    of numeric columns folds its scaler into these (within float rounding); a table with gaps
+    indicators or categorical columns is encoded by the exported code itself (identity here)."""
+    table = getattr(predictor, "table", None)
+    if table is None:
+        shift, scale = predictor.scaler.shift, predictor.scaler.scale
+        return np.asarray(shift, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    if table.categorical or table.indicators:
+        # the standalone script encodes the raw columns itself (table_arrays): identity here
+        width = table.width
+        return np.zeros(width), np.ones(width)
+    # ((x - s) / c) * m + a  ==  (x - (s - a * c / m)) / (c / m)
+    s, c, m, a = (np.array([col[k] for col in table.numeric], dtype=np.float64)
+                  for k in ("shift", "scale", "mul", "add"))  # fmt: skip
+    return s - a * c / m, c / m
+
+
 def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     """Everything the standalone script needs, as plain (non-object) arrays."""
     model = predictor.model
@@ -44,12 +62,16 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["layer_types"] = np.array(kinds, dtype=str)
     arrays["head"] = np.array(model.head, dtype=str)
     arrays["dtype"] = np.array(str(model.dtype), dtype=str)
-    arrays["scaler_shift"] = np.asarray(predictor.scaler.shift, dtype=np.float64)
-    arrays["scaler_scale"] = np.asarray(predictor.scaler.scale, dtype=np.float64)
+    shift, scale = input_scaling(predictor)
+    arrays["scaler_shift"], arrays["scaler_scale"] = shift, scale
     names = predictor.feature_names or [f"x{j}" for j in range(int(predictor.meta["n_features"]))]
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)
+    if getattr(predictor, "table", None) is not None:
+        from mlptrain.serving.table_export import table_arrays
+
+        arrays.update(table_arrays(predictor))
     trained = predictor.trained
     if trained.output_scale is not None and trained.output_shift is not None:
         arrays["output_scale"] = trained.output_scale.copy()

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data import LabelEncoder, Scaler, Split, check_features
+from mlptrain.data.encoding import TableEncoder
+from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
@@ -25,12 +27,17 @@ class Predictor:
         scaler: Scaler,
         encoder: LabelEncoder | None,
         meta: dict[str, Any],
+        table: TableEncoder | None = None,
     ) -> None:
         self.trained = trained
         self.model = trained.model
         self.scaler = scaler
         self.encoder = encoder
         self.meta = meta
+        # a table run: raw columns in (by name), imputed, one-hot encoded and scaled as in training
+        self.table = table
+        # per categorical column, rows of the last call holding categories unseen in training
+        self.unseen: dict[str, int] = {}
         self.feature_names: list[str] = list(meta.get("feature_names") or [])
         self.task: str = meta["task"]
 
@@ -39,6 +46,8 @@ class Predictor:
         return None if self.encoder is None else self.encoder.classes
 
     def _inputs(self, X: Any) -> np.ndarray:
+        if self.table is not None:
+            return self._table_inputs(X)
         X = check_features(
             X,
             n_features=int(self.meta["n_features"]),
@@ -46,6 +55,22 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def _table_inputs(self, X: Any) -> np.ndarray:
+        from mlptrain.data.tables import Table, table_from_mapping
+
+        assert self.table is not None
+        if not isinstance(X, Table):
+            data = ((self.meta.get("config") or {}).get("data")) or {}
+            X = table_from_mapping(
+                X,
+                names=self.table.features,
+                text_columns=[*self.table.text_inputs, *self.table.ids],
+                na_values=data.get("na_values") or DEFAULT_NA_VALUES,
+                source="Predictor",
+            )
+        encoded, self.unseen = self.table.transform(X, None, self.model.dtype)
+        return encoded
 
     def labelled(self, X: Any, y: Any) -> Split:
         """Raw features and labels as the model was trained on them: features scaled by the
@@ -106,7 +131,11 @@ def load(path: str | Path) -> Predictor:
         cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
     )
     encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
-    return Predictor(TrainedModel.from_target_state(model, target_state), scaler, encoder, meta)
+    table = None
+    if meta.get("table") is not None:
+        table = TableEncoder.from_state(meta["table"], str(ckpt.path))
+    trained = TrainedModel.from_target_state(model, target_state)
+    return Predictor(trained, scaler, encoder, meta, table)
 
 
 def output_units_from(ckpt: Checkpoint) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 from mlptrain.nn.activations import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from mlptrain.nn.batchnorm import BatchNorm1d
 from mlptrain.nn.linear import Linear
-from mlptrain.serving.export_arrays import layer_arrays
+from mlptrain.serving.export_arrays import input_scaling, layer_arrays
 
 
 def onnx_available() -> bool:
@@ -47,8 +47,20 @@ def build_onnx(predictor: Any) -> Any:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
-    x = node("Sub", ["features", const("scaler_shift", predictor.scaler.shift)])
-    x = node("Div", [x, const("scaler_scale", predictor.scaler.scale)])
+    n_features = int(predictor.meta["n_features"])
+    if getattr(predictor, "table", None) is not None:
+        # raw columns in: one (N, 1) input per feature column, the preprocessing as nodes
+        from mlptrain.data.frame import DEFAULT_NA_VALUES
+        from mlptrain.serving.table_export import table_graph
+
+        data = (predictor.meta.get("config") or {}).get("data") or {}
+        na_values = list(data.get("na_values") or DEFAULT_NA_VALUES)
+        graph_inputs, x = table_graph(predictor.table, dtype, na_values, node, inits)
+    else:
+        graph_inputs = [helper.make_tensor_value_info("features", elem, [None, n_features])]
+        shift, scale = input_scaling(predictor)
+        x = node("Sub", ["features", const("scaler_shift", shift)])
+        x = node("Div", [x, const("scaler_scale", scale)])
     _, arrays = layer_arrays(model)
     for index, module in enumerate(model.modules):
         key = f"layer{index}."
@@ -86,16 +98,17 @@ def build_onnx(predictor: Any) -> Any:
         x = node("Mul", [x, const("output_scale", predictor.trained.output_scale)])
         x = node("Add", [x, const("output_shift", predictor.trained.output_shift)])
     nodes.append(helper.make_node("Identity", [x], ["output"]))
-    n_features = int(predictor.meta["n_features"])
     graph = helper.make_graph(
         nodes,
         "mlptrain",
-        [helper.make_tensor_value_info("features", elem, [None, n_features])],
+        graph_inputs,
         [helper.make_tensor_value_info("output", elem, [None, None])],
         initializer=inits,
     )
     proto = helper.make_model(
-        graph, producer_name="mlptrain", opset_imports=[helper.make_opsetid("", 17)]
+        graph,
+        producer_name="mlptrain",
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
     )
     proto.ir_version = min(proto.ir_version, 8)  # readable by older onnxruntime releases
     labels = predictor.encoder.to_list() if predictor.encoder is not None else None

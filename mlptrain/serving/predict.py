@@ -4,13 +4,16 @@ The features go through the run's saved scaler (``mlptrain.api.load`` → ``Pred
 whose header holds every training feature name has those columns taken by name, in training
 order (a target column or extra columns are ignored); otherwise the columns are taken by
 position and their count must match. Classifiers write the original class labels, and with
-``proba`` one ``proba_<label>`` column per class.
+``proba`` one ``proba_<label>`` column per class. A model trained on a csv/parquet table
+takes raw rows in that table's format instead: columns by name, gaps imputed and categories
+encoded as in training (docs/tables.md).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,38 +34,75 @@ def _cell(value: Any) -> str:
 
 
 def predict_table(
-    model_path: str | Path, input_path: str | Path, *, proba: bool = False
+    model_path: str | Path,
+    input_path: str | Path,
+    *,
+    proba: bool = False,
+    keep: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of predictions for every row of ``input_path``."""
+    """(header, rows) of predictions for every row of ``input_path``, in order.
+
+    A table model (trained on csv/parquet) reads raw columns by name; its id columns and the
+    ``keep`` columns come first in the output. Lines for the user (columns ignored, categories
+    not seen in training) are appended to ``notes``.
+    """
     from mlptrain.data import read_features
+    from mlptrain.data.features import read_table_inputs
+    from mlptrain.data.tables import TABLE_SUFFIXES
     from mlptrain.serving.loading import load
 
-    suffix = Path(input_path).suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
+    predictor = load(model_path)
+    name = Path(input_path).name.lower()
+    allowed = (*TABLE_SUFFIXES, ".npz") if predictor.table is not None else INPUT_SUFFIXES
+    if not name.endswith(allowed):
+        suffix = Path(input_path).suffix.lower()
         raise UserInputError(
             f"{input_path}: unsupported input type {suffix or '(none)'!r}; allowed: "
-            + ", ".join(INPUT_SUFFIXES)
+            + ", ".join(allowed)
         )
-    predictor = load(model_path)
-    n_features = int(predictor.meta["n_features"])
-    names = predictor.feature_names or [f"x{j}" for j in range(n_features)]
-    target = ((predictor.meta.get("config") or {}).get("data") or {}).get("target")
-    X, _ = read_features(input_path, feature_names=names, target=target)
     if proba and predictor.encoder is None:
         raise UserInputError("--proba needs a classifier; this model does regression")
-    predicted = predictor.predict(X)
-    if predicted.ndim == 1:
-        header = ["prediction"]
-        columns = [predicted]
+    if keep and (predictor.table is None or name.endswith(".npz")):
+        raise UserInputError("--keep needs a table input for a model trained on a table")
+    header: list[str] = []
+    columns: list[np.ndarray] = []
+    if predictor.table is not None and name.endswith(".npz"):
+        from mlptrain.data.files import check_file, load_npz
+
+        # an NPZ has no header: its X columns are the table's feature columns, in order
+        X = load_npz(check_file(input_path), ("X",))["X"]
+    elif predictor.table is not None:
+        data = (predictor.meta.get("config") or {}).get("data") or {}
+        X, read_notes = read_table_inputs(input_path, encoder=predictor.table, data=data, keep=keep)
+        for column_name in [*predictor.table.ids, *keep]:
+            if column_name in X.columns and column_name not in header:
+                header.append(column_name)
+                columns.append(X.columns[column_name].strings())
+        if notes is not None:
+            notes.extend(read_notes)
     else:
-        header = [f"prediction_{j}" for j in range(predicted.shape[1])]
-        columns = [predicted[:, j] for j in range(predicted.shape[1])]
+        n_features = int(predictor.meta["n_features"])
+        names = predictor.feature_names or [f"x{j}" for j in range(n_features)]
+        target = ((predictor.meta.get("config") or {}).get("data") or {}).get("target")
+        X, _ = read_features(input_path, feature_names=names, target=target)
+    predicted = predictor.predict(X)
+    if predictor.unseen and notes is not None:
+        from mlptrain.data.encoding import unseen_note
+
+        notes.append(unseen_note(predictor.unseen))
+    if predicted.ndim == 1:
+        header += ["prediction"]
+        columns += [predicted]
+    else:
+        header += [f"prediction_{j}" for j in range(predicted.shape[1])]
+        columns += [predicted[:, j] for j in range(predicted.shape[1])]
     if proba:
         probabilities = predictor.predict_proba(X)
         labels = [_cell(c) for c in predictor.classes]  # type: ignore[union-attr]
         header += [f"proba_{label}" for label in labels]
         columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
-    rows = [[_cell(col[i]) for col in columns] for i in range(len(X))]
+    rows = [[_cell(col[i]) for col in columns] for i in range(len(predicted))]
     return header, rows
 
 
@@ -80,11 +120,13 @@ def predict_file(
     *,
     output: str | Path | None = None,
     proba: bool = False,
+    keep: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> str:
     """The predictions as CSV text; also written atomically to ``output`` when given."""
     from mlptrain.store.atomic import atomic_write_text
 
-    text = to_csv(*predict_table(model_path, input_path, proba=proba))
+    text = to_csv(*predict_table(model_path, input_path, proba=proba, keep=keep, notes=notes))
     if output is not None:
         output = Path(output)
         if output.is_dir():

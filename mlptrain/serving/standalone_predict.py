@@ -54,6 +54,78 @@ def read_features(path, feature_names):
     return X
 
 
+def read_table(path, weights):
+    """The raw columns of a CSV in the training file's format: name -> str array."""
+    delimiter = str(weights["table_delimiter"])
+    delimiter = "\t" if delimiter == "\\t" else delimiter
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        text = handle.read()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if delimiter == "auto":
+        delimiter = None
+        for candidate in (",", ";", "\t", "|"):
+            widths = {len(row) for row in csv.reader(lines[:50], delimiter=candidate)}
+            if len(widths) == 1 and widths.pop() > 1:
+                delimiter = candidate
+                break
+        if delimiter is None:
+            sys.exit(f"error: {path}: cannot tell the delimiter; tried ',', ';', '\\t', '|'")
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    features = [str(n) for n in weights["table_features"]]
+    if bool(weights["table_header"][0]):
+        header, body = [h.strip() for h in rows[0]], rows[1:]
+    else:  # by position, as in training, with or without the target column
+        header, body = [str(n) for n in weights["table_columns"]], rows
+        if len(rows[0]) == len(header) - 1:
+            header = [n for n in header if n != str(weights["table_target"])]
+    missing = [name for name in features if name not in header]
+    if missing:
+        sys.exit(f"error: {path}: missing column(s) {', '.join(map(repr, missing))}")
+    if any(len(row) != len(header) for row in body):
+        sys.exit(f"error: {path}: every row needs {len(header)} fields")
+    cells = np.array(body, dtype=str).reshape(len(body), len(header))
+    return {name: np.char.strip(cells[:, j]) for j, name in enumerate(header)}
+
+
+def encode_table(weights, columns):
+    """Raw columns -> the encoded matrix, exactly as mlptrain's TableEncoder does it."""
+    na = weights["table_na_values"]
+    blocks = []
+    for j, name in enumerate(weights["table_num_names"]):
+        cells = columns[str(name)]
+        gaps = np.isin(cells, na)
+        try:
+            x = np.where(gaps, "nan", cells).astype(np.float64)
+        except ValueError:
+            sys.exit(f"error: column {str(name)!r} must hold numbers")
+        if np.isnan(x).any():
+            if np.isnan(weights["table_num_fill"][j]):
+                sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+            x = np.where(np.isnan(x), weights["table_num_fill"][j], x)
+        x = (x - weights["table_num_shift"][j]) / weights["table_num_scale"][j]
+        blocks.append((x * weights["table_num_mul"][j] + weights["table_num_add"][j])[:, None])
+    offsets, rare_offsets = weights["table_cat_offsets"], weights["table_cat_rare_offsets"]
+    for j, name in enumerate(weights["table_cat_names"]):
+        cells = columns[str(name)]
+        known = weights["table_cat_values"][offsets[j] : offsets[j + 1]]
+        rare = weights["table_cat_rare"][rare_offsets[j] : rare_offsets[j + 1]]
+        has_rare = bool(weights["table_cat_has_rare"][j])
+        depth = len(known) + has_rare
+        if bool(weights["table_cat_has_fill"][j]):
+            cells = np.where(np.isin(cells, na), weights["table_cat_fill"][j], cells)
+        elif np.isin(cells, na).any():
+            sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+        index = np.full(len(cells), len(known) if has_rare else depth)
+        for k, value in enumerate(known):  # a loop over categories, not rows
+            index[cells == value] = k
+        index[np.isin(cells, rare)] = len(known)
+        blocks.append((index[:, None] == np.arange(depth)[None, :]).astype(np.float64))
+    for name in weights["table_indicators"]:
+        cells = columns[str(name)]
+        blocks.append(np.isin(cells, na).astype(np.float64)[:, None])
+    return np.concatenate(blocks, axis=1)
+
+
 def stable_sigmoid(x):
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -119,15 +191,22 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     weights = load_weights()
-    X = read_features(args.input, [str(n) for n in weights["feature_names"]])
+    if "table_features" in weights and not args.input.lower().endswith(".npz"):
+        columns = read_table(args.input, weights)
+        X = encode_table(weights, columns)
+        ids = [(str(n), columns[str(n)]) for n in weights["table_ids"] if str(n) in columns]
+    else:
+        X = read_features(args.input, [str(n) for n in weights["feature_names"]])
+        ids = []
     predicted, proba = predict(weights, X)
     if args.proba and proba is None:
         sys.exit("error: --proba needs a classifier; this model does regression")
+    header, columns = [name for name, _ in ids], [values for _, values in ids]
     if predicted.ndim == 1:
-        header, columns = ["prediction"], [predicted]
+        header, columns = header + ["prediction"], columns + [predicted]
     else:
-        header = [f"prediction_{j}" for j in range(predicted.shape[1])]
-        columns = [predicted[:, j] for j in range(predicted.shape[1])]
+        header += [f"prediction_{j}" for j in range(predicted.shape[1])]
+        columns += [predicted[:, j] for j in range(predicted.shape[1])]
     if args.proba:
         header += [f"proba_{label}" for label in weights["classes"]]
         columns += [proba[:, j] for j in range(proba.shape[1])]

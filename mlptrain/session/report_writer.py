@@ -12,6 +12,7 @@ from mlptrain.data import Prepared
 from mlptrain.reporting.report import (
     build_report,
     describe_data,
+    input_weight_norms,
     model_summary,
     prediction_sample,
     split_metrics,
@@ -65,5 +66,7 @@ def write_run_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
+    if data.table is not None:
+        report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
     write_reports(run_dir, report, figures=figures, html=html, workers=workers)
     return report

@@ -193,9 +193,15 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
 
 def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
     """The stored data fingerprint, or for older checkpoints the scaler (fitted on the
-    training split: if it changed, so did the data)."""
+    training split: if it changed, so did the data); a table's fitted preprocessing too."""
     from mlptrain.data.fingerprint import check_same_data
 
+    table = setup.data.table
+    if (table.state if table is not None else None) != ckpt.meta.get("table"):
+        raise DataError(
+            f"{setup.data.source}: the data differs from the data {ckpt.path} was trained "
+            "on (its fitted preprocessing changed); resume needs the same data"
+        )
     stored = ckpt.meta.get("data_fingerprint")
     if stored:
         check_same_data(

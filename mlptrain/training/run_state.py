@@ -40,6 +40,9 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "feature_names": data.feature_names,
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         "scale": setup.config.data.scale,
+        # a table's fitted preprocessing (fills, statistics, categories, column order): plain
+        # JSON inside the metadata, so the checkpoint's SHA-256 covers it
+        "table": data.table.state if data.table is not None else None,
         "data_fingerprint": data.fingerprint,
         "epoch": state.epoch,
         "step": state.step,

@@ -137,6 +137,9 @@ class Validation:
     rows: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     class_counts: list[int] | None = None  # samples per class, in the order of ``classes``
+    # tables: every column's inferred type, missing count and levels (ColumnInfo), and notes
+    columns: list[Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_params(self) -> int:
@@ -190,7 +193,7 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
     # The split fit makes, so a class too small to split fails here as it would there.
-    split_indices(
+    train_rows, _, _ = split_indices(
         raw.y,
         task=raw.task,
         test_size=cfg.data.test_size,
@@ -208,18 +211,29 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     check_against_data(
         cfg, task=raw.task, n_classes=None if classes is None else len(classes), classes=classes
     )
+    n_inputs = raw.X.shape[1]
+    if raw.table is not None:
+        # the width of the encoded matrix depends on the categories of the training rows
+        from mlptrain.data.encoding import Settings, TableEncoder
+
+        encoder = TableEncoder.fit(
+            raw.table, raw.columns or [], train_rows, Settings.from_config(cfg.data)
+        )
+        n_inputs = encoder.width
     model = build_model(
         cfg.model.layers,
-        n_inputs=raw.X.shape[1],
+        n_inputs=n_inputs,
         n_outputs=n_outputs,
         rng=np.random.default_rng(cfg.seed),
         dtype=DTYPES[cfg.train.dtype],
         init=cfg.model.init,
         head=head_for(cfg.model.loss),
     )
-    rows = model_summary(model, raw.X.shape[1])
+    rows = model_summary(model, n_inputs)
     warnings = lint_config(cfg, n_outputs=rows[-1]["output_shape"][1] if rows else None)
-    return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings, counts)
+    return Validation(
+        cfg, raw.task, n_inputs, classes, rows, warnings, counts, raw.columns, list(raw.notes)
+    )
 
 
 def lint_config(cfg: Config, *, n_outputs: int | None) -> list[str]:

@@ -1,0 +1,178 @@
+"""The pyarrow readers: CSV streamed block by block, and Parquet batch by batch.
+
+Streaming keeps the peak memory near that of the typed columns: the text of the file and
+pyarrow's own tables never exist whole (docs/tables.md has the measurement).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mlptrain.data.frame import (
+    Column,
+    Table,
+    check_names,
+    finish_table,
+    open_text_sample,
+    text_column,
+)
+from mlptrain.errors import DataError
+
+_BLOCK_BYTES = (
+    4 * 2**20
+)  # pyarrow's streaming block: small enough to stay lean, big enough to be fast
+
+
+def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[str, Column], int]:
+    """Typed numpy columns from record batches: numbers to float64, everything else to codes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    integer = dict.fromkeys(names, True)
+    codes: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    levels: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    kinds: dict[str, str] = {}
+    n_rows = 0
+    for batch in batches:
+        n_rows += batch.num_rows
+        for name, array in zip(names, batch.columns, strict=True):
+            kind = array.type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
+                kinds.setdefault(name, "numeric")
+                integer[name] &= not pa.types.is_floating(kind)
+                as_float = pc.fill_null(array.cast(pa.float64()), np.nan)
+                numbers[name].append(as_float.to_numpy(zero_copy_only=False))
+                continue
+            kinds[name] = "text"
+            if not pa.types.is_dictionary(kind):
+                array = pc.dictionary_encode(array.cast(pa.string()))
+            dictionary = array.dictionary.cast(pa.string())
+            offset = sum(len(level) for level in levels[name])
+            index = pc.fill_null(array.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
+            codes[name].append(np.where(index < 0, -1, index + offset).astype(np.int32))
+            levels[name].append(np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=str))
+    # each column's blocks are joined and dropped one column at a time, so the peak holds the
+    # typed columns plus one column's blocks, not two copies of everything
+    columns: dict[str, Column] = {}
+    for name in names:
+        blocks, code_blocks = numbers.pop(name), codes.pop(name)
+        if kinds.get(name, "numeric") == "numeric" or not code_blocks:
+            values = np.concatenate(blocks) if blocks else np.empty(0)
+            columns[name] = Column(name, values, None, integer[name])
+            continue
+        all_levels = np.concatenate(levels.pop(name))
+        all_codes = np.concatenate(code_blocks)
+        del code_blocks
+        all_codes[all_codes < 0] = len(all_levels)
+        columns[name] = text_column(name, all_codes, all_levels, na)
+    pa.default_memory_pool().release_unused()  # hand the read-ahead buffers back
+    return columns, n_rows
+
+
+def read_arrow_csv(
+    path: Path, delimiter: str, header: bool, na: Sequence[str], text_columns: Collection[str]
+) -> Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sample = open_text_sample(path)
+    first = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter), [])
+    names = [n.strip() for n in first] if header else [f"c{j}" for j in range(len(first))]
+    check_names(path, names)
+    forced: dict[str, pa.DataType] = {
+        n: pa.dictionary(pa.int32(), pa.string()) for n in text_columns if n in names
+    }
+    # Each column that the first block typed wrongly (a number column with a word further down)
+    # is read again one step up: null/int -> float -> text. At most two restarts per column.
+    for _attempt in range(2 * len(names) + 1):
+        read = pacsv.ReadOptions(
+            block_size=_BLOCK_BYTES,
+            column_names=names,
+            skip_rows=1 if header else 0,
+        )
+        parse = pacsv.ParseOptions(delimiter=delimiter)
+        convert = pacsv.ConvertOptions(
+            null_values=list(na),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            column_types=forced,
+            auto_dict_encode=True,
+            auto_dict_max_cardinality=2**31 - 1,
+            true_values=["\x00true"],  # never infer booleans: they are categories here
+            false_values=["\x00false"],
+        )
+        try:
+            reader = pacsv.open_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert
+            )
+            columns, n_rows = _arrow_columns(reader, names, np.asarray(na, dtype=str))
+        except pa.ArrowInvalid as exc:
+            message = str(exc).splitlines()[0]
+            column = _column_in_error(message, names)
+            if column is None or column in text_columns:
+                raise DataError(f"{path}: cannot read the table: {message}") from None
+            now = forced.get(column)
+            forced[column] = pa.float64() if now is None else pa.dictionary(pa.int32(), pa.string())
+            continue
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: cannot read the file: {exc}") from None
+        return finish_table(path, names, columns, n_rows, text_columns, delimiter)
+    raise DataError(f"{path}: cannot settle the column types")  # unreachable in practice
+
+
+def _column_in_error(message: str, names: Sequence[str]) -> str | None:
+    """The column a pyarrow conversion error names ('In CSV column #3: ...')."""
+    marker = "column #"
+    if "conversion error" not in message or marker not in message:
+        return None
+    digits = message.split(marker, 1)[1].split(":", 1)[0]
+    return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
+
+
+def read_parquet(path: Path, na: Sequence[str], text_columns: Collection[str]) -> Table:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path}: reading Parquet needs pyarrow; install it with pip install 'mlptrain[tables]'"
+        ) from None
+    try:
+        handle = pq.ParquetFile(path)
+        names = list(handle.schema_arrow.names)
+        check_names(path, names)
+
+        def batches():
+            for batch in handle.iter_batches(batch_size=65536):
+                arrays = []
+                for name, array in zip(names, batch.columns, strict=True):
+                    if name in text_columns or not (
+                        pa.types.is_integer(array.type)
+                        or pa.types.is_floating(array.type)
+                        or pa.types.is_dictionary(array.type)
+                        or pa.types.is_string(array.type)
+                        or pa.types.is_large_string(array.type)
+                    ):
+                        array = array.cast(pa.string())
+                    arrays.append(array)
+                yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+        columns, n_rows = _arrow_columns(batches(), names, np.asarray(na, dtype=str))
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}"
+        ) from None
+    return finish_table(path, names, columns, n_rows, text_columns, None)
+
+
+def have_pyarrow() -> bool:
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True

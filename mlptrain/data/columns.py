@@ -1,0 +1,194 @@
+"""Column typing of a table: inference, ``data.columns`` overrides, likely ids, the target.
+
+Rules (docs/tables.md): a column whose non-missing cells all parse as numbers is numeric (a
+few distinct integers stay numeric unless listed as categorical); anything else is
+categorical. A categorical column whose values are almost all distinct (at least
+``ID_SHARE`` of its non-missing cells, and at least ``ID_MIN_ROWS`` of them) looks like an id:
+it is kept out of training and carried through predict, and a note says which ``columns:``
+line makes that explicit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlptrain.data._text import did_you_mean, quote_list
+from mlptrain.data.tables import Column, Table
+from mlptrain.errors import DataError
+
+COLUMN_KINDS = ("numeric", "categorical", "ignore", "id")
+ID_SHARE = 0.9
+ID_MIN_ROWS = 20
+
+
+@dataclass
+class ColumnInfo:
+    """What mlptrain makes of one column; ``how`` is "inferred", "listed" or "likely id"."""
+
+    name: str
+    kind: str  # numeric | categorical | ignore | id | target
+    how: str
+    n_missing: int
+    n_levels: int | None  # distinct values of a text column
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "how": self.how,
+            "n_missing": self.n_missing,
+            "n_levels": self.n_levels,
+        }
+
+
+def resolve_target(table: Table, target: str | int | None) -> str:
+    """The target column's name: a name, a 0-based index, or (None) the last column."""
+    names = table.names
+    if target is None:
+        return names[-1]
+    if isinstance(target, str) and target not in names and target.isdigit():
+        target = int(target)  # a 0-based column index, as data.target may give one
+    if isinstance(target, int):
+        if not 0 <= target < len(names):
+            raise DataError(
+                f"{table.source}: data.target: index {target} is out of range; the table has "
+                f"{len(names)} columns (indices 0 to {len(names) - 1})"
+            )
+        return names[target]
+    if target not in names:
+        raise DataError(
+            f"{table.source}: target column {target!r} not found; the columns are "
+            f"{quote_list(names, 20)}{did_you_mean(target, names)}"
+        )
+    return target
+
+
+def _first_non_number(column: Column) -> str:
+    for level in column.levels if column.levels is not None else []:
+        try:
+            float(level)
+        except ValueError:
+            return str(level)
+    return ""
+
+
+def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[ColumnInfo]:
+    """One ColumnInfo per column of ``table`` (the target's kind is "target")."""
+    where = table.source
+    for name, kind in listed.items():
+        if name not in table.columns:
+            raise DataError(
+                f"{where}: data.columns: no column named {name!r}{did_you_mean(name, table.names)}; "
+                f"the columns are {quote_list(table.names, 20)}"
+            )
+        if name == target:
+            raise DataError(
+                f"{where}: data.columns.{name}: {name!r} is the target column; remove it from "
+                "data.columns"
+            )
+        if kind not in COLUMN_KINDS:
+            raise DataError(
+                f"{where}: data.columns.{name}: {kind!r} is not allowed; allowed: "
+                + ", ".join(COLUMN_KINDS)
+            )
+    infos: list[ColumnInfo] = []
+    for name, column in table.columns.items():
+        missing = int(column.missing.sum())
+        levels = None if column.levels is None else len(column.levels)
+        if name == target:
+            infos.append(ColumnInfo(name, "target", "listed", missing, levels))
+            continue
+        kind = listed.get(name)
+        how = "listed"
+        if kind == "numeric" and column.is_text:
+            raise DataError(
+                f"{where}: data.columns.{name}: listed as numeric, but it holds text such as "
+                f"{_first_non_number(column)!r}; list it as categorical or fix those cells"
+            )
+        if kind is None:
+            how = "inferred"
+            kind = "categorical" if column.is_text else "numeric"
+            present = table.n_rows - missing
+            if (
+                kind == "categorical"
+                and present >= ID_MIN_ROWS
+                and levels is not None
+                and levels >= ID_SHARE * present
+            ):
+                kind, how = "id", "likely id"
+        if kind in ("numeric", "categorical") and missing == table.n_rows:
+            raise DataError(
+                f"{where}: column {name!r} is empty (all {table.n_rows} cells are missing); "
+                f"remove it or add '{name}: ignore' under data.columns"
+            )
+        infos.append(ColumnInfo(name, kind, how, missing, levels))
+    if not any(info.kind in ("numeric", "categorical") for info in infos):
+        raise DataError(
+            f"{where}: 0 features: no numeric or categorical column besides the target "
+            f"{target!r}; the columns are {quote_list(table.names, 20)}"
+        )
+    return infos
+
+
+def likely_id_notes(infos: list[ColumnInfo], n_rows: int) -> list[str]:
+    """One line per column treated as an id because its values are almost all distinct."""
+    return [
+        f"column {info.name!r} looks like an id ({info.n_levels} distinct values in "
+        f"{n_rows - info.n_missing} rows): kept out of training and carried through predict; "
+        f"add '{info.name}: id' under data.columns to say so (or '{info.name}: categorical' "
+        "to train on it)"
+        for info in infos
+        if info.how == "likely id"
+    ]
+
+
+def target_values(
+    table: Table, target: str, *, drop_missing: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, kept row indices): text targets as str, whole numbers as int64, else float64.
+
+    Rows whose target is missing are an error, or dropped when ``drop_missing`` is set.
+    """
+    column = table.columns[target]
+    missing = column.missing
+    rows = np.arange(table.n_rows)
+    if missing.any():
+        if not drop_missing:
+            first = int(np.flatnonzero(missing)[0]) + 1
+            raise DataError(
+                f"{table.source}: target column {target!r} has {int(missing.sum())} missing "
+                f"value(s) (first at data row {first}); drop those rows, or set "
+                "data.drop_missing_target: true"
+            )
+        rows = rows[~missing]
+        if len(rows) == 0:
+            raise DataError(f"{table.source}: target column {target!r} is empty")
+    if column.levels is not None:
+        return column.levels[column.values[rows]], rows
+    values = column.values[rows]
+    if column.integer:
+        return values.astype(np.int64), rows
+    return values, rows
+
+
+def summary_rows(infos: list[ColumnInfo]) -> list[list[str]]:
+    """The column table of ``validate``, ``fit`` and the report: name, type, missing, levels."""
+    rows = []
+    for info in infos:
+        kind = info.kind if info.how != "likely id" else "id (likely)"
+        levels = "" if info.n_levels is None or info.kind == "numeric" else str(info.n_levels)
+        rows.append([info.name, kind, str(info.n_missing), levels])
+    return rows
+
+
+def format_summary(infos: list[ColumnInfo]) -> str:
+    header = ["column", "type", "missing", "levels"]
+    rows = [header, *summary_rows(infos)]
+    widths = [max(len(row[j]) for row in rows) for j in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

@@ -1,0 +1,200 @@
+"""In-memory typed columns of a table: ``Column``, ``Table``, and the rules that turn text
+cells into them (missing markers, stripped levels, numbers inferred from the levels).
+
+Every column is either numeric (float64, NaN where a cell was missing) or text (int32 codes
+into its sorted unique ``levels``, -1 where missing). A column is numeric when every
+non-missing cell parses as a number, unless it is named in ``text_columns``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain.data._text import quote_list
+from mlptrain.errors import DataError
+
+_SNIFF_BYTES = 64 * 1024
+# cells that mean "no value" in a table unless data.na_values says otherwise
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "?")
+
+
+@dataclass
+class Column:
+    """One column of a table. Numeric: float64 ``values`` with NaN for missing cells. Text:
+    int32 ``values`` indexing the sorted, unique ``levels`` (str), -1 for missing cells."""
+
+    name: str
+    values: np.ndarray
+    levels: np.ndarray | None = None
+    integer: bool = False  # numeric and every non-missing cell is a whole number
+
+    @property
+    def is_text(self) -> bool:
+        return self.levels is not None
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.values < 0 if self.is_text else np.isnan(self.values)
+
+    def strings(self, missing: str = "") -> np.ndarray:
+        """The cells as a str array (text columns as read; numbers formatted)."""
+        if self.levels is not None:
+            out = np.concatenate([self.levels, np.array([missing])])[self.values]
+            return out
+        text = np.char.mod("%.17g", self.values) if not self.integer else None
+        if text is None:
+            whole = np.where(np.isnan(self.values), 0, self.values).astype(np.int64)
+            text = whole.astype(str)
+        return np.where(np.isnan(self.values), missing, text)
+
+
+@dataclass
+class Table:
+    """Columns in file order, each of ``n_rows`` cells."""
+
+    columns: dict[str, Column]
+    n_rows: int
+    source: str
+    delimiter: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def take(self, rows: np.ndarray) -> Table:
+        columns = {
+            name: Column(c.name, c.values[rows], c.levels, c.integer)
+            for name, c in self.columns.items()
+        }
+        return Table(columns, len(rows), self.source, self.delimiter, list(self.notes))
+
+
+def open_text_sample(path: Path) -> str:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the file: {exc}") from None
+    text = raw.decode("utf-8-sig", errors="replace")
+    if len(raw) == _SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n")]  # drop a line cut in the middle
+    return text
+
+
+def check_names(path: Path, names: Sequence[str]) -> None:
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if not name.strip():
+            raise DataError(f"{path}: column {number} has an empty name in the header")
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice in the header (columns "
+                f"{seen[name]} and {number}); column names must be unique"
+            )
+        seen[name] = number
+
+
+def text_column(name: str, codes: np.ndarray, levels: np.ndarray, na: np.ndarray) -> Column:
+    """Strip the levels, turn missing markers into -1 and merge levels equal after stripping."""
+    levels = np.char.strip(levels.astype(str)) if len(levels) else levels.astype(str)
+    is_na = np.isin(levels, na)
+    unique, inverse = np.unique(levels, return_inverse=True)
+    keep = ~np.isin(unique, na)
+    renumber = np.cumsum(keep) - 1
+    mapping = np.where(is_na, -1, renumber[inverse]).astype(np.int32)
+    mapping = np.append(mapping, np.int32(-1))  # code -1 stays missing
+    return Column(name, mapping[codes], unique[keep])
+
+
+def promote_numeric(column: Column, keep_text: bool) -> Column:
+    """A text column whose levels all parse as numbers becomes numeric (the inference rule)."""
+    if column.levels is None or keep_text:
+        return column
+    if len(column.levels) == 0:
+        return Column(column.name, np.full(len(column.values), np.nan))
+    try:
+        numbers = column.levels.astype(np.float64)
+    except ValueError:
+        return column
+    values = np.append(numbers, np.nan)[column.values]
+    return Column(column.name, values, None, bool(np.all(numbers == np.round(numbers))))
+
+
+def finish_table(
+    path: Path,
+    names: Sequence[str],
+    columns: dict[str, Column],
+    n_rows: int,
+    text_columns: Collection[str],
+    delimiter: str | None,
+) -> Table:
+    if n_rows == 0:
+        raise DataError(f"{path}: 0 samples: the file has no data rows")
+    out: dict[str, Column] = {}
+    for name in names:
+        column = promote_numeric(columns[name], name in text_columns)
+        if not column.is_text:
+            bad = np.isinf(column.values)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0]) + 1
+                raise DataError(
+                    f"{path}: column {name!r} has {int(bad.sum())} infinite value(s) (first at "
+                    f"data row {row}); fix or remove them"
+                )
+        out[name] = column
+    return Table(out, n_rows, str(path), delimiter)
+
+
+def table_from_mapping(
+    data: Any,
+    *,
+    names: Sequence[str],
+    text_columns: Collection[str],
+    na_values: Sequence[str],
+    source: str,
+) -> Table:
+    """A Table from in-memory columns: a dict of 1-D arrays, a DataFrame, or a 2-D array whose
+    columns are ``names`` in order. None, NaN and ``na_values`` cells are missing."""
+    if hasattr(data, "items") and callable(data.items):
+        mapping = {str(k): v for k, v in data.items()}
+    else:
+        array = np.asarray(data)
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise DataError(
+                f"{source}: expected a table of columns {quote_list(list(names), 12)} (a dict of "
+                f"arrays, a DataFrame, or a 2-D array with {len(names)} columns in that order), "
+                f"got an array of shape {array.shape}"
+            )
+        mapping = {name: array[:, j] for j, name in enumerate(names)}
+    na = np.asarray(list(na_values), dtype=str)
+    columns: dict[str, Column] = {}
+    n_rows: int | None = None
+    for name, values in mapping.items():
+        cells = np.asarray(values)
+        if cells.ndim != 1:
+            raise DataError(f"{source}: column {name!r} has shape {cells.shape}; columns are 1-D")
+        if n_rows is not None and len(cells) != n_rows:
+            raise DataError(f"{source}: column {name!r} has {len(cells)} rows, others {n_rows}")
+        n_rows = len(cells)
+        if cells.dtype.kind in "biuf" and name not in text_columns:
+            values64 = cells.astype(np.float64)
+            integer = cells.dtype.kind in "biu"
+            columns[name] = Column(name, values64, None, integer)
+            continue
+        objects = cells.astype(object)
+        # elementwise comparisons, not a loop: None cells, and NaN (the one value != itself)
+        gaps = (objects == None) | (objects != objects)  # noqa: E711
+        text = np.where(gaps, "", objects).astype(str)
+        levels, codes = np.unique(text, return_inverse=True)
+        codes = np.where(gaps, len(levels), codes).astype(np.int64)
+        column = text_column(name, codes, levels, na)
+        columns[name] = promote_numeric(column, name in text_columns)
+    return Table(columns, n_rows or 0, source)
