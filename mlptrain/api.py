@@ -10,7 +10,7 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from mlptrain import __version__
-from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.config import (
+    Config,
+    config_to_dict,
+    config_to_yaml,
+    load_config,
+    parse_config_dict,
+)
 from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.nn.sequential import Sequential
@@ -40,6 +46,8 @@ from mlptrain.store.atomic import (
     clean_temp_files,
 )
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
+from mlptrain.tracking import STATE_FILE as TRACKING_STATE
+from mlptrain.tracking import TrackingSession, with_trackers
 from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
@@ -107,6 +115,9 @@ def fit(
     init_from: str | Path | None = None,
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
+    track: Sequence[str] = (),
+    tracking_parent: Mapping[str, Any] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
@@ -116,6 +127,10 @@ def fit(
     ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
     ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
     can draw them later.
+    ``track``: switch trackers on ("mlflow", "tensorboard") with their defaults, as the
+    config's ``track:`` section does; ``tracking_parent`` nests the run under a sweep's or a
+    cv's parent run (mlptrain.tracking); ``on_warning`` receives a failing tracker's one line
+    (default: printed to stderr).
     """
     from mlptrain.training import resume as resuming
 
@@ -129,7 +144,14 @@ def fit(
                 "checkpoint; it cannot be combined with a CONFIG, --init-from, --out or "
                 "--overwrite"
             )
-        return resuming.resume(resume, overrides=overrides, callbacks=callbacks, figures=figures)
+        return resuming.resume(
+            resume,
+            overrides=overrides,
+            callbacks=callbacks,
+            figures=figures,
+            track=track,
+            on_warning=on_warning,
+        )
     if config is None:
         raise UserInputError(
             "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
@@ -140,6 +162,7 @@ def fit(
             cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
     else:
         cfg = load_config(config, overrides)
+    cfg = with_trackers(cfg, track)
     setup = build(cfg)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
@@ -161,13 +184,22 @@ def fit(
                 "report.html",
                 f"{CHECKPOINT_DIR}/last.safetensors",
                 f"{CHECKPOINT_DIR}/best.safetensors",
+                TRACKING_STATE,
             ):
                 (run_dir / stale).unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
-        return train_in(setup, run_dir, callbacks, figures=figures)
+        return train_in(
+            setup,
+            run_dir,
+            callbacks,
+            figures=figures,
+            tracking_parent=tracking_parent,
+            on_warning=on_warning,
+        )
+
 
 
 class _Saver:
@@ -207,11 +239,15 @@ def train_in(
     *,
     start: Callable[[Trainer, _Saver], None] | None = None,
     figures: bool = True,
+    tracking_parent: Mapping[str, Any] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
+    The config's trackers (mlptrain.tracking) follow the run from a background thread.
     """
+    from mlptrain.tracking import open_tracking
     from mlptrain.training.signals import Interrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir)
@@ -219,12 +255,21 @@ def train_in(
     saver.trainer = trainer
     if start is not None:
         start(trainer, saver)
+    tracking = open_tracking(
+        setup,
+        run_dir,
+        first_epoch=trainer.state.epoch + 1,
+        parent=tracking_parent,
+        warn=on_warning,
+    )
+    if tracking is not None:
+        trainer.callbacks = Callbacks.chain(trainer.callbacks, tracking.callbacks())
     stop = StopOnSignals(trainer)
     try:
         with stop:
             trainer.run()
     except DivergenceError as exc:
-        _write_report(
+        report = _write_report(
             setup,
             trainer,
             run_dir,
@@ -232,17 +277,26 @@ def train_in(
             error=str(exc),
             with_metrics=False,
             figures=figures,
+            tracking=tracking,
         )
+        _finish_tracking(tracking, "failed", report, run_dir)
         raise
     except StopRequested as exc:
+        _finish_tracking(tracking, "interrupted", None, run_dir)
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    except BaseException:
+        _finish_tracking(tracking, "failed", None, run_dir)
+        raise
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
         # Early stopping keeps the best weights: the model reported is the model in best.
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(setup, trainer, run_dir, status="completed", figures=figures)
+    report = _write_report(
+        setup, trainer, run_dir, status="completed", figures=figures, tracking=tracking
+    )
+    _finish_tracking(tracking, "completed", report, run_dir)
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -250,6 +304,24 @@ def train_in(
         report=report,
         config=setup.config,
     )
+
+
+def _finish_tracking(
+    tracking: TrackingSession | None,
+    status: str,
+    report: dict[str, Any] | None,
+    run_dir: Path,
+) -> None:
+    """Final metrics, files and status to the trackers; a failure seen only now (the upload
+    of the files) is added to report.json, whose copy in the tracker predates it."""
+    if tracking is None:
+        return
+    entry = tracking.finish(status, report)
+    if report is not None and report.get("tracking") != entry:
+        report["tracking"] = entry
+        atomic_write_text(
+            run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n"
+        )
 
 
 def _class_names(data: Prepared) -> list[str] | None:
@@ -265,6 +337,7 @@ def _write_report(
     error: str | None = None,
     with_metrics: bool = True,
     figures: bool = True,
+    tracking: TrackingSession | None = None,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -291,6 +364,10 @@ def _write_report(
     )
     if with_metrics and data.task == "regression":
         report["predictions"] = {"test": prediction_sample(setup.model, data.test)}
+    if tracking is not None:
+        # A tracker that failed while the run started is in the report it uploads.
+        tracking.drain()
+        report["tracking"] = tracking.entry()
     write_reports(run_dir, report, figures=figures)
     return report
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mlptrain.cli.app import OutputFormat, SetOpt, app, user_errors
+from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, user_errors
 
 
 class Split(str, Enum):
@@ -69,12 +69,15 @@ def fit(
             "`mlptrain report RUN_DIR` can draw them later)."
         ),
     ] = True,
+    track: TrackOpt = None,
 ) -> None:
     """Train a model from a YAML config.
 
     Writes checkpoints, metrics.jsonl, report.json/md/html and figures into a run directory.
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
+
+    Tracking: --track mlflow and/or --track tensorboard (docs/tracking.md).
 
     Ctrl-C (or SIGTERM) stops after the current step and saves; continue with
     mlptrain fit --resume RUN_DIR.
@@ -99,6 +102,8 @@ def fit(
                 init_from=init_from,
                 checkpoint_every_steps=checkpoint_every_steps,
                 figures=figures,
+                track=track or [],
+                on_warning=lambda line: typer.echo(line, err=True),
             )
         except Interrupted as exc:
             typer.echo(str(exc), err=True)

@@ -147,6 +147,23 @@ class Callbacks:
     on_batch: Callable[[float], None] | None = None  # (batch loss)
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None  # (epoch record)
 
+    @classmethod
+    def chain(cls, *parts: Callbacks | None) -> Callbacks:
+        """One Callbacks calling each part's hooks in order (progress, trackers, pruning...)."""
+
+        def joined(name: str) -> Callable[..., None] | None:
+            hooks = [getattr(p, name) for p in parts if p is not None and getattr(p, name)]
+            if len(hooks) <= 1:
+                return hooks[0] if hooks else None
+
+            def call(*args: Any) -> None:
+                for hook in hooks:
+                    hook(*args)
+
+            return call
+
+        return cls(**{name: joined(name) for name in cls.__dataclass_fields__})
+
 
 @dataclass
 class TrainState:
