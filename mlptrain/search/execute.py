@@ -16,6 +16,7 @@ from mlptrain.errors import MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.tracking.parents import ParentRun
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
@@ -59,11 +60,13 @@ def run_trial(
     trial: dict[str, Any],
     out: str | None,
     blas_threads: int,
+    tracking_parent: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one trial; never raises for the trial's own failure (it is recorded instead).
 
     ``out`` is the run directory; ``None`` means "train in a temporary directory and return
-    its files" (a Dask worker that may not share the client's disk).
+    its files" (a Dask worker that may not share the client's disk). ``tracking_parent``
+    nests the trial's MLflow run under the sweep's (mlptrain.tracking.parents).
     """
     from threadpoolctl import threadpool_limits
 
@@ -83,7 +86,7 @@ def run_trial(
     try:
         with threadpool_limits(limits=blas_threads):
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
-            run = fit(cfg, out=run_dir, overwrite=True)
+            run = fit(cfg, out=run_dir, overwrite=True, tracking_parent=tracking_parent)
         record.update(status="completed", error=None, metrics=trial_metrics(run.report))
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
@@ -127,23 +130,28 @@ def _trial_payload(trial: Trial) -> dict[str, Any]:
 
 
 def _run_local(
-    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, jobs: int
+    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, jobs: int, parent: ParentRun
 ) -> Iterator[dict[str, Any]]:
     threads = blas_threads_per_job(jobs)
     if jobs == 1 or len(todo) == 1:
-        for trial in todo:
-            yield run_trial(base, _trial_payload(trial), str(sweep_dir / trial.id), threads)
+        for t in todo:
+            yield run_trial(
+                base, _trial_payload(t), str(sweep_dir / t.id), threads, parent.child(t.id)
+            )
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     yield from parallel(
-        delayed(run_trial)(base, _trial_payload(t), str(sweep_dir / t.id), threads) for t in todo
+        delayed(run_trial)(
+            base, _trial_payload(t), str(sweep_dir / t.id), threads, parent.child(t.id)
+        )
+        for t in todo
     )
 
 
 def _run_dask(
-    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str
+    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str, parent: ParentRun
 ) -> Iterator[dict[str, Any]]:
     client_cls, as_completed = _dask()
     try:
@@ -156,7 +164,8 @@ def _run_dask(
     with client:
         futures = [
             client.submit(
-                run_trial, base, _trial_payload(t), None, 1, key=f"mlptrain-{t.id}", pure=False
+                run_trial, base, _trial_payload(t), None, 1, parent.child(t.id),
+                key=f"mlptrain-{t.id}", pure=False,
             )
             for t in todo
         ]
@@ -207,15 +216,22 @@ def run_sweep(
     scheduler: str | None = None,
     shard: tuple[int, int] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    track: Sequence[str] = (),
+    on_warning: Callable[[str], None] | None = None,
 ) -> SweepResult:
-    """Run (or resume) a sweep; returns every trial's latest record and the summary."""
+    """Run (or resume) a sweep; returns every trial's latest record and the summary.
+
+    With a tracker on (``track`` or the config's ``track:``), each trial is a run of its own;
+    in MLflow they are nested under one parent run for the sweep.
+    """
+    from mlptrain.tracking import with_trackers
     from mlptrain.config import config_to_dict, load_config
 
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
     if scheduler is not None:
         _dask()  # fail before any work if Dask is missing
-    cfg = load_config(config, overrides)
+    cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     trials = expand_trials(spec, cfg.seed)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
@@ -224,7 +240,8 @@ def run_sweep(
     except OSError as exc:
         raise RunError(f"cannot create the sweep directory {sweep_dir}: {exc}") from None
     plan = {
-        "config": base,
+        # Trackers watch a sweep without changing it: adding one does not make it another sweep.
+        "config": {k: v for k, v in base.items() if k != "track"},
         "spec": spec.to_dict(),
         "trials": [_trial_payload(t) for t in trials],
     }
@@ -242,11 +259,14 @@ def run_sweep(
     skipped = [t.id for t in mine if records.get(t.id, {}).get("status") == "completed"]
     todo = [t for t in mine if t.id not in skipped]
     ran: list[str] = []
+    parent = ParentRun(
+        cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning
+    )
     if todo:
         stream = (
-            _run_dask(base, todo, sweep_dir, scheduler)
+            _run_dask(base, todo, sweep_dir, scheduler, parent)
             if scheduler is not None
-            else _run_local(base, todo, sweep_dir, jobs)
+            else _run_local(base, todo, sweep_dir, jobs, parent)
         )
         for record in stream:
             append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
@@ -258,6 +278,12 @@ def run_sweep(
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
     summary = summarise(trials, records, spec, base)
     write_sweep_reports(sweep_dir, summary, spec, base)
+    best = summary.get("best") or {}
+    parent.finish(
+        "completed" if all(records[t]["status"] == "completed" for t in ran) else "failed",
+        {f"best_{summary['monitor']}": best["mean"]} if best.get("mean") is not None else {},
+        ["sweep.json", "sweep.md", "sweep.html", "sweep.png", RESULTS],
+    )
     return SweepResult(sweep_dir, trials, records, ran, skipped, summary)
 
 

@@ -108,6 +108,13 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+def remember(directory: Path, tracker: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """Store a tracker's identity in ``<directory>/tracking.json``; returns the whole file."""
+    state = {**read_state(directory), tracker: facts}
+    atomic_write_text(directory / STATE_FILE, json.dumps(state, indent=2) + "\n")
+    return state
+
+
 class TrackingSession:
     """The dispatchers of one run's trackers, fed from the Trainer's ``on_epoch_end``."""
 
@@ -151,8 +158,7 @@ class TrackingSession:
 
     def remember(self, tracker: str, facts: dict[str, Any]) -> None:
         """Store a tracker's identity in ``tracking.json`` (called from its thread)."""
-        self.state = {**read_state(self.run_dir), tracker: facts}
-        atomic_write_text(self.run_dir / STATE_FILE, json.dumps(self.state, indent=2) + "\n")
+        self.state = remember(self.run_dir, tracker, facts)
 
     def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         for dispatcher in self.dispatchers.values():
