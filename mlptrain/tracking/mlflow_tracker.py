@@ -29,17 +29,37 @@ def resolve_tracking_uri(configured: str | None, cwd: Path | None = None) -> str
     return f"sqlite:///{(cwd or Path.cwd()).resolve() / 'mlruns.db'}"
 
 
-def check_reachable(uri: str) -> None:
-    """Fail fast on an HTTP server that is not there (MLflow itself retries for minutes)."""
+def check_store(uri: str) -> None:
+    """Fail fast on a store MLflow cannot use: it retries both for minutes before giving up.
+
+    An HTTP server must accept a connection; a SQLite file must be writable.
+    """
     parsed = urlparse(uri)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname, port), timeout=REACH_SECONDS):
+                pass
+        except OSError as exc:
+            raise ConnectionError(f"cannot reach {uri} ({exc.strerror or exc})") from None
+    elif parsed.scheme == "sqlite" and uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        if path and path != ":memory:":
+            _check_sqlite_writable(path)
+
+
+def _check_sqlite_writable(path: str) -> None:
+    import sqlite3
+
     try:
-        with socket.create_connection((parsed.hostname, port), timeout=REACH_SECONDS):
-            pass
-    except OSError as exc:
-        raise ConnectionError(f"cannot reach {uri} ({exc.strerror or exc})") from None
+        connection = sqlite3.connect(path, timeout=REACH_SECONDS)
+        try:
+            connection.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+            connection.rollback()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise PermissionError(f"cannot write the MLflow store {path} ({exc})") from None
 
 
 class MlflowTracker:
@@ -69,7 +89,7 @@ class MlflowTracker:
         self.client: Any = None
 
     def start(self) -> None:
-        check_reachable(self.tracking_uri)
+        check_store(self.tracking_uri)
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=self.tracking_uri)

@@ -18,7 +18,7 @@ from mlptrain.config import Config, config_to_dict
 from mlptrain.tracking.dispatch import Dispatcher
 from mlptrain.tracking.session import flatten, print_warning, read_state, remember
 
-PARENT_WAIT_SECONDS = 15.0  # for the parent run to exist before the children start
+PARENT_WAIT_SECONDS = 60.0  # for the parent run to exist (importing mlflow alone takes seconds)
 
 
 class ParentRun:
