@@ -79,11 +79,12 @@ class Dispatcher:
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Deliver what is queued (at most ``timeout`` s), then stop the thread."""
+        deadline = time.monotonic() + timeout
         try:
-            self._queue.put_nowait((_STOP, ()))
+            self._queue.put((_STOP, ()), timeout=timeout)
         except queue.Full:
             pass
-        self._thread.join(timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive() and self.error is None:
             self._fail(f"still sending after {timeout:g} s; gave up on the rest")
 
