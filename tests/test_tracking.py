@@ -24,7 +24,7 @@ from mlptrain.tracking.session import epoch_metrics, flatten, layer_tag
 from mlptrain.training.trainer import Callbacks
 
 mlflow = pytest.importorskip("mlflow")
-pytest.importorskip("tensorboardX")
+pytest.importorskip("tensorboard")
 from mlflow.tracking import MlflowClient  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
     EventAccumulator,

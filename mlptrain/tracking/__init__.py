@@ -5,7 +5,7 @@
 | ``session`` | the trackers of one run: epoch and final events, ``tracking.json``, report entry |
 | ``dispatch`` | one background thread and bounded queue per tracker; failures switch it off |
 | ``mlflow_tracker`` | MLflow through ``MlflowClient``: params, metrics, tags, artifacts, resume |
-| ``tensorboard_tracker`` | TensorBoard event files through tensorboardX |
+| ``tensorboard_tracker`` | TensorBoard event files through TensorBoard's own writer |
 | ``select`` | ``--track NAME`` on top of the config, and the check that the package is there |
 | ``parents`` | the parent run of a sweep or a cross-validation, and its children's links |
 

@@ -8,7 +8,7 @@ from mlptrain.config import TRACKERS, Config
 from mlptrain.errors import UserInputError
 
 # The package each tracker imports (the extra of the same name installs it).
-PACKAGES = {"mlflow": "mlflow", "tensorboard": "tensorboardX"}
+PACKAGES = {"mlflow": "mlflow", "tensorboard": "tensorboard"}
 
 
 def with_trackers(cfg: Config, names: Sequence[str]) -> Config:
