@@ -201,7 +201,6 @@ def fit(
         )
 
 
-
 class _Saver:
     """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
 
@@ -279,13 +278,13 @@ def train_in(
             figures=figures,
             tracking=tracking,
         )
-        _finish_tracking(tracking, "failed", report, run_dir)
+        _finish_tracking(tracking, "failed", report)
         raise
     except StopRequested as exc:
-        _finish_tracking(tracking, "interrupted", None, run_dir)
+        _finish_tracking(tracking, "interrupted", None)
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     except BaseException:
-        _finish_tracking(tracking, "failed", None, run_dir)
+        _finish_tracking(tracking, "failed", None)
         raise
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
@@ -296,7 +295,7 @@ def train_in(
     report = _write_report(
         setup, trainer, run_dir, status="completed", figures=figures, tracking=tracking
     )
-    _finish_tracking(tracking, "completed", report, run_dir)
+    _finish_tracking(tracking, "completed", report)
     return Run(
         dir=run_dir,
         model=setup.model,
@@ -307,21 +306,10 @@ def train_in(
 
 
 def _finish_tracking(
-    tracking: TrackingSession | None,
-    status: str,
-    report: dict[str, Any] | None,
-    run_dir: Path,
+    tracking: TrackingSession | None, status: str, report: dict[str, Any] | None
 ) -> None:
-    """Final metrics, files and status to the trackers; a failure seen only now (the upload
-    of the files) is added to report.json, whose copy in the tracker predates it."""
-    if tracking is None:
-        return
-    entry = tracking.finish(status, report)
-    if report is not None and report.get("tracking") != entry:
-        report["tracking"] = entry
-        atomic_write_text(
-            run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n"
-        )
+    if tracking is not None:
+        tracking.close_run(status, report)
 
 
 def _class_names(data: Prepared) -> list[str] | None:

@@ -476,7 +476,9 @@ def test_cli_prints_one_warning_line_for_a_failing_tracker(tiny: Path, tmp_path:
     assert result.exit_code == 0 and result.exception is None
     lines = [line for line in result.stderr.splitlines() if "mlflow" in line]
     assert len(lines) == 1
-    assert lines[0].startswith(f"warning: mlflow tracking stopped (ConnectionError: cannot reach {uri}")
+    assert lines[0].startswith(
+        f"warning: mlflow tracking stopped (ConnectionError: cannot reach {uri}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -523,7 +525,11 @@ def test_flatten_and_metric_names() -> None:
         "val_loss": None,
         "layers": {"1 ReLU()": {"dead_fraction": 0.25}, "0 Linear(2 -> 3)": {"grad_norm": None}},
     }
-    assert epoch_metrics(record) == {"lr": 0.1, "train_loss": 0.5, "layer1_relu/dead_fraction": 0.25}
+    assert epoch_metrics(record) == {
+        "lr": 0.1,
+        "train_loss": 0.5,
+        "layer1_relu/dead_fraction": 0.25,
+    }
 
 
 class SlowSink:

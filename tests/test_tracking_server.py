@@ -60,10 +60,20 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination", str(tmp_path / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],  # fmt: skip
         cwd=tmp_path,
         env=env,
@@ -75,7 +85,9 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + START_SECONDS
         while not healthy(url):
             if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"mlflow server not up after {START_SECONDS} s")
             time.sleep(0.5)
@@ -112,9 +124,9 @@ def test_run_logged_through_a_real_mlflow_server(
     assert got.data.tags["status"] == "completed"
     assert got.data.params["model.layers.0.units"] == "6"
     records = [json.loads(x) for x in (run.dir / "metrics.jsonl").read_text().splitlines()]
-    assert sorted((m.step, m.value) for m in client.get_metric_history(got.info.run_id, "val_loss")) == [
-        (r["epoch"], r["val_loss"]) for r in records
-    ]
+    assert sorted(
+        (m.step, m.value) for m in client.get_metric_history(got.info.run_id, "val_loss")
+    ) == [(r["epoch"], r["val_loss"]) for r in records]
     assert got.data.metrics["final_test_accuracy"] == run.report["metrics"]["test"]["accuracy"]
     names = {a.path for a in client.list_artifacts(got.info.run_id)}
     assert {"config.yaml", "report.json", "checkpoints"} <= names

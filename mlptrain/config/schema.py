@@ -481,9 +481,7 @@ class Config(_Strict):
         if unknown:
             raise ValueError(f"unknown tracker {unknown[0]!r}; allowed: {', '.join(TRACKERS)}")
         sections = {"mlflow": MlflowTrack, "tensorboard": TensorboardTrack}
-        update = {
-            name: sections[name]() for name in names if getattr(self.track, name) is None
-        }
+        update = {name: sections[name]() for name in names if getattr(self.track, name) is None}
         if not update:
             return self
         return self.model_copy(update={"track": self.track.model_copy(update=update)})

@@ -164,8 +164,14 @@ def _run_dask(
     with client:
         futures = [
             client.submit(
-                run_trial, base, _trial_payload(t), None, 1, parent.child(t.id),
-                key=f"mlptrain-{t.id}", pure=False,
+                run_trial,
+                base,
+                _trial_payload(t),
+                None,
+                1,
+                parent.child(t.id),
+                key=f"mlptrain-{t.id}",
+                pure=False,
             )
             for t in todo
         ]
@@ -224,8 +230,8 @@ def run_sweep(
     With a tracker on (``track`` or the config's ``track:``), each trial is a run of its own;
     in MLflow they are nested under one parent run for the sweep.
     """
-    from mlptrain.tracking import with_trackers
     from mlptrain.config import config_to_dict, load_config
+    from mlptrain.tracking import with_trackers
 
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
@@ -259,9 +265,7 @@ def run_sweep(
     skipped = [t.id for t in mine if records.get(t.id, {}).get("status") == "completed"]
     todo = [t for t in mine if t.id not in skipped]
     ran: list[str] = []
-    parent = ParentRun(
-        cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning
-    )
+    parent = ParentRun(cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning)
     if todo:
         stream = (
             _run_dask(base, todo, sweep_dir, scheduler, parent)

@@ -8,6 +8,7 @@ itself never sees it. :meth:`Dispatcher.close` waits a bounded time for the queu
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -80,10 +81,8 @@ class Dispatcher:
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Deliver what is queued (at most ``timeout`` s), then stop the thread."""
         deadline = time.monotonic() + timeout
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put((_STOP, ()), timeout=timeout)
-        except queue.Full:
-            pass
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive() and self.error is None:
             self._fail(f"still sending after {timeout:g} s; gave up on the rest")

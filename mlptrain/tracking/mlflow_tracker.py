@@ -162,4 +162,3 @@ class MlflowTracker:
                 client.log_artifact(self.run_id, str(path), folder)
         client.set_tag(self.run_id, "status", status)
         client.set_terminated(self.run_id, RUN_STATUS.get(status, "FAILED"))
-

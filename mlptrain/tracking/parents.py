@@ -42,7 +42,8 @@ class ParentRun:
             return
         known = read_state(out_dir).get("mlflow") or {}
         tracker = MlflowTracker(
-            tracking_uri=known.get("tracking_uri") or resolve_tracking_uri(cfg.track.mlflow.tracking_uri),
+            tracking_uri=known.get("tracking_uri")
+            or resolve_tracking_uri(cfg.track.mlflow.tracking_uri),
             experiment=cfg.track.mlflow.experiment or cfg.name,
             run_name=cfg.track.mlflow.run_name or out_dir.name,
             params={**flatten(config_to_dict(cfg)), **flatten(dict(params or {}), f"{kind}.")},

@@ -175,6 +175,15 @@ class TrackingSession:
             dispatcher.close()
         return self.entry()
 
+    def close_run(self, status: str, report: dict[str, Any] | None) -> None:
+        """:meth:`finish`, then a failure seen only now (the upload of the files) is added to
+        report.json, whose copy in the tracker predates it."""
+        entry = self.finish(status, report)
+        if report is not None and report.get("tracking") != entry:
+            report["tracking"] = entry
+            text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+            atomic_write_text(self.run_dir / "report.json", text)
+
     def entry(self) -> dict[str, Any]:
         """What report.json records under ``tracking``: each tracker's state and any failure."""
         state = read_state(self.run_dir)
@@ -227,7 +236,8 @@ def open_tracking(
         if fingerprint:
             params.update(flatten(fingerprint, "data_fingerprint."))
         tracker = MlflowTracker(
-            tracking_uri=known.get("tracking_uri") or resolve_tracking_uri(track.mlflow.tracking_uri),
+            tracking_uri=known.get("tracking_uri")
+            or resolve_tracking_uri(track.mlflow.tracking_uri),
             experiment=track.mlflow.experiment or cfg.name,
             run_name=parent.get("name") or track.mlflow.run_name or run_dir.name,
             params=params,

@@ -102,4 +102,6 @@ def _text(tag: str, text: str) -> Any:
         string_val=[text.encode("utf-8")],
         tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
     )
-    return Summary(value=[Summary.Value(tag=f"{tag}/text_summary", metadata=metadata, tensor=tensor)])
+    return Summary(
+        value=[Summary.Value(tag=f"{tag}/text_summary", metadata=metadata, tensor=tensor)]
+    )
