@@ -12,6 +12,7 @@ use. Results go to benchmarks/tracking_results.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+print = functools.partial(print, flush=True)  # noqa: A001  (progress shows in a log)
 sys.path.insert(0, str(HERE.parent))
 
 from mlptrain.store.atomic import atomic_write_text  # noqa: E402
@@ -73,13 +75,14 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "mlruns.db"
-        for tracked in (False, True):  # warm-up: file cache, the store's tables
-            fit_once(Path(tmp) / "run", store, tracked)
-        for _ in range(args.repeats):
+        fit_once(Path(tmp) / "run", store, True)  # warm-up: file cache, the store's tables
+        for repeat in range(args.repeats):
             for key, tracked in (("off", False), ("on", True)):
                 train, wall = fit_once(Path(tmp) / "run", store, tracked)
                 times[key]["train"].append(train)
                 times[key]["wall"].append(wall)
+                load = os.getloadavg()[0]
+                print(f"{repeat} {key}: train {train:.2f} s, wall {wall:.2f} s, load {load:.1f}")
     imports: dict[str, list[float]] = {name: [] for name in IMPORTS}
     for _ in range(args.repeats):
         for name, statement in IMPORTS.items():
@@ -99,7 +102,7 @@ def main() -> int:
         "import_seconds": {name: summary(v) for name, v in imports.items()},
     }
     atomic_write_text(HERE / "tracking_results.json", json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2), flush=True)
     return 0
 
 

@@ -611,3 +611,50 @@ def test_callbacks_chain_calls_every_part_in_order() -> None:
     assert calls == ["a1", "b1", "x"]
     assert chained.on_epoch_start is None
     assert Callbacks.chain(first).on_epoch_end is first.on_epoch_end
+
+
+def sigterm_in_epoch(epoch: int) -> Callbacks:
+    import os
+    import signal
+
+    seen = {"epoch": 0, "sent": False}
+
+    def on_epoch_start(current: int, epochs: int, n_batches: int) -> None:
+        seen["epoch"] = current
+
+    def on_batch(loss: float) -> None:
+        if seen["epoch"] == epoch and not seen["sent"]:
+            seen["sent"] = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return Callbacks(on_epoch_start=on_epoch_start, on_batch=on_batch)
+
+
+def test_interrupted_and_diverged_runs_are_tagged(
+    tiny: Path, tmp_path: Path, store: str, experiment: str
+) -> None:
+    from mlptrain.training.signals import Interrupted
+    from mlptrain.training.trainer import DivergenceError
+
+    overrides = [f"track.mlflow.tracking_uri={store}", f"track.mlflow.experiment={experiment}"]
+    with pytest.raises(Interrupted):
+        fit(tiny, out=tmp_path / "stopped", overrides=overrides, callbacks=sigterm_in_epoch(3))
+    client = MlflowClient(store)
+    stopped = client.get_run(tracked_run_id(tmp_path / "stopped"))
+    assert stopped.data.tags["status"] == "interrupted"
+    assert stopped.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(stopped.info.run_id, "train_loss")] == [1, 2]
+
+    with pytest.raises(DivergenceError):
+        fit(
+            tiny,
+            out=tmp_path / "diverged",
+            overrides=[*overrides, "train.optimizer={type: sgd, lr: 1.0e+30}", "model.layers[1]=relu"],
+        )
+    diverged = client.get_run(tracked_run_id(tmp_path / "diverged"))
+    assert diverged.data.tags["status"] == "failed"
+    assert diverged.info.status == "FAILED"
+    report = json.loads((tmp_path / "diverged" / "report.json").read_text())
+    assert report["status"] == "failed"
+    assert report["tracking"]["mlflow"]["status"] == "ok"
+    assert "report.json" in {a.path for a in client.list_artifacts(diverged.info.run_id)}
