@@ -272,12 +272,17 @@ def run_sweep(
             if scheduler is not None
             else _run_local(base, todo, sweep_dir, jobs, parent)
         )
-        for record in stream:
-            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-            records[record["trial"]] = record
-            ran.append(record["trial"])
-            if on_record is not None:
-                on_record(record)
+        try:
+            for record in stream:
+                append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+                records[record["trial"]] = record
+                ran.append(record["trial"])
+                if on_record is not None:
+                    on_record(record)
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            parent.finish("interrupted" if interrupted else "failed", {}, [RESULTS])
+            raise
     # Other shards may have finished trials meanwhile: summarise what the file holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
     summary = summarise(trials, records, spec, base)
