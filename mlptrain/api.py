@@ -191,6 +191,10 @@ def fit(
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
+        if overwrite and (run_dir / "tensorboard").is_dir():
+            # The old run's curves would mix with the new one's at the same steps.
+            for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+                events.unlink()
         return train_in(
             setup,
             run_dir,

@@ -658,3 +658,20 @@ def test_interrupted_and_diverged_runs_are_tagged(
     assert report["status"] == "failed"
     assert report["tracking"]["mlflow"]["status"] == "ok"
     assert "report.json" in {a.path for a in client.list_artifacts(diverged.info.run_id)}
+
+
+def test_overwrite_starts_a_fresh_tensorboard_log_and_mlflow_run(
+    tiny: Path, tmp_path: Path, store: str, experiment: str
+) -> None:
+    overrides = [
+        "train.epochs=2",
+        f"track.mlflow.tracking_uri={store}",
+        f"track.mlflow.experiment={experiment}",
+    ]
+    out = tmp_path / "run"
+    fit(tiny, out=out, overrides=overrides, track=["tensorboard"])
+    first = tracked_run_id(out)
+    fit(tiny, out=out, overrides=overrides, track=["tensorboard"], overwrite=True)
+    assert tracked_run_id(out) != first
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert [s for s, _ in scalars(out / "tensorboard", "train_loss")] == [1, 2]
