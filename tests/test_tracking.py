@@ -649,7 +649,11 @@ def test_interrupted_and_diverged_runs_are_tagged(
         fit(
             tiny,
             out=tmp_path / "diverged",
-            overrides=[*overrides, "train.optimizer={type: sgd, lr: 1.0e+30}", "model.layers[1]=relu"],
+            overrides=[
+                *overrides,
+                "train.optimizer={type: sgd, lr: 1.0e+30}",
+                "model.layers[1]=relu",
+            ],
         )
     diverged = client.get_run(tracked_run_id(tmp_path / "diverged"))
     assert diverged.data.tags["status"] == "failed"
