@@ -1,21 +1,21 @@
 """Tracking overhead: W1 (benchmarks/w1.yaml) trained with MLflow and TensorBoard on vs off.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/tracking.py [--repeats 5]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/tracking.py [--repeats 3]
 
-Each repeat is a fresh `mlptrain fit` process, alternating off/on (after one warm-up of each),
-so both see the same machine load. Times: the training time the run reports (the sum of its
-epochs) and the whole process. The MLflow store is a SQLite file in a temporary directory,
-created by the warm-up. Also the import time of the two TensorBoard writers the tracker could
-use. Results go to benchmarks/tracking_results.json.
+In one process, after one warm-up fit of each kind (imports, the SQLite store's tables),
+`mlptrain.fit` runs alternately without and with both trackers (MLflow into a SQLite file in a
+temporary directory, TensorBoard into the run directory), so both see the same machine load.
+Per fit: the training time the run reports (its epochs), the wall time of `fit`, and the CPU
+time of the whole process (every thread: training and the trackers'). Also the import time of
+the two TensorBoard writers the tracker could use, in fresh processes. Results go to
+benchmarks/tracking_results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-print = functools.partial(print, flush=True)  # noqa: A001  (progress shows in a log)
 sys.path.insert(0, str(HERE.parent))
 
 from mlptrain.store.atomic import atomic_write_text  # noqa: E402
@@ -36,22 +35,23 @@ IMPORTS = {
 }
 
 
-def fit_once(out: Path, store: Path, tracked: bool) -> tuple[float, float]:
-    """(training seconds from report.json, whole-process seconds) of one fresh fit."""
-    mlptrain = shutil.which("mlptrain") or "mlptrain"
-    cmd = [mlptrain, "fit", str(HERE / "w1.yaml"), "--out", str(out), "--overwrite", "-q",
-           "--no-figures"]  # fmt: skip
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+def fit_once(out: Path, store: Path, tracked: bool) -> dict[str, float]:
+    from mlptrain.api import fit
+
+    overrides = [f"track.mlflow.tracking_uri=sqlite:///{store}"] if tracked else []
+    track = ["mlflow", "tensorboard"] if tracked else []
+    cpu, wall = time.process_time(), time.perf_counter()
+    run = fit(HERE / "w1.yaml", out=out, overwrite=True, figures=False, overrides=overrides,
+              track=track)  # fmt: skip
+    result = {
+        "train": run.report["training"]["seconds"],
+        "wall": time.perf_counter() - wall,
+        "cpu": time.process_time() - cpu,
+    }
     if tracked:
-        cmd += ["--track", "mlflow", "--track", "tensorboard",
-                "--set", f"track.mlflow.tracking_uri=sqlite:///{store}"]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    wall = time.perf_counter() - started
-    report = json.loads((out / "report.json").read_text())
-    if tracked:
-        assert all(t["status"] == "ok" for t in report["tracking"].values()), report["tracking"]
-    return report["training"]["seconds"], wall
+        states = run.report["tracking"]
+        assert all(t["status"] == "ok" for t in states.values()), states
+    return result
 
 
 def import_seconds(statement: str) -> float:
@@ -66,40 +66,50 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-imports", action="store_true")
     args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     load_before = os.getloadavg()
-    times: dict[str, dict[str, list[float]]] = {
-        "off": {"train": [], "wall": []},
-        "on": {"train": [], "wall": []},
-    }
+    times: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "mlruns.db"
-        fit_once(Path(tmp) / "run", store, True)  # warm-up: file cache, the store's tables
+        for tracked in (True, False):
+            fit_once(Path(tmp) / "run", store, tracked)
         for repeat in range(args.repeats):
             for key, tracked in (("off", False), ("on", True)):
-                train, wall = fit_once(Path(tmp) / "run", store, tracked)
-                times[key]["train"].append(train)
-                times[key]["wall"].append(wall)
-                load = os.getloadavg()[0]
-                print(f"{repeat} {key}: train {train:.2f} s, wall {wall:.2f} s, load {load:.1f}")
+                one = fit_once(Path(tmp) / "run", store, tracked)
+                times[key].append(one)
+                print(
+                    f"{repeat} {key}: train {one['train']:.2f} s, wall {one['wall']:.2f} s, "
+                    f"cpu {one['cpu']:.2f} s, load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
     imports: dict[str, list[float]] = {name: [] for name in IMPORTS}
-    for _ in range(args.repeats):
-        for name, statement in IMPORTS.items():
-            imports[name].append(import_seconds(statement))
-    off, on = times["off"], times["on"]
+    if not args.skip_imports:
+        for _ in range(args.repeats):
+            for name, statement in IMPORTS.items():
+                imports[name].append(import_seconds(statement))
+
+    def med(key: str, what: str) -> float:
+        return statistics.median(t[what] for t in times[key])
+
     result = {
-        "workload": "W1 (benchmarks/w1.yaml) via `mlptrain fit --no-figures`",
+        "workload": "W1 (benchmarks/w1.yaml) via mlptrain.fit(figures=False), in one process",
         "repeats": args.repeats,
         "cpus": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
-        "train_seconds": {"off": summary(off["train"]), "on": summary(on["train"])},
-        "wall_seconds": {"off": summary(off["wall"]), "on": summary(on["wall"])},
-        "train_ratio_on_off": statistics.median(on["train"]) / statistics.median(off["train"]),
-        "wall_ratio_on_off": statistics.median(on["wall"]) / statistics.median(off["wall"]),
+        **{
+            f"{what}_seconds": {k: summary([t[what] for t in times[k]]) for k in times}
+            for what in ("train", "wall", "cpu")
+        },
+        **{
+            f"{what}_ratio_on_off": med("on", what) / med("off", what)
+            for what in ("train", "wall", "cpu")
+        },
         "raw": times,
-        "import_seconds": {name: summary(v) for name, v in imports.items()},
+        "import_seconds": {name: summary(v) for name, v in imports.items() if v},
     }
     atomic_write_text(HERE / "tracking_results.json", json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2), flush=True)

@@ -260,9 +260,33 @@ def open_tracking(
             log_dir, config_text=config_to_yaml(cfg), first_epoch=first_epoch
         )
         session.dispatchers["tensorboard"] = Dispatcher("tensorboard", board, warn)
-    for dispatcher in session.dispatchers.values():
+    for name, dispatcher in session.dispatchers.items():
+        _preload(name)
         dispatcher.send("start")
     return session
+
+
+# The client modules each tracker's thread uses. Imported here, before training starts: an
+# import is seconds of Python holding the GIL, which would slow the training thread if it ran
+# beside it; everything that talks to a store or a server stays in the tracker's thread.
+CLIENT_MODULES = {
+    "mlflow": ("mlflow.tracking", "mlflow.entities"),
+    "tensorboard": (
+        "tensorboard.summary.writer.event_file_writer",
+        "tensorboard.compat.proto.event_pb2",
+        "tensorboard.compat.proto.summary_pb2",
+    ),
+}
+
+
+def _preload(tracker: str) -> None:
+    import importlib
+
+    for module in CLIENT_MODULES[tracker]:
+        try:
+            importlib.import_module(module)
+        except Exception:  # a broken install fails in the tracker's thread, with one warning
+            return
 
 
 def tensorboard_dir(configured: str | None, run_dir: Path, child: str | None) -> Path:
