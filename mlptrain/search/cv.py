@@ -215,6 +215,8 @@ def cross_validate(
     out = Path(out)
     check_writable(out)
     tracked = cfg.track.mlflow is not None or cfg.track.tensorboard is not None
+    if tracked:
+        _forget_tracking(out)
     parent = ParentRun(cfg, kind="cv", out_dir=out, params={"folds": folds}, warn=on_warning)
 
     def track_in(k: int) -> tuple[str, dict[str, Any]] | None:
@@ -259,6 +261,16 @@ def cross_validate(
         ["cv.json", "cv.md"],
     )
     return CVResult(out, summary)
+
+
+def _forget_tracking(out: Path) -> None:
+    """A cv run again in the same directory is a new cv: new MLflow runs, fresh event files."""
+    from mlptrain.tracking import STATE_FILE
+
+    for stale in [out / STATE_FILE, *out.glob(f"fold-*/{STATE_FILE}")]:
+        stale.unlink(missing_ok=True)
+    for events in out.glob("fold-*/tensorboard/events.out.tfevents.*"):
+        events.unlink()
 
 
 def render_markdown(summary: dict[str, Any]) -> str:

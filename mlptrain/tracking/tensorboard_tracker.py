@@ -21,7 +21,8 @@ class TensorboardTracker:
     """Scalars per epoch, weight and gradient histograms every N epochs, the config as text.
 
     ``first_epoch`` > 1 (a resume) purges any step from that epoch on that an interrupted
-    writer left behind, so TensorBoard shows each epoch once.
+    writer left behind, so TensorBoard shows each epoch once; a log started by a resume (the
+    tracker was switched on then) gets the config text as a new one does.
     """
 
     def __init__(self, log_dir: Path, *, config_text: str, first_epoch: int = 1) -> None:
@@ -35,8 +36,9 @@ class TensorboardTracker:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        continued = any(self.log_dir.glob("events.out.tfevents.*"))
         self.writer = EventFileWriter(str(self.log_dir))
-        if self.first_epoch > 1:
+        if continued and self.first_epoch > 1:
             # TensorBoard drops the events of earlier files from this step on.
             self._write(self.first_epoch, session_log=SessionLog(status=SessionLog.START))
         else:
