@@ -19,19 +19,21 @@ from typing import Any
 import numpy as np
 
 from mlptrain import __version__
-from mlptrain.config import (
-    Config,
-    config_to_dict,
-    config_to_yaml,
-    load_config,
-    parse_config_dict,
+from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.config.monitors import SPLITS
+from mlptrain.data import (
+    LabelEncoder,
+    Prepared,
+    RawData,
+    Scaler,
+    Split,
+    check_features,
+    write_npz,
 )
-from mlptrain.data import LabelEncoder, Prepared, Scaler, check_features
-from mlptrain.errors import CheckpointError, UserInputError
+from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import (
-    SPLITS,
     build_report,
     model_summary,
     prediction_sample,
@@ -48,12 +50,14 @@ from mlptrain.store.atomic import (
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint, save_checkpoint
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import TrackingSession, with_trackers
+from mlptrain.training.arrays import plain, point_at_run_dir, setup_for_arrays
 from mlptrain.training.trainer import (
     Callbacks,
     DivergenceError,
     Setup,
     StopRequested,
     Trainer,
+    TrainState,
     build,
     checkpoint_tensors,
     describe_data,
@@ -105,8 +109,14 @@ def prepare_run_dir(out: Path | None, name: str, *, overwrite: bool) -> Path:
 
 
 def fit(
-    config: str | Path | Config | None = None,
+    config: str | Path | Config | dict[str, Any] | None = None,
     *,
+    X: Any = None,
+    y: Any = None,
+    X_val: Any = None,
+    y_val: Any = None,
+    X_test: Any = None,
+    y_test: Any = None,
     overrides: Sequence[str] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -129,14 +139,28 @@ def fit(
     can draw them later.
     ``track``: switch trackers on ("mlflow", "tensorboard") with their defaults, as the
     config's ``track:`` section does; ``tracking_parent`` nests the run under a sweep's or a
-    cv's parent run (mlptrain.tracking); ``on_warning`` receives a failing tracker's one line
-    (default: printed to stderr).
+    cv's parent run (mlptrain.tracking).
+    ``on_warning``: called before training with each lint warning ``validate`` would show,
+    and during the run with a failing tracker's one line (default for that: stderr).
+    ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
+    config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
+    explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
+    The arrays are saved in the run directory (data.npz, with each row's split), so
+    ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
     """
     from mlptrain.training import resume as resuming
 
     overrides = list(overrides or ())
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
+    arrays = {"X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test}
+    with_arrays = X is not None or y is not None
+    if not with_arrays and any(v is not None for v in arrays.values()):
+        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
+    if with_arrays and (X is None or y is None):
+        raise UserInputError("X and y go together: give both (features and targets) or neither")
+    if resume is not None and with_arrays:
+        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
     if resume is not None:
         if config is not None or init_from is not None or out is not None or overwrite:
             raise UserInputError(
@@ -156,22 +180,38 @@ def fit(
         raise UserInputError(
             "a CONFIG file is required (or --resume RUN_DIR to continue an interrupted run)"
         )
-    if isinstance(config, Config):
-        cfg = config
-        if overrides:
-            cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+    raw_arrays = None
+    if with_arrays:
+        setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
+        cfg = setup.config
     else:
-        cfg = load_config(config, overrides)
-    cfg = with_trackers(cfg, track)
-    setup = build(cfg)
+        if isinstance(config, Config):
+            cfg = config
+            if overrides:
+                cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
+        elif isinstance(config, dict):
+            cfg = parse_config_dict(config, source="config", overrides=overrides)
+        else:
+            cfg = load_config(config, overrides)
+        setup = build(cfg)
+    cfg = setup.config = with_trackers(cfg, track)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
     setup.config = resolved
+    if on_warning is not None:
+        from mlptrain.training.validate import lint_config
+
+        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.loss, setup.data)):
+            on_warning(warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
+    if raw_arrays is not None:
+        resolved = setup.config = point_at_run_dir(resolved, run_dir)
     with RunLock(run_dir):
+        if raw_arrays is not None:
+            write_npz(resolved.data.path, raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
@@ -205,6 +245,42 @@ def fit(
         )
 
 
+def write_run_dir(
+    setup: Setup,
+    state: TrainState,
+    out: str | Path,
+    *,
+    raw: RawData,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Run:
+    """A run directory for a model trained outside ``fit`` (the scikit-learn estimators):
+    config.yaml, data.npz (``raw``, with each row's split), checkpoints, metrics.jsonl and the
+    reports, as ``fit`` writes them, so every command that reads a run works on it.
+    ``setup.data`` must be what ``raw`` prepares to (``evaluate`` rebuilds it from the file).
+    """
+    run_dir = prepare_run_dir(Path(out), setup.config.name, overwrite=overwrite)
+    setup.config = point_at_run_dir(setup.config, run_dir)
+    with RunLock(run_dir):
+        clean_temp_files(run_dir)
+        write_npz(setup.config.data.path, raw)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        saver = _Saver(setup, run_dir)
+        saver.trainer = Trainer(setup)
+        saver.trainer.state = state
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        saver("last")
+        saver("best")
+        report = _write_report(setup, saver.trainer, run_dir, status="completed", figures=figures)
+    return Run(
+        dir=run_dir,
+        model=setup.model,
+        history=plain(state.history),
+        report=report,
+        config=setup.config,
+    )
+
+
 class _Saver:
     """Writes checkpoints and metrics lines for the Trainer, and keeps the best weights."""
 
@@ -214,6 +290,7 @@ class _Saver:
         self.trainer: Trainer | None = None
         self.best_state: dict[str, np.ndarray] | None = None
         self.written_epochs = 0
+        self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
@@ -226,8 +303,19 @@ class _Saver:
             checkpoint_tensors(self.setup, with_optimizer=kind == "last"),
             meta,
         )
+        self.saved[kind] = (state.epoch, state.step)
         if kind == "best":
             self.best_state = self.setup.model.state_dict()
+
+    def kept(self) -> str:
+        """Which checkpoints a failed run leaves on disk, for its error message."""
+        if not self.saved:
+            return "no checkpoint had been written yet"
+        kept = [
+            f"{CHECKPOINT_DIR}/{kind}.safetensors (epoch {epoch}, step {step})"
+            for kind, (epoch, step) in sorted(self.saved.items(), reverse=True)
+        ]
+        return f"kept: {' and '.join(kept)}"
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:
@@ -251,7 +339,7 @@ def train_in(
     The config's trackers (mlptrain.tracking) follow the run from a background thread.
     """
     from mlptrain.tracking import open_tracking
-    from mlptrain.training.signals import Interrupted, StopOnSignals
+    from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
     saver = _Saver(setup, run_dir)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
@@ -272,6 +360,7 @@ def train_in(
         with stop:
             trainer.run()
     except DivergenceError as exc:
+        exc.kept = saver.kept()
         report = _write_report(
             setup,
             trainer,
@@ -285,6 +374,16 @@ def train_in(
         _finish_tracking(tracking, "failed", report)
         raise
     except StopRequested as exc:
+        # The history so far, marked interrupted; final metrics and figures wait for the end.
+        _write_report(
+            setup,
+            trainer,
+            run_dir,
+            status="interrupted",
+            with_metrics=False,
+            figures=False,
+            tracking=tracking,
+        )
         _finish_tracking(tracking, "interrupted", None)
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
     except BaseException:
@@ -296,14 +395,19 @@ def train_in(
         setup.model.load_state_dict(saver.best_state)
     else:
         saver("best")
-    report = _write_report(
-        setup, trainer, run_dir, status="completed", figures=figures, tracking=tracking
-    )
+    try:
+        report = _write_report(
+            setup, trainer, run_dir, status="completed", figures=figures, tracking=tracking
+        )
+    except KeyboardInterrupt:
+        _finish_tracking(tracking, "interrupted", None)
+        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        raise ReportInterrupted(run_dir, checkpoint) from None
     _finish_tracking(tracking, "completed", report)
     return Run(
         dir=run_dir,
         model=setup.model,
-        history=trainer.state.history,
+        history=plain(trainer.state.history),
         report=report,
         config=setup.config,
     )
@@ -385,8 +489,18 @@ def config_from_checkpoint(ckpt: Checkpoint) -> Config:
 
 def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
+    from mlptrain.data.fingerprint import check_same_data
+
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
+    check_same_data(
+        ckpt.meta.get("data_fingerprint"),
+        setup.data.fingerprint or {},
+        source=setup.data.source,
+        run=str(ckpt.path),
+        remedy="evaluate the run on the data it was trained on, or score another labelled "
+        "file as a whole with --data FILE",
+    )
     setup.model.load_state_dict(
         model_tensors(ckpt.tensors),
         source=str(ckpt.path),
@@ -438,6 +552,20 @@ class Predictor:
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels (classification) or predicted values (regression)."""

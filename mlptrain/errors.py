@@ -46,3 +46,13 @@ class RunError(MlptrainError):
     """A failure during a run (divergence, I/O fault, a locked run directory): exit code 1."""
 
     exit_code = 1
+
+
+class Interruption(MlptrainError):
+    """A run or sweep stopped on request (Ctrl-C, SIGTERM) after saving what it had.
+
+    Not a mistake of the user or a failure of the run: the CLI prints the message (what was
+    kept, the command that continues) without an ``error:`` prefix and exits 128 + the signal.
+    """
+
+    exit_code = 130

@@ -19,6 +19,18 @@ from mlptrain.cli import app
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+def assert_no_traceback(result: Result) -> None:
+    """The command exited on purpose (``typer.Exit`` / ``SystemExit``), not by an exception.
+
+    ``"Traceback" not in result.output`` can never fail under CliRunner: the runner catches an
+    escaping exception into ``result.exception`` (exit code 1) and prints no traceback.
+    """
+    if result.exit_code == 0:
+        assert result.exception is None, repr(result.exception)
+    else:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+
+
 @pytest.fixture(scope="session")
 def configs_dir() -> Path:
     return CONFIGS

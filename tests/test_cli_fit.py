@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 
 from mlptrain.config import load_config
 from mlptrain.store.checkpoint import load_checkpoint
@@ -72,7 +73,7 @@ def without_seconds(rows: list[dict]) -> list[dict]:
 
 def assert_user_error(result, *fragments: str, code: int = 2) -> None:
     assert result.exit_code == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
     for fragment in fragments:
         assert fragment in result.stderr, (fragment, result.stderr)
 

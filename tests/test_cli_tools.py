@@ -202,7 +202,7 @@ def test_init_writes_a_config_that_validates_and_fits(dataset, tmp_path):
 def test_init_file_dataset_needs_data_and_detects_the_task(tmp_path):
     path = tmp_path / "fruit.yaml"
     result = invoke("init", path, "--dataset", "csv")
-    assert result.exit_code == 2 and "needs --data FILE" in result.stderr
+    assert result.exit_code == 2 and "a file dataset needs a data file" in result.stderr
     data = Path("data/example_fruit.csv").resolve()
     result = invoke("init", path, "--dataset", "csv", "--data", data)
     assert result.exit_code == 0, result.output
@@ -221,7 +221,7 @@ def test_init_errors(tmp_path):
     result = invoke("init", tmp_path / "y.yaml", "--dataset", "irises")
     assert result.exit_code == 2 and "unknown dataset" in result.stderr
     result = invoke("init", tmp_path / "y.yaml", "--dataset", "iris", "--data", path)
-    assert result.exit_code == 2 and "--data is only for" in result.stderr
+    assert result.exit_code == 2 and "a data file is only for the file datasets" in result.stderr
 
 
 def test_inspect_table_and_json(run_dir):

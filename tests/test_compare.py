@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import assert_no_traceback
 from typer.testing import CliRunner
 
 from mlptrain.cli import app
@@ -46,7 +48,8 @@ def test_compare_json_and_markdown(two_runs: tuple[Path, Path]) -> None:
     report = json.loads((two_runs[0] / "report.json").read_text())
     assert data["runs"][0]["test"]["accuracy"] == report["metrics"]["test"]["accuracy"]
     md = runner.invoke(app, ["compare", *map(str, two_runs), "--format", "md"])
-    assert md.output.startswith("| name | dataset |")
+    assert md.output.startswith("| run | name | dataset |")
+    assert f"| {two_runs[0]} | iris |" in md.output and f"| {two_runs[1]} | iris |" in md.output
 
 
 def test_report_rebuilds_files_from_the_run(two_runs: tuple[Path, Path]) -> None:
@@ -67,7 +70,7 @@ def test_missing_run_directory_is_one_error_line(command: str, tmp_path: Path) -
     result = runner.invoke(app, [command, str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such run directory" in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_a_directory_without_report_is_refused(tmp_path: Path) -> None:
@@ -96,3 +99,63 @@ def test_fit_without_figures_then_report_draws_them(tmp_path: Path) -> None:
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
     assert (run / "figures" / "confusion.png").is_file()
     assert "data:image/png" in (run / "report.html").read_text()
+
+
+def test_runs_of_different_tasks_show_their_own_headline(
+    two_runs: tuple[Path, Path], diabetes_run
+) -> None:
+    result = runner.invoke(app, ["compare", str(two_runs[0]), str(diabetes_run.dir)])
+    assert result.exit_code == 0, result.output
+    header, first, second = result.output.splitlines()
+    assert "test headline" in header and "test accuracy" not in header
+    accuracy = json.loads((two_runs[0] / "report.json").read_text())["metrics"]["test"]["accuracy"]
+    r2 = diabetes_run.report["metrics"]["test"]["r2"]
+    assert first.startswith(str(two_runs[0])) and f"accuracy {accuracy:.4f}" in first
+    assert second.startswith(str(diabetes_run.dir)) and f"r2 {r2:.4f}" in second
+    data = json.loads(
+        runner.invoke(
+            app, ["compare", str(two_runs[0]), str(diabetes_run.dir), "--format", "json"]
+        ).output
+    )
+    assert data["headline"] is None
+    assert [row["headline"] for row in data["runs"]] == [
+        {"metric": "accuracy", "value": accuracy},
+        {"metric": "r2", "value": r2},
+    ]
+
+
+def test_compare_skips_directories_that_are_not_finished_runs(
+    two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`mlptrain compare runs/NAME/*` (its own help): cv and sweep folders sit among the
+    runs, and an interrupted run has checkpoints but no report."""
+    root = tmp_path / "iris"
+    root.mkdir()
+    for run in two_runs:
+        shutil.copytree(run, root / run.name)
+    (root / "cv-5-abc").mkdir()
+    (root / "cv-5-abc" / "cv.json").write_text("{}")
+    (root / "interrupted" / "checkpoints").mkdir(parents=True)
+    shutil.copy(
+        two_runs[0] / "checkpoints" / "last.safetensors", root / "interrupted" / "checkpoints"
+    )
+    result = runner.invoke(app, ["compare", *sorted(str(p) for p in root.iterdir())])
+    assert result.exit_code == 0, result.output
+    assert_no_traceback(result)
+    notes = result.stderr.splitlines()
+    assert notes == [
+        f"note: skipped {root / 'cv-5-abc'}: no report.json (not a run directory, or the run "
+        "never finished an epoch); `mlptrain evaluate` can still report on a checkpoint",
+        f"note: skipped {root / 'interrupted'}: no report.json (not a run directory, or the run "
+        "never finished an epoch); `mlptrain evaluate` can still report on a checkpoint",
+    ]
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [str(root / "a"), str(root / "b")]
+
+
+def test_compare_with_no_finished_run_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "sweep").mkdir()
+    result = runner.invoke(app, ["compare", str(tmp_path / "sweep")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: no finished run to compare: {tmp_path / 'sweep'}: ")
+    assert_no_traceback(result)

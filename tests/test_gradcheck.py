@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mlptrain.nn import (
+    GELU,
     BatchNorm1d,
+    BCEWithLogits,
+    LeakyReLU,
     Linear,
     MSELoss,
     Sequential,
+    Sigmoid,
     SoftmaxCrossEntropy,
     Tanh,
     build_model,
@@ -20,6 +26,7 @@ from mlptrain.nn.gradcheck import (
     check_loss,
     check_model,
     check_module,
+    noise_floor,
     relative_error,
 )
 
@@ -193,3 +200,115 @@ def test_result_table():
         "passed": True,
     }
     assert GradcheckResult([("a", 1e-9)]).table().endswith("all 1 checks pass (threshold 1e-05)")
+
+
+def test_noise_floor_scales_with_the_terms_and_the_step():
+    eps = np.finfo(np.float64).eps
+    assert noise_floor(1.0, 1e-6) == pytest.approx(1e7 * eps / 1e-6)
+    assert noise_floor(8.0, 1e-6) == pytest.approx(8 * noise_floor(1.0, 1e-6))
+    assert noise_floor(1.0, 1e-4) == pytest.approx(noise_floor(1.0, 1e-6) / 100)
+
+
+# Deliberately wrong derivatives, each a mistake a hand derivation can make. The check must
+# flag every one of them, on every input, with the scale-aware floor in place.
+
+
+class SigmoidWithoutOneMinusY(Sigmoid):
+    def backward(self, grad_out):
+        return grad_out * self._y
+
+
+class LeakyReluWithoutSlope(LeakyReLU):
+    def backward(self, grad_out):
+        return np.where(self._positive, grad_out, 0.0)
+
+
+class GeluWithoutTheTanhTerm(GELU):
+    def backward(self, grad_out):
+        return grad_out * 0.5 * (1 + self._t)
+
+
+class BatchNormIgnoringTheVariance(BatchNorm1d):
+    """Drops the x̂·Σ(g·x̂) term: the gradient through σ² is forgotten."""
+
+    def backward(self, grad_out):
+        super().backward(grad_out)
+        g = grad_out * self.params["gamma"]
+        return self._inv_std * (g - g.mean(axis=0))
+
+
+class LinearAveragingWeightGradient(Linear):
+    def backward(self, grad_out):
+        grad_x = super().backward(grad_out)
+        self.grads["W"] /= grad_out.shape[0]
+        return grad_x
+
+
+class CrossEntropyWithoutBatchMean(SoftmaxCrossEntropy):
+    def backward(self):
+        k = self._probs.shape[0]
+        return super().backward() * k
+
+
+class BceWithTheSignFlipped(BCEWithLogits):
+    def backward(self):
+        return -super().backward()
+
+
+WRONG_MODULES = {
+    "tanh 1 + tanh²": (lambda rng: SeedPostTanh(), "x"),
+    "sigmoid y": (lambda rng: SigmoidWithoutOneMinusY(), "x"),
+    "leaky_relu no slope": (lambda rng: LeakyReluWithoutSlope(0.1), "x"),
+    "gelu half": (lambda rng: GeluWithoutTheTanhTerm(), "x"),
+    "batchnorm no variance term": (
+        lambda rng: BatchNormIgnoringTheVariance(4, dtype=np.float64),
+        "x",
+    ),
+    "linear mean W": (
+        lambda rng: LinearAveragingWeightGradient(4, 3, rng=rng, dtype=np.float64),
+        "W",
+    ),
+}
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_MODULES))
+@pytest.mark.parametrize("seed", range(5))
+def test_check_module_fails_wrong_derivatives(wrong, seed):
+    rng = np.random.default_rng(seed)
+    make, key = WRONG_MODULES[wrong]
+    errors = check_module(make(rng), rng.standard_normal((6, 4)) * 2, rng=rng)
+    assert errors[key] > 100 * THRESHOLD, errors
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_samples=st.integers(1, 6), n_in=st.integers(1, 6))
+@example(seed=101044188, n_samples=2, n_in=2)
+@example(seed=3, n_samples=1, n_in=1)
+def test_seed_post_tanh_fails_on_any_input(seed, n_samples, n_in):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_samples, n_in)) * 2
+    assert check_module(SeedPostTanh(), x, rng=rng)["x"] > THRESHOLD
+    assert check_module(Tanh(), x, rng=rng)["x"] < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_check_loss_fails_wrong_loss_gradients(seed):
+    rng = np.random.default_rng(seed)
+    logits, labels = rng.standard_normal((5, 3)) * 3, rng.integers(0, 3, 5)
+    assert check_loss(CrossEntropyWithoutBatchMean(), logits, labels) > 0.1
+    z, t = rng.standard_normal((5, 1)) * 3, rng.integers(0, 2, 5)
+    assert check_loss(BceWithTheSignFlipped(), z, t) > 0.1
+
+
+def test_tiny_but_wrong_gradients_are_still_caught():
+    """The confident example whose true gradient is ~1e-6: a gradient off by a factor of two
+    (or of the wrong sign) there is still flagged, so the floor does not hide real errors."""
+    logits, labels = np.array([[6.12275736, -7.66699509]]), np.array([0])
+    assert check_loss(SoftmaxCrossEntropy(), logits, labels) < 1e-6
+
+    class Doubled(SoftmaxCrossEntropy):
+        def backward(self):
+            return 2 * super().backward()
+
+    assert check_loss(Doubled(), logits, labels) > THRESHOLD
+    assert check_loss(BceWithTheSignFlipped(), np.array([[13.0]]), np.array([1])) > THRESHOLD

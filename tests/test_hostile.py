@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
+from conftest import assert_no_traceback
 
 from mlptrain.api import fit, load
 from mlptrain.errors import DataError
@@ -44,7 +45,7 @@ def assert_one_line_error(result, path: Path, problem: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {path}"), lines[0]
     assert problem in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 def _best(runs: dict[str, Path]) -> bytes:
@@ -115,7 +116,7 @@ def test_evaluate_architecture_swapped_in(runs, cli) -> None:
         assert result.exit_code == 2
         assert result.stderr.startswith(f"error: {target} does not fit the model: ")
         assert "0.W: " in result.stderr and "shape (4, 5), model expects (4, 8)" in result.stderr
-        assert "Traceback" not in result.stderr
+        assert_no_traceback(result)
     finally:
         target.write_bytes(backup)
 
@@ -158,7 +159,7 @@ def test_fit_hostile_yaml(tmp_path: Path, cli, kind: str) -> None:
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(f"error: {config}")
     assert problem in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
     assert not (tmp_path / "run").exists()
 
 
@@ -235,7 +236,7 @@ def test_fit_bad_csv(tmp_path: Path, cli, rows: list[str], problem: str) -> None
     assert result.stderr.startswith("error: ")
     assert str(tmp_path / "d.csv") in result.stderr
     assert problem in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_fit_bad_npz(tmp_path: Path, cli, arrays, problem: str) -> None:
     assert result.exit_code == 2, result.stdout + result.stderr
     assert str(tmp_path / "d.npz") in result.stderr
     assert problem in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 def test_npz_with_object_array_is_refused_without_unpickling(tmp_path: Path, cli) -> None:
@@ -272,4 +273,4 @@ def test_npz_with_object_array_is_refused_without_unpickling(tmp_path: Path, cli
     result = cli("fit", config, "--out", tmp_path / "run")
     assert result.exit_code == 2
     assert str(tmp_path / "d.npz") in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)

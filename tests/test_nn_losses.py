@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlptrain.nn import BCEWithLogits, MSELoss, Sigmoid, SoftmaxCrossEntropy
@@ -58,6 +58,10 @@ CASES = [
 @pytest.mark.parametrize(("kind", "weighted"), CASES)
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 8), width=st.integers(1, 5))
+# A confidently right prediction (cross_entropy: logits [[6.12, -7.67]], label 0): a gradient
+# of ~1e-6, below what finite differences resolve; it once failed a purely relative check.
+@example(seed=3, k=1, width=1)
+@example(seed=1449, k=1, width=1)
 def test_loss_gradient_matches_finite_differences(kind, weighted, seed, k, width):
     rng = np.random.default_rng(seed)
     loss, output, target = make_case(kind, weighted, k, width, rng)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlptrain.nn import (
@@ -87,6 +87,9 @@ def random_input(name, shape, rng, dtype=np.float64):
     n_in=st.integers(1, 6),
     n_out=st.integers(1, 6),
 )
+# BatchNorm1d over two samples: the output hardly depends on x (gradient ~1e-4, objective
+# cancelling to ~0.1), which once read as a relative error of 1.7e-6.
+@example(seed=101044188, n_samples=2, n_in=2, n_out=1)
 def test_backward_matches_finite_differences(name, mode, seed, n_samples, n_in, n_out):
     rng = np.random.default_rng(seed)
     module = make_module(name, n_in, n_out, rng)

@@ -3,6 +3,7 @@ command, exit 130/143; a second signal exits at once; handlers are put back afte
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.store.checkpoint import load_checkpoint
@@ -67,8 +69,14 @@ def test_signal_stops_after_step_and_resume_matches(
     assert f"resume with: mlptrain fit --resume {tmp_path / 'run'}" in str(error)
     meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors").meta
     assert meta["step"] == 11 and meta["batch"] > 0  # mid-epoch, exactly where it stopped
-    assert not (tmp_path / "run" / "report.json").exists()
+    # the run directory says it was interrupted, with the epochs it finished
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["status"] == "interrupted" and report["metrics"] == {}
+    finished = meta["epoch"]
+    history = report["training"]["history"]
+    assert [r["epoch"] for r in history] == list(range(1, finished + 1))
     resumed = fit(resume=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["status"] == "completed"
     for name, value in reference.model.state_dict().items():
         assert np.array_equal(resumed.model.state_dict()[name], value), name
 
@@ -117,7 +125,7 @@ def test_second_sigint_through_cli_exits_130(tmp_path: Path, cli, monkeypatch) -
     result = cli("fit", path, "--out", tmp_path / "run")
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == "interrupted"
-    assert "Traceback" not in result.stderr
+    assert_no_traceback(result)
 
 
 def test_stop_on_signals_outside_main_thread_installs_nothing() -> None:
@@ -171,3 +179,29 @@ def test_cli_process_signal_prints_resume_command(tmp_path: Path, signum: int, c
     assert "Traceback" not in stderr
     meta = load_checkpoint(last).meta
     assert meta["step"] >= 1
+
+
+def test_ctrl_c_while_the_report_is_written_says_how_to_finish_it(
+    tmp_path: Path, cli, monkeypatch
+) -> None:
+    """Training finished, figures being drawn: the weights are saved; `mlptrain report` finishes."""
+    import mlptrain.reporting.figures
+
+    def interrupted_drawing(report, out_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mlptrain.reporting.figures, "make_figures", interrupted_drawing)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.replace("EPOCHS", "2"))
+    out = tmp_path / "run"
+    result = cli("fit", path, "--out", out, "-q")
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines() == [
+        "interrupted while writing the report: training had finished and the weights are "
+        f"saved in {out / 'checkpoints' / 'best.safetensors'}",
+        f"finish the report with: mlptrain report {out}",
+    ]
+    assert load_checkpoint(out / "checkpoints" / "best.safetensors").meta["epoch"] == 2
+    monkeypatch.undo()
+    assert cli("report", out).exit_code == 0
+    assert json.loads((out / "report.json").read_text())["status"] == "completed"

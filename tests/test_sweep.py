@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_no_traceback
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
@@ -105,6 +106,25 @@ def test_local_sweep_writes_runs_and_reports(full_sweep: Path) -> None:
     assert "| rank | parameters | val_loss |" in (full_sweep / "sweep.md").read_text()
 
 
+def test_test_metrics_are_shown_in_their_own_column_and_never_rank(full_sweep: Path) -> None:
+    summary = json.loads((full_sweep / "sweep.json").read_text())
+    assert summary["monitor"] == "val_loss" and summary["info_metric"] == "test_accuracy"
+    records = latest_records(full_sweep)
+    for row in summary["leaderboard"]:
+        values = [records[t]["metrics"]["test_accuracy"] for t in row["trials"]]
+        assert row["info_mean"] == pytest.approx(np.mean(values), abs=1e-15)
+        assert row["info_std"] == pytest.approx(np.std(values), abs=1e-15)
+        # every test accuracy is the run's own report value
+        for trial in row["trials"]:
+            report = json.loads((full_sweep / trial / "report.json").read_text())
+            assert (
+                records[trial]["metrics"]["test_accuracy"] == report["metrics"]["test"]["accuracy"]
+            )
+    md = (full_sweep / "sweep.md").read_text()
+    assert "| rank | parameters | val_loss | test_accuracy (information, not ranked) |" in md
+    assert "test_accuracy (information, not ranked)" in (full_sweep / "sweep.html").read_text()
+
+
 def test_dask_cluster_gives_identical_trials(
     full_sweep: Path, config_path: Path, tmp_path: Path
 ) -> None:
@@ -153,12 +173,27 @@ def test_shards_union_equals_full_sweep(
     assert second.summary["counts"]["completed"] == 4  # the last shard sees all results
 
 
-def test_failed_trial_is_recorded_and_counted(config_path: Path, tmp_path: Path) -> None:
+def test_failed_trial_is_recorded_and_counted(
+    config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trial that fails while it runs (its config is valid: bad configs are refused before
+    # the sweep starts); trials run in this process with --jobs 1.
+    import mlptrain.api
+    from mlptrain.errors import RunError
+
+    real_fit = mlptrain.api.fit
+
+    def fit_failing_at_lr_3e_2(cfg, **kwargs):
+        if cfg.train.optimizer.lr == 3e-2:
+            raise RunError("training diverged: simulated for this test")
+        return real_fit(cfg, **kwargs)
+
+    monkeypatch.setattr(mlptrain.api, "fit", fit_failing_at_lr_3e_2)
     args = [
         "sweep",
         str(config_path),
         "--grid",
-        "train.optimizer.lr=1e-2,-1",
+        "train.optimizer.lr=1e-2,3e-2",
         "--out",
         str(tmp_path),
     ]
@@ -168,7 +203,7 @@ def test_failed_trial_is_recorded_and_counted(config_path: Path, tmp_path: Path)
     records = list(latest_records(tmp_path).values())
     failed = [r for r in records if r["status"] == "failed"]
     assert len(failed) == 1
-    assert "train.optimizer.lr: -1 is not allowed; must be a number > 0" in failed[0]["error"]
+    assert failed[0]["error"] == "training diverged: simulated for this test"
     summary = json.loads((tmp_path / "sweep.json").read_text())
     assert summary["counts"] == {"completed": 1, "failed": 1, "pending": 0}
     # a rerun retries only the failed trial
@@ -253,6 +288,19 @@ def test_distributions_parse_without_eval() -> None:
         ([], "nothing to sweep"),
         (["--seeds", "2", "--shard", "2/2"], "--shard '2/2': allowed: i/N with 0 <= i < N"),
         (["--seeds", "2", "--monitor", "accuracy"], "--monitor 'accuracy': allowed"),
+        (
+            ["--seeds", "2", "--monitor", "test_accuracy"],
+            "--monitor 'test_accuracy': a sweep never ranks on the test split",
+        ),
+        (
+            ["--seeds", "2", "--set", "data.val_size=0", "--set", "train.early_stopping=null"],
+            "data.val_size is 0 (no validation split): ranking on the test split would pick "
+            "the settings that fit the test rows; keep data.val_size > 0, or use `mlptrain cv`",
+        ),
+        (
+            ["--grid", "data.val_size=0,0.2", "--set", "train.early_stopping=null"],
+            "keep data.val_size > 0",
+        ),
         (["--seeds", "2", "--jobs", "0"], "--jobs 0: allowed: an integer >= 1"),
         (["--seeds", "2", "--jobs", "2", "--scheduler", "tcp://h:1"], "--jobs applies to local"),
         (["--seeds", "2", "--set", "train.epochs=0"], "train.epochs: 0 is not allowed"),
@@ -262,7 +310,8 @@ def test_bad_flags_exit_2(config_path: Path, tmp_path: Path, args: list[str], me
     result = runner.invoke(app, ["sweep", str(config_path), *args, "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert message in result.output
-    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert result.output.startswith("error: ")
+    assert_no_traceback(result)
 
 
 def test_bad_spec_file_exit_2(config_path: Path, tmp_path: Path) -> None:

@@ -8,17 +8,60 @@ and its exit code (2 bad input, 1 failure during a run); no tracebacks.
 from __future__ import annotations
 
 import contextlib
+import re
+import sys
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from mlptrain import __version__
 
+# Click's exception classes, from the Click that Typer runs on (newer Typers vendor their own).
+_clicks = sys.modules[typer.BadParameter.__module__]
+
+
+class OneLineErrors(TyperGroup):
+    """Click's usage errors (a bad option value, an unknown flag) as one ``error:`` line.
+
+    Click prints a usage block, a hint and the error on three lines; mlptrain's own errors are
+    one line each, so a bad ``--split`` reads like a bad config key. Help for a bare command
+    (``mlptrain``, ``mlptrain fit`` with no arguments) is still shown in full.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _clicks.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except _clicks.UsageError as exc:
+            typer.echo(f"error: {_usage_message(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except _clicks.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except _clicks.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: Any) -> str:
+    # pydantic-style "Value error, " prefixes reach Click through parameter conversion
+    message = re.sub(r"\bValue error, ", "", exc.format_message()).rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "mlptrain"
+    return f"{message} (see {command} --help)"
+
+
 app = typer.Typer(
     name="mlptrain",
+    cls=OneLineErrors,
     help="Train, evaluate and check MLPs built from hand-derived NumPy modules.",
     no_args_is_help=True,
     add_completion=True,
@@ -30,10 +73,13 @@ app = typer.Typer(
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn mlptrain's own errors into one line and an exit code."""
-    from mlptrain.errors import MlptrainError
+    from mlptrain.errors import Interruption, MlptrainError
 
     try:
         yield
+    except Interruption as exc:  # what was saved and how to continue: not an error
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
     except MlptrainError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

@@ -38,6 +38,8 @@ def compare(
     """Compare runs side by side.
 
     Data, layers, optimizer, epochs, test metrics, and the config keys that differ.
+    Directories that are not finished runs (a cv or sweep folder, an interrupted run) are
+    skipped with a note.
 
     Example: mlptrain compare runs/digits/* --format md
     """
@@ -45,6 +47,8 @@ def compare(
         from mlptrain.reporting.compare import compare_runs, comparison_table
 
         comparison = compare_runs(run_dirs)
+        for skipped in comparison["skipped"]:
+            typer.echo(f"note: skipped {skipped['reason']}", err=True)
         if format is OutputFormat.json:
             typer.echo(json.dumps(comparison, indent=2))
         else:

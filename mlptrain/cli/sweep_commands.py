@@ -37,7 +37,8 @@ def sweep(
     monitor: Annotated[
         str | None,
         typer.Option(
-            "--monitor", help="Rank by this metric (default val_loss, or the test headline)."
+            "--monitor",
+            help="Rank by this train/val metric (default val_loss; test metrics never rank).",
         ),
     ] = None,
     spec: Annotated[
@@ -123,7 +124,7 @@ def cv(
     Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
     """
     with user_errors():
-        from mlptrain.search.cv import cross_validate
+        from mlptrain.search.cv import cross_validate, monitoring_note
 
         result = cross_validate(
             config,
@@ -135,6 +136,7 @@ def cv(
             on_warning=lambda line: typer.echo(line, err=True),
         )
         typer.echo(f"{folds}-fold cross-validation of {result.summary['name']}:")
+        typer.echo(monitoring_note(result.summary))
         for name, stat in result.summary["metrics"].items():
             typer.echo(f"  {name:<20} {stat['mean']:.4f} ± {stat['std']:.4f}")
         typer.echo(f"results: {result.dir / 'cv.json'}")

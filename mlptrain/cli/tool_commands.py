@@ -145,6 +145,14 @@ def init(
     data: Annotated[
         Path | None, typer.Option("--data", help="The data file, for --dataset csv or npz.")
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            metavar="COL",
+            help="The target column of --data (CSV); default: the last column.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config for a dataset.
@@ -154,7 +162,7 @@ def init(
     with user_errors():
         from mlptrain.config.starter import write_starter
 
-        written = write_starter(path, dataset, data=data, force=force)
+        written = write_starter(path, dataset, data=data, target=target, force=force)
         typer.echo(f"wrote {written}; check it with: mlptrain validate {written}")
 
 
@@ -181,9 +189,7 @@ def inspect(
         else:
             typer.echo(_inspect_table(info))
         if info["integrity"] != "ok":
-            typer.echo(
-                f"error: {info['path']}: integrity check failed: {info['integrity']}", err=True
-            )
+            typer.echo(f"error: {info['path']}: {info['integrity']}", err=True)
             raise typer.Exit(2)
 
 

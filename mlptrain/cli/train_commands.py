@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,9 +21,10 @@ class Split(str, Enum):
 @app.command()
 def fit(
     config: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Argument(
-            help="YAML config file (not with --resume, which uses the run's stored config).",
+            help="YAML config file(s); several are trained in turn and compared at the end "
+            "(none with --resume, which uses the run's stored config).",
             dir_okay=False,
             show_default=False,
         ),
@@ -78,51 +79,123 @@ def fit(
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
 
     Tracking: --track mlflow and/or --track tensorboard (docs/tracking.md).
+    Several configs (mlptrain fit configs/iris.yaml configs/wine.yaml) are checked first,
+    trained in turn, and compared at the end as by mlptrain compare.
 
     Ctrl-C (or SIGTERM) stops after the current step and saves; continue with
     mlptrain fit --resume RUN_DIR.
     """
     with user_errors():
-        from mlptrain.api import fit as fit_run
-        from mlptrain.reporting.report import format_metrics_table
-        from mlptrain.training.progress import ConsoleProgress
-        from mlptrain.training.signals import Interrupted
+        options = dict(
+            overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
+            checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
+            track=track or [],
+        )  # fmt: skip
+        if config and len(config) > 1:
+            _fit_several(config, set_ or [], out=out, **options)
+        else:
+            _fit_one(config[0] if config else None, set_ or [], out=out, **options)
 
-        if gradcheck:
-            _gradcheck_before_fit(config, set_ or [], quiet=quiet)
-        progress = ConsoleProgress(quiet=quiet)
-        try:
-            run = fit_run(
-                config,
-                overrides=set_ or [],
-                out=out,
-                overwrite=overwrite,
-                callbacks=progress.callbacks(),
-                resume=resume,
-                init_from=init_from,
-                checkpoint_every_steps=checkpoint_every_steps,
-                figures=figures,
-                track=track or [],
-                on_warning=lambda line: typer.echo(line, err=True),
+
+def _fit_one(
+    config: Path | None,
+    overrides: list[str],
+    *,
+    out: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    resume: Path | None,
+    init_from: Path | None,
+    checkpoint_every_steps: int | None,
+    gradcheck: bool,
+    figures: bool,
+    track: list[str],
+) -> Path:
+    """Train one config (or resume one run) and print its summary; the run directory."""
+    from mlptrain.api import fit as fit_run
+    from mlptrain.reporting.report import format_metrics_table
+    from mlptrain.training.progress import ConsoleProgress
+
+    if gradcheck:
+        _gradcheck_before_fit(config, overrides, quiet=quiet)
+    if resume is not None and config is None:
+        from mlptrain.training.resume import resume_point
+
+        point = resume_point(resume, overrides)
+        if point.finished:
+            typer.echo(
+                f"nothing to train: {point.run_dir} finished at epoch {point.epoch} of "
+                f"{point.epochs}"
+                + (
+                    " (stopped early)"
+                    if point.stopped_early
+                    else f"; --set train.epochs=N with N > {point.epoch} trains longer"
+                )
             )
-        except Interrupted as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(exc.exit_code) from None
-        report = run.report
-        training = report["training"]
-        typer.echo(
-            f"trained {report['name']} for {training['epochs_run']} epochs in {training['seconds']:.1f} s"
-            + (
-                f" (stopped early; best epoch {training['best_epoch']})"
-                if training["stopped_early"]
-                else ""
-            )
+            return point.run_dir
+        typer.echo(f"resuming {point.run_dir} from epoch {point.epoch}, step {point.step}")
+    progress = ConsoleProgress(quiet=quiet)
+    run = fit_run(
+        config,
+        overrides=overrides,
+        out=out,
+        overwrite=overwrite,
+        callbacks=progress.callbacks(),
+        resume=resume,
+        init_from=init_from,
+        checkpoint_every_steps=checkpoint_every_steps,
+        figures=figures,
+        track=track,
+        on_warning=lambda warning: typer.echo(f"warning: {warning}"),
+    )
+    report = run.report
+    training = report["training"]
+    epochs, best = training["epochs_run"], training["best_epoch"]
+    typer.echo(
+        f"trained {report['name']} for {epochs} epochs in {training['seconds']:.1f} s"
+        + (
+            f" (stopped early at epoch {epochs}; best epoch {best})"
+            if training["stopped_early"]
+            else f" (best epoch {best} of {epochs})"
         )
-        typer.echo("test metrics:")
-        typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
-        for warning in report.get("warnings") or []:
-            typer.echo(f"warning: {warning}")
-        typer.echo(f"run directory: {run.dir}")
+    )
+    typer.echo("test metrics:")
+    typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
+    for warning in report.get("warnings") or []:
+        typer.echo(f"warning: {warning}")
+    typer.echo(f"run directory: {run.dir}")
+    return run.dir
+
+
+def _fit_several(
+    configs: list[Path], overrides: list[str], *, out: Path | None, **options: Any
+) -> None:
+    """``fit a.yaml b.yaml``: every config checked first, then trained in turn, then compared.
+
+    With ``--out`` each run goes to ``OUT/<config file name>``; a bad config stops everything
+    before the first epoch, and a failed run stops the ones after it.
+    """
+    from mlptrain.config import load_config
+    from mlptrain.errors import UserInputError
+    from mlptrain.reporting.compare import compare_runs, comparison_table
+
+    if options["resume"] is not None:
+        raise UserInputError("--resume continues one run; give no CONFIG with it")
+    stems = [path.stem for path in configs]
+    if out is not None and len(set(stems)) < len(stems):
+        twice = ", ".join(sorted({s for s in stems if stems.count(s) > 1}))
+        raise UserInputError(
+            f"--out {out}: configs named {twice} would share a run directory "
+            "(runs go to OUT/<config file name>); rename one, or leave out --out"
+        )
+    for path in configs:
+        load_config(path, overrides)  # every problem is reported before any training
+    run_dirs = []
+    for index, path in enumerate(configs, 1):
+        typer.echo(f"[{index}/{len(configs)}] {path}")
+        run_out = None if out is None else out / path.stem
+        run_dirs.append(_fit_one(path, overrides, out=run_out, **options))
+    typer.echo(comparison_table(compare_runs(run_dirs)), nl=False)
 
 
 def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
@@ -149,27 +222,44 @@ def evaluate(
         ),
     ],
     split: Annotated[Split, typer.Option(help="Which split to evaluate.")] = Split.test,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Score a labelled CSV/NPZ file instead: all its rows, with the run's saved "
+            "scaler and labels.",
+            dir_okay=False,
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
     """Metrics of a trained model on a split.
 
-    The split is rebuilt from the run's saved config and seed.
+    The split is rebuilt from the run's saved config and seed; if the data changed since the
+    run was trained, evaluate refuses (exit 2). --data FILE scores another labelled file.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
+        from mlptrain.errors import UserInputError
         from mlptrain.reporting.report import format_metrics_table, render_split_markdown
+        from mlptrain.serving.score import score_file
 
-        result = evaluate_run(path, split=split.value)
+        if data is not None and split is not Split.test:
+            raise UserInputError("--data scores all rows of a file; it takes no --split")
+        result = evaluate_run(path, split=split.value) if data is None else score_file(path, data)
         if format is OutputFormat.json:
             typer.echo(json.dumps(result, indent=2))
         elif format is OutputFormat.md:
             typer.echo(render_split_markdown(result))
         else:
+            n = result["n_samples"]
             typer.echo(
-                f"{result['split']} split of {result['checkpoint']} ({result['n_samples']} samples):"
+                f"{result['split']} split of {result['checkpoint']} ({n} samples):"
+                if data is None
+                else f"{data} (all {n} rows) scored by {result['checkpoint']}:"
             )
             typer.echo(format_metrics_table(result["metrics"], result["task"]))

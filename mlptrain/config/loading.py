@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from pydantic import ValidationError
 
 from mlptrain.config.checks import cross_section_problems
 from mlptrain.config.messages import config_error, translate_errors
-from mlptrain.config.overrides import apply_overrides_tracked
+from mlptrain.config.overrides import apply_overrides_tracked, override_text
 from mlptrain.config.schema import Config, Origin, show_value
-from mlptrain.config.yamlsafe import LineMap, SafeDumper, parse_yaml, read_yaml
+from mlptrain.config.yamlsafe import KeyPath, LineMap, SafeDumper, parse_yaml, read_yaml
 from mlptrain.errors import ConfigError
 
 
@@ -90,9 +91,10 @@ def _build(
         raise ConfigError(f"{source}: the top level must be a mapping")
     raw, overridden = apply_overrides_tracked(raw, overrides)
     raw.setdefault("name", default_name)
+    _anchor_typed_paths(raw, overridden)
     origin = Origin(source, lines, overridden)
     try:
-        config = Config.model_validate(raw, context={"base_dir": Path(base_dir)})
+        config = _validate(raw, base_dir, overridden)
     except ValidationError as exc:
         raise config_error(translate_errors(exc.errors(), raw), origin) from None
     config._origin = origin
@@ -100,6 +102,46 @@ def _build(
     if problems:
         raise config_error(problems, origin)
     return config
+
+
+def _anchor_typed_paths(raw: dict[str, Any], overridden: Mapping[KeyPath, str]) -> None:
+    """A path typed in ``--set data.path=...`` is relative to the current directory.
+
+    A path written in the file stays relative to the file's folder (the schema anchors it
+    there); one typed on the command line means what the shell means by it.
+    """
+    data = raw.get("data")
+    if ("data", "path") in overridden and isinstance(data, dict):
+        value = data.get("path")
+        if isinstance(value, str) and value.strip():
+            data["path"] = os.path.abspath(Path(value).expanduser())
+
+
+def _validate(raw: dict[str, Any], base_dir: Path, overridden: Mapping[KeyPath, str]) -> Config:
+    """``Config.model_validate``, reading an override's value as text where a string is wanted.
+
+    ``--set data.target=no`` or ``--set name=2024`` parse as YAML (false, 2024); a string field
+    takes them as typed rather than failing with a type error.
+    """
+    context = {"base_dir": Path(base_dir)}
+    try:
+        return Config.model_validate(raw, context=context)
+    except ValidationError as exc:
+        retyped = False
+        for error in exc.errors():
+            path = tuple(error["loc"])
+            if error["type"] == "string_type" and path in overridden:
+                _set_at(raw, path, override_text(overridden[path]))
+                retyped = True
+        if not retyped:
+            raise
+    return Config.model_validate(raw, context=context)
+
+
+def _set_at(raw: Any, path: KeyPath, value: object) -> None:
+    for part in path[:-1]:
+        raw = raw[part]
+    raw[path[-1]] = value
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from mlptrain.config.schema import show_value
 from mlptrain.config.yamlsafe import KeyPath, format_key_path, parse_yaml_value
 from mlptrain.errors import ConfigError
 
-_OVERRIDE_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
-_OVERRIDE_PART = re.compile(r"\.?([\w-]+)|\[(\d+)\]")
+_OVERRIDE_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[-?\d+\])*$")
+_OVERRIDE_PART = re.compile(r"\.?([\w-]+)|\[(-?\d+)\]")
 _OVERRIDE_HELP = (
-    "allowed: key.path=value, e.g. train.optimizer.lr=3e-3 or model.layers[0].units=128"
+    "allowed: key.path=value, e.g. train.optimizer.lr=3e-3, model.layers[0].units=128 or "
+    "model.layers[-1].units=3 (negative indices count from the end)"
 )
 
 
@@ -69,6 +70,11 @@ def _parse_override(text: str) -> tuple[KeyPath, object]:
     return path, parse_yaml_value(value_text, f"--set {text}")
 
 
+def override_text(text: str) -> str:
+    """The value of a ``key.path=value`` override as typed (for fields that want a string)."""
+    return text.partition("=")[2].strip()
+
+
 # Sections that are tagged unions get their default type when an override creates them, so
 # `--set train.optimizer.lr=0.01` tunes the default Adam instead of failing on a missing type.
 _DEFAULT_TYPES: dict[KeyPath, str] = {
@@ -85,20 +91,22 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
     """
     node: Any = root
     created: KeyPath | None = None
+    path = list(path)  # negative indices are resolved in place, so errors name the item
     for depth, part in enumerate(path):
-        here = format_key_path(path[:depth]) if depth else "the top level"
+        here = format_key_path(tuple(path[:depth])) if depth else "the top level"
         last = depth == len(path) - 1
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise ConfigError(
                     f"--set {text}: {here} is {show_value(node)}, not a list; [{part}] needs a list"
                 )
-            if part >= len(node):
+            if not -len(node) <= part < len(node):
                 raise ConfigError(
                     f"--set {text}: index [{part}] is out of range; {here} has "
                     f"{len(node)} item{'s' if len(node) != 1 else ''} "
-                    f"(allowed: 0 to {len(node) - 1})"
+                    f"(allowed: 0 to {len(node) - 1}, or -1 to -{len(node)} from the end)"
                 )
+            part = path[depth] = part % len(node)
         elif not isinstance(node, dict):
             raise ConfigError(
                 f"--set {text}: {here} is {show_value(node)}, not a mapping; "
@@ -106,22 +114,22 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
             )
         if last:
             node[part] = value
-            return created or path
+            return created or tuple(path)
         child = node[part] if isinstance(node, list) else node.get(part)
         if child is None:
             if isinstance(path[depth + 1], int):
                 raise ConfigError(
-                    f"--set {text}: {format_key_path(path[: depth + 1])} is not "
+                    f"--set {text}: {format_key_path(tuple(path[: depth + 1]))} is not "
                     "set, so it has no items to index"
                 )
-            here_path = path[: depth + 1]
+            here_path = tuple(path[: depth + 1])
             default_type = _DEFAULT_TYPES.get(here_path)
             child = node[part] = {"type": default_type} if default_type else {}
             created = created or here_path
         elif (
             isinstance(child, str)
             and isinstance(path[depth + 1], str)
-            and _is_shorthand(path[: depth + 1])
+            and _is_shorthand(tuple(path[: depth + 1]))
         ):
             child = node[part] = {"type": child}  # `relu` -> `{type: relu}` so it can gain fields
         node = child

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlptrain.config.monitors import direction
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 
 DatasetName = Literal[
@@ -66,7 +67,7 @@ def monitor_mode(name: str) -> Literal["min", "max"]:
     """Whether a monitored metric improves downwards (losses, errors) or upwards (scores)."""
     if name not in MONITORS:
         raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
-    return "min" if name.endswith(("loss", "mse", "rmse", "mae")) else "max"
+    return direction(name)
 
 
 def _problem(subpath: KeyPath, message: str) -> PydanticCustomError:
@@ -338,6 +339,7 @@ class ModelSpec(_Strict):
 class TrainSpec(_Strict):
     epochs: int = Field(50, ge=1, le=1_000_000)
     batch_size: int = Field(64, ge=1, le=10_000_000)
+    shuffle: bool = True  # a fresh permutation each epoch; false: the rows in order
     dtype: Literal["float32", "float64"] = "float32"
     optimizer: Optimizer = Field(default_factory=Adam)
     schedule: Schedule = Field(default_factory=ConstantSchedule)

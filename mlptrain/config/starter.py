@@ -29,24 +29,39 @@ _FILE_DEFAULT = (64, 100, 32, 1e-3)
 
 
 def starter_config(
-    dataset: str, *, name: str, data_path: str | None = None, task: str | None = None
+    dataset: str,
+    *,
+    name: str,
+    data_path: str | None = None,
+    task: str | None = None,
+    target: str | None = None,
 ) -> str:
-    """The YAML text of a starter config; ``data_path`` (relative to the config) for files."""
+    """The YAML text of a starter config; ``data_path`` (relative to the config) for files.
+
+    ``target`` is the target column of a CSV (written as a comment when it is the default,
+    the last column, so the user sees which one was picked).
+    """
+    from mlptrain.config.messages import suggest
     from mlptrain.data import DATASETS
 
     info = DATASETS.get(dataset)
     if info is None:
         raise UserInputError(
-            f"--dataset {dataset!r}: unknown dataset; allowed: {', '.join(DATASETS)} "
+            f"dataset {dataset!r}: unknown dataset; {suggest(dataset, list(DATASETS))} "
             "(see mlptrain datasets)"
         )
     if info.kind == "file" and not data_path:
         raise UserInputError(
-            f"--dataset {dataset}: a file dataset needs --data FILE (the {dataset.upper()} to train on)"
+            f"dataset {dataset}: a file dataset needs a data file (the {dataset.upper()} to "
+            "train on)"
         )
     if info.kind != "file" and data_path:
         raise UserInputError(
-            f"--data is only for the file datasets csv and npz; {dataset!r} is built in"
+            f"a data file is only for the file datasets csv and npz; {dataset!r} is built in"
+        )
+    if target is not None and dataset != "csv":
+        raise UserInputError(
+            f"a target column is only for dataset csv; {dataset!r} has its target built in"
         )
     hidden, epochs, batch, lr = _SIZES.get(dataset, _FILE_DEFAULT)
     task = task or info.task
@@ -62,8 +77,8 @@ def starter_config(
     ]
     if info.kind == "file":
         lines.append(f"  path: {data_path}   # relative to this config file")
-        if dataset == "csv":
-            lines.append("  # target: label          # the target column; default: the last one")
+        if dataset == "csv" and target is not None:
+            lines.append(f"  target: {_yaml_text(target)}   # the target column")
         if task in ("classification", "regression"):
             lines.append(f"  task: {task}   # detected from the target when this file was written")
     lines += [
@@ -94,10 +109,26 @@ def starter_config(
     return "\n".join(lines) + "\n"
 
 
+def _yaml_text(value: str) -> str:
+    """A column name as a YAML string scalar (quoted, so 'no' or '2024' stay text)."""
+    import json
+
+    return json.dumps(value)  # a JSON string is a valid double-quoted YAML scalar
+
+
 def write_starter(
-    path: str | Path, dataset: str, *, data: str | Path | None = None, force: bool = False
+    path: str | Path,
+    dataset: str,
+    *,
+    data: str | Path | None = None,
+    target: str | None = None,
+    force: bool = False,
 ) -> Path:
-    """Write a starter config for ``dataset`` to ``path`` (refuses to overwrite unless force)."""
+    """Write a starter config for ``dataset`` to ``path`` (refuses to overwrite unless force).
+
+    For a CSV the target column is ``target``, or the file's last column when it is None;
+    either way the config names it, so the user sees which column the model will learn.
+    """
     from mlptrain.config import parse_config
     from mlptrain.store.atomic import atomic_write_text
 
@@ -111,31 +142,40 @@ def write_starter(
     data_path = None
     task = None
     if data is not None:
-        starter_config(dataset, name="check", data_path=str(data))  # dataset and --data agree
+        # dataset, data and target agree
+        starter_config(dataset, name="check", data_path=str(data), target=target)
         data = Path(data)
         if not data.is_file():
-            raise UserInputError(f"--data {data}: no such file")
+            raise UserInputError(f"data file {data}: no such file")
         data_path = os.path.relpath(data.resolve(), path.parent.resolve())
-        task = _detect_task(dataset, data)
+        task, target = _detect_task(dataset, data, target)
+    elif target is not None:
+        starter_config(dataset, name="check", target=target)  # names the mismatch
     name = path.stem.replace(" ", "_") or "model"
-    text = starter_config(dataset, name=name, data_path=data_path, task=task)
+    text = starter_config(dataset, name=name, data_path=data_path, task=task, target=target)
     # the template must be a valid config before it is written
     parse_config(text, source=str(path), base_dir=path.parent.resolve(), default_name=name)
     atomic_write_text(path, text)
     return path
 
 
-def _detect_task(dataset: str, data: Path) -> str | None:
-    """The task of a data file, so the starter picks the right loss (None if not a file set)."""
+def _detect_task(dataset: str, data: Path, target: str | None) -> tuple[str | None, str | None]:
+    """(task, target column) of a data file, so the starter picks the right loss and target.
+
+    Reading the file also checks that ``target`` is one of its columns (with a did-you-mean).
+    """
     from types import SimpleNamespace
 
     from mlptrain.data import DATASETS, load_raw
 
     info = DATASETS.get(dataset)
     if info is None or info.kind != "file":
-        return None
+        return None, target
     spec = SimpleNamespace(
-        dataset=dataset, params={}, path=data, target=None, task="auto",
+        dataset=dataset, params={}, path=data, target=target, task="auto",
         test_size=0.2, val_size=0.15, scale="standard",
     )  # fmt: skip
-    return load_raw(spec, seed=0).task
+    raw = load_raw(spec, seed=0)
+    if dataset == "csv" and target is None:
+        target = raw.target_name
+    return raw.task, target

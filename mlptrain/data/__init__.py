@@ -12,11 +12,13 @@ was wrong, where, and what is allowed.
 | ``preprocess`` | ``infer_task``, ``LabelEncoder``, ``Scaler`` |
 | ``splits`` | ``split_indices`` and ``prepare`` (raw data to scaled, encoded splits) |
 | ``features`` | predict-time inputs: ``read_features``, ``check_features`` |
+| ``arrays`` | the caller's arrays: ``raw_from_arrays`` (with their split), ``write_npz`` |
 
 scikit-learn is imported inside functions only: importing it costs about a second, and commands
 such as ``mlptrain --help`` must not pay for it.
 """
 
+from mlptrain.data.arrays import feature_names_of, raw_from_arrays, target_array, write_npz
 from mlptrain.data.datasets import DATASETS, DataConfig, DatasetInfo, load_raw
 from mlptrain.data.features import check_features, read_features
 from mlptrain.data.files import RawData, read_table
@@ -28,7 +30,14 @@ from mlptrain.data.preprocess import (
     Scaler,
     infer_task,
 )
-from mlptrain.data.splits import Prepared, Split, prepare, prepare_rows, split_indices
+from mlptrain.data.splits import (
+    Prepared,
+    Split,
+    prepare,
+    prepare_assigned,
+    prepare_rows,
+    split_indices,
+)
 
 __all__ = [
     "DATASETS",
@@ -43,11 +52,16 @@ __all__ = [
     "Scaler",
     "Split",
     "check_features",
+    "feature_names_of",
     "infer_task",
     "load_raw",
     "prepare",
+    "prepare_assigned",
     "prepare_rows",
+    "raw_from_arrays",
     "read_features",
     "read_table",
     "split_indices",
+    "target_array",
+    "write_npz",
 ]

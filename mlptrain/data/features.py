@@ -42,6 +42,15 @@ def check_features(
     return X
 
 
+def feature_columns(header: list[str], feature_names: list[str], target: str | None) -> list[int]:
+    """The columns of a table holding the model's features: by name in training order when the
+    header has every training feature name (other columns, such as a target, are ignored);
+    otherwise every column but ``target``, by position."""
+    if all(name in header for name in feature_names):
+        return [header.index(name) for name in feature_names]
+    return [j for j, name in enumerate(header) if name != target]
+
+
 def read_features(
     path: str | Path, *, feature_names: list[str], target: str | None = None
 ) -> tuple[np.ndarray, list[str]]:
@@ -67,16 +76,13 @@ def read_features(
 
     path = check_file(path)
     header, cells, lines = parse_csv(path)
-    if all(name in header for name in feature_names):
-        indices = [header.index(name) for name in feature_names]
-    else:
-        indices = [j for j, name in enumerate(header) if name != target]
-        if len(indices) != n_features:
-            missing = [name for name in feature_names if name not in header]
-            raise DataError(
-                f"{path}: X has {len(indices)} features, but the model expects {n_features}; "
-                f"the model's columns missing from the header: {quote_list(missing)}"
-            )
+    indices = feature_columns(header, feature_names, target)
+    if len(indices) != n_features:  # only possible when taken by position
+        missing = [name for name in feature_names if name not in header]
+        raise DataError(
+            f"{path}: X has {len(indices)} features, but the model expects {n_features}; "
+            f"the model's columns missing from the header: {quote_list(missing)}"
+        )
     names = [header[j] for j in indices]
     X = numeric_columns(
         path,

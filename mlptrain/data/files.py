@@ -35,6 +35,10 @@ class RawData:
     feature_names: list[str]
     task: str
     source: str
+    target_name: str | None = None  # the target's column name, for tables with a header
+    # Optional row assignment ("train", "val" or "test" per row) that replaces the seeded
+    # split: an NPZ may carry it as an array ``split`` (mlptrain.fit(X=..., y=...) writes one).
+    split: np.ndarray | None = None
 
 
 def check_file(path: str | Path) -> Path:
@@ -230,7 +234,7 @@ def _read_csv(path: str | Path, target: str | None) -> RawData:
         raise error
     y = _parse_target(path, np.char.strip(cells[:, target_index]), target_name, lines)
     source = f"CSV {path} (target column {target_name!r})"
-    return RawData(X, y, feature_names, infer_task(y, "auto"), source)
+    return RawData(X, y, feature_names, infer_task(y, "auto"), source, target_name=target_name)
 
 
 def load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
@@ -256,7 +260,7 @@ def load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
                 "save with np.savez(path, X=X, y=y)"
             )
         arrays: dict[str, np.ndarray] = {}
-        for name in [*required, *(n for n in ("feature_names",) if n in found)]:
+        for name in [*required, *(n for n in ("feature_names", "split") if n in found)]:
             try:
                 arrays[name] = archive[name]
             except ValueError as exc:
@@ -361,7 +365,32 @@ def _read_npz(path: str | Path) -> RawData:
         )
         if error:
             raise error
-    return RawData(X, y, names, infer_task(y, "auto"), f"NPZ {path}")
+    split = npz_split(path, arrays.get("split"), len(X))
+    return RawData(X, y, names, infer_task(y, "auto"), f"NPZ {path}", split=split)
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def npz_split(path: Path, split: np.ndarray | None, n_rows: int) -> np.ndarray | None:
+    """The optional ``split`` array: one of train/val/test per row, at least one train row."""
+    if split is None:
+        return None
+    allowed = ", ".join(SPLIT_NAMES)
+    if split.dtype.kind != "U" or split.shape != (n_rows,):
+        raise DataError(
+            f"{path}: array 'split' has dtype {split.dtype} and shape {split.shape}; it must "
+            f"be strings of shape ({n_rows},), one of {allowed} per row"
+        )
+    unknown = sorted({str(value) for value in np.unique(split)} - set(SPLIT_NAMES))
+    if unknown:
+        raise DataError(f"{path}: array 'split' holds {quote_list(unknown)}; allowed: {allowed}")
+    for needed in ("train", "test"):
+        if not np.any(split == needed):
+            raise DataError(
+                f"{path}: array 'split' marks no row as {needed!r}; at least one is needed"
+            )
+    return split
 
 
 def read_table(path: str | Path, *, target: str | None) -> RawData:

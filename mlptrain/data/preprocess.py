@@ -187,12 +187,22 @@ class Scaler:
     def n_features(self) -> int | None:
         return None if self.shift is None else len(self.shift)
 
-    def fit(self, X: np.ndarray) -> Scaler:
-        X = np.asarray(X, dtype=np.float64)
+    def fit(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> Scaler:
+        """Fit on X (n, n_features); with ``sample_weight`` (n,) the mean and standard
+        deviation are weighted, so a weight of 2 is the same as the row written twice."""
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             raise DataError(f"the scaler needs a non-empty 2-D array, got shape {X.shape}")
         n_features = X.shape[1]
-        if self.kind == "standard":
+        if self.kind != "none":  # "none" reads no values: no float64 copy of the data
+            X = X.astype(np.float64, copy=False)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weight is not None and not weight.sum() > 0:
+            weight = None  # all-zero weights: nothing to weight by
+        if self.kind == "standard" and weight is not None:
+            shift = np.average(X, axis=0, weights=weight)
+            scale = np.sqrt(np.average((X - shift) ** 2, axis=0, weights=weight))
+        elif self.kind == "standard":
             shift = X.mean(axis=0)
             scale = X.std(axis=0)
         elif self.kind == "minmax":
@@ -201,10 +211,10 @@ class Scaler:
         else:
             shift = np.zeros(n_features)
             scale = np.ones(n_features)
-        # max == min is the exact test for a constant column; the std of one can come out as a
-        # tiny rounding residue rather than 0, which would blow the column up instead
-        constant = (X.max(axis=0) == X.min(axis=0)) | (scale == 0)
         if self.kind != "none":
+            # max == min is the exact test for a constant column; the std of one can come out
+            # as a tiny rounding residue rather than 0, which would blow the column up instead
+            constant = (X.max(axis=0) == X.min(axis=0)) | (scale == 0)
             shift = np.where(constant, X[0], shift)
             scale = np.where(constant, 1.0, scale)
         self.shift = np.ascontiguousarray(shift, dtype=np.float64)
@@ -221,7 +231,13 @@ class Scaler:
             raise DataError(f"X has {got} features, but the scaler expects {len(self.shift)}")
         # computed in float64 and cast once, so float32 runs get correctly rounded inputs
         with np.errstate(over="ignore"):  # overflow is reported below, as a DataError
-            scaled = ((X.astype(np.float64, copy=False) - self.shift) / self.scale).astype(dtype)
+            if not self.shift.any() and np.all(self.scale == 1):
+                # (x - 0) / 1 is x exactly: one cast, no float64 temporaries
+                scaled = np.array(X, dtype=dtype, order="C")
+            else:
+                scaled = ((X.astype(np.float64, copy=False) - self.shift) / self.scale).astype(
+                    dtype
+                )
         if not np.all(np.isfinite(scaled)):
             raise DataError(
                 f"{int((~np.isfinite(scaled)).sum())} feature value(s) overflow {np.dtype(dtype)} "

@@ -10,6 +10,7 @@ import numpy as np
 from mlptrain.data._text import format_label
 from mlptrain.data.datasets import DataConfig, load_raw
 from mlptrain.data.files import RawData
+from mlptrain.data.fingerprint import data_fingerprint
 from mlptrain.data.preprocess import LabelEncoder, Scaler
 from mlptrain.errors import DataError
 
@@ -21,6 +22,8 @@ class Split:
 
     X: np.ndarray
     y: np.ndarray
+    # Per-sample weights (n,) in the run's dtype, or None: every sample counts once.
+    weight: np.ndarray | None = None
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Prepared:
     # Regression targets are standardised for training (fitted on train only) so that the
     # loss starts near 1 whatever the target's units; predictions are mapped back.
     target_scaler: Scaler | None = None
+    # SHA-256 of the raw arrays and of each split's rows (mlptrain.data.fingerprint).
+    fingerprint: dict[str, str] | None = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
@@ -153,10 +158,28 @@ def _float_dtype(dtype: np.dtype | type | str) -> np.dtype:
     return resolved
 
 
-def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
-    """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
-    dtype = _float_dtype(dtype)
-    raw = load_raw(data_cfg, seed=seed)
+def prepare_assigned(raw: RawData, *, scale: str, dtype: np.dtype | type | str) -> Prepared:
+    """``prepare_rows`` on the rows ``raw.split`` assigns: test_size and val_size do not apply."""
+    if raw.split is None:
+        raise ValueError("prepare_assigned needs raw.split (one of train/val/test per row)")
+    return prepare_rows(raw, *_assigned_rows(raw.split), scale=scale, dtype=dtype)
+
+
+def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    val_rows = np.flatnonzero(split == "val")
+    return (
+        np.flatnonzero(split == "train"),
+        val_rows if len(val_rows) else None,
+        np.flatnonzero(split == "test"),
+    )
+
+
+def split_rows(
+    raw: RawData, data_cfg: DataConfig, *, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Each split's row indices: the rows ``raw.split`` assigns, else the seeded split."""
+    if raw.split is not None:
+        return _assigned_rows(raw.split)
     train_idx, val_idx, test_idx = split_indices(
         raw.y,
         task=raw.task,
@@ -165,14 +188,21 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
         seed=seed,
         where=raw.source,
     )
-    return prepare_rows(
-        raw,
-        train_idx,
-        val_idx if data_cfg.val_size > 0 else None,
-        test_idx,
-        scale=data_cfg.scale,
-        dtype=dtype,
-    )
+    return train_idx, val_idx if data_cfg.val_size > 0 else None, test_idx
+
+
+def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
+    """load_raw, then split by index, encode labels, fit the scaler on train only, transform."""
+    dtype = _float_dtype(dtype)
+    raw = load_raw(data_cfg, seed=seed)
+    rows = split_rows(raw, data_cfg, seed=seed)
+    return prepare_rows(raw, *rows, scale=data_cfg.scale, dtype=dtype)
+
+
+def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
+    """The fingerprint ``prepare`` would store, without scaling anything."""
+    raw = load_raw(data_cfg, seed=seed)
+    return data_fingerprint(raw, *split_rows(raw, data_cfg, seed=seed))
 
 
 def prepare_rows(
@@ -183,28 +213,52 @@ def prepare_rows(
     *,
     scale: str,
     dtype: np.dtype | type | str,
+    sample_weight: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
 ) -> Prepared:
     """Encode labels, fit the scaler (and, for regression, the target scaler) on the training
-    rows only, and transform every part; ``prepare`` and cross-validation folds share it."""
+    rows only, and transform every part; ``prepare`` and cross-validation folds share it.
+
+    ``sample_weight``: one weight per row of ``raw`` (the training rows' weights go to the
+    loss and to the scalers' fits). ``classes``: the full list of classes, when the rows may
+    not show them all (scikit-learn's ``partial_fit(classes=...)``).
+    """
     dtype = _float_dtype(dtype)
     encoder: LabelEncoder | None
+    train_weight = None if sample_weight is None else np.asarray(sample_weight)[train_rows]
     if raw.task == "classification":
-        encoder = LabelEncoder().fit(raw.y)
+        encoder = LabelEncoder(classes) if classes is not None else LabelEncoder().fit(raw.y)
         targets = encoder.encode(raw.y)
         n_outputs = encoder.n_classes
     else:
         encoder = None
         targets = raw.y.reshape(len(raw.y), -1).astype(dtype)
         n_outputs = targets.shape[1]
-    scaler = Scaler(scale).fit(raw.X[train_rows])
-    target_scaler = None if encoder is not None else Scaler("standard").fit(targets[train_rows])
+    every_row = len(train_rows) == len(raw.X) and bool(np.all(train_rows[1:] > train_rows[:-1]))
+
+    def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # All rows in order (a scikit-learn estimator's fit): the array itself, not a copy.
+        return array if rows is train_rows and every_row else array[rows]
+
+    scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
+    target_scaler = (
+        None
+        if encoder is not None
+        else Scaler("standard").fit(rows_of(targets, train_rows), train_weight)
+    )
 
     def part(rows: np.ndarray) -> Split:
-        return Split(scaler.transform(raw.X[rows], dtype), np.ascontiguousarray(targets[rows]))
+        return Split(
+            scaler.transform(rows_of(raw.X, rows), dtype),
+            np.ascontiguousarray(rows_of(targets, rows)),
+        )
 
+    train = part(train_rows)
+    if train_weight is not None:
+        train.weight = np.ascontiguousarray(train_weight, dtype=dtype)
     return Prepared(
         task=raw.task,
-        train=part(train_rows),
+        train=train,
         val=None if val_rows is None else part(val_rows),
         test=part(test_rows),
         encoder=encoder,
@@ -214,4 +268,5 @@ def prepare_rows(
         n_outputs_hint=n_outputs,
         source=raw.source,
         target_scaler=target_scaler,
+        fingerprint=data_fingerprint(raw, train_rows, val_rows, test_rows),
     )

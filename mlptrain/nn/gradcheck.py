@@ -12,11 +12,22 @@ Comparison, for each tensor (input "x" or a parameter), over the coordinates che
 with ``a`` analytic and ``n`` numeric. This norm-wise form is used rather than the CS231n
 element-wise ``|a - n| / max(|a|, |n|)`` because the latter is dominated by coordinates whose
 true gradient is ~0 (dead ReLU units, cancellations), where finite differences only return
-round-off noise and the element-wise ratio is meaningless. For the same reason the floor is
-not the smallest float but the resolution of the differences, ``1e7 · ε · M / h``, with ε the
-float64 machine epsilon and M the largest |objective| seen (|Σ f · df| or the loss): a
-tensor whose gradient is zero up to round-off (the bias of a Linear followed by BatchNorm,
-which the normalisation cancels exactly) then scores about 1e-7 instead of a meaningless ~1.
+round-off noise and the element-wise ratio is meaningless.
+
+The floor makes the comparison scale-aware, like torch.autograd.gradcheck's
+``|a - n| <= atol + rtol · |n|``: passing at threshold τ means
+``max|a - n| < τ · max(gradient magnitude, floor)``, a relative tolerance τ on the gradient
+and an absolute one, τ · floor, set by the resolution of the differences. That resolution is
+the round-off of one evaluation, ε · S, divided by the step: ``floor = 1e7 · ε · S / h`` with
+ε the float64 machine epsilon and S the size of the terms the objective is computed from, the
+largest seen over the perturbed evaluations: Σ|f · df| for a module (not |Σ f · df|, which can
+cancel to nearly 0 while each term still carries its round-off), |L| + max|output| for a loss
+(log-sum-exp and max(z, 0) - z·t subtract terms as large as the biggest logit, so a loss of
+1e-6 can carry round-off of ε · |logit|). So a gradient too small for finite differences to
+resolve (a confidently right prediction, a Linear bias that a following BatchNorm cancels
+exactly, BatchNorm over two samples) is compared in absolute terms instead of giving a
+meaningless relative error; a wrong derivative still scores far above the threshold, because
+its error is a sizeable fraction of the gradient, not of ε / h.
 Float64 with h = 1e-6 gives errors around 1e-8..1e-10 for a correct backward; a wrong
 derivative gives errors of order 0.1.
 
@@ -95,27 +106,39 @@ def _coords(shape: tuple[int, ...], rng: np.random.Generator, max_coords: int | 
     return np.unravel_index(flat, shape)
 
 
+def noise_floor(scale: float, h: float) -> float:
+    """The denominator floor of ``relative_error`` for an objective whose terms are of size
+    ``scale``, differenced with step ``h`` (module docstring)."""
+    return NOISE_FLOOR_FACTOR * _EPS * scale / h
+
+
 def _numeric_grad(
-    array: np.ndarray, coords: tuple, evaluate: Callable[[], float], h: float
+    array: np.ndarray, coords: tuple, evaluate: Callable[[], tuple[float, float]], h: float
 ) -> tuple[np.ndarray, float]:
     """Central differences of ``evaluate()`` wrt ``array[coords]``, perturbing in place.
 
+    ``evaluate`` returns the objective and the size of the terms it was computed from.
     Returns the estimates and the noise floor for ``relative_error`` (module docstring).
     Each coordinate is restored to its saved value, not by subtracting h, so that no drift
     accumulates in the parameters.
     """
     numeric = np.empty(len(coords[0]), dtype=np.float64)
-    magnitude = 0.0
+    scale = 0.0
     for j, index in enumerate(zip(*coords, strict=True)):
         saved = array[index]
         array[index] = saved + h
-        plus = evaluate()
+        plus, plus_scale = evaluate()
         array[index] = saved - h
-        minus = evaluate()
+        minus, minus_scale = evaluate()
         array[index] = saved
         numeric[j] = (plus - minus) / (2 * h)
-        magnitude = max(magnitude, abs(plus), abs(minus))
-    return numeric, NOISE_FLOOR_FACTOR * _EPS * magnitude / h
+        scale = max(scale, plus_scale, minus_scale)
+    return numeric, noise_floor(scale, h)
+
+
+def _loss_and_scale(loss: Loss, output: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    value = loss.forward(output, target)
+    return value, abs(value) + float(np.abs(output).max(initial=0.0))
 
 
 @contextmanager
@@ -184,15 +207,16 @@ def check_module(
 
         x_work = x_ref.copy()
 
-        def objective_of(inputs: np.ndarray) -> Callable[[], float]:
-            def objective() -> float:
+        def objective_of(inputs: np.ndarray) -> Callable[[], tuple[float, float]]:
+            def objective() -> tuple[float, float]:
                 reset_buffers()
-                return float(np.sum(module.forward(inputs) * upstream))
+                terms = module.forward(inputs) * upstream
+                return float(np.sum(terms)), float(np.sum(np.abs(terms)))
 
             return objective
 
         errors: dict[str, float] = {}
-        targets: list[tuple[str, np.ndarray, Callable[[], float]]] = [
+        targets: list[tuple[str, np.ndarray, Callable[[], tuple[float, float]]]] = [
             ("x", x_work, objective_of(x_work))
         ]
         targets += [(key, p, objective_of(x_ref)) for key, p in module.params.items()]
@@ -226,8 +250,8 @@ def check_loss(
         output_work.shape, rng if rng is not None else np.random.default_rng(0), max_coords
     )
 
-    def objective() -> float:
-        return loss.forward(output_work, target)
+    def objective() -> tuple[float, float]:
+        return _loss_and_scale(loss, output_work, target)
 
     numeric, floor = _numeric_grad(output_work, coords, objective, h)
     return relative_error(analytic[coords], numeric, floor)
@@ -276,9 +300,9 @@ def check_model(
         model.backward(loss.backward())
         analytic = {name: g.copy() for name, g in model.grads.items()}
 
-        def objective() -> float:
+        def objective() -> tuple[float, float]:
             reset_buffers()
-            return loss.forward(model.forward(x_ref), target)
+            return _loss_and_scale(loss, model.forward(x_ref), target)
 
         for name, param, _ in model.parameters():
             coords = _coords(param.shape, rng, max_coords)

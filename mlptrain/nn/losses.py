@@ -27,14 +27,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Loss:
     """A loss caches what its backward needs in ``forward`` and returns a Python float."""
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+    def forward(
+        self, output: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+    ) -> float:
+        """``weight``: optional per-sample weights (k,); the loss is then their weighted mean."""
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, output: np.ndarray, target: np.ndarray) -> float:
-        return self.forward(output, target)
+    def __call__(
+        self, output: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+    ) -> float:
+        return self.forward(output, target, weight)
 
     def _missing_cache(self) -> RuntimeError:
         return RuntimeError(f"{type(self).__name__}.backward() called before forward()")
@@ -44,17 +49,32 @@ class Loss:
 
 
 def _sample_weights(
-    class_weight: np.ndarray | None, labels: np.ndarray, dtype: np.dtype
+    class_weight: np.ndarray | None,
+    labels: np.ndarray,
+    dtype: np.dtype,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    if class_weight is None:
-        return None
-    return class_weight.astype(dtype, copy=False)[labels]
+    """Each row's weight: its class's weight times its own sample weight (None: all 1)."""
+    per_class = None if class_weight is None else class_weight.astype(dtype, copy=False)[labels]
+    if weight is None:
+        return per_class
+    weight = np.asarray(weight, dtype=dtype).reshape(-1)
+    return weight if per_class is None else per_class * weight
+
+
+def _weighted_total(weights: np.ndarray) -> np.floating:
+    total = weights.sum()
+    if not total > 0:
+        # all-zero weights would divide 0 by 0: the batch then carries no loss and no gradient
+        return weights.dtype.type(1)
+    return total
 
 
 class SoftmaxCrossEntropy(Loss):
     """L = (1/k) Σ_i -log softmax(h_i)[t_i] over a batch of k integer labels t.
 
-    Weighted by class: L = Σ_i w_{t_i} ℓ_i / Σ_i w_{t_i} (the weighted mean).
+    Weighted by class and/or sample: L = Σ_i w_i ℓ_i / Σ_i w_i (the weighted mean), with
+    w_i = class_weight[t_i] · sample_weight_i.
     Backward: dL/dh = (softmax(h) - onehot(t)) / k, or row i scaled by w_{t_i} / Σ w when
     weighted. Per sample the post's o - t is right; the 1/k comes from the batch mean (ERRATA).
     """
@@ -65,18 +85,20 @@ class SoftmaxCrossEntropy(Loss):
         self._labels: np.ndarray | None = None
         self._row_scale: np.ndarray | None = None
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
-        """output: logits (k, classes); target: int labels (k,) -> mean loss."""
+    def forward(
+        self, output: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+    ) -> float:
+        """output: logits (k, classes); target: int labels (k,); weight: (k,) -> mean loss."""
         labels = np.asarray(target).reshape(-1)  # a (k, 1) column must not fancy-index to (k, k)
         k = output.shape[0]
         logp = log_softmax(output)
         picked = -logp[np.arange(k), labels]
-        weights = _sample_weights(self.class_weight, labels, output.dtype)
+        weights = _sample_weights(self.class_weight, labels, output.dtype, weight)
         if weights is None:
             loss = picked.mean()
             self._row_scale = None
         else:
-            total = weights.sum()
+            total = _weighted_total(weights)
             loss = (weights * picked).sum() / total
             self._row_scale = (weights / total)[:, None]
         # exp(log p) is the softmax itself, already shifted: no second max/exp pass.
@@ -103,21 +125,37 @@ class SoftmaxCrossEntropy(Loss):
 
 
 class MSELoss(Loss):
-    """L = mean over all elements of (y - t)²; dL/dy = 2 (y - t) / (number of elements)."""
+    """L = mean over all elements of (y - t)²; dL/dy = 2 (y - t) / (number of elements).
+
+    With sample weights w (k,): L = Σ_i w_i Σ_j (y_ij - t_ij)² / (m Σ_i w_i) for m outputs,
+    and dL/dy_ij = 2 w_i (y_ij - t_ij) / (m Σ_i w_i).
+    """
 
     def __init__(self) -> None:
         self._diff: np.ndarray | None = None
+        self._row_scale: np.ndarray | None = None
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+    def forward(
+        self, output: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+    ) -> float:
         target = np.asarray(target, dtype=output.dtype).reshape(output.shape)
         diff = output - target
         self._diff = diff
-        return float(np.mean(diff * diff))
+        if weight is None:
+            self._row_scale = None
+            return float(np.mean(diff * diff))
+        weights = np.asarray(weight, dtype=output.dtype).reshape(-1)
+        n_outputs = diff.size // max(len(diff), 1)
+        scale = weights / (_weighted_total(weights) * n_outputs)
+        self._row_scale = scale[:, None]
+        return float(np.sum(scale * (diff * diff).reshape(len(diff), -1).sum(axis=1)))
 
     def backward(self) -> np.ndarray:
         if self._diff is None:
             raise self._missing_cache()
         diff = self._diff
+        if self._row_scale is not None:
+            return (diff.reshape(len(diff), -1) * (2 * self._row_scale)).reshape(diff.shape)
         return diff * diff.dtype.type(2 / diff.size)
 
 
@@ -135,18 +173,20 @@ class BCEWithLogits(Loss):
         self._t: np.ndarray | None = None
         self._row_scale: np.ndarray | None = None
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
-        """output: logits (k, 1); target: labels 0/1 (k,) -> mean loss."""
+    def forward(
+        self, output: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+    ) -> float:
+        """output: logits (k, 1); target: labels 0/1 (k,); weight: (k,) -> mean loss."""
         z = output.reshape(-1)
         labels = np.asarray(target).reshape(-1)  # (k, 1) targets would broadcast to (k, k)
         t = labels.astype(output.dtype, copy=False)
         per_sample = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
-        weights = _sample_weights(self.class_weight, labels.astype(np.intp), output.dtype)
+        weights = _sample_weights(self.class_weight, labels.astype(np.intp), output.dtype, weight)
         if weights is None:
             loss = per_sample.mean()
             self._row_scale = None
         else:
-            total = weights.sum()
+            total = _weighted_total(weights)
             loss = (weights * per_sample).sum() / total
             self._row_scale = (weights / total)[:, None]
         self._z, self._t = output, t

@@ -36,12 +36,34 @@ def rebuild_report(run_dir: Path) -> dict[str, Any]:
     """Re-render report.md, report.html and the figures from report.json, with the learning
     curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
     report = _read_report(run_dir)
+    _check_same_data(run_dir, report)
     history = read_jsonl(Path(run_dir) / "metrics.jsonl")
     if history:
         report["training"]["history"] = history
         report["training"]["epochs_run"] = len(history)
     write_reports(Path(run_dir), report)
     return report
+
+
+def _check_same_data(run_dir: Path, report: dict[str, Any]) -> None:
+    """The data behind the run's config must still be the data it was trained on."""
+    from mlptrain.config import load_config
+    from mlptrain.data.fingerprint import check_same_data
+    from mlptrain.data.splits import fingerprint_for
+
+    stored = (report.get("data") or {}).get("fingerprint")
+    config_path = Path(run_dir) / "config.yaml"
+    if not stored or not config_path.is_file():
+        return  # a run from before fingerprints, or without its config
+    cfg = load_config(config_path)
+    check_same_data(
+        stored,
+        fingerprint_for(cfg.data, seed=cfg.seed),
+        source=report["data"].get("source", str(run_dir)),
+        run=str(run_dir),
+        remedy="the report describes the data the run was trained on: restore that data to "
+        "rebuild it",
+    )
 
 
 def _layers(report: dict[str, Any]) -> str:
@@ -64,21 +86,39 @@ def _config(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
-    """One row per run, and the config keys whose values differ between them."""
+    """One row per finished run, the config keys whose values differ between them, and the
+    directories skipped (not a finished run: a cv or sweep folder, an interrupted run)."""
     if not run_dirs:
         raise UserInputError("compare needs at least one run directory")
-    reports = [_read_report(d) for d in run_dirs]
-    configs = [_config(d, r) for d, r in zip(run_dirs, reports, strict=True)]
+    found: list[tuple[Path, dict[str, Any]]] = []
+    skipped: list[dict[str, str]] = []
+    for run_dir in run_dirs:
+        try:
+            report = _read_report(run_dir)
+        except UserInputError as exc:
+            skipped.append({"run": str(run_dir), "reason": str(exc)})
+            continue
+        if report.get("status") != "completed":
+            reason = f"{run_dir}: not a finished run (status {report.get('status')})"
+            skipped.append({"run": str(run_dir), "reason": reason})
+            continue
+        found.append((Path(run_dir), report))
+    if not found:
+        reasons = "; ".join(s["reason"] for s in skipped)
+        raise UserInputError(f"no finished run to compare: {reasons}")
+    configs = [_config(d, r) for d, r in found]
     differing = sorted({key for other in configs[1:] for key in diff_configs(configs[0], other)})
     rows = []
-    for run_dir, report, config in zip(run_dirs, reports, configs, strict=True):
+    for (run_dir, report), config in zip(found, configs, strict=True):
         test = report["metrics"].get("test", {})
         training = report["training"]
         optimizer = report["optimizer"]
+        metric = HEADLINE[report["task"]]
         rows.append(
             {
                 "run": str(run_dir),
                 "name": report["name"],
+                "task": report["task"],
                 "status": report["status"],
                 "dataset": report["data"]["source"],
                 "layers": _layers(report),
@@ -86,16 +126,19 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
                 "epochs_run": training["epochs_run"],
                 "best_epoch": training.get("best_epoch"),
                 "seconds": round(float(training["seconds"]), 2),
+                "headline": {"metric": metric, "value": test.get(metric)},
                 "test": {k: v for k, v in test.items() if isinstance(v, int | float)},
                 "differs": {key: _lookup(config, key) for key in differing},
             }
         )
-    return {"runs": rows, "differing_keys": differing, "headline": _headline(reports)}
-
-
-def _headline(reports: list[dict[str, Any]]) -> str:
-    tasks = {r["task"] for r in reports}
-    return HEADLINE[tasks.pop()] if len(tasks) == 1 else "accuracy"
+    tasks = {row["task"] for row in rows}
+    return {
+        "runs": rows,
+        "differing_keys": differing,
+        # The one headline all runs share, or None when their tasks differ.
+        "headline": HEADLINE[tasks.pop()] if len(tasks) == 1 else None,
+        "skipped": skipped,
+    }
 
 
 def _lookup(config: dict[str, Any], dotted: str) -> Any:
@@ -112,31 +155,35 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
 
 
 def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> str:
-    """The comparison as an aligned text table, or a Markdown table."""
+    """The comparison as an aligned text table, or a Markdown table; the first column names
+    each run by its directory. Runs of different tasks show each their own headline metric."""
     metric = comparison["headline"]
     header = [
+        "run",
         "name",
         "dataset",
         "layers",
         "optimizer",
         "epochs",
         "best",
-        f"test {metric}",
+        f"test {metric}" if metric else "test headline",
         "seconds",
     ]
     header += comparison["differing_keys"]
     body = []
     for row in comparison["runs"]:
-        value = row["test"].get(metric)
+        value = row["headline"]["value"]
+        shown = "–" if value is None else f"{value:.4f}"
         body.append(
             [
+                row["run"],
                 row["name"],
                 row["dataset"],
                 row["layers"],
                 row["optimizer"],
                 str(row["epochs_run"]),
                 str(row["best_epoch"]),
-                "–" if value is None else f"{value:.4f}",
+                shown if metric else f"{row['headline']['metric']} {shown}",
                 f"{row['seconds']:.2f}",
                 *[json.dumps(row["differs"][k]) for k in comparison["differing_keys"]],
             ]

@@ -18,9 +18,17 @@ def epoch_metric(task: str, predictions: np.ndarray, targets: np.ndarray) -> flo
     """Accuracy (predicted class indices vs labels) or R² (values vs targets), in numpy."""
     if task == "classification":
         return float(np.mean(predictions == targets))
-    residual = np.sum((targets - predictions) ** 2, dtype=np.float64)
-    total = np.sum((targets - targets.mean(axis=0)) ** 2, dtype=np.float64)
-    return float(1 - residual / total) if total > 0 else 0.0
+    # Per target, then averaged uniformly, as sklearn's r2_score reports it; R² is unchanged
+    # by an affine map of targets and predictions together, so loss-space targets give the
+    # same value as the original units.
+    targets = targets.reshape(len(targets), -1)
+    predictions = predictions.reshape(targets.shape)
+    residual = np.sum((targets - predictions) ** 2, axis=0, dtype=np.float64)
+    total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
+    # A constant target: 1 when predicted exactly, else 0 (sklearn's force_finite convention).
+    safe = np.where(total > 0, total, 1.0)
+    per_target = np.where(total > 0, 1 - residual / safe, np.where(residual == 0, 1.0, 0.0))
+    return float(per_target.mean())
 
 
 def classification_metrics(
@@ -37,7 +45,7 @@ def classification_metrics(
     )
     result: dict[str, Any] = {
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
-        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
+        "balanced_accuracy": _balanced_accuracy(labels, predicted),
         "log_loss": float(metrics.log_loss(labels, _renormalised(proba), labels=indices)),
     }
     for average in ("macro", "weighted"):
@@ -77,6 +85,19 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str
         "mae": float(metrics.mean_absolute_error(targets, predictions)),
         "r2": float(metrics.r2_score(targets, predictions)),
     }
+
+
+def _balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean recall over the classes present in ``labels`` (scikit-learn's definition). A file
+    scored with ``evaluate --data`` may lack some classes; scikit-learn then warns that it
+    averages over the present ones only, which is the definition, so the warning is dropped."""
+    import warnings
+
+    from sklearn import metrics
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(metrics.balanced_accuracy_score(labels, predicted))
 
 
 def _renormalised(proba: np.ndarray) -> np.ndarray:

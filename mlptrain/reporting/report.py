@@ -19,8 +19,6 @@ from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
 from mlptrain.store.atomic import atomic_write_text
 
-SPLITS = ("train", "val", "test")
-
 
 def split_metrics(
     model: Sequential, task: str, split: Split, class_names: list[str] | None

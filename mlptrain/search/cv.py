@@ -3,9 +3,11 @@
 The test rows are the config's own (``split_indices`` with the config's seed), so a CV estimate
 and a later ``mlptrain fit`` never see different test sets. The remaining rows are split by
 scikit-learn's ``StratifiedKFold`` (classification) or ``KFold`` (regression), shuffled with
-the config's seed. Each fold is prepared like :func:`mlptrain.data.prepare` (scaler fitted on
-the fold's training rows only) and trained by :func:`mlptrain.training.trainer.build` + ``Trainer``; the
-held-out fold plays the validation split, so early stopping, if configured, watches it.
+the config's seed. In each fold, a validation part (``data.val_size`` of the fold's training
+rows, stratified, seeded) is carved out of the training rows for early stopping and the plateau
+schedule; the held-out fold is never seen during training and is only scored. Each fold is
+prepared like :func:`mlptrain.data.prepare` (scaler fitted on the fold's fitting rows only) and
+trained by :func:`mlptrain.training.trainer.build` + ``Trainer``.
 """
 
 from __future__ import annotations
@@ -73,15 +75,49 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     return Folds(raw, folds, test)
 
 
-def prepare_fold(
-    cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray, test_rows: np.ndarray
-) -> Any:
-    """A ``Prepared`` whose train/val are the fold's rows, built exactly as ``data.prepare``."""
+def monitor_rows(
+    cfg: Any, raw: Any, train_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fitting rows, validation rows) of a fold's training rows: ``data.val_size`` of them,
+    stratified for classification and seeded, watched by early stopping and the plateau
+    schedule; None when nothing watches a validation metric (all rows then train)."""
+    from sklearn.model_selection import train_test_split
+
+    if not watches_validation(cfg):
+        return train_rows, None
+    stratify = raw.y[train_rows] if raw.task == "classification" else None
+    try:
+        fit, val = train_test_split(
+            train_rows, test_size=cfg.data.val_size, random_state=cfg.seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise DataError(
+            f"{raw.source}: cannot carve the validation rows (data.val_size="
+            f"{cfg.data.val_size}) out of a fold's {len(train_rows)} training rows: {exc}; "
+            "use fewer --folds or a larger data.val_size"
+        ) from None
+    return np.sort(fit), np.sort(val)
+
+
+def watches_validation(cfg: Any) -> bool:
+    """Whether early stopping or the plateau schedule reads a validation metric."""
+    from mlptrain.config.monitors import split_of
+
+    early = cfg.train.early_stopping
+    monitors = [early.monitor if early is not None else None]
+    monitors.append(getattr(cfg.train.schedule, "monitor", None))
+    return cfg.data.val_size > 0 and any(m and split_of(m) == "val" for m in monitors)
+
+
+def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray) -> Any:
+    """A ``Prepared`` built exactly as ``data.prepare`` from one fold: train and val are carved
+    from the fold's training rows (``monitor_rows``), and the held-out fold is its test part."""
     from mlptrain.data import prepare_rows
     from mlptrain.training.trainer import DTYPES
 
+    fit, val = monitor_rows(cfg, raw, train_rows)
     return prepare_rows(
-        raw, train_rows, held_out, test_rows, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
+        raw, fit, val, held_out, scale=cfg.data.scale, dtype=DTYPES[cfg.train.dtype]
     )
 
 
@@ -119,7 +155,7 @@ def train_prepared(cfg: Any, data: Any, track_in: tuple[Path, dict[str, Any]] | 
     if tracking is not None:
         report = {
             "training": {"history": trainer.state.history},
-            "metrics": {"val": scalar_metrics(setup, data.val)},
+            "metrics": {"held_out": scalar_metrics(setup, data.test)},
         }
         tracking.finish("completed", report)
     return setup
@@ -157,16 +193,17 @@ def run_fold(
         cfg = parse_config_dict(config, source="cv config")
         folds = make_folds(cfg, n_folds)
         train_rows, held_out = folds.folds[fold]
-        data = prepare_fold(cfg, folds.raw, train_rows, held_out, folds.test)
+        data = prepare_fold(cfg, folds.raw, train_rows, held_out)
         fold_track = None
         if track_in is not None:
             fold_track = (Path(track_in[0]) / f"fold-{fold}", track_in[1])
         setup = train_prepared(cfg, data, fold_track)
         return {
             "fold": fold,
-            "n_train": len(train_rows),
-            "n_val": len(held_out),
-            "metrics": scalar_metrics(setup, data.val),
+            "n_train": len(data.train.y),
+            "n_monitor": 0 if data.val is None else len(data.val.y),
+            "n_held_out": len(held_out),
+            "metrics": scalar_metrics(setup, data.test),
         }
 
 
@@ -244,6 +281,8 @@ def cross_validate(
         "folds": folds,
         "seed": cfg.seed,
         "task": "regression" if "r2" in names else "classification",
+        # The fraction of each fold's training rows early stopping/plateau watched (0: none).
+        "val_size": cfg.data.val_size if watches_validation(cfg) else 0,
         "per_fold": results,
         "metrics": {
             name: _mean_std([r["metrics"][name] for r in results])
@@ -282,9 +321,25 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "train+validation rows (the test split is left out), seed "
         f"{summary['seed']}; mean ± std (ddof=0) over folds.",
         "",
+        monitoring_note(summary),
+        "",
         "| metric | mean | std |",
         "|---|---|---|",
     ]
     for name, stat in summary["metrics"].items():
         lines.append(f"| {name} | {stat['mean']:.4f} | {stat['std']:.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def monitoring_note(summary: dict[str, Any]) -> str:
+    """What chose the epochs and what was scored, in one sentence (cv.md and the console)."""
+    val_size = summary.get("val_size", 0)
+    if val_size:
+        return (
+            f"Early stopping and the plateau schedule watch a validation part (val_size "
+            f"{val_size}) carved from each fold's training rows; the held-out fold is only scored."
+        )
+    return (
+        "Nothing watches a validation metric (no early stopping or plateau schedule on val_*): "
+        "each fold trains on all its training rows; the held-out fold is only scored."
+    )

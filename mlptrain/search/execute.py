@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.errors import MlptrainError, RunError, UserInputError
+from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
 from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
 from mlptrain.tracking.parents import ParentRun
+from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
@@ -88,6 +89,8 @@ def run_trial(
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
             run = fit(cfg, out=run_dir, overwrite=True, tracking_parent=tracking_parent)
         record.update(status="completed", error=None, metrics=trial_metrics(run.report))
+    except Interrupted:
+        raise  # Ctrl-C stops the sweep, it is not the trial's failure
     except MlptrainError as exc:
         record.update(status="failed", error=str(exc), metrics={})
     except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
@@ -212,6 +215,35 @@ def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     return {record["trial"]: record for record in read_jsonl(sweep_dir / RESULTS)}
 
 
+def _check_validation_split(val_size: float, trials: Sequence[Trial]) -> None:
+    """A sweep ranks on validation metrics; without a validation split it would rank on test."""
+    sizes = [val_size, *(t.params["data.val_size"] for t in trials if "data.val_size" in t.params)]
+    if any(size == 0 for size in sizes):
+        raise UserInputError(
+            "a sweep ranks trials on the validation split, and data.val_size is 0 (no validation "
+            "split): ranking on the test split would pick the settings that fit the test rows; "
+            "keep data.val_size > 0, or use `mlptrain cv` to estimate on folds of the training rows"
+        )
+
+
+def check_trials(base: Mapping[str, Any], trials: Sequence[Trial], *, source: str) -> None:
+    """Every trial's config validates before anything is written or trained.
+
+    A typo in a swept key (``--grid train.optimzer.lr=...``) would otherwise fail every trial
+    and leave a sweep directory that blocks the corrected command.
+    """
+    from mlptrain.config import parse_config_dict
+
+    for trial in trials:
+        try:
+            parse_config_dict(base, source=source, overrides=trial.overrides)
+        except ConfigError as exc:
+            problems = [p.removeprefix("--set ") for p in exc.problems]
+            raise ConfigError(
+                [f"swept value {problem}" for problem in problems], source=exc.source
+            ) from None
+
+
 def run_sweep(
     config: str | Path,
     spec: SweepSpec,
@@ -240,6 +272,8 @@ def run_sweep(
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     trials = expand_trials(spec, cfg.seed)
+    check_trials(base, trials, source=str(config))
+    _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -279,9 +313,12 @@ def run_sweep(
                 ran.append(record["trial"])
                 if on_record is not None:
                     on_record(record)
-        except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            parent.finish("interrupted" if interrupted else "failed", {}, [RESULTS])
+        except (KeyboardInterrupt, Interrupted):
+            parent.finish("interrupted", {}, [RESULTS])
+            done = sum(r.get("status") == "completed" for r in latest_records(sweep_dir).values())
+            raise SweepInterrupted(sweep_dir, RESULTS, done) from None
+        except BaseException:
+            parent.finish("failed", {}, [RESULTS])
             raise
     # Other shards may have finished trials meanwhile: summarise what the file holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}

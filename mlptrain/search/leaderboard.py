@@ -13,12 +13,16 @@ from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
 
 def default_monitor(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:
-    """val_loss when the config has a validation split, else the test headline metric."""
-    if base["data"]["val_size"] > 0:
-        return "val_loss"
+    """val_loss: a sweep ranks on the validation split (``run_sweep`` requires one)."""
+    return "val_loss"
+
+
+def info_metric(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:
+    """The test headline shown beside the ranking as information (never ranked on)."""
     for record in records:
-        if "test_r2" in record.get("metrics", {}):
-            return "test_r2"
+        for name in ("test_accuracy", "test_r2"):
+            if name in record.get("metrics", {}):
+                return name
     return "test_r2" if base["model"]["loss"] == "mse" else "test_accuracy"
 
 
@@ -39,6 +43,7 @@ def summarise(
     """The leaderboard: one row per parameter combination, mean ± std over its seeds."""
     monitor = spec.monitor or default_monitor(base, records.values())
     minimise = monitor_minimised(monitor)
+    info = info_metric(base, records.values())
     rows: dict[str, dict[str, Any]] = {}
     trial_rows = []
     for trial in trials:
@@ -52,6 +57,7 @@ def summarise(
                 "seed": trial.seed,
                 "status": status,
                 "monitor": value,
+                "info": (record or {}).get("metrics", {}).get(info),
                 "metrics": (record or {}).get("metrics", {}),
                 "seconds": (record or {}).get("seconds"),
                 "error": (record or {}).get("error"),
@@ -60,17 +66,21 @@ def summarise(
         row = rows.setdefault(
             trial.group,
             {"group": trial.group, "params": trial.params, "trials": [], "values": [],
-             "seconds": 0.0, "completed": 0, "failed": 0, "pending": 0},
+             "info_values": [], "seconds": 0.0, "completed": 0, "failed": 0, "pending": 0},
         )  # fmt: skip
         row["trials"].append(trial.id)
         row[status if status in ("completed", "failed") else "pending"] += 1
         row["seconds"] += float((record or {}).get("seconds") or 0.0)
         if status == "completed" and isinstance(value, int | float) and math.isfinite(value):
             row["values"].append(float(value))
+        info_value = (record or {}).get("metrics", {}).get(info)
+        if status == "completed" and isinstance(info_value, int | float):
+            row["info_values"].append(float(info_value))
     board = []
     for row in rows.values():
         mean, std = _mean_std(row.pop("values"))
         row["mean"], row["std"] = mean, std
+        row["info_mean"], row["info_std"] = _mean_std(row.pop("info_values"))
         row["n"] = row["completed"]
         board.append(row)
     sign = 1 if minimise else -1
@@ -85,6 +95,7 @@ def summarise(
         "name": base["name"],
         "monitor": monitor,
         "mode": "min" if minimise else "max",
+        "info_metric": info,
         "spec": spec.to_dict(),
         "n_trials": len(trials),
         "counts": counts,
@@ -114,10 +125,14 @@ def params_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={yaml_text(v)}" for k, v in params.items()) or "(base config)"
 
 
-def mean_text(row: Mapping[str, Any]) -> str:
-    if row["mean"] is None:
+def mean_text(row: Mapping[str, Any], prefix: str = "") -> str:
+    if row[f"{prefix}mean"] is None:
         return "–"
-    return f"{row['mean']:.4g} ± {row['std']:.2g}"
+    return f"{row[f'{prefix}mean']:.4g} ± {row[f'{prefix}std']:.2g}"
+
+
+def _info_header(summary: Mapping[str, Any]) -> str:
+    return f"{summary['info_metric']} (information, not ranked)"
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
@@ -127,24 +142,28 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"{summary['n_trials']} trials: {counts['completed']} completed, {counts['failed']} "
         f"failed, {counts['pending']} pending. Ranked by **{summary['monitor']}** "
-        f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds.",
+        f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds. "
+        "The test split never ranks: its metric is shown for information only.",
         "",
-        "| rank | parameters | " + summary["monitor"] + " | seeds ok | failed | seconds |",
-        "|---|---|---|---|---|---|",
+        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | failed "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in summary["leaderboard"]:
         params = params_text(row["params"]).replace("|", "\\|")
         lines.append(
-            f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {row['completed']}/"
+            f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {mean_text(row, 'info_')} | "
+            f"{row['completed']}/"
             f"{len(row['trials'])} | {row['failed']} | {row['seconds']:.1f} |"
         )
-    lines += ["", "## Trials", "", "| trial | parameters | seed | status | value | seconds |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "## Trials", "",
+              f"| trial | parameters | seed | status | value | {summary['info_metric']} | seconds |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for trial in summary["trials"]:
         params = params_text(trial["params"]).replace("|", "\\|")
         lines.append(
             f"| {trial['trial']} | {params} | {trial['seed']} | {trial['status']} | "
-            f"{_fmt(trial['monitor'])} | {_fmt(trial['seconds'])} |"
+            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial['seconds'])} |"
         )
     failed = [t for t in summary["trials"] if t["status"] == "failed"]
     if failed:
@@ -179,13 +198,15 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
         f"<b>{escape(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
         " is better), mean ± std over seeds.</p>",
         "<table><tr><th>rank</th><th>parameters</th>"
-        f"<th>{escape(summary['monitor'])}</th><th>seeds ok</th><th>failed</th>"
+        f"<th>{escape(summary['monitor'])}</th><th>{escape(_info_header(summary))}</th>"
+        "<th>seeds ok</th><th>failed</th>"
         "<th>seconds</th></tr>",
     ]
     for row in summary["leaderboard"]:
         parts.append(
             "<tr>" + cell(_fmt(row["rank"])) + cell(params_text(row["params"]))
-            + cell(mean_text(row)) + cell(f"{row['completed']}/{len(row['trials'])}")
+            + cell(mean_text(row)) + cell(mean_text(row, "info_"))
+            + cell(f"{row['completed']}/{len(row['trials'])}")
             + cell(row["failed"]) + cell(f"{row['seconds']:.1f}") + "</tr>"
         )  # fmt: skip
     parts.append("</table>")
@@ -196,13 +217,15 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
         )
     parts.append(
         "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
-        "<th>status</th><th>value</th><th>seconds</th><th>error</th></tr>"
+        f"<th>status</th><th>value</th><th>{escape(summary['info_metric'])}</th><th>seconds</th>"
+        "<th>error</th></tr>"
     )
     for trial in summary["trials"]:
         parts.append(
             f"<tr class='{escape(trial['status'])}'>" + cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
-            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["seconds"]))
+            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"]))
+            + cell(_fmt(trial["seconds"]))
             + cell(trial["error"] or "") + "</tr>"
         )  # fmt: skip
     parts.append("</table></body></html>\n")

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlptrain.config.monitors import SELECTION_SPLITS, SPLITS, direction, split_of
 from mlptrain.errors import UserInputError
 
 DEFAULT_TRIALS = 10
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
-SPLITS = ("train", "val", "test")
-# Metrics where smaller is better; everything else (accuracy, r2, f1 ...) is maximised.
-_MINIMISED = ("loss", "log_loss", "mse", "rmse", "mae")
 
 _KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
 _DIST = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
@@ -229,18 +227,24 @@ def parse_random(text: str) -> tuple[str, Distribution]:
 
 
 def check_monitor(monitor: str) -> str:
-    """``val_loss`` or ``<split>_<metric>`` such as ``val_accuracy``, ``test_r2``."""
+    """``val_loss`` or ``<split>_<metric>`` such as ``val_accuracy``; never a test metric."""
     split, _, metric = monitor.partition("_")
     if split not in SPLITS or not metric:
         raise UserInputError(
             f"--monitor {monitor!r}: allowed: val_loss, train_loss, or <split>_<metric> with "
-            "split one of train, val, test and a report metric, e.g. val_accuracy, test_r2"
+            f"split one of {', '.join(SELECTION_SPLITS)} and a report metric, e.g. val_accuracy"
+        )
+    if split_of(monitor) not in SELECTION_SPLITS:
+        raise UserInputError(
+            f"--monitor {monitor!r}: a sweep never ranks on the test split (that would pick the "
+            "settings that fit the test rows); rank on a validation metric such as val_loss or "
+            "val_accuracy, and read the test metrics in the leaderboard as information"
         )
     return monitor
 
 
 def monitor_minimised(monitor: str) -> bool:
-    return monitor.partition("_")[2] in _MINIMISED
+    return direction(monitor) == "min"
 
 
 def build_spec(

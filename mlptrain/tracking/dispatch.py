@@ -92,7 +92,7 @@ class Dispatcher:
             if self.error is not None:
                 return
             self.error = cause
-        self.warn(f"warning: {self.name} tracking stopped ({cause}); the run goes on without it")
+        self.warn(f"{self.name} tracking stopped ({cause}); the run goes on without it")
 
     def _work(self) -> None:
         while True:

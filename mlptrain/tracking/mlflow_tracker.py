@@ -62,6 +62,15 @@ def _check_sqlite_writable(path: str) -> None:
         raise PermissionError(f"cannot write the MLflow store {path} ({exc})") from None
 
 
+def artifact_location(uri: str) -> str | None:
+    """For a SQLite file store, ``mlruns/`` beside the file; else the store's own default."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        if path and path != ":memory:":
+            return (Path(path).resolve().parent / "mlruns").as_uri()
+    return None
+
+
 class MlflowTracker:
     """Creates (or, on resume, reopens) the run, then logs epochs, final metrics and files."""
 
@@ -105,9 +114,12 @@ class MlflowTracker:
 
         client = self.client
         found = client.get_experiment_by_name(self.experiment)
-        experiment_id = (
-            found.experiment_id if found is not None else client.create_experiment(self.experiment)
-        )
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            experiment_id = client.create_experiment(
+                self.experiment, artifact_location=artifact_location(self.tracking_uri)
+            )
         tags = dict(self.tags)
         if self.parent_run_id is not None:
             tags["mlflow.parentRunId"] = self.parent_run_id

@@ -67,7 +67,7 @@ class ParentRun:
             self.info = {"mlflow_off": True}
             if self.dispatcher.ok:
                 self.dispatcher.warn(
-                    "warning: mlflow tracking stopped (no parent run after "
+                    "mlflow tracking stopped (no parent run after "
                     f"{PARENT_WAIT_SECONDS:g} s); the {kind} goes on without it"
                 )
 

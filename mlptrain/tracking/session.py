@@ -37,7 +37,8 @@ ARTIFACTS = (
 
 
 def print_warning(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """Where a failing tracker's line goes when the caller gave no ``on_warning``."""
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:

@@ -20,6 +20,25 @@ def format_record(record: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+_SHORT_METRICS = {"accuracy": "acc"}
+
+
+def short_record(record: dict[str, Any]) -> str:
+    """``loss 0.1234 acc 0.9650 val_loss 0.2000 val_acc 0.9500``: the bar's postfix.
+
+    A tqdm bar shares one terminal line with its counters, so the keys are short and the
+    validation metric comes before anything less useful (lr, timings) that may be cut.
+    """
+    parts = []
+    for key, value in record.items():
+        if key in ("epoch", "seconds", "lr") or not isinstance(value, int | float):
+            continue
+        split, _, name = key.partition("_")
+        name = _SHORT_METRICS.get(name, name)
+        parts.append(f"{name if split == 'train' else f'{split}_{name}'} {value:.4f}")
+    return " ".join(parts)
+
+
 class ConsoleProgress:
     """Builds the Callbacks a run reports to; the bar writes to ``stream`` (stderr by default,
     so stdout stays clean for piping metrics)."""
@@ -71,5 +90,5 @@ class ConsoleProgress:
             self._bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
 
     def _close_bar(self, record: dict[str, Any]) -> None:
-        self._bar.set_postfix_str(format_record(record), refresh=True)
+        self._bar.set_postfix_str(short_record(record), refresh=True)
         self._bar.close()

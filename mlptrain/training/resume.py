@@ -16,6 +16,7 @@ another run's model weights (fine-tuning); every tensor that does not fit is nam
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,47 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
     return changed_cfg
 
 
+@dataclass
+class ResumePoint:
+    """Where ``--resume PATH`` would start: the run, its cursor, and whether anything is left."""
+
+    run_dir: Path
+    epoch: int  # completed epochs
+    step: int
+    epochs: int  # train.epochs of the resumed config
+    stopped_early: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_early or self.epoch >= self.epochs
+
+
+def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint:
+    """The run and cursor a resume of ``path`` starts from; checks ``overrides`` and that the
+    data is unchanged, so nothing is announced that ``resume`` then refuses."""
+    from mlptrain.data.fingerprint import check_same_data
+    from mlptrain.data.splits import fingerprint_for
+
+    run_dir, checkpoint_path = locate(path)
+    ckpt = load_checkpoint(checkpoint_path)
+    cfg = resumed_config(ckpt, overrides)
+    if ckpt.meta.get("data_fingerprint"):
+        check_same_data(
+            ckpt.meta["data_fingerprint"],
+            fingerprint_for(cfg.data, seed=cfg.seed),
+            source=cfg.data.path or cfg.data.dataset,
+            run=str(run_dir),
+            remedy="resume needs the same data",
+        )
+    return ResumePoint(
+        run_dir,
+        int(ckpt.meta.get("epoch", 0)),
+        int(ckpt.meta.get("step", 0)),
+        cfg.train.epochs,
+        bool(ckpt.meta.get("stopped_early", False)),
+    )
+
+
 def resume(
     path: str | Path,
     *,
@@ -134,6 +176,8 @@ def resume(
             )
         cfg = with_trackers(resumed_config(ckpt, overrides), track)
         setup = build(cfg)
+        # Before anything is written: a refused resume leaves config.yaml as it was.
+        _check_same_data(setup, ckpt)
         if overrides or track:
             atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
         return train_in(
@@ -151,7 +195,6 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
     setup = trainer.setup
     expected = {name: (a.shape, a.dtype) for name, a in checkpoint_tensors(setup).items()}
     expect_tensors(ckpt, expected)
-    _check_same_data(setup, ckpt)
     try:
         restore(setup, trainer.state, ckpt.tensors, ckpt.meta)
     except (KeyError, TypeError, ValueError) as exc:
@@ -166,13 +209,27 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
     )
     trainer.state.history = history
     saver.written_epochs = len(history)
+    saver.saved["last"] = (trainer.state.epoch, trainer.state.step)
     stopper = setup.stopper
     if stopper is not None and stopper.best_epoch > 0:
         saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / "best.safetensors")
 
 
 def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
-    """The scaler is fitted on the training split: if it changed, so did the data."""
+    """The stored data fingerprint, or for older checkpoints the scaler (fitted on the
+    training split: if it changed, so did the data)."""
+    from mlptrain.data.fingerprint import check_same_data
+
+    stored = ckpt.meta.get("data_fingerprint")
+    if stored:
+        check_same_data(
+            stored,
+            setup.data.fingerprint or {},
+            source=setup.data.source,
+            run=str(ckpt.path.parent.parent),
+            remedy="resume needs the same data",
+        )
+        return
     for name, array in setup.data.scaler.state_dict().items():
         stored = ckpt.tensors.get(name)
         if stored is None or not np.array_equal(stored, array):

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
-from mlptrain.errors import MlptrainError
+from mlptrain.errors import Interruption
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -30,7 +30,7 @@ class Stoppable(Protocol):
     stop_requested: bool
 
 
-class Interrupted(MlptrainError):
+class Interrupted(Interruption):
     """A run stopped on request after saving ``last``; ``exit_code`` is 128 + the signal."""
 
     def __init__(self, signum: int | None, run_dir: Path, epoch: int, step: int) -> None:
@@ -42,6 +42,35 @@ class Interrupted(MlptrainError):
             f"interrupted by {name}: stopped after step {step} (epoch {epoch + 1}) and saved "
             f"{self.run_dir / 'checkpoints' / 'last.safetensors'}\n"
             f"resume with: {resume_command(self.run_dir)}"
+        )
+
+
+class ReportInterrupted(Interrupted):
+    """Ctrl-C after training finished, while the report and figures were being written."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
+        self.signum = signal.SIGINT
+        self.run_dir = Path(run_dir)
+        self.exit_code = 128 + signal.SIGINT
+        Interruption.__init__(
+            self,
+            f"interrupted while writing the report: training had finished and the weights are "
+            f"saved in {checkpoint}\n"
+            f"finish the report with: mlptrain report {shlex.quote(str(self.run_dir))}",
+        )
+
+
+class SweepInterrupted(Interruption):
+    """Ctrl-C during a sweep or cv: finished trials are kept; the same command resumes."""
+
+    exit_code = 128 + signal.SIGINT
+
+    def __init__(self, directory: Path, results: str, finished: int) -> None:
+        self.directory = Path(directory)
+        super().__init__(
+            f"interrupted: {finished} finished trial(s) are kept in "
+            f"{self.directory / results}; run the same command again to resume (finished "
+            "trials are skipped)"
         )
 
 

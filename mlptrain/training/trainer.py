@@ -183,9 +183,12 @@ class TrainState:
     epoch_rng_state: dict[str, Any] | None = None
 
 
-def iterate_batches(n_samples: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Index batches of a fresh permutation: every sample once per epoch, no replacement."""
-    order = rng.permutation(n_samples)
+def iterate_batches(
+    n_samples: int, batch_size: int, rng: np.random.Generator, *, shuffle: bool = True
+) -> list[np.ndarray]:
+    """Index batches of a fresh permutation (or of the rows in order when ``shuffle`` is
+    false): every sample once per epoch, no replacement."""
+    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
     return [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
 
 
@@ -236,7 +239,11 @@ class Trainer:
             if self.stop_requested:
                 self.save("last")
                 raise StopRequested(self.state.epoch, self.state.step)
-            record = self.run_epoch()
+            # Overflow on the way to a divergence is caught by the finite check of each step
+            # (and an epoch's non-finite validation values are recorded as null), so numpy's
+            # RuntimeWarnings would only repeat it, pointing into mlptrain's code.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                record = self.run_epoch()
             self._after_epoch(record)
         return self.state
 
@@ -249,7 +256,9 @@ class Trainer:
         train = s.data.train
         train_targets = self._targets("train")
         state.epoch_rng_state = s.shuffle_rng.bit_generator.state
-        batches = iterate_batches(len(train.y), cfg.train.batch_size, s.shuffle_rng)
+        batches = iterate_batches(
+            len(train.y), cfg.train.batch_size, s.shuffle_rng, shuffle=cfg.train.shuffle
+        )
         if self.callbacks.on_epoch_start:
             self.callbacks.on_epoch_start(epoch + 1, cfg.train.epochs, len(batches))
         started = time.perf_counter()
@@ -259,6 +268,8 @@ class Trainer:
         clip = cfg.train.clip_grad_norm
         classification = self.task == "classification"
         xb_buf = yb_buf = np.empty(0)
+        weights = train.weight
+        wb = None
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for index in batches[state.batch :]:
@@ -268,8 +279,10 @@ class Trainer:
                     yb_buf = np.empty((len(index), *train_targets.shape[1:]), train_targets.dtype)
                 xb = np.take(train.X, index, axis=0, out=xb_buf)
                 yb = np.take(train_targets, index, axis=0, out=yb_buf)
+                if weights is not None:
+                    wb = weights[index]
                 output = s.model.forward(xb)
-                loss = s.loss.forward(output, yb)
+                loss = s.loss.forward(output, yb, wb)
                 s.model.backward(s.loss.backward())
                 # One reduction over the flat gradient catches inf/nan in any layer.
                 if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
@@ -279,22 +292,24 @@ class Trainer:
                     clip_grad_norm(s.model, clip)
                 s.optimizer.step()
                 state.step += 1
-                total_loss += loss * len(index)
+                total_loss += loss * (len(index) if wb is None else float(wb.sum()))
                 if classification:
                     predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
-                    hits += np.count_nonzero(predicted == yb)
+                    correct = predicted == yb
+                    hits += np.count_nonzero(correct) if wb is None else float(wb[correct].sum())
                 if self.callbacks.on_batch:
                     self.callbacks.on_batch(loss)
                 state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits
                 self._after_step()
-        n = len(train.y)
+        n = len(train.y) if weights is None else max(float(weights.sum()), 1e-300)
         headline = HEADLINE[self.task]
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
         if classification:
             record[f"train_{headline}"] = hits / n
         else:
+            # Loss-space targets, like the outputs: R² is the same in both spaces.
             record[f"train_{headline}"] = evaluate_split(
-                s.model, s.loss, train.X, train.y, "regression"
+                s.model, s.loss, train.X, train_targets, "regression"
             )[1]
         if s.data.val is not None:
             val_loss, val_metric = evaluate_split(
@@ -325,9 +340,7 @@ class Trainer:
         what = "loss" if not math.isfinite(loss) else "gradient"
         raise DivergenceError(
             f"training diverged: non-finite {what} at epoch {state.epoch + 1}, step "
-            f"{state.step + 1} (learning rate {lr:g}); the last finite checkpoint is kept. "
-            "Try a smaller learning rate (train.optimizer.lr), train.clip_grad_norm, or "
-            "check the data for extreme values"
+            f"{state.step + 1} (learning rate {lr:g})"
         )
 
     def monitored_value(self, record: dict[str, Any], monitor: str) -> float:
@@ -365,7 +378,8 @@ class Trainer:
             value = self.monitored_value(record, s.stopper.monitor)
             if s.stopper.update(state.epoch, value):
                 self.save("best")
-            state.stopped_early = s.stopper.should_stop
+            # Patience running out at the last epoch is no early stop: every epoch ran.
+            state.stopped_early = s.stopper.should_stop and state.epoch < cfg.train.epochs
         plateau_monitor = getattr(cfg.train.schedule, "monitor", None)
         if plateau_monitor is not None:
             s.schedule.observe(self.monitored_value(record, plateau_monitor))
@@ -377,7 +391,20 @@ class Trainer:
 
 
 class DivergenceError(RunError):
-    """Non-finite loss or gradients: training stopped at that step."""
+    """Non-finite loss or gradients: training stopped at that step.
+
+    ``kept`` says which checkpoint survives; the code that writes checkpoints fills it in.
+    """
+
+    def __init__(self, cause: str, kept: str = "no checkpoint had been written yet") -> None:
+        super().__init__(cause)
+        self.cause, self.kept = cause, kept
+
+    def __str__(self) -> str:
+        return (
+            f"{self.cause}; {self.kept}. Try a smaller learning rate (train.optimizer.lr), "
+            "train.clip_grad_norm, or check the data for extreme values"
+        )
 
 
 class StopRequested(Exception):  # noqa: N818  (a request, not an error)
@@ -400,6 +427,7 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "feature_names": data.feature_names,
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         "scale": setup.config.data.scale,
+        "data_fingerprint": data.fingerprint,
         "epoch": state.epoch,
         "step": state.step,
         "seconds": state.seconds,
@@ -475,4 +503,5 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_val": 0 if data.val is None else len(data.val.y),
         "n_test": len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "fingerprint": data.fingerprint,
     }

@@ -49,6 +49,18 @@ def lint_layers(
     """
     kinds = [_kind(spec) for spec in layers]
     warnings: list[str] = []
+    if kinds and kinds[0] in ACTIVATIONS:
+        warnings.append(
+            f"model.layers[0]: {kinds[0]} as the first layer acts on the scaled features "
+            "themselves, before any weights; start the stack with a linear layer"
+        )
+    for index in range(1, len(kinds)):
+        if kinds[index] in ACTIVATIONS and kinds[index - 1] in ACTIVATIONS:
+            warnings.append(
+                f"model.layers[{index - 1}] and model.layers[{index}]: two activations in a row "
+                f"({kinds[index - 1]}, {kinds[index]}) with no linear layer between them; "
+                "keep one of them"
+            )
     previous_linear: int | None = None
     for index, kind in enumerate(kinds):
         if kind in ACTIVATIONS:
@@ -114,6 +126,7 @@ class Validation:
     classes: list[Any] | None
     rows: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    class_counts: list[int] | None = None  # samples per class, in the order of ``classes``
 
     @property
     def total_params(self) -> int:
@@ -148,21 +161,37 @@ class Validation:
             f"Input: (None, {self.n_features}); loss: {self.config.model.loss}; "
             f"init: {self.config.model.init}",
         ]
+        if self.classes is not None and self.class_counts is not None:
+            counts = ", ".join(
+                f"{label} {count}"
+                for label, count in zip(self.classes, self.class_counts, strict=True)
+            )
+            lines.append(f"Classes (samples): {counts}")
         return "\n".join(lines)
 
 
 def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) -> Validation:
     """Validate a config against its data and lint its model; raises ConfigError/DataError."""
-    from mlptrain.data import load_raw
+    from mlptrain.data import load_raw, split_indices
     from mlptrain.nn.build import build_model
     from mlptrain.reporting.report import model_summary
     from mlptrain.training.trainer import DTYPES, head_for
 
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
-    classes = None
+    # The split fit makes, so a class too small to split fails here as it would there.
+    split_indices(
+        raw.y,
+        task=raw.task,
+        test_size=cfg.data.test_size,
+        val_size=cfg.data.val_size,
+        seed=cfg.seed,
+        where=raw.source,
+    )
+    classes = counts = None
     if raw.task == "classification":
-        classes = [c.item() for c in np.unique(raw.y)]
+        values, counted = np.unique(raw.y, return_counts=True)
+        classes, counts = [c.item() for c in values], [int(n) for n in counted]
         n_outputs = 1 if cfg.model.loss == "bce" else len(classes)
     else:
         n_outputs = 1 if raw.y.ndim == 1 else raw.y.shape[1]
@@ -179,13 +208,15 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
         head=head_for(cfg.model.loss),
     )
     rows = model_summary(model, raw.X.shape[1])
-    warnings = lint_layers(
-        cfg.model.layers,
-        loss=cfg.model.loss,
-        init=cfg.model.init,
-        n_outputs=rows[-1]["output_shape"][1] if rows else None,
+    warnings = lint_config(cfg, n_outputs=rows[-1]["output_shape"][1] if rows else None)
+    return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings, counts)
+
+
+def lint_config(cfg: Config, *, n_outputs: int | None) -> list[str]:
+    """The lint warnings of a config's model; ``validate`` and ``fit`` show these same ones."""
+    return lint_layers(
+        cfg.model.layers, loss=cfg.model.loss, init=cfg.model.init, n_outputs=n_outputs
     )
-    return Validation(cfg, raw.task, raw.X.shape[1], classes, rows, warnings)
 
 
 def gradcheck_config(

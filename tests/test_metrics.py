@@ -1,0 +1,189 @@
+"""Metrics against scikit-learn and against small examples worked by hand."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mlptrain.reporting.metrics import (
+    HEADLINE,
+    classification_metrics,
+    epoch_metric,
+    regression_metrics,
+)
+
+
+def test_headline_metrics():
+    assert HEADLINE == {"classification": "accuracy", "regression": "r2"}
+
+
+def test_epoch_accuracy_by_hand_and_against_sklearn():
+    predicted = np.array([0, 1, 2, 2, 1, 0, 0, 1])
+    labels = np.array([0, 1, 1, 2, 1, 2, 0, 0])
+    assert epoch_metric("classification", predicted, labels) == 5 / 8
+    rng = np.random.default_rng(0)
+    predicted, labels = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    assert epoch_metric("classification", predicted, labels) == pytest.approx(
+        skm.accuracy_score(labels, predicted), rel=1e-15
+    )
+
+
+def test_epoch_r2_by_hand_and_against_sklearn():
+    targets = np.array([[1.0], [2.0], [3.0], [4.0]])
+    predictions = np.array([[1.5], [2.0], [2.5], [4.0]])
+    # residual 0.25 + 0 + 0.25 + 0 = 0.5; total 2.25 + 0.25 + 0.25 + 2.25 = 5
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(0.9, rel=1e-15)
+    rng = np.random.default_rng(1)
+    targets = rng.standard_normal((50, 1)) * 3 + 1
+    predictions = targets + rng.standard_normal((50, 1))
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(
+        skm.r2_score(targets, predictions), rel=1e-13
+    )
+
+
+def test_epoch_r2_several_targets_is_variance_weighted():
+    rng = np.random.default_rng(2)
+    targets = rng.standard_normal((40, 3)) * np.array([1.0, 5.0, 0.2])
+    predictions = targets + rng.standard_normal((40, 3)) * 0.5
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(
+        skm.r2_score(targets, predictions, multioutput="variance_weighted"), rel=1e-13
+    )
+
+
+def test_epoch_r2_is_negative_for_predictions_worse_than_the_mean():
+    targets = np.array([[0.0], [1.0]])
+    assert epoch_metric("regression", np.array([[1.0], [0.0]]), targets) == pytest.approx(-3.0)
+
+
+def test_epoch_r2_constant_targets_gives_zero():
+    targets = np.full((4, 1), 2.0)
+    assert epoch_metric("regression", targets + 1, targets) == 0.0
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    result = classification_metrics(labels, proba, ["no", "yes"])
+    assert result["accuracy"] == 0.75
+    # class 0: precision 1/1, recall 1/2; class 1: precision 2/3, recall 2/2
+    assert result["balanced_accuracy"] == pytest.approx(0.75)
+    assert result["precision_macro"] == pytest.approx((1 + 2 / 3) / 2)
+    assert result["recall_macro"] == pytest.approx(0.75)
+    f1_0, f1_1 = 2 / 3, 0.8
+    assert result["f1_macro"] == pytest.approx((f1_0 + f1_1) / 2)
+    assert result["f1_weighted"] == pytest.approx((f1_0 + f1_1) / 2)  # equal supports
+    expected_log_loss = -(math.log(0.9) + math.log(0.4) + math.log(0.8) + math.log(0.7)) / 4
+    assert result["log_loss"] == pytest.approx(expected_log_loss, rel=1e-12)
+    assert result["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert result["labels"] == ["no", "yes"]
+    assert result["per_class"] == [
+        {"label": "no", "precision": 1.0, "recall": 0.5, "f1": pytest.approx(f1_0), "support": 2},
+        {"label": "yes", "precision": pytest.approx(2 / 3), "recall": 1.0, "f1": 0.8, "support": 2},
+    ]
+
+
+def test_classification_metrics_against_sklearn():
+    rng = np.random.default_rng(3)
+    n, k = 300, 4
+    labels = rng.integers(0, k, n)
+    logits = rng.standard_normal((n, k)) + 1.5 * np.eye(k)[labels]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    predicted = proba.argmax(axis=1)
+    result = classification_metrics(labels, proba.astype(np.float32), list("abcd"))
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(labels, predicted))
+    assert result["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(labels, predicted)
+    )
+    assert result["log_loss"] == pytest.approx(skm.log_loss(labels, proba), rel=1e-6)
+    for average in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(labels, predicted, average=average)
+        assert result[f"precision_{average}"] == pytest.approx(p)
+        assert result[f"recall_{average}"] == pytest.approx(r)
+        assert result[f"f1_{average}"] == pytest.approx(f)
+    p, r, f, s = skm.precision_recall_fscore_support(labels, predicted)
+    for i, row in enumerate(result["per_class"]):
+        assert row == {
+            "label": "abcd"[i],
+            "precision": pytest.approx(p[i]),
+            "recall": pytest.approx(r[i]),
+            "f1": pytest.approx(f[i]),
+            "support": int(s[i]),
+        }
+    assert result["confusion_matrix"] == skm.confusion_matrix(labels, predicted).tolist()
+
+
+def test_classification_metrics_keep_classes_absent_from_the_split():
+    """A class never seen nor predicted counts as 0 (not 1, not a warning) in the averages."""
+    labels = np.array([0, 0, 1])
+    proba = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = classification_metrics(labels, proba, ["a", "b", "c"])
+    for metric in ("precision", "recall", "f1"):
+        assert result[f"{metric}_macro"] == pytest.approx(2 / 3)  # (1 + 1 + 0) / 3
+        assert result[f"{metric}_weighted"] == pytest.approx(1.0)  # supports 2, 1, 0
+    assert result["confusion_matrix"] == [[2, 0, 0], [0, 1, 0], [0, 0, 0]]
+    assert result["per_class"][2] == {
+        "label": "c",
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+    }
+    assert result["log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.7) + math.log(0.8)) / 3)
+
+
+def test_regression_metrics_by_hand():
+    targets = np.array([1.0, 2.0, 3.0, 4.0])
+    predictions = np.array([[2.0], [2.0], [2.0], [6.0]])
+    result = regression_metrics(targets, predictions)
+    # errors 1, 0, -1, 2: mse 6/4, mae 4/4; total sum of squares 5
+    assert result == {
+        "mse": pytest.approx(1.5),
+        "rmse": pytest.approx(math.sqrt(1.5)),
+        "mae": pytest.approx(1.0),
+        "r2": pytest.approx(1 - 6 / 5),
+    }
+
+
+def test_regression_metrics_against_sklearn_several_targets():
+    rng = np.random.default_rng(4)
+    targets = rng.standard_normal((30, 2)) * np.array([1.0, 10.0])
+    predictions = (targets + rng.standard_normal((30, 2))).astype(np.float32)
+    result = regression_metrics(targets, predictions)
+    p64 = predictions.astype(np.float64)
+    assert result["mse"] == pytest.approx(skm.mean_squared_error(targets, p64), rel=1e-12)
+    assert result["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(targets, p64)))
+    assert result["mae"] == pytest.approx(skm.mean_absolute_error(targets, p64), rel=1e-12)
+    assert result["r2"] == pytest.approx(skm.r2_score(targets, p64), rel=1e-12)
+
+
+def test_float32_probabilities_are_renormalised_before_log_loss():
+    """Rows off from 1 by float32 rounding are renormalised in float64: no warning from
+    scikit-learn, and the log loss of the renormalised rows."""
+    proba = np.array([[0.3, 0.3, 0.4000001], [0.1, 0.2, 0.7000002]], dtype=np.float32)
+    rows = proba.astype(np.float64)
+    rows /= rows.sum(axis=1, keepdims=True)
+    expected = -(math.log(rows[0, 2]) + math.log(rows[1, 1])) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = classification_metrics(np.array([2, 1]), proba, ["a", "b", "c"])
+    assert result["log_loss"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_epoch_r2_sums_float32_terms_in_float64():
+    """Float32 outputs: the squared errors are summed in float64 (math.fsum as reference),
+    so the per-epoch R² carries no float32 round-off from the reduction."""
+    rng = np.random.default_rng(7)
+    targets = rng.standard_normal((20000, 1)).astype(np.float32)
+    predictions = (targets + rng.standard_normal((20000, 1)) * 0.3).astype(np.float32)
+    residual = math.fsum(((targets - predictions) ** 2).astype(np.float64).ravel())
+    centred = targets - targets.mean(axis=0)
+    total = math.fsum((centred**2).astype(np.float64).ravel())
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(
+        1 - residual / total, rel=1e-12, abs=0
+    )
