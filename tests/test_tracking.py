@@ -433,7 +433,7 @@ def test_cv_is_a_parent_run_with_nested_folds(
         assert child.data.metrics["final_held_out_accuracy"] == per_fold[child.info.run_name]
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2
     for k in (0, 1):
-        assert [s for s, _ in scalars(result.dir / f"fold-{k}" / "tensorboard", "val_loss")] == [
+        assert [s for s, _ in scalars(result.dir / f"fold-{k}" / "tensorboard", "train_loss")] == [
             1,
             2,
         ]
