@@ -21,6 +21,7 @@ need the data (detected task, class count) are in :func:`check_against_data`.
 | ``messages`` | pydantic errors → one line per problem (file:line, key path, value, allowed) |
 | ``checks`` | checks across sections, and ``check_against_data`` |
 | ``overrides`` | ``--set`` overrides and ``diff_configs`` |
+| ``track`` | the ``track:`` section (MLflow, TensorBoard) and ``TRACKERS`` |
 """
 
 from mlptrain.config.checks import check_against_data

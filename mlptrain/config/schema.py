@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
@@ -21,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mlptrain.config.monitors import direction
+from mlptrain.config.track import TRACKERS, TrackSpec  # noqa: F401  (TRACKERS: re-exported)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 
 DatasetName = Literal[
@@ -379,34 +379,6 @@ class CheckpointSpec(_Strict):
     every_steps: int | None = Field(None, ge=1)
 
 
-_TRACKING_URI = "a tracking URI string (http://HOST:PORT, sqlite:///FILE, file:///DIR) or null"
-
-
-class MlflowTrack(_Strict):
-    """Log the run to MLflow; null fields take MLflow's own defaults (docs/tracking.md)."""
-
-    experiment: str | None = Field(None, min_length=1)
-    run_name: str | None = Field(None, min_length=1)
-    tracking_uri: str | None = Field(None, min_length=1, description=_TRACKING_URI)
-
-
-class TensorboardTrack(_Strict):
-    """Write TensorBoard event files; ``log_dir: null`` means ``<run dir>/tensorboard``."""
-
-    log_dir: str | None = Field(None, min_length=1)
-    histograms_every: int = Field(5, ge=1)
-
-
-class TrackSpec(_Strict):
-    """Experiment trackers, each off unless its section is present (or ``--track NAME``)."""
-
-    mlflow: MlflowTrack | None = None
-    tensorboard: TensorboardTrack | None = None
-
-
-TRACKERS: tuple[str, ...] = tuple(TrackSpec.model_fields)
-
-
 class Origin(NamedTuple):
     """Where a config came from, so later checks can cite file lines and overrides."""
 
@@ -476,14 +448,3 @@ class Config(_Strict):
         layers = [*self.model.layers[:-1], last.model_copy(update={"units": n})]
         model = self.model.model_copy(update={"layers": layers})
         return self.model_copy(update={"model": model})
-
-    def with_trackers(self, names: Sequence[str]) -> Config:
-        """A copy with each named tracker switched on (its defaults) unless already configured."""
-        unknown = [name for name in names if name not in TRACKERS]
-        if unknown:
-            raise ValueError(f"unknown tracker {unknown[0]!r}; allowed: {', '.join(TRACKERS)}")
-        sections = {"mlflow": MlflowTrack, "tensorboard": TensorboardTrack}
-        update = {name: sections[name]() for name in names if getattr(self.track, name) is None}
-        if not update:
-            return self
-        return self.model_copy(update={"track": self.track.model_copy(update=update)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlptrain.config import TRACKERS, Config
+from mlptrain.config.track import MlflowTrack, TensorboardTrack
 from mlptrain.errors import UserInputError
 
 # The package each tracker imports (the extra of the same name installs it).
@@ -19,7 +20,10 @@ def with_trackers(cfg: Config, names: Sequence[str]) -> Config:
     for name in names:
         if name not in TRACKERS:
             raise UserInputError(f"unknown tracker {name!r}; allowed: {', '.join(TRACKERS)}")
-    cfg = cfg.with_trackers(names)
+    sections = {"mlflow": MlflowTrack, "tensorboard": TensorboardTrack}
+    update = {name: sections[name]() for name in names if getattr(cfg.track, name) is None}
+    if update:
+        cfg = cfg.model_copy(update={"track": cfg.track.model_copy(update=update)})
     for name in TRACKERS:
         if getattr(cfg.track, name) is not None and find_spec(PACKAGES[name]) is None:
             raise UserInputError(
