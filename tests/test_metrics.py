@@ -45,12 +45,15 @@ def test_epoch_r2_by_hand_and_against_sklearn():
     )
 
 
-def test_epoch_r2_several_targets_is_variance_weighted():
+def test_epoch_r2_several_targets_is_the_uniform_average_as_in_reports():
     rng = np.random.default_rng(2)
     targets = rng.standard_normal((40, 3)) * np.array([1.0, 5.0, 0.2])
     predictions = targets + rng.standard_normal((40, 3)) * 0.5
     assert epoch_metric("regression", predictions, targets) == pytest.approx(
-        skm.r2_score(targets, predictions, multioutput="variance_weighted"), rel=1e-13
+        skm.r2_score(targets, predictions), rel=1e-13
+    )
+    assert epoch_metric("regression", predictions, targets) == pytest.approx(
+        regression_metrics(targets, predictions)["r2"], rel=1e-13
     )
 
 
