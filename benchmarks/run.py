@@ -3,9 +3,14 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py [--quick] [--workload W1]
 
 Every contender trains the same architecture on the same split with Adam (lr 1e-3, no
-regularisation, no early stopping), the same batch size, epochs and dtype. Each is timed as the
-median of N repeats after one warm-up; the GEMM-only bound is the best of 3 of the matrix
-products one epoch must do. Results go to benchmarks/results.json (written atomically).
+regularisation, no early stopping), the same batch size, epochs and dtype. After one warm-up
+each, the contenders run in turn, round after round (mlptrain sklearn torch gemm_bound,
+mlptrain sklearn torch gemm_bound, ...), so a change of machine load hits all of them alike;
+"gemm_bound" times only the matrix products the workload must do. Reported per contender:
+min / median / max and the spread (max − min) / median, with a warning above 15%; per pair:
+the ratio of the two times of each round, and the median of those ratios (the figure to
+quote). The load average is recorded before and after. Results go to benchmarks/results.json
+(written atomically); `python benchmarks/readme_table.py` puts them into README.md.
 """
 
 from __future__ import annotations
@@ -78,7 +83,8 @@ def load_split(dataset: str, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nda
 def mlptrain_runner(w: Workload, data: tuple) -> Callable[[], float]:
     from mlptrain.config import parse_config_dict
     from mlptrain.data import LabelEncoder, Prepared, Scaler, Split
-    from mlptrain.training.trainer import Trainer, build
+    from mlptrain.training.setup import build
+    from mlptrain.training.trainer import Trainer
 
     X_tr, X_te, y_tr, y_te = data
     layers: list[Any] = []
@@ -191,8 +197,9 @@ def torch_runner(w: Workload, data: tuple, threads: int) -> Callable[[], float] 
     return run
 
 
-def gemm_bound(w: Workload, n_train: int, n_features: int) -> float:
-    """Seconds for only the matrix products of one epoch, best of 3, times the epochs."""
+def gemm_runner(w: Workload, n_train: int, n_features: int) -> Callable[[], float]:
+    """Only the matrix products of the workload's epochs (x·W, xᵀ·dy, dy·Wᵀ at its exact
+    shapes, into preallocated outputs): the time no implementation can beat with this BLAS."""
     dtype = np.dtype(w.dtype)
     rng = np.random.default_rng(0)
     sizes = [n_features, *w.hidden, 10]
@@ -205,29 +212,68 @@ def gemm_bound(w: Workload, n_train: int, n_features: int) -> float:
         acts = [rng.standard_normal((n, s)).astype(dtype) for s in sizes]
         bufs[n] = acts, [np.empty_like(a) for a in acts]
     gW = [np.empty_like(W) for W in Ws]
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for n in batches:
-            acts, outs = bufs[n]
-            for k, W in enumerate(Ws):
-                np.matmul(acts[k], W, out=outs[k + 1])  # forward x·W
-            for k in reversed(range(len(Ws))):
-                np.matmul(acts[k].T, acts[k + 1], out=gW[k])  # xᵀ·dy
-                if k > 0:
-                    np.matmul(acts[k + 1], Ws[k].T, out=outs[k])  # dy·Wᵀ
-        best = min(best, time.perf_counter() - t0)
-    return best * w.epochs
+
+    def run() -> float:
+        for _ in range(w.epochs):
+            for n in batches:
+                acts, outs = bufs[n]
+                for k, W in enumerate(Ws):
+                    np.matmul(acts[k], W, out=outs[k + 1])  # forward x·W
+                for k in reversed(range(len(Ws))):
+                    np.matmul(acts[k].T, acts[k + 1], out=gW[k])  # xᵀ·dy
+                    if k > 0:
+                        np.matmul(acts[k + 1], Ws[k].T, out=outs[k])  # dy·Wᵀ
+        return float("nan")
+
+    return run
 
 
-def timed(fn: Callable[[], float], repeats: int) -> tuple[float, float, list[float]]:
-    fn()  # warm-up
-    times, acc = [], 0.0
+def alternate(
+    runners: dict[str, Callable[[], float]],
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """One warm-up each, then ``repeats`` rounds of every contender in turn (A B C A B C …),
+    so a change of machine load hits all of them alike. Returns the times per contender
+    (round by round) and the accuracy of each one's last run."""
+    for fn in runners.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    accuracy: dict[str, float] = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        acc = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), acc, times
+        for name, fn in runners.items():
+            t0 = clock()
+            accuracy[name] = fn()
+            times[name].append(clock() - t0)
+    return times, accuracy
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    """min / median / max of a contender's repeats, and (max − min) / median."""
+    median = statistics.median(times)
+    return {
+        "min": min(times),
+        "median": median,
+        "max": max(times),
+        "spread": (max(times) - min(times)) / median,
+    }
+
+
+def paired_ratios(mine: list[float], theirs: list[float]) -> dict[str, Any]:
+    """mine[i] / theirs[i] for each round i (timed back to back under the same load); the
+    median of those ratios is the figure to quote, min and max say how much it moved."""
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    return {
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "per_round": ratios,
+    }
+
+
+SPREAD_WARN = 0.15
+# Environment variables that change what BLAS runs, recorded and shown in the command.
+THREAD_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- machine
@@ -262,7 +308,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "blas": blas,
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "env": {k: os.environ.get(k) for k in THREAD_ENV},
         "python": platform.python_version(),
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
@@ -280,7 +326,8 @@ def blas_threads() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 repeats instead of 5")
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    parser.add_argument("--repeats", type=int, help="rounds of every contender (default 7)")
     parser.add_argument(
         "--workload", action="append", help="W1, W2 or W3 (repeatable; default all)"
     )
@@ -289,22 +336,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
-    repeats = 2 if args.quick else 5
+    repeats = args.repeats or (3 if args.quick else 7)
     only = set(args.only.split(","))
     chosen = [w for w in WORKLOADS if not args.workload or w.name.split("-")[0] in args.workload]
     threads = blas_threads()
     results: dict[str, Any] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "repeats": repeats,
         "machine": machine_info(),
+        "load_average_before": list(os.getloadavg()),
         "workloads": {},
     }
     print(json.dumps(results["machine"]))
+    print(f"load average before: {fmt_load(results['load_average_before'])}", flush=True)
     for w in chosen:
         data = load_split(w.dataset, w.dtype)
         n_train = len(data[2])
-        bound = gemm_bound(w, n_train, data[0].shape[1])
-        rows: dict[str, Any] = {}
         runners: dict[str, Callable[[], float] | None] = {}
         if "mlptrain" in only:
             runners["mlptrain"] = mlptrain_runner(w, data)
@@ -312,53 +360,96 @@ def main(argv: list[str] | None = None) -> int:
             runners["sklearn"] = sklearn_runner(w, data)
         if "torch" in only:
             runners["torch"] = torch_runner(w, data, threads)
-        for name, fn in runners.items():
-            if fn is None:
-                rows[name] = {"skipped": "torch is not installed"}
-                continue
-            median, acc, times = timed(fn, repeats)
-            rows[name] = {
-                "seconds": median,
-                "all_seconds": times,
-                "samples_per_s": n_train * w.epochs / median,
-                "test_accuracy": acc,
-                "gemm_bound_share": bound / median,
-            }
-        for row in rows.values():
-            if "seconds" not in row:
-                continue
-            for ref in ("sklearn", "torch"):
-                if "seconds" in rows.get(ref, {}):
-                    row[f"ratio_to_{ref}"] = row["seconds"] / rows[ref]["seconds"]
-        results["workloads"][w.name] = {
-            "n_train": n_train,
-            "n_features": data[0].shape[1],
-            "hidden": list(w.hidden),
-            "batch_size": w.batch_size,
-            "epochs": w.epochs,
-            "dtype": w.dtype,
-            "gemm_bound_seconds": bound,
-            "contenders": rows,
-        }
-        print(format_rows(w.name, bound, rows), flush=True)
+        runners["gemm_bound"] = gemm_runner(w, n_train, data[0].shape[1])
+        skipped = {name: "torch is not installed" for name, fn in runners.items() if fn is None}
+        live = {name: fn for name, fn in runners.items() if fn is not None}
+        load_before = list(os.getloadavg())
+        times, accuracy = alternate(live, repeats)
+        results["workloads"][w.name] = summarise(
+            w, n_train, data[0].shape[1], times, accuracy, skipped, load_before
+        )
+        print(format_workload(w.name, results["workloads"][w.name]), flush=True)
+    results["load_average_after"] = list(os.getloadavg())
+    print(f"load average after: {fmt_load(results['load_average_after'])}")
     atomic_write_text(args.out, json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
 
-def format_rows(name: str, bound: float, rows: dict[str, Any]) -> str:
-    lines = [f"{name}: GEMM-only bound {bound:.3f} s"]
-    for who, r in rows.items():
-        if "seconds" not in r:
-            lines.append(f"  {who:9s} skipped: {r['skipped']}")
+def summarise(
+    w: Workload,
+    n_train: int,
+    n_features: int,
+    times: dict[str, list[float]],
+    accuracy: dict[str, float],
+    skipped: dict[str, str],
+    load_before: list[float],
+) -> dict[str, Any]:
+    """One workload's entry of results.json: per-contender spread, per-round ratios."""
+    rows: dict[str, Any] = {name: {"skipped": why} for name, why in skipped.items()}
+    warnings_: list[str] = []
+    for name, series in times.items():
+        row: dict[str, Any] = {"seconds": spread(series), "all_seconds": series}
+        if name != "gemm_bound":
+            row["samples_per_s"] = n_train * w.epochs / row["seconds"]["median"]
+            row["test_accuracy"] = accuracy[name]
+        rows[name] = row
+        if row["seconds"]["spread"] > SPREAD_WARN:
+            warnings_.append(
+                f"{name}: spread {row['seconds']['spread']:.0%} > {SPREAD_WARN:.0%} "
+                "(machine busy? compare the per-round ratios, not the times)"
+            )
+    ratios: dict[str, Any] = {}
+    if "mlptrain" in times:
+        for ref in ("sklearn", "torch"):
+            if ref in times:
+                ratios[f"mlptrain/{ref}"] = paired_ratios(times["mlptrain"], times[ref])
+        ratios["gemm_bound/mlptrain"] = paired_ratios(times["gemm_bound"], times["mlptrain"])
+    return {
+        "n_train": n_train,
+        "n_features": n_features,
+        "hidden": list(w.hidden),
+        "batch_size": w.batch_size,
+        "epochs": w.epochs,
+        "dtype": w.dtype,
+        "load_average_before": load_before,
+        "load_average_after": list(os.getloadavg()),
+        "contenders": rows,
+        "ratios": ratios,
+        "warnings": warnings_,
+    }
+
+
+def command_line() -> str:
+    """How this run was started, with the BLAS environment it ran under."""
+    unset = [f"-u {k}" for k in THREAD_ENV[:2] if k not in os.environ]
+    given = [f"{k}={os.environ[k]}" for k in THREAD_ENV if k in os.environ]
+    prefix = ["env", *unset, *given] if unset or given else []
+    return " ".join([*prefix, Path(sys.executable).name, *sys.argv])
+
+
+def fmt_load(load: list[float]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def format_workload(name: str, entry: dict[str, Any]) -> str:
+    lines = [
+        f"{name} (load {fmt_load(entry['load_average_before'])} -> "
+        f"{fmt_load(entry['load_average_after'])}):"
+    ]
+    for who, r in entry["contenders"].items():
+        if "skipped" in r:
+            lines.append(f"  {who:10s} skipped: {r['skipped']}")
             continue
-        ratios = " ".join(
-            f"{k.removeprefix('ratio_to_')}={r[k]:.2f}x" for k in r if k.startswith("ratio_to_")
-        )
+        t = r["seconds"]
+        acc = f" acc {r['test_accuracy']:.4f}" if "test_accuracy" in r else ""
         lines.append(
-            f"  {who:9s} {r['seconds']:8.3f} s {r['samples_per_s']:11,.0f} samples/s "
-            f"acc {r['test_accuracy']:.4f} bound-share {r['gemm_bound_share']:.2f} {ratios}"
+            f"  {who:10s} median {t['median']:7.3f} s  (min {t['min']:.3f}, max {t['max']:.3f},"
+            f" spread {t['spread']:.0%}){acc}"
         )
+    for pair, r in entry["ratios"].items():
+        lines.append(f"  {pair:20s} {r['median']:.2f}x  (rounds: {r['min']:.2f}-{r['max']:.2f})")
+    lines += [f"  WARNING {text}" for text in entry["warnings"]]
     return "\n".join(lines)
 
 

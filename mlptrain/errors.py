@@ -2,15 +2,36 @@
 
 Every error a user can meet is one of these. The CLI turns them into one line on stderr and
 the exit code they carry: 2 for bad input (config, data, files), 1 for a failure during a run.
+
+Library errors speak of arguments, the CLI of flags. A message names an argument of a library
+call as ``«name»`` (or ``«name=value»`` for a suggested setting): ``str(error)`` writes it as
+the Python argument (``out``, ``force=True``); the CLI writes it as its flag (``--out``,
+``--force``) with ``for_cli``.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_ARGUMENT = re.compile(r"«(\w+)(=[^»]*)?»")
 
 
 class MlptrainError(Exception):
     """Base of every error mlptrain raises on purpose; ``exit_code`` is what the CLI exits with."""
 
     exit_code = 1
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        self.template = str(message)
+        text = _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), self.template)
+        super().__init__(text, *args)
+
+    def for_cli(self, flag_of: Callable[[str], str]) -> str:
+        """The message with each ``«argument»`` written as ``flag_of(argument)``."""
+        if str(self) != _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), self.template):
+            return str(self)  # a subclass composes its own text
+        return _ARGUMENT.sub(lambda m: flag_of(m.group(1)), self.template)
 
 
 class UserInputError(MlptrainError):

@@ -142,5 +142,14 @@ def test_load_a_missing_run(tmp_path) -> None:
 def test_evaluate_matches_the_run_report(digits_run) -> None:
     result = mlptrain.evaluate(digits_run.dir, split="val")
     assert result["metrics"] == digits_run.report["metrics"]["val"]
-    with pytest.raises(UserInputError, match="--split 'dev': allowed: train, val, test"):
+    with pytest.raises(UserInputError, match="split 'dev': allowed: train, val, test"):
         mlptrain.evaluate(digits_run.dir, split="dev")
+
+
+def test_run_repr_is_a_short_summary(digits_run) -> None:
+    text = repr(digits_run)
+    accuracy = digits_run.report["metrics"]["test"]["accuracy"]
+    assert text == (
+        f"Run({str(digits_run.dir)!r}, status=completed, epochs={len(digits_run.history)}, "
+        f"test_accuracy={accuracy:.4f})"
+    )

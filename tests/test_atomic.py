@@ -16,15 +16,13 @@ import pytest
 from mlptrain.errors import RunError
 from mlptrain.store import atomic
 from mlptrain.store.atomic import (
-    RunLock,
-    append_line,
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
     clean_temp_files,
-    read_jsonl,
-    truncate_jsonl,
 )
+from mlptrain.store.jsonl import append_line, read_jsonl, truncate_jsonl
+from mlptrain.store.lock import RunLock
 
 
 def _temp_files(directory: Path) -> list[str]:
@@ -227,7 +225,7 @@ def _lock_script(directory: Path, hold: bool) -> str:
     return textwrap.dedent(
         f"""
         import sys, time
-        from mlptrain.store.atomic import RunLock
+        from mlptrain.store.lock import RunLock
         from mlptrain.errors import RunError
         lock = RunLock({str(directory)!r})
         try:

@@ -262,7 +262,7 @@ def test_sweep_key_typo_fails_before_anything_is_written(cli, tmp_path, configs_
     assert result.stderr.strip() == (
         f"error: {configs_dir / 'iris.yaml'}: swept value train.optimzer.lr=0.1: train.optimzer: "
         "unknown key; did you mean 'optimizer'? allowed keys: batch_size, class_weight, "
-        "clip_grad_norm, dtype, early_stopping, epochs, optimizer, schedule"
+        "clip_grad_norm, dtype, early_stopping, epochs, optimizer, schedule, shuffle"
     )
     assert not out.exists()
 

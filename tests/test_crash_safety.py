@@ -23,8 +23,9 @@ import pytest
 from conftest import assert_no_traceback
 
 from mlptrain.api import fit
-from mlptrain.store.atomic import is_temp_file_name, read_jsonl
+from mlptrain.store.atomic import is_temp_file_name
 from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.store.jsonl import read_jsonl
 
 CONFIG = """\
 name: crash
@@ -263,6 +264,8 @@ def test_sigkill_inside_checkpoint_write(
 import errno  # noqa: E402
 
 import mlptrain.store.atomic as atomic  # noqa: E402
+from mlptrain.store.jsonl import append_line  # noqa: E402
+from mlptrain.store.lock import RunLock  # noqa: E402
 
 FAULTS = {
     "ENOSPC": (errno.ENOSPC, "No space left on device", "the disk is full"),
@@ -353,14 +356,14 @@ def test_unwritable_output_directory_is_reported_before_training(
 def test_second_run_on_a_locked_directory_is_refused(config: Path, tmp_path: Path, cli) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    with atomic.RunLock(out):
+    with RunLock(out):
         result = cli("fit", config, "--out", out)
         assert result.exit_code == 1
         assert result.stderr.startswith(
             f"error: run directory {out} is in use by another mlptrain process (pid {os.getpid()})"
         )
     fit(config, out=out, overrides=["train.epochs=2"], checkpoint_every_steps=1, overwrite=True)
-    with atomic.RunLock(out):
+    with RunLock(out):
         # More epochs: a finished run has nothing to train and takes no lock.
         resumed = cli("fit", "--resume", out, "--set", "train.epochs=3")
         assert resumed.exit_code == 1
@@ -383,20 +386,20 @@ checkpoint: {every_steps: 1}
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_stops_keeps_last_finite_checkpoint(tmp_path: Path, cli, monkeypatch) -> None:
-    import mlptrain.api as api
+    import mlptrain.session.saver as saver
 
     config = tmp_path / "diverge.yaml"
     config.write_text(DIVERGE)
     out = tmp_path / "run"
     written: list[bytes] = []
-    real_save = api.save_checkpoint
+    real_save = saver.save_checkpoint
 
     def recording_save(path, tensors, meta):
         real_save(path, tensors, meta)
         if Path(path).name == "last.safetensors":
             written.append(Path(path).read_bytes())
 
-    monkeypatch.setattr(api, "save_checkpoint", recording_save)
+    monkeypatch.setattr(saver, "save_checkpoint", recording_save)
     result = cli("fit", config, "--out", out, "-q")
     assert result.exit_code == 1
     assert_no_traceback(result)
@@ -451,7 +454,7 @@ def test_report_and_metrics_old_or_new_never_partial(
     # A metrics append torn halfway: earlier lines intact, the torn one ignored, then cut by resume.
     failing[:] = ["/metrics.jsonl"]
     with pytest.raises(RunError, match="could not append to .*metrics.jsonl"):
-        atomic.append_line(out / "metrics.jsonl", json.dumps({"epoch": 4, "train_loss": 1.0}))
+        append_line(out / "metrics.jsonl", json.dumps({"epoch": 4, "train_loss": 1.0}))
     monkeypatch.undo()
     assert (out / "metrics.jsonl").read_bytes().startswith(old["metrics.jsonl"])
     assert [r["epoch"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3]

@@ -15,7 +15,8 @@ from mlptrain.config import load_config
 from mlptrain.data import LabelEncoder, Prepared, Scaler, Split, load_raw, split_indices
 from mlptrain.reporting.metrics import classification_metrics
 from mlptrain.search.cv import cross_validate, make_folds
-from mlptrain.training.trainer import Trainer, build
+from mlptrain.training.setup import build
+from mlptrain.training.trainer import Trainer
 
 CONFIG = """\
 name: tiny

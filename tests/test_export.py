@@ -129,7 +129,7 @@ def test_standalone_script_reads_csv_by_header(runs, tmp_path):
 
 def test_export_refuses_to_overwrite(runs, tmp_path):
     export_numpy(runs["bce"], tmp_path)
-    with pytest.raises(UserInputError, match="--force"):
+    with pytest.raises(UserInputError, match="force=True"):
         export_numpy(runs["bce"], tmp_path)
     export_numpy(runs["bce"], tmp_path, force=True)
 

@@ -102,7 +102,6 @@ def test_check_model_leaves_the_model_as_it_found_it():
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, state[name], err_msg=name)
     assert dropout.rng.bit_generator.state == rng_state
-    assert dropout.frozen_mask is False
     assert model.modules[0].needs_input_grad is False
     assert model.training and model.modules[1].caching
 

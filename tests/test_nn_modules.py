@@ -22,7 +22,7 @@ from mlptrain.nn import (
     build_model,
 )
 from mlptrain.nn.gradcheck import check_module
-from mlptrain.nn.init import auto_scheme
+from mlptrain.nn.registry import auto_scheme
 
 MODULE_NAMES = [
     "Linear",
@@ -90,6 +90,9 @@ def random_input(name, shape, rng, dtype=np.float64):
 # BatchNorm1d over two samples: the output hardly depends on x (gradient ~1e-4, objective
 # cancelling to ~0.1), which once read as a relative error of 1.7e-6.
 @example(seed=101044188, n_samples=2, n_in=2, n_out=1)
+# GELU at x = -5.0, -5.4: an output of ~1e-6 computed as ½x(1 + tanh u), with 1 + tanh u
+# cancelling; once read as a relative error of 2.9e-5.
+@example(seed=125, n_samples=1, n_in=2, n_out=1)
 def test_backward_matches_finite_differences(name, mode, seed, n_samples, n_in, n_out):
     rng = np.random.default_rng(seed)
     module = make_module(name, n_in, n_out, rng)
@@ -350,3 +353,39 @@ def test_auto_init_picks_by_next_activation():
         limit = math.sqrt(6 / (fan_in + 300))
         assert np.abs(w).max() <= limit
         assert abs(w.std() / (limit / math.sqrt(3)) - 1) < 0.03
+
+
+def test_training_outputs_are_fresh_arrays_unless_reuse_is_opted_in():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3))
+    for module in (Linear(3, 2, rng=rng, dtype=np.float64), ReLU()):
+        module.train()
+        first = module.forward(x if module.__class__ is Linear else x[:, :2])
+        second = module.forward(x if module.__class__ is Linear else x[:, :2] + 1)
+        assert not np.shares_memory(first, second), module
+        module.reuse_outputs(True)
+        third = module.forward(x if module.__class__ is Linear else x[:, :2])
+        fourth = module.forward(x if module.__class__ is Linear else x[:, :2] + 1)
+        assert np.shares_memory(third, fourth), module  # documented opt-in: one buffer
+
+
+def test_inspect_cache_exposes_read_only_views_of_what_forward_kept():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    relu = ReLU().train()
+    assert relu.inspect_cache() == {}
+    relu.forward(x)
+    active = relu.inspect_cache()["active"]
+    np.testing.assert_array_equal(active, [[False, True], [True, False]])
+    with pytest.raises(ValueError):
+        active[0, 0] = True
+    tanh = Tanh().train()
+    tanh.forward(x)
+    np.testing.assert_array_equal(tanh.inspect_cache()["output"], np.tanh(x))
+    tanh.eval()
+    assert tanh.inspect_cache() == {}
+
+
+def test_identity_and_dropout_set_every_attribute_in_init():
+    for module in (Identity(), Dropout(0.5)):
+        with pytest.raises(RuntimeError, match="backward\\(\\) called before forward"):
+            module.backward(np.ones((2, 2)))

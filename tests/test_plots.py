@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlptrain.reporting.figures import _layer_series, make_figures
+from mlptrain.reporting.figures import make_figures
+from mlptrain.reporting.figures.series import layer_series
 from mlptrain.reporting.metrics import classification_metrics, regression_metrics
 from mlptrain.reporting.report import build_report
 
@@ -267,7 +268,7 @@ def test_layer_series_skips_nulls_and_keeps_model_order() -> None:
             },
         },
     ]
-    series, layers = _layer_series(history)
+    series, layers = layer_series(history)
     assert layers == ["0 Linear(4 -> 8)", "1 ReLU()"]
     assert series["grad_norm"] == {"0 Linear(4 -> 8)": ([3.0], [0.5])}
     assert series["weight_norm"]["0 Linear(4 -> 8)"] == ([1.0, 3.0], [1.0, 1.5])

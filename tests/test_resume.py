@@ -15,7 +15,8 @@ from mlptrain.api import fit
 from mlptrain.config import load_config
 from mlptrain.nn import SoftmaxCrossEntropy
 from mlptrain.store.checkpoint import load_checkpoint
-from mlptrain.training.trainer import Callbacks, build
+from mlptrain.training.setup import build
+from mlptrain.training.trainer import Callbacks
 
 # Dropout (Generator state), batch norm (running statistics), Adam (moments, step count),
 # reduce-on-plateau (schedule state) and early stopping (best weights): every piece of state
@@ -281,19 +282,19 @@ def test_init_from_starts_from_source_weights(
 ) -> None:
     """Fine-tuning: the new run's first step starts from the source's best weights."""
     starts: list[dict[str, np.ndarray]] = []
-    from mlptrain import api
+    from mlptrain.training.trainer import Trainer
 
-    original = api.Trainer.run
+    original = Trainer.run
 
     def spy(self):
         starts.append(self.setup.model.state_dict())
         return original(self)
 
-    api.Trainer.run = spy  # type: ignore[method-assign]
+    Trainer.run = spy  # type: ignore[method-assign]
     try:
         run = fit(tiny_config, out=tmp_path / "ft", init_from=reference, overrides=["seed=9"])
     finally:
-        api.Trainer.run = original  # type: ignore[method-assign]
+        Trainer.run = original  # type: ignore[method-assign]
     best = {
         k[len("model.") :]: v
         for k, v in state_of(reference, "best").items()

@@ -205,7 +205,7 @@ def test_failed_trial_is_recorded_and_counted(
     assert len(failed) == 1
     assert failed[0]["error"] == "training diverged: simulated for this test"
     summary = json.loads((tmp_path / "sweep.json").read_text())
-    assert summary["counts"] == {"completed": 1, "failed": 1, "pending": 0}
+    assert summary["counts"] == {"completed": 1, "pruned": 0, "failed": 1, "pending": 0}
     # a rerun retries only the failed trial
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "skipped 1 finished trial(s)" in again.output
@@ -367,3 +367,73 @@ def test_unreachable_scheduler_exit_1(
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "--scheduler tcp://127.0.0.1:1: cannot connect to the Dask scheduler" in result.output
+
+
+def test_trials_match_plain_fits_bit_for_bit(full_sweep: Path, tmp_path: Path) -> None:
+    """A trial (data prepared once per worker, checkpoints written once at the end) keeps the
+    same weights, checkpoints and metrics as the same config fitted alone."""
+    from mlptrain.api import fit
+    from mlptrain.store.checkpoint import load_checkpoint
+
+    for trial in sorted(latest_records(full_sweep)):
+        alone = fit(full_sweep / trial / "config.yaml", out=tmp_path / trial, figures=False).dir
+        for kind in ("best", "last"):
+            a = load_checkpoint(full_sweep / trial / "checkpoints" / f"{kind}.safetensors")
+            b = load_checkpoint(alone / "checkpoints" / f"{kind}.safetensors")
+            assert a.tensors.keys() == b.tensors.keys()
+            for key in a.tensors:
+                np.testing.assert_array_equal(a.tensors[key], b.tensors[key])
+            assert a.meta["epoch"] == b.meta["epoch"] and a.meta["step"] == b.meta["step"]
+        assert (full_sweep / trial / "metrics.jsonl").read_text().count("\n") == 2
+        assert _test_metrics(full_sweep / trial) == _test_metrics(alone)
+
+
+def test_only_the_best_trial_gets_figures_by_default(full_sweep: Path, config_path: Path,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    summary = json.loads((full_sweep / "sweep.json").read_text())
+    best_row = summary["best"]
+    with_html = sorted(p.parent.name for p in full_sweep.glob("t*/report.html"))
+    assert len(with_html) == 1 and with_html[0] in best_row["trials"]
+    assert list((full_sweep / with_html[0] / "figures").glob("*.png"))
+    for trial in latest_records(full_sweep):
+        assert (full_sweep / trial / "report.json").is_file()
+        if trial != with_html[0]:
+            assert not (full_sweep / trial / "figures").exists()
+    # --figures all draws every trial's; --figures none nobody's.
+    every = runner.invoke(app, ["sweep", str(config_path), "--grid", "train.optimizer.lr=1e-2,3e-2",
+                                "--figures", "all", "--out", str(tmp_path / "all")])  # fmt: skip
+    assert every.exit_code == 0, every.output
+    assert len(list((tmp_path / "all").glob("t*/report.html"))) == 2
+    none = runner.invoke(app, ["sweep", str(config_path), "--grid", "train.optimizer.lr=1e-2,3e-2",
+                               "--figures", "none", "--out", str(tmp_path / "none")])  # fmt: skip
+    assert none.exit_code == 0, none.output
+    assert not list((tmp_path / "none").glob("t*/report.html"))
+    # A trial's report can be drawn later, as for any run.
+    trial = next(iter(latest_records(tmp_path / "none")))
+    drawn = runner.invoke(app, ["report", str(tmp_path / "none" / trial)])
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "none" / trial / "report.html").is_file()
+
+
+def test_data_is_prepared_once_per_worker(config_path: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import mlptrain.data as data_module
+    import mlptrain.search.trial as execute
+
+    calls: list[int] = []
+    real = data_module.prepare
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_module, "prepare", counting)
+    monkeypatch.setattr(execute, "_DATA_CACHE", {})
+    spec = build_spec(grid=["train.optimizer.lr=1e-2,3e-2,1e-1"], seeds=2)
+    result = run_sweep(config_path, spec, out=tmp_path, figures="none")
+    assert len(result.ran) == 6 and not result.failed
+    assert len(calls) == 2  # one per seed (the seed chooses the split), not one per trial
+    # A trial that changes the data section gets its own preparation.
+    spec = build_spec(grid=["data.test_size=0.2,0.3"])
+    run_sweep(config_path, spec, out=tmp_path / "data", figures="none")
+    assert len(calls) == 3  # test_size 0.2 with seed 3 was cached already

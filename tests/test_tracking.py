@@ -21,6 +21,7 @@ from mlptrain.errors import ConfigError
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.tracking.dispatch import Dispatcher
 from mlptrain.tracking.session import epoch_metrics, flatten, layer_tag
+from mlptrain.training.observers import compose
 from mlptrain.training.trainer import Callbacks
 
 mlflow = pytest.importorskip("mlflow")
@@ -600,18 +601,18 @@ def test_close_gives_up_after_its_timeout() -> None:
     sink.release.set()
 
 
-def test_callbacks_chain_calls_every_part_in_order() -> None:
+def test_compose_calls_every_part_in_order() -> None:
     calls: list[str] = []
     first = Callbacks(on_epoch_end=lambda r: calls.append(f"a{r['epoch']}"))
     second = Callbacks(
         on_epoch_end=lambda r: calls.append(f"b{r['epoch']}"), on_batch=lambda x: calls.append("x")
     )
-    chained = Callbacks.chain(first, None, second)
+    chained = compose(first, None, second)
     chained.on_epoch_end({"epoch": 1})
     chained.on_batch(0.5)
     assert calls == ["a1", "b1", "x"]
     assert chained.on_epoch_start is None
-    assert Callbacks.chain(first).on_epoch_end is first.on_epoch_end
+    assert compose(first).on_epoch_end is first.on_epoch_end
 
 
 def sigterm_in_epoch(epoch: int) -> Callbacks:

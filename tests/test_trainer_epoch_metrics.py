@@ -16,7 +16,8 @@ import pytest
 from sklearn import metrics as skm
 
 from mlptrain.config import load_config
-from mlptrain.training.trainer import Callbacks, Trainer, build
+from mlptrain.training.setup import build
+from mlptrain.training.trainer import Callbacks, Trainer
 
 REGRESSION = """\
 name: epochs-regression
@@ -80,7 +81,7 @@ def train_recording(tmp_path: Path, text: str):
 
 def predictions(setup, flat: np.ndarray, x: np.ndarray) -> np.ndarray:
     setup.model.flat_params[...] = flat
-    return setup.model.predict(x).reshape(-1)
+    return setup.trained.predict(x).reshape(-1)
 
 
 @pytest.fixture(scope="module")

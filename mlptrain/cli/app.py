@@ -70,6 +70,15 @@ app = typer.Typer(
 )
 
 
+# Library arguments spelled otherwise than --<name> on the command line.
+POSITIONALS = {"config": "CONFIG", "overrides": "--set"}
+
+
+def flag_of(argument: str) -> str:
+    """The command-line spelling of a library argument named in an error message."""
+    return POSITIONALS.get(argument) or "--" + argument.replace("_", "-")
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn mlptrain's own errors into one line and an exit code."""
@@ -81,7 +90,7 @@ def user_errors() -> Iterator[None]:
         typer.echo(str(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
     except MlptrainError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {exc.for_cli(flag_of)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

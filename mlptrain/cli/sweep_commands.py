@@ -29,7 +29,8 @@ def sweep(
         ),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option("--trials", help="Random samples to draw (default 10).")
+        int | None,
+        typer.Option("--trials", help="Random samples, or the TPE study's total (default 10)."),
     ] = None,
     seeds: Annotated[
         int | None, typer.Option("--seeds", help="Repeat each setting with N seeds.")
@@ -43,7 +44,9 @@ def sweep(
     ] = None,
     spec: Annotated[
         Path | None,
-        typer.Option("--spec", help="Sweep YAML file (grid/random/trials/seeds/monitor)."),
+        typer.Option(
+            "--spec", help="Sweep YAML file (grid/random/trials/seeds/monitor/search/prune)."
+        ),
     ] = None,
     set_: SetOpt = None,
     out: Annotated[
@@ -59,35 +62,70 @@ def sweep(
         str | None, typer.Option("--shard", help="Run only trials with index % N == i: i/N.")
     ] = None,
     track: TrackOpt = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            metavar="grid|random|tpe",
+            help="How to choose trials (default: random with --random, else grid); tpe is "
+            "Optuna's TPE (mlptrain[optuna]).",
+        ),
+    ] = None,
+    prune: Annotated[
+        str | None,
+        typer.Option(
+            "--prune",
+            metavar="none|median|hyperband",
+            help="Stop hopeless trials early, watching the validation monitor each epoch.",
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage (SQLAlchemy URL) shared by workers; default: study.db in "
+            "the sweep directory.",
+        ),
+    ] = None,
+    figures: Annotated[
+        str,
+        typer.Option(
+            "--figures",
+            metavar="best|all|none",
+            help="Whose figures and report.html to draw: the best trial's (at the end), "
+            "every trial's, or none.",
+        ),
+    ] = "best",
 ) -> None:
-    """Search hyper-parameters: grid, random, seeds.
+    """Search hyper-parameters: grid, random or TPE, with pruning and seeds.
 
-    Trials run here, in parallel processes or on a Dask cluster; resumable.
+    Trials run here, in parallel processes, on a Dask cluster, or from a shared Optuna study
+    on many machines; resumable.
 
     Example: mlptrain sweep configs/iris.yaml --grid model.layers[0].units=16,32 --seeds 3
     """
     with user_errors():
-        from mlptrain.errors import UserInputError
         from mlptrain.search import build_spec, parse_shard, run_sweep
 
         sweep_spec = build_spec(
             grid=grid or [], random=random or [], trials=trials, seeds=seeds,
-            monitor=monitor, spec_file=spec,
+            monitor=monitor, spec_file=spec, search=search, prune=prune,
         )  # fmt: skip
-        if scheduler is not None and jobs != 1:
-            raise UserInputError("--jobs applies to local runs; with --scheduler the cluster's "
-                                 "workers set the parallelism (leave --jobs out)")  # fmt: skip
         shard_pair = parse_shard(shard) if shard is not None else None
 
         def show(record: dict[str, Any]) -> None:
             line = f"{record['trial']} {record['status']} ({record['seconds']:.1f} s)"
-            if record["status"] != "completed":
+            if record["status"] == "pruned":
+                line += f" at epoch {record['epochs']}"
+            elif record["status"] != "completed":
                 line += f": {record['error']}"
             typer.echo(line)
 
         result = run_sweep(
             config, sweep_spec, overrides=set_ or [], out=out, jobs=jobs,
-            scheduler=scheduler, shard=shard_pair, on_record=show, track=track or [],
+            scheduler=scheduler, shard=shard_pair, on_record=show, storage=storage,
+            figures=figures, track=track or [],
             on_warning=lambda line: typer.echo(line, err=True),
         )  # fmt: skip
         summary = result.summary
@@ -102,6 +140,11 @@ def sweep(
             )
             typer.echo(f"best config: {result.dir / 'best.yaml'}")
         typer.echo(f"sweep directory: {result.dir}")
+        counts = summary["counts"]
+        if counts.get("pruned"):
+            typer.echo(
+                f"{counts['pruned']} trial(s) pruned; {summary['epochs']} epochs trained in all"
+            )
         failed = result.failed
         if failed:
             typer.echo(f"{len(failed)} of {len(result.ran)} trial(s) failed", err=True)

@@ -180,7 +180,7 @@ def inspect(
     Example: mlptrain inspect runs/digits/20260101-120000/checkpoints/best.safetensors
     """
     with user_errors():
-        from mlptrain.api import resolve_checkpoint
+        from mlptrain.session.directory import resolve_checkpoint
         from mlptrain.store.checkpoint import inspect_checkpoint
 
         info = inspect_checkpoint(resolve_checkpoint(checkpoint))

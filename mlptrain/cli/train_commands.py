@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, user_errors
+from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, flag_of, user_errors
 
 
 class Split(str, Enum):
@@ -115,11 +115,11 @@ def _fit_one(
     from mlptrain.api import fit as fit_run
     from mlptrain.reporting.report import format_metrics_table
     from mlptrain.training.progress import ConsoleProgress
+    from mlptrain.training.validate import GradcheckFailed
 
-    if gradcheck:
-        _gradcheck_before_fit(config, overrides, quiet=quiet)
-    if resume is not None and config is None:
-        from mlptrain.training.resume import resume_point
+    # With --gradcheck, fit refuses a missing CONFIG before anything else.
+    if resume is not None and config is None and not gradcheck:
+        from mlptrain.session.resume import resume_point
 
         point = resume_point(resume, overrides)
         if point.finished:
@@ -135,19 +135,28 @@ def _fit_one(
             return point.run_dir
         typer.echo(f"resuming {point.run_dir} from epoch {point.epoch}, step {point.step}")
     progress = ConsoleProgress(quiet=quiet)
-    run = fit_run(
-        config,
-        overrides=overrides,
-        out=out,
-        overwrite=overwrite,
-        callbacks=progress.callbacks(),
-        resume=resume,
-        init_from=init_from,
-        checkpoint_every_steps=checkpoint_every_steps,
-        figures=figures,
-        track=track,
-        on_warning=lambda warning: typer.echo(f"warning: {warning}"),
-    )
+    callbacks = progress.callbacks()
+    if not quiet:
+        callbacks.on_gradcheck = lambda result: typer.echo(result.table())
+    try:
+        run = fit_run(
+            config,
+            overrides=overrides,
+            out=out,
+            overwrite=overwrite,
+            callbacks=callbacks,
+            resume=resume,
+            init_from=init_from,
+            checkpoint_every_steps=checkpoint_every_steps,
+            figures=figures,
+            track=track,
+            on_warning=lambda warning: typer.echo(f"warning: {warning}"),
+            gradcheck=gradcheck,
+        )
+    except GradcheckFailed as exc:
+        typer.echo(exc.result.table())
+        typer.echo(f"error: {exc.for_cli(flag_of)}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     report = run.report
     training = report["training"]
     epochs, best = training["epochs_run"], training["best_epoch"]
@@ -196,20 +205,6 @@ def _fit_several(
         run_out = None if out is None else out / path.stem
         run_dirs.append(_fit_one(path, overrides, out=run_out, **options))
     typer.echo(comparison_table(compare_runs(run_dirs)), nl=False)
-
-
-def _gradcheck_before_fit(config: Path | None, overrides: list[str], *, quiet: bool) -> None:
-    from mlptrain.errors import UserInputError
-    from mlptrain.training.validate import gradcheck_config
-
-    if config is None:
-        raise UserInputError("--gradcheck needs a CONFIG (it is not available with --resume)")
-    result = gradcheck_config(config, overrides)
-    if not quiet or not result.passed:
-        typer.echo(result.table())
-    if not result.passed:
-        typer.echo(f"error: gradient check failed for {', '.join(result.failures)}", err=True)
-        raise typer.Exit(1)
 
 
 @app.command()

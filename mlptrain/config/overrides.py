@@ -11,7 +11,9 @@ from mlptrain.config.schema import show_value
 from mlptrain.config.yamlsafe import KeyPath, format_key_path, parse_yaml_value
 from mlptrain.errors import ConfigError
 
-_OVERRIDE_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[-?\d+\])*$")
+# A key path such as model.layers[0].units or model.layers[-1].units (--set, sweep
+# --grid/--random, sweep files).
+OVERRIDE_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[-?\d+\])*$")
 _OVERRIDE_PART = re.compile(r"\.?([\w-]+)|\[(-?\d+)\]")
 _OVERRIDE_HELP = (
     "allowed: key.path=value, e.g. train.optimizer.lr=3e-3, model.layers[0].units=128 or "
@@ -57,7 +59,7 @@ def _parse_override(text: str) -> tuple[KeyPath, object]:
     key = key.strip()
     if not sep:
         raise ConfigError(f"--set {text}: no '=' in the override; {_OVERRIDE_HELP}")
-    if not _OVERRIDE_KEY.match(key):
+    if not OVERRIDE_KEY.match(key):
         raise ConfigError(f"--set {text}: {key!r} is not a key path; {_OVERRIDE_HELP}")
     if not value_text.strip():
         raise ConfigError(

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -22,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from mlptrain.config.monitors import direction
 from mlptrain.config.track import TRACKERS, TrackSpec  # noqa: F401  (TRACKERS: re-exported)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
+from mlptrain.nn.registry import LAYERS, LayerType
 
 DatasetName = Literal[
     "iris",
@@ -98,51 +100,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-class Linear(_Strict):
-    """``y = x W + b``; ``units: null`` (last layer only) means "as many as the data needs"."""
-
-    type: Literal["linear"] = "linear"
-    units: int | None = Field(None, ge=1)
-
-
-class ReLU(_Strict):
-    type: Literal["relu"] = "relu"
-
-
-class LeakyReLU(_Strict):
-    type: Literal["leaky_relu"] = "leaky_relu"
-    negative_slope: float = Field(0.01, ge=0)
+def _layer_model(entry: LayerType) -> type[_Strict]:
+    """The strict pydantic model of one registry entry: ``type`` and the entry's options."""
+    fields: dict[str, Any] = {"type": (Literal[entry.name], entry.name)}  # type: ignore[valid-type]
+    for name, option in entry.options.items():
+        bounds = dict(option.bounds)
+        fields[name] = (
+            option.type,
+            Field(option.default, description=option.description, **bounds),
+        )
+    return create_model(
+        entry.module.__name__, __base__=_Strict, __doc__=entry.doc or None, **fields
+    )
 
 
-class Sigmoid(_Strict):
-    type: Literal["sigmoid"] = "sigmoid"
+# One model per entry of the layer registry (mlptrain.nn.registry), in its order.
+LAYER_MODELS: dict[str, type[_Strict]] = {name: _layer_model(e) for name, e in LAYERS.items()}
+LinearLayer = LAYER_MODELS["linear"]
 
 
-class Tanh(_Strict):
-    type: Literal["tanh"] = "tanh"
-
-
-class GELU(_Strict):
-    type: Literal["gelu"] = "gelu"
-
-
-class Identity(_Strict):
-    type: Literal["identity"] = "identity"
-
-
-class Dropout(_Strict):
-    type: Literal["dropout"] = "dropout"
-    p: float = Field(0.5, ge=0, lt=1)
-
-
-class BatchNorm(_Strict):
-    type: Literal["batchnorm"] = "batchnorm"
-    momentum: float = Field(0.1, gt=0, le=1)
-    eps: float = Field(1e-5, gt=0)
+def layer_model(module: type) -> type[_Strict]:
+    """The config model of the layer type whose nn class is ``module`` (e.g. ``Dropout``)."""
+    for name, entry in LAYERS.items():
+        if entry.module is module:
+            return LAYER_MODELS[name]
+    raise KeyError(f"no layer type for {module.__name__}")
 
 
 Layer = Annotated[
-    Union[Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Identity, Dropout, BatchNorm],  # noqa: UP007
+    Union[tuple(LAYER_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
     Field(discriminator="type"),
 ]
 
@@ -320,14 +306,14 @@ class ModelSpec(_Strict):
     @model_validator(mode="after")
     def _output_layer(self) -> ModelSpec:
         last = len(self.layers) - 1
-        if not isinstance(self.layers[last], Linear):
+        if not isinstance(self.layers[last], LinearLayer):
             raise _problem(
                 ("layers", last),
                 f"the last layer is {self.layers[last].type!r}; the last layer must be "
                 "'linear' (it produces the outputs the loss reads: logits or predictions)",
             )
         for index, layer in enumerate(self.layers[:last]):
-            if isinstance(layer, Linear) and layer.units is None:
+            if isinstance(layer, LinearLayer) and layer.units is None:
                 raise _problem(
                     ("layers", index, "units"),
                     "null is not allowed here; units may be left out only in the last layer "
@@ -443,7 +429,7 @@ class Config(_Strict):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"output units must be an integer >= 1, got {n!r}")
         last = self.model.layers[-1]
-        if not isinstance(last, Linear) or last.units is not None:
+        if not isinstance(last, LinearLayer) or last.units is not None:
             return self.model_copy(deep=True)
         layers = [*self.model.layers[:-1], last.model_copy(update={"units": n})]
         model = self.model.model_copy(update={"layers": layers})

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlptrain.nn.module import Module
+from mlptrain.nn.module import Module, read_only
 
 
 class Identity(Module):
     """y = x; dL/dx = dL/dy. Caches nothing (the derivative is 1 everywhere)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = False  # whether a caching forward ran, so backward may follow
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._seen = self.caching
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        if not getattr(self, "_seen", False):
+        if not self._seen:
             raise self._missing_cache()
         return grad_out
 
@@ -56,6 +60,9 @@ class ReLU(Module):
 
     def clear_cache(self) -> None:
         self._mask = None
+
+    def inspect_cache(self) -> dict[str, np.ndarray]:
+        return {} if self._mask is None else {"active": read_only(self._mask)}
 
 
 class LeakyReLU(Module):
@@ -118,6 +125,9 @@ class Sigmoid(Module):
     def clear_cache(self) -> None:
         self._y = None
 
+    def inspect_cache(self) -> dict[str, np.ndarray]:
+        return {} if self._y is None else {"output": read_only(self._y)}
+
 
 class Tanh(Module):
     """y = tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x}); dL/dx = dL/dy · (1 - y²).
@@ -142,6 +152,9 @@ class Tanh(Module):
 
     def clear_cache(self) -> None:
         self._y = None
+
+    def inspect_cache(self) -> dict[str, np.ndarray]:
+        return {} if self._y is None else {"output": read_only(self._y)}
 
 
 class GELU(Module):

@@ -20,8 +20,10 @@ The floor makes the comparison scale-aware, like torch.autograd.gradcheck's
 and an absolute one, τ · floor, set by the resolution of the differences. That resolution is
 the round-off of one evaluation, ε · S, divided by the step: ``floor = 1e7 · ε · S / h`` with
 ε the float64 machine epsilon and S the size of the terms the objective is computed from, the
-largest seen over the perturbed evaluations: Σ|f · df| for a module (not |Σ f · df|, which can
-cancel to nearly 0 while each term still carries its round-off), |L| + max|output| for a loss
+largest seen over the perturbed evaluations: Σ|f · df| + max|x| · Σ|df| for a module (not
+|Σ f · df|, which can cancel to nearly 0 while each term still carries its round-off; the
+second term for intermediates as large as the input that cancel to a small output, as GELU's
+½x(1 + tanh u) does at x = -5), |L| + max|output| for a loss
 (log-sum-exp and max(z, 0) - z·t subtract terms as large as the biggest logit, so a loss of
 1e-6 can carry round-off of ε · |logit|). So a gradient too small for finite differences to
 resolve (a confidently right prediction, a Linear bias that a following BatchNorm cancels
@@ -32,9 +34,9 @@ Float64 with h = 1e-6 gives errors around 1e-8..1e-10 for a correct backward; a 
 derivative gives errors of order 0.1.
 
 Only a random, seeded subset of coordinates is perturbed (``max_coords`` per tensor) so that
-large layers stay fast. During a check, dropout masks are held fixed (``frozen_mask``),
-buffers (batch-norm running statistics) and dropout Generators are restored after every
-perturbed forward, so the check is of the function and leaves the model as it found it.
+large layers stay fast. During a check, buffers (batch-norm running statistics) and dropout
+Generators are restored before every perturbed forward, so every forward draws the same dropout
+mask, the check is of one function, and the model is left as it was found.
 See docs/derivations.md#gradient-check.
 """
 
@@ -143,36 +145,31 @@ def _loss_and_scale(loss: Loss, output: np.ndarray, target: np.ndarray) -> tuple
 
 @contextmanager
 def _held_state(module: Module) -> Iterator[Callable[[], None]]:
-    """Freeze dropout masks, force caching and input gradients; yield a buffer reset.
+    """Force caching and input gradients; yield a reset of buffers and dropout Generators.
 
-    On exit every flag, buffer and dropout Generator is as it was on entry and no forward
-    cache is left behind.
+    Resetting the Generators to their state on entry makes every forward redraw the same
+    dropout mask. On exit every flag, buffer and dropout Generator is as it was on entry and
+    no forward cache is left behind.
     """
     modules = _submodules(module)
     buffers = [(buf, buf.copy()) for m in modules for buf in m.buffers.values()]
     flags = [(m, m.caching, getattr(m, "needs_input_grad", None)) for m in modules]
-    dropouts = [
-        (m, m.frozen_mask, m.rng.bit_generator.state) for m in modules if isinstance(m, Dropout)
-    ]
+    dropouts = [(m, m.rng.bit_generator.state) for m in modules if isinstance(m, Dropout)]
 
     def reset_buffers() -> None:
         for buf, saved in buffers:
             buf[...] = saved
+        for m, rng_state in dropouts:
+            m.rng.bit_generator.state = rng_state
 
     try:
         for m in modules:
             m.requires_grad(True)
             if getattr(m, "needs_input_grad", None) is False:
                 m.needs_input_grad = True
-        for m, _, _ in dropouts:
-            m.clear_cache()  # the next forward draws a fresh mask, then it is held
-            m.frozen_mask = True
         yield reset_buffers
     finally:
         reset_buffers()
-        for m, frozen, rng_state in dropouts:
-            m.frozen_mask = frozen
-            m.rng.bit_generator.state = rng_state
         for m, caching, needs_input_grad in flags:
             m.caching = caching
             if needs_input_grad is not None:
@@ -206,12 +203,17 @@ def check_module(
         analytic.update({key: g.copy() for key, g in module.grads.items()})
 
         x_work = x_ref.copy()
+        input_size = float(np.abs(x_ref).max(initial=0.0))
+        upstream_size = float(np.abs(upstream).sum())
 
         def objective_of(inputs: np.ndarray) -> Callable[[], tuple[float, float]]:
             def objective() -> tuple[float, float]:
                 reset_buffers()
                 terms = module.forward(inputs) * upstream
-                return float(np.sum(terms)), float(np.sum(np.abs(terms)))
+                # Intermediates as large as the input can cancel to a small output (GELU's
+                # ½x(1 + tanh u) at x = -5): their round-off, ε·|x| per element, counts too.
+                scale = np.sum(np.abs(terms)) + input_size * upstream_size
+                return float(np.sum(terms)), float(scale)
 
             return objective
 
@@ -272,7 +274,7 @@ def check_model(
     Rows: ``("0 Linear(64 -> 128): x", err)``, ``("0 Linear(64 -> 128): W", err)``, … for each
     layer on the activations the model feeds it; ``("loss SoftmaxCrossEntropy(): output", err)``;
     then one row per model parameter by its name (``"0.W"``, ``"0.b"``, …) for the gradient of
-    the loss through the whole stack. Dropout masks are held fixed; a first Linear with
+    the loss through the whole stack. Dropout masks are redrawn identically; a first Linear with
     ``needs_input_grad=False`` is switched on for the check; the model's buffers, dropout
     Generators and flags are restored afterwards.
     """
@@ -295,7 +297,7 @@ def check_model(
         )
 
         x_ref = np.array(x, dtype=np.float64, copy=True)
-        # Dropout masks were drawn by the per-layer pass above and are held from here on.
+        # The Generators were reset above: this forward redraws the per-layer pass's masks.
         loss.forward(model.forward(x_ref), target)
         model.backward(loss.backward())
         analytic = {name: g.copy() for name, g in model.grads.items()}

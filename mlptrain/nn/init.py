@@ -30,18 +30,3 @@ def glorot_uniform(
 
 
 INITIALIZERS: dict[str, InitFn] = {"he": he_normal, "glorot": glorot_uniform}
-
-# What "init: auto" picks for a linear layer, by the activation that follows it.
-AUTO_INIT: dict[str, str] = {
-    "relu": "he",
-    "leaky_relu": "he",
-    "gelu": "he",
-    "tanh": "glorot",
-    "sigmoid": "glorot",
-    "identity": "glorot",
-}
-
-
-def auto_scheme(next_activation: str | None) -> str:
-    """He before ReLU-family activations, Glorot otherwise (including the output layer)."""
-    return AUTO_INIT.get(next_activation or "identity", "glorot")

@@ -27,6 +27,9 @@ class Module:
         # Whether forward keeps what backward needs. On in training mode; eval mode caches
         # nothing unless a caller asks for gradients explicitly (gradcheck in eval mode).
         self.caching = True
+        # Opt-in (``reuse_outputs``): training-mode outputs written into buffers reused per
+        # batch shape, so successive forwards return the same array. Off by default.
+        self.reuses_outputs = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -55,16 +58,39 @@ class Module:
         self.caching = flag or self.training
         return self
 
+    def reuse_outputs(self, flag: bool = True) -> Module:
+        """Opt in to (or out of) output buffers reused between training-mode calls.
+
+        With reuse on, the array a training-mode ``forward`` (or ``backward``) returns is
+        overwritten by the next call of the same shape: the caller must be done with it by
+        then. The training loop is (it consumes each output before the next step) and saves an
+        allocation per layer per step; everything else gets fresh arrays.
+        """
+        self.reuses_outputs = flag
+        return self
+
     def clear_cache(self) -> None:
         """Drop cached activations; subclasses set their cache attributes to None."""
+
+    def inspect_cache(self) -> dict[str, np.ndarray]:
+        """Read-only views of what the last caching forward kept, for diagnostics.
+
+        The public hook through which tools look inside a module without touching its private
+        cache: ReLU gives ``{"active": mask [x > 0]}``, Sigmoid and Tanh ``{"output": y}``;
+        modules with nothing to show (or nothing cached) give ``{}``.
+        """
+        return {}
 
     def _buffer(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A scratch array owned by this module, allocated once per (key, shape, dtype).
 
-        Training-mode forwards and backwards write their outputs here instead of allocating
-        fresh arrays every batch: such an output stays valid until the module's next forward
-        (or backward) of the same shape. Eval-mode callers (predict) get fresh arrays.
+        Only with ``reuse_outputs`` on: then training-mode forwards and backwards write their
+        outputs here instead of allocating fresh arrays every batch, and such an output stays
+        valid until the module's next forward (or backward) of the same shape. Otherwise (the
+        default) every call gets a fresh array.
         """
+        if not self.reuses_outputs:
+            return np.empty(shape, dtype=dtype)
         cache = self.__dict__.setdefault("_buffers", {})
         ident = (key, shape, dtype)
         buf = cache.get(ident)
@@ -85,6 +111,13 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through (for ``inspect_cache``)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def check_input(module: Module, x: np.ndarray, in_features: int | None = None) -> None:

@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 
-from mlptrain.errors import CheckpointError
 from mlptrain.nn.activations import stable_sigmoid
 from mlptrain.nn.dropout import Dropout
 from mlptrain.nn.losses import softmax
@@ -19,11 +18,20 @@ Head = Literal["softmax", "sigmoid", "identity"]
 PREDICT_CHUNK = 8192
 
 
+class StateDictError(ValueError):
+    """A state dict does not fit the model: its message names every missing or misshaped entry.
+
+    Callers that read the state from a file turn it into their own error type (a checkpoint
+    error), so that nn stays free of the rest of the package.
+    """
+
+
 class Sequential(Module):
     """y = f_L(… f_2(f_1(x))); backward applies each module's backward in reverse order.
 
     ``head`` says how outputs become predictions: "softmax" (class logits), "sigmoid" (one
-    binary logit) or "identity" (regression values).
+    binary logit) or "identity" (regression values, in the units the model was trained on:
+    mapping them back to the targets' units is the job of the caller who scaled the targets).
 
     Every parameter and gradient is a view into ``flat_params`` / ``flat_grads``, one
     contiguous array each, so an optimizer updates the whole model in a few vectorised passes.
@@ -35,9 +43,6 @@ class Sequential(Module):
             raise ValueError("Sequential needs at least one module")
         self.modules = list(modules)
         self.head: Head = head
-        # Regression heads may map outputs back to the targets' units: y = out · scale + shift.
-        self.output_shift: np.ndarray | None = None
-        self.output_scale: np.ndarray | None = None
         self._flatten()
 
     def _flatten(self) -> None:
@@ -107,6 +112,12 @@ class Sequential(Module):
             module.requires_grad(flag)
         return self
 
+    def reuse_outputs(self, flag: bool = True) -> Sequential:
+        super().reuse_outputs(flag)
+        for module in self.modules:
+            module.reuse_outputs(flag)
+        return self
+
     def clear_cache(self) -> None:
         for module in self.modules:
             module.clear_cache()
@@ -140,7 +151,8 @@ class Sequential(Module):
         return refs
 
     def load_state_dict(self, state: dict[str, np.ndarray], *, source: str = "state") -> None:
-        """Copy ``state`` into the model in place; names every missing or misshaped entry."""
+        """Copy ``state`` into the model in place; ``StateDictError`` names every missing or
+        misshaped entry."""
         refs = self._state_refs()
         problems = [f"{name}: missing" for name in refs if name not in state]
         problems += [f"{name}: not part of this model" for name in state if name not in refs]
@@ -151,7 +163,7 @@ class Sequential(Module):
             if name in state and state[name].shape != ref.shape
         ]
         if problems:
-            raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
+            raise StateDictError(f"{source} does not fit the model: " + "; ".join(problems))
         for name, ref in refs.items():
             ref[...] = state[name]
 
@@ -183,12 +195,9 @@ class Sequential(Module):
         raise ValueError("predict_proba needs a classifier; this model has a regression head")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class indices (classifiers) or output values (regression), in eval mode."""
+        """Class indices (classifiers) or raw output values (regression), in eval mode."""
         if self.head == "identity":
-            out = self.forward_eval(x)
-            if self.output_scale is not None and self.output_shift is not None:
-                out = out * self.output_scale + self.output_shift
-            return out
+            return self.forward_eval(x)
         return self.predict_proba(x).argmax(axis=1)
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ from mlptrain.config import diff_configs
 from mlptrain.errors import UserInputError
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import write_reports
-from mlptrain.store.atomic import read_jsonl
+from mlptrain.store.jsonl import read_jsonl
 
 
 def _read_report(run_dir: Path) -> dict[str, Any]:

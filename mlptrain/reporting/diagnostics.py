@@ -16,8 +16,9 @@ stored as ``record["layers"]``::
 - ``saturated_fraction``: share of sigmoid/tanh outputs within 1% of the ends of the range,
   where the derivative is nearly 0.
 
-It is cheap by construction: it reads arrays the modules already hold (ReLU's cached mask,
-the cached outputs of Sigmoid/Tanh, the gradient views of the flat buffer) and keeps one copy of the weights
+It is cheap by construction: it reads arrays the modules already hold, through their public
+``inspect_cache()`` hook (ReLU's cached mask, the cached outputs of Sigmoid/Tanh), and the
+gradient views of the flat buffer, and keeps one copy of the weights
 to measure ΔW. Observing every step costs ~10% of an epoch of configs/digits.yaml, so by
 default every 4th step is observed (and always the first of each epoch): ~3-4%. The step
 statistics are then means over the observed steps, and "dead" means zero for every sample
@@ -122,14 +123,14 @@ class LayerDiagnostics:
         self._pending = True
         for j, (_, module) in enumerate(self._relus):
             # The mask [x > 0] that ReLU caches for its backward: no extra pass over the batch.
-            mask = module._mask
+            mask = module.inspect_cache().get("active")
             if mask is None:
                 continue
             active = mask.any(axis=0)
             alive = self._alive[j]
             self._alive[j] = active if alive is None else np.logical_or(alive, active, out=alive)
         for j, (_, module) in enumerate(self._squashers):
-            output = getattr(module, "_y", None)
+            output = module.inspect_cache().get("output")
             if output is None:
                 continue
             if isinstance(module, Tanh):

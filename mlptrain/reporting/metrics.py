@@ -105,3 +105,18 @@ def _renormalised(proba: np.ndarray) -> np.ndarray:
     scikit-learn's log_loss warns about."""
     proba = proba.astype(np.float64)
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+# The scalar metrics report tables show, in order.
+SCALAR_METRICS = {
+    "classification": [
+        "accuracy",
+        "balanced_accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "f1_weighted",
+        "log_loss",
+    ],
+    "regression": ["r2", "rmse", "mae", "mse"],
+}

@@ -9,21 +9,44 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlptrain.data import Split
+from mlptrain.data import Prepared, Split
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
-from mlptrain.reporting.metrics import HEADLINE, classification_metrics, regression_metrics
+from mlptrain.reporting.metrics import (
+    HEADLINE,
+    SCALAR_METRICS,
+    classification_metrics,
+    regression_metrics,
+)
+from mlptrain.reporting.tables import format_number, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import FigureDrawer
+
+
+def _targets_model(model: Any) -> Any:
+    """``model`` must predict in the targets' units: a ``TrainedModel`` (``Setup.trained``,
+    ``Predictor.trained``). A bare regression stack predicts standardised values, so passing
+    one is a programming error, refused loudly rather than reported wrongly."""
+    if isinstance(model, Sequential) and model.head == "identity":
+        raise TypeError(
+            "regression metrics need predictions in the targets' units: pass the "
+            "TrainedModel (setup.trained or predictor.trained), not the bare Sequential"
+        )
+    return model
 
 
 def split_metrics(
-    model: Sequential, task: str, split: Split, class_names: list[str] | None
+    model: Any, task: str, split: Split, class_names: list[str] | None
 ) -> dict[str, Any]:
-    """All report metrics of ``model`` on one split (eval mode); undefined ones are None."""
+    """All report metrics of ``model`` (a ``TrainedModel``) on one split (eval mode);
+    undefined ones are None."""
+    model = _targets_model(model)
     if task == "classification":
         metrics = classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
     else:
@@ -111,9 +134,10 @@ def build_report(
 PREDICTION_SAMPLE = 2000
 
 
-def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]:
+def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
     """(true, predicted) values of the first target on a split, evenly subsampled, so
     ``mlptrain report`` can redraw the regression figures from report.json alone."""
+    model = _targets_model(model)
     rows = np.arange(len(split.y))
     if len(rows) > PREDICTION_SAMPLE:
         rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)
@@ -122,23 +146,37 @@ def prediction_sample(model: Sequential, split: Split) -> dict[str, list[float]]
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
-def write_reports(run_dir: Path, report: dict[str, Any], *, figures: bool = True) -> None:
+def write_reports(
+    run_dir: Path,
+    report: dict[str, Any],
+    *,
+    figures: bool = True,
+    html: bool = True,
+    workers: FigureDrawer | None = None,
+) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
-    new, never partial). JSON and Markdown come first: they must exist even if a figure fails."""
+    new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
+    ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``workers`` (a
+    fit's drawer) may draw the figures in parallel processes."""
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
+    if not html:
+        return
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 
-    drawn = make_figures(report, run_dir / "figures") if figures else {}
+    if not figures:
+        drawn = {}
+    elif workers is not None:
+        drawn = workers.draw(report, run_dir / "figures")
+    else:
+        drawn = make_figures(report, run_dir / "figures")
     write_html(run_dir, report, drawn)
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        # Four decimals read best for metrics; tiny or huge values (learning rates, MSE in
-        # the target's units) keep four significant digits instead of rounding to 0.0000.
-        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4g}"
+        return format_number(value)
     if value is None:
         return "–"
     return str(value)
@@ -148,28 +186,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return lines
-
-
-def _sample_epochs(history: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
-    """At most ``limit`` evenly spaced epochs, always the first and the last."""
-    if len(history) <= limit:
-        return history
-    picks = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
-    return [history[i] for i in picks]
-
-
-SCALAR_METRICS = {
-    "classification": [
-        "accuracy",
-        "balanced_accuracy",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "f1_weighted",
-        "log_loss",
-    ],
-    "regression": ["r2", "rmse", "mae", "mse"],
-}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -222,7 +238,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += ["### Learning curve", ""]
         out += _table(
             ["epoch", *keys],
-            [[h["epoch"], *[h.get(k) for k in keys]] for h in _sample_epochs(history)],
+            [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
         )
         out += [""]
     if report.get("warnings"):
@@ -287,5 +303,14 @@ def _fmt_metric(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
 
 
-def load_report(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "report.json").read_text())
+def describe_data(data: Prepared) -> dict[str, Any]:
+    return {
+        "source": data.source,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_train": len(data.train.y),
+        "n_val": 0 if data.val is None else len(data.val.y),
+        "n_test": len(data.test.y),
+        "classes": data.encoder.to_list() if data.encoder is not None else None,
+        "fingerprint": data.fingerprint,
+    }

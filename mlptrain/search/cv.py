@@ -44,7 +44,7 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     from mlptrain.data import load_raw, split_indices
 
     if not 2 <= n_folds <= MAX_FOLDS:
-        raise UserInputError(f"--folds {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+        raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
     raw = load_raw(cfg.data, seed=cfg.seed)
     train, val, test = split_indices(
         raw.y,
@@ -62,17 +62,30 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
         _, counts = np.unique(raw.y[pool], return_counts=True)
         if counts.min() < n_folds:
             raise DataError(
-                f"{raw.source}: --folds {n_folds}: the rarest class has only {int(counts.min())} "
+                f"{raw.source}: «folds» {n_folds}: the rarest class has only {int(counts.min())} "
                 "row(s) outside the test split; stratified k-fold needs at least one per fold; "
-                f"use --folds {max(2, int(counts.min()))} or fewer"
+                f"use «folds» {max(2, int(counts.min()))} or fewer"
             )
     elif len(pool) < n_folds:
         raise DataError(
-            f"{raw.source}: --folds {n_folds}: only {len(pool)} rows outside the test split"
+            f"{raw.source}: «folds» {n_folds}: only {len(pool)} rows outside the test split"
         )
     labels = raw.y[pool] if classification else np.zeros(len(pool))
     folds = [(pool[a], pool[b]) for a, b in splitter.split(np.zeros(len(pool)), labels)]
     return Folds(raw, folds, test)
+
+
+# The folds of the last config this process cross-validated: a worker running several folds
+# loads and splits the data once, not once per fold.
+_FOLDS_CACHE: dict[str, Folds] = {}
+
+
+def _cached_folds(cfg: Any, config: dict[str, Any], n_folds: int) -> Folds:
+    key = json.dumps([config, n_folds], sort_keys=True, default=str)
+    if key not in _FOLDS_CACHE:
+        _FOLDS_CACHE.clear()
+        _FOLDS_CACHE[key] = make_folds(cfg, n_folds)
+    return _FOLDS_CACHE[key]
 
 
 def monitor_rows(
@@ -113,7 +126,7 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
     """A ``Prepared`` built exactly as ``data.prepare`` from one fold: train and val are carved
     from the fold's training rows (``monitor_rows``), and the held-out fold is its test part."""
     from mlptrain.data import prepare_rows
-    from mlptrain.training.trainer import DTYPES
+    from mlptrain.training.setup import DTYPES
 
     fit, val = monitor_rows(cfg, raw, train_rows)
     return prepare_rows(
@@ -127,7 +140,8 @@ def train_prepared(cfg: Any, data: Any, track_in: tuple[Path, dict[str, Any]] | 
     ``track_in``: (fold directory, tracking parent) when the config has a tracker on.
     """
     from mlptrain.tracking import open_tracking
-    from mlptrain.training.trainer import Trainer, build
+    from mlptrain.training.setup import build
+    from mlptrain.training.trainer import Trainer
 
     setup = build(cfg, data=data)
     best: dict[str, np.ndarray] = {}
@@ -167,7 +181,7 @@ def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
 
     data = setup.data
     names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
-    metrics = split_metrics(setup.model, data.task, split, names)
+    metrics = split_metrics(setup.trained, data.task, split, names)
     return {
         k: float(v)
         for k, v in metrics.items()
@@ -191,7 +205,7 @@ def run_fold(
 
     with threadpool_limits(limits=blas_threads):
         cfg = parse_config_dict(config, source="cv config")
-        folds = make_folds(cfg, n_folds)
+        folds = _cached_folds(cfg, config, n_folds)
         train_rows, held_out = folds.folds[fold]
         data = prepare_fold(cfg, folds.raw, train_rows, held_out)
         fold_track = None
@@ -235,12 +249,12 @@ def cross_validate(
     nested runs under one parent run for the cross-validation.
     """
     from mlptrain.config import config_to_dict, load_config
-    from mlptrain.search.execute import blas_threads_per_job
+    from mlptrain.search.trial import blas_threads_per_job
     from mlptrain.tracking import with_trackers
     from mlptrain.tracking.parents import ParentRun
 
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     make_folds(cfg, folds)  # input errors (too many folds) before any worker starts

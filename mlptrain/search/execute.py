@@ -3,111 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.errors import ConfigError, MlptrainError, RunError, UserInputError
+from mlptrain.errors import ConfigError, RunError, UserInputError
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
-from mlptrain.search.spec import SweepSpec, Trial, expand_trials, sweep_dir_for
-from mlptrain.store.atomic import append_line, atomic_write_bytes, atomic_write_text, read_jsonl
+from mlptrain.search.spec import (
+    DEFAULT_TRIALS,
+    SweepSpec,
+    Trial,
+    expand_trials,
+    sweep_dir_for,
+)
+from mlptrain.search.trial import blas_threads_per_job, run_trial
+from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.store.jsonl import append_line, read_jsonl
 from mlptrain.tracking.parents import ParentRun
 from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
+FIGURES = ("best", "all", "none")  # whose figures and report.html a sweep draws
+FINISHED = ("completed", "pruned")  # a rerun skips these trials
 CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
-
-
-def blas_threads_per_job(jobs: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
-
-
-def _scalars(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
-    return {
-        f"{prefix}_{k}": float(v)
-        for k, v in metrics.items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-
-
-def trial_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """The scalar metrics of a run: ``<split>_<metric>`` from the report, and ``val_loss`` /
-    ``train_loss`` of the epoch whose weights the run kept (its best epoch)."""
-    found: dict[str, float] = {}
-    for split, metrics in report.get("metrics", {}).items():
-        found.update(_scalars(metrics, split))
-    training = report.get("training", {})
-    history = training.get("history") or []
-    best = training.get("best_epoch") or len(history)
-    if history and 1 <= best <= len(history):
-        for key in ("train_loss", "val_loss"):
-            value = history[best - 1].get(key)
-            if isinstance(value, int | float):
-                found[key] = float(value)
-    return found
-
-
-def run_trial(
-    base: dict[str, Any],
-    trial: dict[str, Any],
-    out: str | None,
-    blas_threads: int,
-    tracking_parent: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Train one trial; never raises for the trial's own failure (it is recorded instead).
-
-    ``out`` is the run directory; ``None`` means "train in a temporary directory and return
-    its files" (a Dask worker that may not share the client's disk). ``tracking_parent``
-    nests the trial's MLflow run under the sweep's (mlptrain.tracking.parents).
-    """
-    from threadpoolctl import threadpool_limits
-
-    from mlptrain.api import fit
-    from mlptrain.config import parse_config_dict
-
-    started = time.perf_counter()
-    record: dict[str, Any] = {
-        "trial": trial["id"],
-        "index": trial["index"],
-        "group": trial["group"],
-        "params": trial["params"],
-        "seed": trial["seed"],
-    }
-    temp = None if out is not None else tempfile.mkdtemp(prefix="mlptrain-trial-")
-    run_dir = Path(out if out is not None else temp)  # type: ignore[arg-type]
-    try:
-        with threadpool_limits(limits=blas_threads):
-            cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
-            run = fit(cfg, out=run_dir, overwrite=True, tracking_parent=tracking_parent)
-        record.update(status="completed", error=None, metrics=trial_metrics(run.report))
-    except Interrupted:
-        raise  # Ctrl-C stops the sweep, it is not the trial's failure
-    except MlptrainError as exc:
-        record.update(status="failed", error=str(exc), metrics={})
-    except Exception as exc:  # a bug must not take the whole sweep down; it is recorded
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={})
-    record["seconds"] = round(time.perf_counter() - started, 3)
-    if temp is not None:
-        record["files"] = _collect_files(Path(temp))
-        shutil.rmtree(temp, ignore_errors=True)
-    return record
-
-
-def _collect_files(root: Path) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != ".lock":
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return files
 
 
 def _write_files(run_dir: Path, files: Mapping[str, bytes]) -> None:
@@ -133,22 +52,33 @@ def _trial_payload(trial: Trial) -> dict[str, Any]:
 
 
 def _run_local(
-    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, jobs: int, parent: ParentRun
+    base: dict[str, Any],
+    todo: list[Trial],
+    sweep_dir: Path,
+    jobs: int,
+    figures: bool,
+    parent: ParentRun,
 ) -> Iterator[dict[str, Any]]:
     threads = blas_threads_per_job(jobs)
     if jobs == 1 or len(todo) == 1:
         for t in todo:
             yield run_trial(
-                base, _trial_payload(t), str(sweep_dir / t.id), threads, parent.child(t.id)
-            )
+                base, _trial_payload(t), str(sweep_dir / t.id), threads, figures=figures,
+                tracking_parent=parent.child(t.id),
+            )  # fmt: skip
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     yield from parallel(
         delayed(run_trial)(
-            base, _trial_payload(t), str(sweep_dir / t.id), threads, parent.child(t.id)
-        )
+            base,
+            _trial_payload(t),
+            str(sweep_dir / t.id),
+            threads,
+            figures=figures,
+            tracking_parent=parent.child(t.id),
+        )  # fmt: skip
         for t in todo
     )
 
@@ -161,7 +91,7 @@ def _run_dask(
         client = client_cls(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise RunError(
-            f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
+            f"«scheduler» {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
             "with `dask scheduler --port 8786` and workers with `dask worker <address>`"
         ) from None
     with client:
@@ -172,7 +102,7 @@ def _run_dask(
                 _trial_payload(t),
                 None,
                 1,
-                parent.child(t.id),
+                tracking_parent=parent.child(t.id),
                 key=f"mlptrain-{t.id}",
                 pure=False,
             )
@@ -207,7 +137,7 @@ class SweepResult:
 
     @property
     def failed(self) -> list[str]:
-        return [tid for tid in self.ran if self.records[tid]["status"] != "completed"]
+        return [tid for tid in self.ran if self.records[tid]["status"] not in FINISHED]
 
 
 def latest_records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
@@ -254,24 +184,38 @@ def run_sweep(
     scheduler: str | None = None,
     shard: tuple[int, int] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    storage: str | None = None,
+    figures: str = "best",
     track: Sequence[str] = (),
     on_warning: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep; returns every trial's latest record and the summary.
 
+    ``storage``: the Optuna storage URL of a tpe or pruned sweep (default: a SQLite file in the
+    sweep directory). ``figures``: ``best`` draws the best trial's figures and report.html once
+    at the end, ``all`` every trial's, ``none`` none (``mlptrain report TRIAL_DIR`` later).
     With a tracker on (``track`` or the config's ``track:``), each trial is a run of its own;
-    in MLflow they are nested under one parent run for the sweep.
+    in MLflow they are nested under one parent run for the sweep (TPE trials too).
     """
     from mlptrain.config import config_to_dict, load_config
     from mlptrain.tracking import with_trackers
 
+    if scheduler is not None and jobs != 1:
+        raise UserInputError(
+            "«jobs» applies to local runs; with «scheduler» the cluster's workers set the "
+            "parallelism (leave «jobs» out)"
+        )
     if jobs < 1:
-        raise UserInputError(f"--jobs {jobs}: allowed: an integer >= 1")
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
+    if figures not in FIGURES:
+        raise UserInputError(f"«figures» {figures!r}: allowed: {', '.join(FIGURES)}")
     if scheduler is not None:
         _dask()  # fail before any work if Dask is missing
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
-    trials = expand_trials(spec, cfg.seed)
+    monitor = check_study_options(spec, base, scheduler=scheduler, shard=shard, storage=storage)
+    tpe = spec.search == "tpe"
+    trials = [] if tpe else expand_trials(spec, cfg.seed)
     check_trials(base, trials, source=str(config))
     _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
@@ -290,47 +234,146 @@ def run_sweep(
     if plan_path.exists() and plan_path.read_text(encoding="utf-8") != plan_text:
         raise UserInputError(
             f"{sweep_dir} holds a different sweep (its sweep-plan.json differs from this one's "
-            "config, --set, --grid, --random, --trials or --seeds); choose another --out"
+            "config, --set, --grid, --random, --trials, --seeds, --search or --prune); "
+            "choose another --out"
         )
     atomic_write_text(plan_path, plan_text)
 
+    ref = None
+    if spec.uses_study:
+        from mlptrain.search.study import default_storage, study_ref
+
+        budget = (spec.trials or DEFAULT_TRIALS) if tpe else len(trials)
+        ref = study_ref(base, spec, storage or default_storage(sweep_dir), monitor, budget)
     records = latest_records(sweep_dir)
     mine = [t for t in trials if shard is None or t.index % shard[1] == shard[0]]
-    skipped = [t.id for t in mine if records.get(t.id, {}).get("status") == "completed"]
+    skipped = [t.id for t in mine if records.get(t.id, {}).get("status") in FINISHED]
     todo = [t for t in mine if t.id not in skipped]
     ran: list[str] = []
     parent = ParentRun(cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning)
-    if todo:
+    stream: Iterator[dict[str, Any]] | None = None
+    if ref is not None:
+        from mlptrain.search.study_workers import run_study
+
+        skipped = (
+            [r["trial"] for r in records.values() if r.get("status") in FINISHED]
+            if tpe
+            else skipped
+        )
+        if tpe or todo:
+            payloads = None if tpe else [_trial_payload(t) for t in todo]
+            stream = run_study(ref, base, sweep_dir, jobs, figures == "all", payloads, parent.info)
+    elif todo:
         stream = (
             _run_dask(base, todo, sweep_dir, scheduler, parent)
             if scheduler is not None
-            else _run_local(base, todo, sweep_dir, jobs, parent)
+            else _run_local(base, todo, sweep_dir, jobs, figures == "all", parent)
         )
-        try:
-            for record in stream:
-                append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-                records[record["trial"]] = record
-                ran.append(record["trial"])
-                if on_record is not None:
-                    on_record(record)
-        except (KeyboardInterrupt, Interrupted):
-            parent.finish("interrupted", {}, [RESULTS])
-            done = sum(r.get("status") == "completed" for r in latest_records(sweep_dir).values())
-            raise SweepInterrupted(sweep_dir, RESULTS, done) from None
-        except BaseException:
-            parent.finish("failed", {}, [RESULTS])
-            raise
-    # Other shards may have finished trials meanwhile: summarise what the file holds now.
+    try:
+        for record in stream or ():
+            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+            records[record["trial"]] = record
+            ran.append(record["trial"])
+            if on_record is not None:
+                on_record(record)
+    except (KeyboardInterrupt, Interrupted):
+        parent.finish("interrupted", {}, [RESULTS])
+        done = sum(r.get("status") in FINISHED for r in latest_records(sweep_dir).values())
+        raise SweepInterrupted(sweep_dir, RESULTS, done) from None
+    except BaseException:
+        parent.finish("failed", {}, [RESULTS])
+        raise
+    # Other shards (or workers of a shared study) may have finished trials meanwhile:
+    # summarise what the file (or the study) holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
+    extra: dict[str, Any] = {}
+    if ref is not None:
+        from mlptrain.search.study import study_records, study_summary
+
+        if tpe:
+            everyone = study_records(ref)
+            records.update({r["trial"]: r for r in everyone})
+            trials = [Trial(r["index"], r["trial"], r["params"], r["seed"]) for r in everyone]
+        extra = study_summary(ref)
     summary = summarise(trials, records, spec, base)
+    summary.update(extra)
     write_sweep_reports(sweep_dir, summary, spec, base)
+    if figures == "best":
+        draw_best_report(sweep_dir, summary)
     best = summary.get("best") or {}
     parent.finish(
-        "completed" if all(records[t]["status"] == "completed" for t in ran) else "failed",
+        "completed" if all(records[t]["status"] in FINISHED for t in ran) else "failed",
         {f"best_{summary['monitor']}": best["mean"]} if best.get("mean") is not None else {},
         ["sweep.json", "sweep.md", "sweep.html", "sweep.png", RESULTS],
     )
     return SweepResult(sweep_dir, trials, records, ran, skipped, summary)
 
 
-# --- results --------------------------------------------------------------------------------
+def check_study_options(
+    spec: SweepSpec,
+    base: Mapping[str, Any],
+    *,
+    scheduler: str | None,
+    shard: tuple[int, int] | None,
+    storage: str | None,
+) -> str:
+    """Flags that only go together with an Optuna study; returns the monitor to use."""
+    from mlptrain.search.leaderboard import default_monitor
+
+    monitor = spec.monitor or default_monitor(base, ())
+    if not spec.uses_study:
+        if storage is not None:
+            raise UserInputError("--storage applies to --search tpe or --prune; add one of them")
+        return monitor
+    from mlptrain.search.study import check_storage_url, optuna_module
+
+    optuna_module()  # fail before any work if Optuna is missing
+    if storage is not None:
+        check_storage_url(storage)
+    what = "--search tpe" if spec.search == "tpe" else f"--prune {spec.prune}"
+    if scheduler is not None:
+        raise UserInputError(
+            f"--scheduler: {what} runs its trials from a shared Optuna study; instead of a "
+            "Dask cluster, run the same command on each machine with one --storage URL"
+        )
+    if shard is not None and spec.search == "tpe":
+        raise UserInputError(
+            "--shard: --search tpe splits its trials through the study; run the same command "
+            "on each machine with one --storage URL instead"
+        )
+    if base["data"]["val_size"] <= 0:
+        raise UserInputError(
+            f"{what} needs a validation split to watch (the test split is never used to "
+            "choose); set data.val_size > 0, e.g. --set data.val_size=0.2"
+        )
+    if not monitor.startswith("val_"):
+        raise UserInputError(
+            f"--monitor {monitor}: {what} must see only validation metrics; allowed: val_loss "
+            "or val_<metric>, e.g. val_accuracy"
+        )
+    headline = "r2" if base["model"]["loss"] == "mse" else "accuracy"
+    if spec.prune != "none" and monitor not in ("val_loss", f"val_{headline}"):
+        raise UserInputError(
+            f"--monitor {monitor}: --prune {spec.prune} compares the metric every epoch, and the "
+            f"epochs record val_loss and val_{headline}; allowed: val_loss, val_{headline}"
+        )
+    return monitor
+
+
+def draw_best_report(sweep_dir: Path, summary: Mapping[str, Any]) -> None:
+    """The figures and report.html of the best trial (the best seed of the best row)."""
+    from mlptrain.reporting.compare import rebuild_report
+
+    best = summary.get("best")
+    if best is None:
+        return
+    minimise = summary["mode"] == "min"
+    candidates = [
+        t for t in summary["trials"]
+        if t["trial"] in best["trials"] and t["status"] == "completed" and t["monitor"] is not None
+    ]  # fmt: skip
+    if not candidates:
+        return
+    chosen = (min if minimise else max)(candidates, key=lambda t: t["monitor"])
+    if (sweep_dir / chosen["trial"] / "report.json").is_file():
+        rebuild_report(sweep_dir / chosen["trial"])

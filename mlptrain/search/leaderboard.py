@@ -8,8 +8,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlptrain.reporting.page import e, html_page
 from mlptrain.search.spec import SweepSpec, Trial, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+
+STATUSES = ("completed", "pruned", "failed")  # of a trial in results.jsonl; else "pending"
 
 
 def default_monitor(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> str:
@@ -60,17 +63,20 @@ def summarise(
                 "info": (record or {}).get("metrics", {}).get(info),
                 "metrics": (record or {}).get("metrics", {}),
                 "seconds": (record or {}).get("seconds"),
+                "epochs": (record or {}).get("epochs"),
                 "error": (record or {}).get("error"),
             }
         )
         row = rows.setdefault(
             trial.group,
             {"group": trial.group, "params": trial.params, "trials": [], "values": [],
-             "info_values": [], "seconds": 0.0, "completed": 0, "failed": 0, "pending": 0},
+             "info_values": [], "seconds": 0.0, "epochs": 0, "completed": 0, "pruned": 0,
+             "failed": 0, "pending": 0},
         )  # fmt: skip
         row["trials"].append(trial.id)
-        row[status if status in ("completed", "failed") else "pending"] += 1
+        row[status if status in STATUSES else "pending"] += 1
         row["seconds"] += float((record or {}).get("seconds") or 0.0)
+        row["epochs"] += int((record or {}).get("epochs") or 0)
         if status == "completed" and isinstance(value, int | float) and math.isfinite(value):
             row["values"].append(float(value))
         info_value = (record or {}).get("metrics", {}).get(info)
@@ -89,7 +95,7 @@ def summarise(
         row["rank"] = rank if row["mean"] is not None else None
     counts = {
         s: sum(1 for t in trial_rows if t["status"] == s)
-        for s in ("completed", "failed", "pending")
+        for s in ("completed", "pruned", "failed", "pending")
     }
     return {
         "name": base["name"],
@@ -99,6 +105,8 @@ def summarise(
         "spec": spec.to_dict(),
         "n_trials": len(trials),
         "counts": counts,
+        # Epochs trained by all trials (pruned ones stop early): what a search spent.
+        "epochs": sum(int(t["epochs"] or 0) for t in trial_rows),
         "leaderboard": board,
         "trials": trial_rows,
         "best": board[0] if board and board[0]["mean"] is not None else None,
@@ -111,6 +119,13 @@ def best_config(base: Mapping[str, Any], best: Mapping[str, Any]) -> str:
 
     overrides = [f"{k}={yaml_text(v)}" for k, v in best["params"].items()]
     return config_to_yaml(parse_config_dict(base, source="best config", overrides=overrides))
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    text = f"{counts['completed']} completed, "
+    if counts.get("pruned"):
+        text += f"{counts['pruned']} pruned, "
+    return text + f"{counts['failed']} failed, {counts['pending']} pending"
 
 
 def _fmt(value: Any) -> str:
@@ -140,30 +155,32 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# Sweep: {summary['name']}",
         "",
-        f"{summary['n_trials']} trials: {counts['completed']} completed, {counts['failed']} "
-        f"failed, {counts['pending']} pending. Ranked by **{summary['monitor']}** "
+        f"{summary['n_trials']} trials: {_counts_text(counts)}; {summary['epochs']} epochs "
+        f"trained. Ranked by **{summary['monitor']}** "
         f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds. "
         "The test split never ranks: its metric is shown for information only.",
         "",
-        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | failed "
-        "| seconds |",
-        "|---|---|---|---|---|---|---|",
+        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | pruned "
+        "| failed | epochs | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary["leaderboard"]:
         params = params_text(row["params"]).replace("|", "\\|")
         lines.append(
             f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {mean_text(row, 'info_')} | "
-            f"{row['completed']}/"
-            f"{len(row['trials'])} | {row['failed']} | {row['seconds']:.1f} |"
+            f"{row['completed']}/{len(row['trials'])} | {row.get('pruned', 0)} | {row['failed']} | "
+            f"{row.get('epochs', 0)} | {row['seconds']:.1f} |"
         )
     lines += ["", "## Trials", "",
-              f"| trial | parameters | seed | status | value | {summary['info_metric']} | seconds |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+              f"| trial | parameters | seed | status | value | {summary['info_metric']} | epochs "
+              "| seconds |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for trial in summary["trials"]:
         params = params_text(trial["params"]).replace("|", "\\|")
         lines.append(
             f"| {trial['trial']} | {params} | {trial['seed']} | {trial['status']} | "
-            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial['seconds'])} |"
+            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial.get('epochs'))} | "
+            f"{_fmt(trial['seconds'])} |"
         )
     failed = [t for t in summary["trials"] if t["status"] == "failed"]
     if failed:
@@ -172,42 +189,34 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-    "th{background:#f3f3f3}.failed{color:#b00}.pending{color:#888}img{max-width:100%}"
-)
-
-
-def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
-    """A self-contained page: inline CSS, the figure as a data URI, every string escaped."""
+def render_html(
+    summary: Mapping[str, Any], png: bytes | None, study_png: bytes | None = None
+) -> str:
+    """A self-contained page in the shared shell (mlptrain.reporting.page: inline CSS from
+    sweep.css, the CSP), the figures as data URIs, every string escaped."""
     import base64
-    from html import escape
 
     def cell(value: Any) -> str:
-        return f"<td>{escape(str(value))}</td>"
+        return f"<td>{e(str(value))}</td>"
 
     counts = summary["counts"]
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Sweep {escape(str(summary['name']))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Sweep: {escape(str(summary['name']))}</h1>",
-        f"<p>{summary['n_trials']} trials: {counts['completed']} completed, "
-        f"{counts['failed']} failed, {counts['pending']} pending. Ranked by "
-        f"<b>{escape(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
+        f"<h1>Sweep: {e(str(summary['name']))}</h1>",
+        f"<p>{summary['n_trials']} trials: {_counts_text(counts)}; {summary['epochs']} epochs "
+        "trained. Ranked by "
+        f"<b>{e(summary['monitor'])}</b> ({'lower' if summary['mode'] == 'min' else 'higher'}"
         " is better), mean ± std over seeds.</p>",
         "<table><tr><th>rank</th><th>parameters</th>"
-        f"<th>{escape(summary['monitor'])}</th><th>{escape(_info_header(summary))}</th>"
-        "<th>seeds ok</th><th>failed</th>"
-        "<th>seconds</th></tr>",
+        f"<th>{e(summary['monitor'])}</th><th>{e(_info_header(summary))}</th>"
+        "<th>seeds ok</th><th>pruned</th><th>failed</th><th>epochs</th><th>seconds</th></tr>",
     ]
     for row in summary["leaderboard"]:
         parts.append(
             "<tr>" + cell(_fmt(row["rank"])) + cell(params_text(row["params"]))
             + cell(mean_text(row)) + cell(mean_text(row, "info_"))
             + cell(f"{row['completed']}/{len(row['trials'])}")
-            + cell(row["failed"]) + cell(f"{row['seconds']:.1f}") + "</tr>"
+            + cell(row.get("pruned", 0)) + cell(row["failed"]) + cell(row.get("epochs", 0))
+            + cell(f"{row['seconds']:.1f}") + "</tr>"
         )  # fmt: skip
     parts.append("</table>")
     if png:
@@ -215,21 +224,27 @@ def render_html(summary: Mapping[str, Any], png: bytes | None) -> str:
         parts.append(
             f"<h2>Metric against each parameter</h2><img alt='sweep figure' src='data:image/png;base64,{data}'>"
         )
+    if study_png:
+        data = base64.b64encode(study_png).decode("ascii")
+        parts.append(
+            "<h2>Optimisation history and parameter importances</h2>"
+            f"<img alt='optimisation history' src='data:image/png;base64,{data}'>"
+        )
     parts.append(
         "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
-        f"<th>status</th><th>value</th><th>{escape(summary['info_metric'])}</th><th>seconds</th>"
-        "<th>error</th></tr>"
+        f"<th>status</th><th>value</th><th>{e(summary['info_metric'])}</th><th>epochs</th>"
+        "<th>seconds</th><th>error</th></tr>"
     )
     for trial in summary["trials"]:
         parts.append(
-            f"<tr class='{escape(trial['status'])}'>" + cell(trial["trial"])
+            f"<tr class='{e(trial['status'])}'>" + cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
-            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"]))
+            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"])) + cell(_fmt(trial.get("epochs")))
             + cell(_fmt(trial["seconds"]))
             + cell(trial["error"] or "") + "</tr>"
         )  # fmt: skip
-    parts.append("</table></body></html>\n")
-    return "\n".join(parts)
+    parts.append("</table>")
+    return html_page(f"Sweep {summary['name']}", parts, stylesheet="sweep.css")
 
 
 def render_figure(summary: Mapping[str, Any], spec: SweepSpec) -> bytes | None:
@@ -283,6 +298,13 @@ def write_sweep_reports(
     png = render_figure(summary, spec)
     if png is not None:
         atomic_write_bytes(sweep_dir / "sweep.png", png)
-    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png))
+    study_png = None
+    if summary.get("history"):
+        from mlptrain.search.study_figures import render_study_figure
+
+        study_png = render_study_figure(summary)
+        if study_png is not None:
+            atomic_write_bytes(sweep_dir / "study.png", study_png)
+    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png, study_png))
     if summary["best"] is not None:
         atomic_write_text(sweep_dir / "best.yaml", best_config(base, summary["best"]))

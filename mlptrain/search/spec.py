@@ -6,18 +6,20 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlptrain.config.monitors import SELECTION_SPLITS, SPLITS, direction, split_of
+from mlptrain.config.overrides import OVERRIDE_KEY
 from mlptrain.errors import UserInputError
 
 DEFAULT_TRIALS = 10
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+SEARCHES = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "hyperband")
 
-_KEY = re.compile(r"^[\w-]+(?:\.[\w-]+|\[\d+\])*$")
 _DIST = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _GRID_HELP = "allowed: --grid key.path=v1,v2,... e.g. --grid model.layers[0].units=32,64"
 _RANDOM_HELP = (
@@ -65,6 +67,13 @@ class SweepSpec:
     trials: int | None = None
     seeds: int = 1
     monitor: str | None = None
+    search: str = "grid"  # set from the flags by build_spec: grid, random or tpe
+    prune: str = "none"
+
+    @property
+    def uses_study(self) -> bool:
+        """An Optuna study drives the sampling (tpe) or the pruning (median, hyperband)."""
+        return self.search == "tpe" or self.prune != "none"
 
     @property
     def keys(self) -> list[str]:
@@ -77,7 +86,23 @@ class SweepSpec:
             "trials": self.trials,
             "seeds": self.seeds,
             "monitor": self.monitor,
+            # Only when not the default, so that older sweeps keep their directory and plan.
+            **({"search": self.search} if self.search == "tpe" else {}),
+            **({"prune": self.prune} if self.prune != "none" else {}),
         }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
+    """The inverse of ``SweepSpec.to_dict`` (a worker process rebuilds the spec from it)."""
+    return SweepSpec(
+        grid={k: list(v) for k, v in data["grid"].items()},
+        random={k: parse_distribution(v) for k, v in data["random"].items()},
+        trials=data["trials"],
+        seeds=data["seeds"],
+        monitor=data["monitor"],
+        search=data.get("search") or ("random" if data["random"] else "grid"),
+        prune=data.get("prune") or "none",
+    )
 
 
 @dataclass(frozen=True)
@@ -142,7 +167,7 @@ def _key_and_text(option: str, text: str, help_text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep:
         raise UserInputError(f"{option} {text}: no '=' in the option; {help_text}")
-    if not _KEY.match(key):
+    if not OVERRIDE_KEY.match(key):
         raise UserInputError(f"{option} {text}: {key!r} is not a key path; {help_text}")
     if key == "seed":
         raise UserInputError(
@@ -245,106 +270,6 @@ def check_monitor(monitor: str) -> str:
 
 def monitor_minimised(monitor: str) -> bool:
     return direction(monitor) == "min"
-
-
-def build_spec(
-    *,
-    grid: Sequence[str] = (),
-    random: Sequence[str] = (),
-    trials: int | None = None,
-    seeds: int | None = None,
-    monitor: str | None = None,
-    spec_file: str | Path | None = None,
-) -> SweepSpec:
-    """A SweepSpec from the command line flags, on top of an optional ``--spec`` YAML file."""
-    spec = read_spec_file(spec_file) if spec_file is not None else SweepSpec()
-    for text in grid:
-        key, values = parse_grid(text)
-        spec.grid[key] = values
-    for text in random:
-        key, dist = parse_random(text)
-        spec.random[key] = dist
-    if trials is not None:
-        spec.trials = trials
-    if seeds is not None:
-        spec.seeds = seeds
-    if monitor is not None:
-        spec.monitor = monitor
-    _check_spec(spec)
-    return spec
-
-
-def _check_spec(spec: SweepSpec) -> None:
-    both = [k for k in spec.grid if k in spec.random]
-    if both:
-        raise UserInputError(
-            f"{both[0]} is swept by both --grid and --random; choose one for each key"
-        )
-    if spec.trials is not None and (spec.trials < 1 or not spec.random):
-        raise UserInputError(
-            f"--trials {spec.trials}: "
-            + ("must be >= 1" if spec.trials < 1 else "applies to --random only; add a --random")
-        )
-    if not 1 <= spec.seeds <= 1000:
-        raise UserInputError(f"--seeds {spec.seeds}: allowed: an integer from 1 to 1000")
-    if not spec.grid and not spec.random and spec.seeds == 1:
-        raise UserInputError(
-            "nothing to sweep: give --grid, --random, --seeds N (N > 1) or --spec FILE"
-        )
-    if spec.monitor is not None:
-        check_monitor(spec.monitor)
-
-
-_SPEC_KEYS = ("grid", "random", "trials", "seeds", "monitor")
-
-
-def read_spec_file(path: str | Path) -> SweepSpec:
-    """A sweep YAML file: ``grid: {key: [values]}``, ``random: {key: "loguniform(a,b)"}``,
-    ``trials``, ``seeds``, ``monitor``; read with the hardened YAML reader."""
-    from mlptrain.config.yamlsafe import read_yaml
-
-    raw, lines = read_yaml(path)
-    if not isinstance(raw, dict):  # read_yaml already refuses any other top level
-        raise UserInputError(f"{path}: the top level must be a mapping")
-
-    def where(*key: str) -> str:
-        line = lines.get(tuple(key))
-        return f"{path}:{line}: {'.'.join(key)}" if line else f"{path}: {'.'.join(key)}"
-
-    spec = SweepSpec()
-    for key in raw:
-        if key not in _SPEC_KEYS:
-            raise UserInputError(
-                f"{where(str(key))}: unknown key; allowed: {', '.join(_SPEC_KEYS)}"
-            )
-    grid = raw.get("grid") or {}
-    random = raw.get("random") or {}
-    if not isinstance(grid, dict) or not isinstance(random, dict):
-        name = "grid" if not isinstance(grid, dict) else "random"
-        raise UserInputError(f"{where(name)}: must be a mapping from key paths to values")
-    for key, values in grid.items():
-        if not _KEY.match(str(key)) or key == "seed":
-            raise UserInputError(f"{where('grid', str(key))}: not a key path; {_GRID_HELP}")
-        if not isinstance(values, list) or not values:
-            raise UserInputError(f"{where('grid', key)}: must be a non-empty list of values")
-        spec.grid[key] = values
-    for key, text in random.items():
-        if not _KEY.match(str(key)) or key == "seed":
-            raise UserInputError(f"{where('random', str(key))}: not a key path; {_RANDOM_HELP}")
-        if not isinstance(text, str):
-            raise UserInputError(f"{where('random', key)}: must be a string; {_RANDOM_HELP}")
-        spec.random[key] = parse_distribution(text, where("random", key))
-    for name in ("trials", "seeds"):
-        value = raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise UserInputError(f"{where(name)}: {value!r} is not an integer")
-    spec.trials = raw.get("trials")
-    spec.seeds = raw.get("seeds") or 1
-    monitor = raw.get("monitor")
-    if monitor is not None and not isinstance(monitor, str):
-        raise UserInputError(f"{where('monitor')}: must be a string such as val_loss")
-    spec.monitor = monitor
-    return spec
 
 
 def expand_trials(spec: SweepSpec, base_seed: int) -> list[Trial]:

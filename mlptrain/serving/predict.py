@@ -34,8 +34,8 @@ def predict_table(
     model_path: str | Path, input_path: str | Path, *, proba: bool = False
 ) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of predictions for every row of ``input_path``."""
-    from mlptrain.api import load
     from mlptrain.data import read_features
+    from mlptrain.serving.loading import load
 
     suffix = Path(input_path).suffix.lower()
     if suffix not in INPUT_SUFFIXES:

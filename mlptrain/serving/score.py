@@ -18,10 +18,11 @@ SUFFIXES = (".csv", ".npz")
 
 def score_file(model_path: str | Path, data_path: str | Path) -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on all rows of a labelled file."""
-    from mlptrain.api import load, resolve_checkpoint
     from mlptrain.data import read_table
     from mlptrain.data.features import feature_columns
     from mlptrain.reporting.report import split_metrics
+    from mlptrain.serving.loading import load
+    from mlptrain.session.directory import resolve_checkpoint
 
     suffix = Path(data_path).suffix.lower()
     if suffix not in SUFFIXES:
@@ -46,5 +47,5 @@ def score_file(model_path: str | Path, data_path: str | Path) -> dict[str, Any]:
         "data": str(data_path),
         "task": predictor.task,
         "n_samples": len(split.y),
-        "metrics": split_metrics(predictor.model, predictor.task, split, classes),
+        "metrics": split_metrics(predictor.trained, predictor.task, split, classes),
     }

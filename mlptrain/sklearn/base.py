@@ -26,8 +26,9 @@ import mlptrain.sklearn.persist as persist
 from mlptrain.nn.linear import Linear
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
 from mlptrain.training.schedule import make_schedule
+from mlptrain.training.setup import Setup, build
 from mlptrain.training.stopping import EarlyStopping
-from mlptrain.training.trainer import Callbacks, Setup, TrainState, build
+from mlptrain.training.trainer import Callbacks, TrainState
 
 # Sparse input (a OneHotEncoder's output, say) is accepted as scikit-learn's MLP accepts it,
 # and made dense: every layer is a dense matrix product.

@@ -13,16 +13,9 @@ import numpy as np
 from mlptrain.config import Config, parse_config_dict
 from mlptrain.data import LabelEncoder, Prepared, RawData, Scaler, Split, prepare_rows
 from mlptrain.data.splits import split_indices
-from mlptrain.training.trainer import (
-    Callbacks,
-    Setup,
-    Trainer,
-    TrainState,
-    build,
-    checkpoint_tensors,
-    restore,
-    run_metadata,
-)
+from mlptrain.training.run_state import checkpoint_tensors, restore, run_metadata
+from mlptrain.training.setup import Setup, build
+from mlptrain.training.trainer import Callbacks, Trainer, TrainState
 
 
 def make_config(raw: dict[str, Any], n_outputs: int) -> Config:

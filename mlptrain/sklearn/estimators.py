@@ -131,7 +131,7 @@ class MLPRegressor(RegressorMixin, MLPBase):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values: (n_samples,) for one target, else (n_samples, n_targets)."""
         inputs = self._model_inputs(X)  # checks first that the model is fitted
-        out = self._setup.model.predict(inputs).astype(np.float64)
+        out = self._setup.trained.predict(inputs).astype(np.float64)
         return out.ravel() if self.n_outputs_ == 1 else out
 
     def __sklearn_tags__(self) -> Any:

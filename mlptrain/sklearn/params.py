@@ -16,8 +16,13 @@ from typing import Any
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from mlptrain.config import OPTIMIZERS, SCHEDULES, schema
-from mlptrain.nn.build import ACTIVATIONS
+from mlptrain.nn.batchnorm import BatchNorm1d
+from mlptrain.nn.dropout import Dropout
 from mlptrain.nn.init import INITIALIZERS
+from mlptrain.nn.registry import LAYERS
+
+# The activations a layer stack may use: the registry's activation entries.
+ACTIVATIONS = {name: entry for name, entry in LAYERS.items() if entry.role == "activation"}
 
 # scikit-learn's name for the logistic sigmoid; every other activation keeps mlptrain's name.
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
@@ -77,13 +82,13 @@ def hidden_layers(params: dict[str, Any]) -> list[Any]:
         if isinstance(units, bool) or not isinstance(units, Integral) or units < 1:
             raise ValueError(f"hidden_layer_sizes must be > 0, got {params['hidden_layer_sizes']}.")
         # The config's own layer models write the entries (one registry of layer names).
-        layers.append(schema.Linear(units=int(units)).model_dump())
+        layers.append(schema.LinearLayer(units=int(units)).model_dump())
         if params["batch_norm"]:
-            layers.append(schema.BatchNorm().model_dump())
+            layers.append(schema.layer_model(BatchNorm1d)().model_dump())
         layers.append({"type": activation})
         if params["dropout"]:
-            layers.append(schema.Dropout(p=float(params["dropout"])).model_dump())
-    layers.append(schema.Linear().model_dump())
+            layers.append(schema.layer_model(Dropout)(p=float(params["dropout"])).model_dump())
+    layers.append(schema.LinearLayer().model_dump())
     return layers
 
 

@@ -153,7 +153,7 @@ def to_run_dir(
 ) -> Any:
     from sklearn.utils.validation import check_is_fitted
 
-    from mlptrain.api import write_run_dir
+    from mlptrain.session.training import write_run_dir
 
     check_is_fitted(estimator)
     X, labels, split = _training_rows(estimator, X, y)

@@ -16,7 +16,13 @@ from urllib.parse import urlparse
 
 REACH_SECONDS = 3.0  # a server that does not accept a connection within this is unreachable
 BATCH = 100  # MLflow's log_batch takes at most 100 params (1000 metrics) per call
-RUN_STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+# A pruned sweep trial ended as its sweep asked: finished, its tag says "pruned".
+RUN_STATUS = {
+    "completed": "FINISHED",
+    "pruned": "FINISHED",
+    "failed": "FAILED",
+    "interrupted": "KILLED",
+}
 
 
 def resolve_tracking_uri(configured: str | None, cwd: Path | None = None) -> str:

@@ -21,6 +21,12 @@ from mlptrain.tracking.session import flatten, print_warning, read_state, rememb
 PARENT_WAIT_SECONDS = 60.0  # for the parent run to exist (importing mlflow alone takes seconds)
 
 
+def nested(info: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``tracking_parent`` of the child ``name`` of a parent run (``ParentRun.info``):
+    plain data, for a child trained in another process (an Optuna study's trials)."""
+    return {**info, "name": name}
+
+
 class ParentRun:
     """``kind`` is "sweep" or "cv"; ``files`` are the directory's result files to upload."""
 
@@ -73,7 +79,7 @@ class ParentRun:
 
     def child(self, name: str) -> dict[str, Any]:
         """The ``tracking_parent`` of one trial or fold."""
-        return {**self.info, "name": name}
+        return nested(self.info, name)
 
     def finish(self, status: str, metrics: Mapping[str, float], files: Sequence[str]) -> None:
         if self.dispatcher is None:

@@ -21,7 +21,8 @@ from mlptrain import __version__
 from mlptrain.config import config_to_dict, config_to_yaml
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.tracking.dispatch import Dispatcher
-from mlptrain.training.trainer import Callbacks, Setup
+from mlptrain.training.setup import Setup
+from mlptrain.training.trainer import Callbacks
 
 STATE_FILE = "tracking.json"
 DRAIN_SECONDS = 5.0  # before the report is written, so a tracker that failed early is in it

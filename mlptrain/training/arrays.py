@@ -17,7 +17,7 @@ import numpy as np
 from mlptrain.config import Config, config_to_dict, load_config, parse_config_dict
 from mlptrain.data import RawData, infer_task, prepare_assigned, raw_from_arrays, target_array
 from mlptrain.errors import UserInputError
-from mlptrain.training.trainer import Setup, build
+from mlptrain.training.setup import Setup, build
 
 ARRAY_DATA_FILE = "data.npz"
 

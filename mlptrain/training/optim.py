@@ -58,6 +58,7 @@ class Optimizer:
         return {}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy saved moment buffers (``state_arrays``' names) back in place."""
         for name, buffer in self.state_arrays().items():
             buffer[...] = arrays[name]
 
@@ -101,9 +102,11 @@ class SGD(Optimizer):
         if self.nesterov:
             np.multiply(velocity, dtype(self.momentum), out=self._scratch)
             self._scratch += grad
+            self._scratch *= lr
         else:
-            self._scratch[...] = velocity
-        self._scratch *= lr
+            # lr · v straight into scratch: the same product as copying v and scaling it,
+            # one pass over the parameters fewer.
+            np.multiply(velocity, lr, out=self._scratch)
         params -= self._scratch
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ _controller: Any = None
 def _blas_controller() -> Any:
     global _controller
     if _controller is None:
-        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+        from threadpoolctl import ThreadpoolController  # a declared dependency
 
         _controller = ThreadpoolController()
     return _controller
@@ -37,10 +37,5 @@ def blas_threads_for(n_params: int, batch_size: int) -> Iterator[None]:
     if batch_size * n_params >= SINGLE_THREAD_MACS:
         yield
         return
-    try:
-        controller = _blas_controller()
-    except ImportError:  # threadpoolctl missing: run with whatever BLAS chose
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield

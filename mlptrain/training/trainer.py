@@ -1,10 +1,4 @@
-"""The training loop: one seeded run from a resolved config to checkpoints and a report.
-
-Randomness: one root ``Generator(seed)`` spawns the initialisation stream (which in turn
-spawns one stream per dropout layer) and the shuffling stream; the splits use ``seed`` as
-scikit-learn's ``random_state``. Nothing reads the global ``np.random``, so the same config
-and seed give the same weights, bit for bit.
-"""
+"""The training loop: epochs of shuffled batches on a ``Setup``, with its resume cursor."""
 
 from __future__ import annotations
 
@@ -16,153 +10,30 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain import __version__
-from mlptrain.config import Config, check_against_data, config_to_dict, monitor_mode
-from mlptrain.data import Prepared, prepare
+from mlptrain.config import monitor_mode
 from mlptrain.errors import ConfigError, RunError
-from mlptrain.nn.build import build_model
-from mlptrain.nn.linear import Linear
-from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
-from mlptrain.nn.sequential import Head, Sequential
+from mlptrain.nn.losses import Loss
+from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import LayerDiagnostics
 from mlptrain.reporting.metrics import HEADLINE, epoch_metric
-from mlptrain.training.optim import Optimizer, clip_grad_norm, make_optimizer
-from mlptrain.training.schedule import Schedule, make_schedule
-from mlptrain.training.stopping import EarlyStopping
+from mlptrain.training.optim import clip_grad_norm
+from mlptrain.training.setup import Setup
 from mlptrain.training.threads import blas_threads_for
-
-DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-@dataclass
-class Setup:
-    """Everything a run needs, built from a config: data, model, loss, optimizer, schedule."""
-
-    config: Config
-    data: Prepared
-    model: Sequential
-    loss: Loss
-    optimizer: Optimizer
-    schedule: Schedule
-    stopper: EarlyStopping | None
-    shuffle_rng: np.random.Generator
-    dtype: np.dtype
-
-    def loss_targets(self, y: np.ndarray) -> np.ndarray:
-        """Targets as the loss sees them: standardised for regression, labels otherwise."""
-        scaler = self.data.target_scaler
-        return y if scaler is None else scaler.transform(y, self.dtype)
-
-
-def head_for(loss_name: str) -> Head:
-    return {"cross_entropy": "softmax", "bce": "sigmoid", "mse": "identity"}[loss_name]  # type: ignore[return-value]
-
-
-def output_units(loss_name: str, data: Prepared) -> int:
-    """Units of the last linear layer when the config leaves them out."""
-    return 1 if loss_name == "bce" else data.n_outputs_hint
-
-
-def class_weights(cfg: Config, data: Prepared) -> np.ndarray | None:
-    """Per-class weights for the loss: "balanced" is n / (k · count), as scikit-learn does."""
-    spec = cfg.train.class_weight
-    if spec is None or data.encoder is None:
-        return None
-    n_classes = len(data.encoder.classes)
-    if spec == "balanced":
-        counts = np.bincount(data.train.y, minlength=n_classes).astype(np.float64)
-        return len(data.train.y) / (n_classes * np.maximum(counts, 1))
-    weights = np.ones(n_classes)
-    labels = [str(c) for c in data.encoder.classes]
-    for label, weight in spec.items():
-        weights[labels.index(str(label))] = float(weight)
-    return weights
-
-
-def make_loss(cfg: Config, data: Prepared) -> Loss:
-    name = cfg.model.loss
-    if name == "mse":
-        return MSELoss()
-    weights = class_weights(cfg, data)
-    return BCEWithLogits(weights) if name == "bce" else SoftmaxCrossEntropy(weights)
-
-
-def build(cfg: Config, data: Prepared | None = None) -> Setup:
-    """Data, model and optimizer for ``cfg``; ``data`` may be passed when already prepared."""
-    dtype = np.dtype(DTYPES[cfg.train.dtype])
-    if data is None:
-        data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
-    check_against_data(
-        cfg,
-        task=data.task,
-        n_classes=None if data.encoder is None else len(data.encoder.classes),
-        classes=None if data.encoder is None else list(data.encoder.classes),
-    )
-    init_rng, shuffle_rng = np.random.default_rng(cfg.seed).spawn(2)
-    model = build_model(
-        cfg.model.layers,
-        n_inputs=data.n_features,
-        n_outputs=output_units(cfg.model.loss, data),
-        rng=init_rng,
-        dtype=dtype,
-        init=cfg.model.init,
-        head=head_for(cfg.model.loss),
-    )
-    if data.target_scaler is not None:
-        set_output_transform(model, data.target_scaler.state_dict(), dtype)
-    # The first layer's input is the data: its gradient is never needed.
-    first = model.modules[0]
-    if isinstance(first, Linear):
-        first.needs_input_grad = False
-    optimizer = make_optimizer(cfg.train.optimizer, model)
-    schedule = make_schedule(cfg.train.schedule, base_lr=optimizer.lr, epochs=cfg.train.epochs)
-    es = cfg.train.early_stopping
-    stopper = EarlyStopping(es.monitor, es.patience, es.min_delta) if es is not None else None
-    return Setup(
-        config=cfg,
-        data=data,
-        model=model,
-        loss=make_loss(cfg, data),
-        optimizer=optimizer,
-        schedule=schedule,
-        stopper=stopper,
-        shuffle_rng=shuffle_rng,
-        dtype=dtype,
-    )
-
-
-def set_output_transform(
-    model: Sequential, scaler_state: dict[str, np.ndarray], dtype: np.dtype
-) -> None:
-    """Map regression outputs back to the targets' units in predict."""
-    model.output_shift = scaler_state["scaler.shift"].astype(dtype)
-    model.output_scale = scaler_state["scaler.scale"].astype(dtype)
 
 
 @dataclass
 class Callbacks:
-    """Hooks for progress display; every one is optional."""
+    """Hooks for observers of a run (progress bars, trackers, a sweep's pruner); all optional.
+
+    ``on_epoch_end`` may raise :class:`StopTraining` to end the run after that epoch (its
+    checkpoints are written as for any finished run). Several observers are combined with
+    :func:`mlptrain.training.observers.compose`.
+    """
 
     on_epoch_start: Callable[[int, int, int], None] | None = None  # (epoch, epochs, n_batches)
     on_batch: Callable[[float], None] | None = None  # (batch loss)
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None  # (epoch record)
-
-    @classmethod
-    def chain(cls, *parts: Callbacks | None) -> Callbacks:
-        """One Callbacks calling each part's hooks in order (progress, trackers, pruning...)."""
-
-        def joined(name: str) -> Callable[..., None] | None:
-            hooks = [getattr(p, name) for p in parts if p is not None and getattr(p, name)]
-            if len(hooks) <= 1:
-                return hooks[0] if hooks else None
-
-            def call(*args: Any) -> None:
-                for hook in hooks:
-                    hook(*args)
-
-            return call
-
-        return cls(**{name: joined(name) for name in cls.__dataclass_fields__})
+    on_gradcheck: Callable[[Any], None] | None = None  # (GradcheckResult of fit(gradcheck=True))
 
 
 @dataclass
@@ -221,6 +92,8 @@ class Trainer:
         self._target_cache: dict[str, np.ndarray] = {}
         # Set (from a signal handler) to stop after the current step: see mlptrain.training.signals.
         self.stop_requested = False
+        # Why an observer ended the run early (StopTraining's message), e.g. "pruned".
+        self.stopped_by: str | None = None
         self.diagnostics = LayerDiagnostics(setup.model)
 
     @property
@@ -235,16 +108,24 @@ class Trainer:
 
     def run(self) -> TrainState:
         cfg = self.setup.config
-        while self.state.epoch < cfg.train.epochs and not self.state.stopped_early:
-            if self.stop_requested:
-                self.save("last")
-                raise StopRequested(self.state.epoch, self.state.step)
-            # Overflow on the way to a divergence is caught by the finite check of each step
-            # (and an epoch's non-finite validation values are recorded as null), so numpy's
-            # RuntimeWarnings would only repeat it, pointing into mlptrain's code.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                record = self.run_epoch()
-            self._after_epoch(record)
+        try:
+            while (
+                self.state.epoch < cfg.train.epochs
+                and not self.state.stopped_early
+                and self.stopped_by is None
+            ):
+                if self.stop_requested:
+                    self.save("last")
+                    raise StopRequested(self.state.epoch, self.state.step)
+                # Overflow on the way to a divergence is caught by the finite check of each
+                # step (and an epoch's non-finite validation values are recorded as null), so
+                # numpy's RuntimeWarnings would only repeat it, pointing into mlptrain's code.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    record = self.run_epoch()
+                self._after_epoch(record)
+        finally:
+            # The trained model handed out afterwards returns fresh arrays again.
+            self.setup.model.reuse_outputs(False)
         return self.state
 
     def run_epoch(self) -> dict[str, Any]:
@@ -270,6 +151,9 @@ class Trainer:
         xb_buf = yb_buf = np.empty(0)
         weights = train.weight
         wb = None
+        # The loop consumes each output before the next step, so it opts in to reused output
+        # buffers (Module.reuse_outputs): no allocation per layer per step. run() opts out.
+        s.model.reuse_outputs(True)
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for index in batches[state.batch :]:
@@ -364,7 +248,7 @@ class Trainer:
             proba = s.model.predict_proba(split.X)
             names = [str(c) for c in s.data.encoder.classes] if s.data.encoder else []
             return float(classification_metrics(split.y, proba, names)[metric])
-        return float(regression_metrics(split.y, s.model.predict(split.X))[metric])
+        return float(regression_metrics(split.y, s.trained.predict(split.X))[metric])
 
     def _after_epoch(self, record: dict[str, Any]) -> None:
         s, state = self.setup, self.state
@@ -387,7 +271,17 @@ class Trainer:
         if state.epoch % cfg.checkpoint.every == 0 or last_epoch:
             self.save("last")
         if self.callbacks.on_epoch_end:
-            self.callbacks.on_epoch_end(record)
+            try:
+                self.callbacks.on_epoch_end(record)
+            except StopTraining as stop:
+                self.stopped_by = str(stop) or "stopped"
+                if not (state.epoch % cfg.checkpoint.every == 0 or last_epoch):
+                    self.save("last")  # the run ends here: its last checkpoint is this epoch
+
+
+class StopTraining(Exception):  # noqa: N818  (a request, not an error)
+    """Raised by an ``on_epoch_end`` observer to end the run after this epoch; the message
+    (e.g. ``"pruned"``) becomes the run's status."""
 
 
 class DivergenceError(RunError):
@@ -413,95 +307,3 @@ class StopRequested(Exception):  # noqa: N818  (a request, not an error)
     def __init__(self, epoch: int, step: int) -> None:
         super().__init__(f"stopped at epoch {epoch + 1}, step {step}")
         self.epoch, self.step = epoch, step
-
-
-def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
-    """What a checkpoint's metadata holds besides the tensors."""
-    data = setup.data
-    return {
-        "mlptrain_version": __version__,
-        "config": config_to_dict(setup.config),
-        "task": data.task,
-        "head": setup.model.head,
-        "n_features": data.n_features,
-        "feature_names": data.feature_names,
-        "classes": data.encoder.to_list() if data.encoder is not None else None,
-        "scale": setup.config.data.scale,
-        "data_fingerprint": data.fingerprint,
-        "epoch": state.epoch,
-        "step": state.step,
-        "seconds": state.seconds,
-        "metrics": state.history[-1] if state.history else {},
-        "batch": state.batch,
-        "epoch_loss": float(state.epoch_loss),
-        "epoch_hits": float(state.epoch_hits),
-        "rng": {
-            # Mid-epoch, the state from before the epoch's permutation: resume redraws it.
-            "shuffle": state.epoch_rng_state
-            if state.batch and state.epoch_rng_state is not None
-            else setup.shuffle_rng.bit_generator.state,
-            "dropout": {
-                k: g.bit_generator.state for k, g in setup.model.dropout_generators().items()
-            },
-        },
-        "optimizer": setup.optimizer.state_meta(),
-        "schedule": setup.schedule.state(),
-        "early_stopping": setup.stopper.state() if setup.stopper else None,
-        "stopped_early": state.stopped_early,
-    }
-
-
-def model_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The ``model.*`` tensors of a checkpoint, named as ``Sequential.state_dict`` names them."""
-    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-
-
-def checkpoint_tensors(setup: Setup, *, with_optimizer: bool = True) -> dict[str, np.ndarray]:
-    """Model weights, optimizer moments and scaler under readable names."""
-    tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
-    if with_optimizer:
-        for buffer_name, flat in setup.optimizer.state_arrays().items():
-            for name, view in setup.model.views_of(flat).items():
-                tensors[f"optim.{buffer_name}.{name}"] = view
-    tensors.update(setup.data.scaler.state_dict())
-    if setup.data.target_scaler is not None:
-        for key, value in setup.data.target_scaler.state_dict().items():
-            tensors[key.replace("scaler.", "target.")] = value
-    return tensors
-
-
-def restore(
-    setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: dict[str, Any]
-) -> None:
-    """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
-    setup.model.load_state_dict(model_tensors(tensors), source="checkpoint")
-    for buffer_name, flat in setup.optimizer.state_arrays().items():
-        for name, view in setup.model.views_of(flat).items():
-            view[...] = tensors[f"optim.{buffer_name}.{name}"]
-    setup.optimizer.load_state_meta(meta["optimizer"])
-    setup.schedule.load_state(meta["schedule"])
-    if setup.stopper is not None and meta.get("early_stopping") is not None:
-        setup.stopper.load_state(meta["early_stopping"])
-    setup.shuffle_rng.bit_generator.state = meta["rng"]["shuffle"]
-    for key, generator in setup.model.dropout_generators().items():
-        generator.bit_generator.state = meta["rng"]["dropout"][key]
-    state.epoch = int(meta["epoch"])
-    state.step = int(meta["step"])
-    state.seconds = float(meta.get("seconds", 0.0))
-    state.stopped_early = bool(meta.get("stopped_early", False))
-    state.batch = int(meta.get("batch", 0))
-    state.epoch_loss = float(meta.get("epoch_loss", 0.0))
-    state.epoch_hits = float(meta.get("epoch_hits", 0.0))
-
-
-def describe_data(data: Prepared) -> dict[str, Any]:
-    return {
-        "source": data.source,
-        "task": data.task,
-        "n_features": data.n_features,
-        "n_train": len(data.train.y),
-        "n_val": 0 if data.val is None else len(data.val.y),
-        "n_test": len(data.test.y),
-        "classes": data.encoder.to_list() if data.encoder is not None else None,
-        "fingerprint": data.fingerprint,
-    }

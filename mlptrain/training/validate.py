@@ -17,20 +17,29 @@ from typing import Any
 import numpy as np
 
 from mlptrain.config import Config, check_against_data, load_config
-from mlptrain.errors import UserInputError
+from mlptrain.errors import RunError, UserInputError
+from mlptrain.nn.build import layer_type
 from mlptrain.nn.gradcheck import GradcheckResult
+from mlptrain.nn.registry import (
+    BATCH_STATISTICS,
+    LAYERS,
+    NONLINEAR,
+    PROBABILITY,
+    RANDOM_MASK,
+    RELU_FAMILY,
+    SQUASHING,
+)
 
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
-RELU_FAMILY = ("relu", "leaky_relu")
-SQUASHING = ("sigmoid", "tanh")
+
+def _has(kind: str, fact: str) -> bool:
+    """Whether the registry entry of layer ``kind`` carries a lint fact."""
+    entry = LAYERS.get(kind)
+    return entry is not None and fact in entry.lint
 
 
-def _kind(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, Mapping):
-        return str(spec.get("type"))
-    return str(spec.type)
+def _is_linear(kind: str) -> bool:
+    entry = LAYERS.get(kind)
+    return entry is not None and entry.role == "linear"
 
 
 def _units(spec: Any) -> int | None:
@@ -47,15 +56,15 @@ def lint_layers(
     ``layers`` are config layer specs (pydantic models, mappings or bare names); ``n_outputs``
     is the width of the last linear layer once resolved against the data.
     """
-    kinds = [_kind(spec) for spec in layers]
+    kinds = [layer_type(spec) for spec in layers]
     warnings: list[str] = []
-    if kinds and kinds[0] in ACTIVATIONS:
+    if kinds and _has(kinds[0], NONLINEAR):
         warnings.append(
             f"model.layers[0]: {kinds[0]} as the first layer acts on the scaled features "
             "themselves, before any weights; start the stack with a linear layer"
         )
     for index in range(1, len(kinds)):
-        if kinds[index] in ACTIVATIONS and kinds[index - 1] in ACTIVATIONS:
+        if _has(kinds[index], NONLINEAR) and _has(kinds[index - 1], NONLINEAR):
             warnings.append(
                 f"model.layers[{index - 1}] and model.layers[{index}]: two activations in a row "
                 f"({kinds[index - 1]}, {kinds[index]}) with no linear layer between them; "
@@ -63,9 +72,9 @@ def lint_layers(
             )
     previous_linear: int | None = None
     for index, kind in enumerate(kinds):
-        if kind in ACTIVATIONS:
+        if _has(kind, NONLINEAR):
             previous_linear = None
-        elif kind == "linear":
+        elif _is_linear(kind):
             if previous_linear is not None:
                 warnings.append(
                     f"model.layers[{previous_linear}] and model.layers[{index}]: two linear "
@@ -73,23 +82,24 @@ def lint_layers(
                     "activation (relu, gelu, tanh) between them or drop one"
                 )
             previous_linear = index
-        elif kind == "batchnorm" and index > 0 and kinds[index - 1] == "dropout":
+        elif _has(kind, BATCH_STATISTICS) and index > 0 and _has(kinds[index - 1], RANDOM_MASK):
+            before = kinds[index - 1]
             warnings.append(
-                f"model.layers[{index}]: batchnorm right after dropout sees different statistics "
-                "in training (dropped units) and at inference; put batchnorm before dropout"
+                f"model.layers[{index}]: {kind} right after {before} sees different statistics "
+                f"in training (dropped units) and at inference; put {kind} before {before}"
             )
-    linear_at = [i for i, kind in enumerate(kinds) if kind == "linear"]
+    linear_at = [i for i, kind in enumerate(kinds) if _is_linear(kind)]
     if linear_at:
         last = linear_at[-1]
         for index in range(last + 1, len(kinds)):
             kind = kinds[index]
-            if kind in ("sigmoid", "softmax") and loss in ("cross_entropy", "bce"):
+            if _has(kind, PROBABILITY) and loss in ("cross_entropy", "bce"):
                 warnings.append(
                     f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
                     f"{'softmax' if loss == 'cross_entropy' else 'sigmoid'} to the logits "
                     "itself, so this squashes twice; remove it"
                 )
-            elif kind in ACTIVATIONS or kind == "dropout":
+            elif _has(kind, NONLINEAR) or _has(kind, RANDOM_MASK):
                 warnings.append(
                     f"model.layers[{index}]: {kind} after the last linear layer acts on the "
                     "outputs the loss reads; end the stack with a linear layer"
@@ -101,14 +111,14 @@ def lint_layers(
                 "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
             )
     for index, kind in enumerate(kinds):
-        if kind not in ACTIVATIONS:
+        if not _has(kind, NONLINEAR):
             continue
-        if init == "he" and kind in SQUASHING:
+        if init == "he" and _has(kind, SQUASHING):
             warnings.append(
                 f"model.init: he with {kind} (model.layers[{index}]): He initialisation is for "
                 "ReLU-family activations; use init: glorot or auto for sigmoid/tanh"
             )
-        elif init == "glorot" and kind in RELU_FAMILY:
+        elif init == "glorot" and _has(kind, RELU_FAMILY):
             warnings.append(
                 f"model.init: glorot with {kind} (model.layers[{index}]): ReLU halves the "
                 "variance that Glorot preserves; use init: he or auto"
@@ -175,7 +185,7 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     from mlptrain.data import load_raw, split_indices
     from mlptrain.nn.build import build_model
     from mlptrain.reporting.report import model_summary
-    from mlptrain.training.trainer import DTYPES, head_for
+    from mlptrain.training.setup import DTYPES, head_for
 
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
@@ -219,6 +229,27 @@ def lint_config(cfg: Config, *, n_outputs: int | None) -> list[str]:
     )
 
 
+class GradcheckFailed(RunError):
+    """``fit(gradcheck=True)`` stopped before training: a derivative disagrees with finite
+    differences. ``result`` holds every row of the check."""
+
+    def __init__(self, result: GradcheckResult) -> None:
+        super().__init__(f"gradient check failed for {', '.join(result.failures)}")
+        self.result = result
+
+
+def gradcheck_gate(
+    config: str | Path | Config | None, overrides: Sequence[str] = ()
+) -> GradcheckResult:
+    """The check ``fit(gradcheck=True)`` runs first: the result, or ``GradcheckFailed``."""
+    if config is None:
+        raise UserInputError("«gradcheck» needs a «config» (it is not available with «resume»)")
+    result = gradcheck_config(config, overrides)
+    if not result.passed:
+        raise GradcheckFailed(result)
+    return result
+
+
 def gradcheck_config(
     path: str | Path | Config, overrides: Sequence[str] = (), *, samples: int = 8
 ) -> GradcheckResult:
@@ -229,11 +260,11 @@ def gradcheck_config(
     """
     from mlptrain.data import prepare
     from mlptrain.nn.gradcheck import check_model
-    from mlptrain.training.trainer import build
+    from mlptrain.training.setup import build
 
     if samples < 2:
         raise UserInputError(
-            f"--samples {samples}: must be at least 2 (batch norm needs two rows for a variance)"
+            f"«samples» {samples}: must be at least 2 (batch norm needs two rows for a variance)"
         )
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})

@@ -18,32 +18,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mlptrain.config import Config, config_to_dict, config_to_yaml, diff_configs, parse_config_dict
 from mlptrain.errors import CheckpointError, ConfigError, DataError
-from mlptrain.store.atomic import (
-    RunLock,
-    atomic_write_text,
-    check_writable,
-    clean_temp_files,
-    truncate_jsonl,
-)
+from mlptrain.session.directory import resolve_checkpoint
+from mlptrain.session.training import Run, train_in
+from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
-from mlptrain.training.trainer import (
-    Callbacks,
-    Setup,
-    Trainer,
-    build,
-    checkpoint_tensors,
-    model_tensors,
-    restore,
-)
-
-if TYPE_CHECKING:
-    from mlptrain.api import Run
+from mlptrain.store.jsonl import truncate_jsonl
+from mlptrain.store.lock import RunLock
+from mlptrain.tracking import with_trackers
+from mlptrain.training.run_state import checkpoint_tensors, load_model_state, model_tensors, restore
+from mlptrain.training.setup import Setup, build
+from mlptrain.training.trainer import Callbacks, Trainer
 
 # Keys a resume may change: more (or fewer) epochs, how often checkpoints are written, and
 # the trackers (track.*), none of which changes the weights.
@@ -62,16 +52,16 @@ def locate(path: str | Path) -> tuple[Path, Path]:
         checkpoint = path / CHECKPOINT_DIR / "last.safetensors"
         if not checkpoint.exists():
             raise CheckpointError(
-                f"--resume {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
+                f"«resume» {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
                 "last.safetensors is missing); the run stopped before its first checkpoint: "
                 "start it again with its config"
             )
         return path, checkpoint
     if not path.exists():
-        raise CheckpointError(f"--resume {path}: no such run directory or checkpoint file")
+        raise CheckpointError(f"«resume» {path}: no such run directory or checkpoint file")
     if path.parent.name != CHECKPOINT_DIR:
         raise CheckpointError(
-            f"--resume {path}: a checkpoint to resume must lie in a run directory's "
+            f"«resume» {path}: a checkpoint to resume must lie in a run directory's "
             f"{CHECKPOINT_DIR}/ folder (the run continues in that directory)"
         )
     return path.parent.parent, path
@@ -91,15 +81,15 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
     refused = [key for key in changed if not _resumable(key)]
     if refused:
         raise ConfigError(
-            f"--resume: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
+            f"«resume»: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
             f"keeps the config it started with; allowed: {', '.join(RESUMABLE_KEYS)}); to train "
-            "with a changed config, start a new run with --init-from "
+            "with a changed config, start a new run with «init_from» "
             f"{ckpt.path.parent.parent} instead"
         )
     done = int(ckpt.meta.get("epoch", 0))
     if changed_cfg.train.epochs < done:
         raise ConfigError(
-            f"--set train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
+            f"«overrides» train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
             f"completed {done} epochs; allowed: train.epochs >= {done}"
         )
     return changed_cfg
@@ -159,9 +149,6 @@ def resume(
 
     Its trackers continue too: the same MLflow run, the same TensorBoard log (``track`` adds
     trackers the run did not have)."""
-    from mlptrain.api import train_in
-    from mlptrain.tracking import with_trackers
-
     run_dir, checkpoint_path = locate(path)
     check_writable(run_dir / CHECKPOINT_DIR)
     with RunLock(run_dir):
@@ -171,7 +158,7 @@ def resume(
         ckpt = load_checkpoint(checkpoint_path)
         if ckpt.meta.get("kind") != "last":
             raise CheckpointError(
-                f"--resume {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
+                f"«resume» {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
                 "holds no optimizer state; resume from the run directory (its last checkpoint)"
             )
         cfg = with_trackers(resumed_config(ckpt, overrides), track)
@@ -260,8 +247,6 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     (a float64 run may start from float32 weights). Optimizer, schedule and RNG state are not
     taken: this is a new run.
     """
-    from mlptrain.api import resolve_checkpoint
-
     ckpt = load_checkpoint(resolve_checkpoint(path, "best"))
     dtype = setup.model.dtype
     expected = {
@@ -273,8 +258,9 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     try:
         expect_tensors(ckpt, expected, prefix="model.")
     except CheckpointError as exc:
-        raise CheckpointError(f"--init-from: {exc}") from None
-    setup.model.load_state_dict(
+        raise CheckpointError(f"«init_from»: {exc}") from None
+    load_model_state(
+        setup.model,
         {k: v.astype(dtype, copy=False) for k, v in model_tensors(ckpt.tensors).items()},
         source=str(ckpt.path),
     )

@@ -1,0 +1,196 @@
+"""Test-split figures of a classifier: the confusion matrix and per-class scores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlptrain.reporting.figures.series import is_number, short
+from mlptrain.reporting.figures.style import (
+    CLASS_SCORE_COLOURS,
+    HEATMAP,
+    NEUTRAL_COLOUR,
+    panels,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Width of one character of a 9-point tick label, in inches (DejaVu Sans averages ~0.55 em):
+# the fixed layout sizes its margins from the longest label.
+CHAR_INCHES = 0.075
+
+
+def _test_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    if report["task"] != "classification":
+        return {}
+    return report.get("metrics", {}).get("test") or {}
+
+
+def _label_room(ticks: list[str], rotate: bool) -> tuple[float, float]:
+    """(width, height) in inches that the tick labels of a y and an x axis take."""
+    longest = max((len(t) for t in ticks), default=1) * CHAR_INCHES
+    return longest + 0.1, (0.72 * longest + 0.15 if rotate else 0.25)
+
+
+def confusion(report: dict[str, Any]) -> Figure | None:
+    """Test confusion matrix: raw counts and normalised by true class (each row = recall)."""
+    from matplotlib.ticker import MaxNLocator
+
+    test = _test_metrics(report)
+    matrix = test.get("confusion_matrix")
+    if not matrix:
+        return None
+    counts = np.asarray(matrix, dtype=np.float64)
+    n_classes = counts.shape[0]
+    labels = list(test.get("labels") or [])
+    if len(labels) != n_classes:
+        labels = list(range(n_classes))
+    ticks = [short(label) for label in labels]
+    row_totals = counts.sum(axis=1, keepdims=True)
+    # A class absent from the test split has an all-zero row: show zeros, not NaN.
+    normalised = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
+    rotate = n_classes > 6 or max(len(t) for t in ticks) > 6
+    label_w, label_h = _label_room(ticks, rotate)
+    left, bottom = 0.45 + label_w, 0.45 + label_h
+    # Right of each panel: its colour bar and the bar's tick labels.
+    bar = 1.0
+    # Side by side up to 12 classes; beyond that the panels are stacked so each can use the
+    # full page width and its tick labels stay legible when the browser scales the image down.
+    stacked = n_classes > 12
+    if stacked:
+        panel = min(0.3 * n_classes + 3.0, 10.0)
+        fig, axes = panels(
+            panel + 1.2,
+            2 * panel + 0.8,
+            2,
+            1,
+            left=left,
+            right=0.3,
+            bottom=bottom,
+            # The figure title sits 2% of this tall figure's height from its top edge.
+            top=0.5 + 0.02 * (2 * panel + 0.8),
+            hgap=bottom + 0.45,
+        )
+    else:
+        panel = min(max(0.42 * n_classes + 2.8, 4.4), 5.8)
+        fig, axes = panels(
+            2 * panel + 1.4,
+            panel + 0.5,
+            1,
+            2,
+            left=left,
+            right=0.3,
+            bottom=bottom,
+            top=0.8,
+            wgap=left + bar - 0.3,
+        )
+    font = 10 if n_classes <= 8 else 8 if n_classes <= 14 else 6.5
+    for ax, values, title, vmax, fmt in (
+        (axes.ravel()[0], counts, "counts", max(counts.max(), 1.0), "{:.0f}"),
+        (axes.ravel()[1], normalised, "share of each true class", 1.0, "{:.2f}"),
+    ):
+        image = ax.imshow(values, cmap=HEATMAP, vmin=0, vmax=vmax)
+        colour_bar = fig.colorbar(image, ax=ax, shrink=0.82, fraction=0.06, pad=0.03)
+        if values is counts:
+            colour_bar.locator = MaxNLocator(integer=True)
+            colour_bar.update_ticks()
+        ax.set_xticks(
+            range(n_classes),
+            ticks,
+            rotation=45 if rotate else 0,
+            ha="right" if rotate else "center",
+            rotation_mode="anchor",
+        )
+        ax.set_yticks(range(n_classes), ticks)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title)
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if n_classes <= 20:
+            _annotate(ax, values, vmax, fmt, font)
+    fig.suptitle("confusion matrix (test split; rows: true class, columns: predicted)")
+    return fig
+
+
+def _annotate(ax: Any, values: np.ndarray, vmax: float, fmt: str, font: float) -> None:
+    n_classes = values.shape[0]
+    for row in range(n_classes):
+        for col in range(n_classes):
+            value = values[row, col]
+            # White text on dark cells, dark text on light ones; empty cells are greyed so
+            # the eye goes to the mistakes that did happen.
+            colour = "white" if value > 0.55 * vmax else "#111827"
+            if value == 0:
+                colour = "#9ca3af"
+            ax.text(
+                col,
+                row,
+                "0" if value == 0 else fmt.format(value),
+                ha="center",
+                va="center",
+                fontsize=font,
+                color=colour,
+            )
+
+
+def per_class(report: dict[str, Any]) -> Figure | None:
+    """Grouped bars of precision, recall and F1 per class on the test split."""
+    rows = _test_metrics(report).get("per_class")
+    if not rows:
+        return None
+    n_classes = len(rows)
+    # Support under each label says how much to trust a bar; it costs width on many classes.
+    with_support = n_classes <= 12
+    ticks = [_tick(r, with_support) for r in rows]
+    rotate = n_classes > 8 or max(len(str(r["label"])) for r in rows) > 10
+    lines = [line for tick in ticks for line in tick.split("\n")]
+    _, label_h = _label_room(lines, rotate)
+    # Below the axes: tick labels (a second line with the support), the axis label, the legend.
+    bottom = label_h + (0.25 if with_support else 0.0) + 0.35 + 0.45
+    fig, axes = panels(
+        min(max(0.8 * n_classes + 3.0, 7.5), 13.0), 4.0 + bottom, bottom=bottom, top=0.45
+    )
+    ax = axes[0, 0]
+    positions = np.arange(n_classes)
+    width = 0.26
+    for offset, (key, colour) in enumerate(CLASS_SCORE_COLOURS.items()):
+        scores = [r[key] if is_number(r.get(key)) else 0.0 for r in rows]
+        ax.bar(
+            positions + (offset - 1) * width,
+            scores,
+            width,
+            color=colour,
+            label="F1" if key == "f1" else key,
+        )
+    macro = _test_metrics(report).get("f1_macro")
+    if is_number(macro):
+        ax.axhline(
+            macro,
+            color=NEUTRAL_COLOUR,
+            linestyle="--",
+            linewidth=1,
+            label=f"macro F1 ({macro:.3f})",
+        )
+    ax.set_xticks(
+        positions,
+        ticks,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor",
+    )
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("score")
+    ax.set_xlabel("class")
+    ax.grid(axis="x", visible=False)
+    ax.set_title("precision, recall and F1 per class (test split)")
+    # Below the axes: inside, the legend would hide bars that reach 1.0.
+    fig.legend(loc="lower center", ncols=4, bbox_to_anchor=(0.5, 0.01))
+    return fig
+
+
+def _tick(row: dict[str, Any], with_support: bool) -> str:
+    return short(row["label"]) + (f"\n(n={row['support']})" if with_support else "")

@@ -1,0 +1,30 @@
+"""What report.md and report.html share for their tables: how a number is written and which
+epochs a learning-curve table shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Learning-curve tables show at most this many epochs.
+LEARNING_CURVE_ROWS = 12
+
+
+def format_number(value: float) -> str:
+    """Four decimals read best for metrics; tiny or huge values (learning rates, MSE in the
+    target's units) keep four significant digits instead of rounding to 0.0000."""
+    if value != 0 and not 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4g}"  # also nan and ±inf, which no comparison above admits
+    return f"{value:.4f}"
+
+
+def sample_epochs(
+    history: list[dict[str, Any]], limit: int = LEARNING_CURVE_ROWS, best: Any = None
+) -> list[dict[str, Any]]:
+    """At most ``limit`` evenly spaced epochs, always the first and the last, and the epoch
+    numbered ``best`` when given (the row a reader looks for first)."""
+    if len(history) <= limit:
+        return history
+    last = len(history) - 1
+    picks = {round(i * last / (limit - 1)) for i in range(limit)}
+    picks |= {i for i, record in enumerate(history) if best and record.get("epoch") == best}
+    return [history[i] for i in sorted(picks)]

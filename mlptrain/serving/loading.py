@@ -1,0 +1,118 @@
+"""A trained model ready to predict from raw features: ``load`` and ``Predictor``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlptrain.data import LabelEncoder, Scaler, Split, check_features
+from mlptrain.errors import CheckpointError, DataError, UserInputError
+from mlptrain.session.directory import resolve_checkpoint
+from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
+from mlptrain.training.run_state import config_from_checkpoint, load_model_state, model_tensors
+from mlptrain.training.setup import build_stack
+from mlptrain.training.trained import TrainedModel
+
+
+class Predictor:
+    """A trained model with its scaler and labels: predictions from raw, unscaled features."""
+
+    def __init__(
+        self,
+        trained: TrainedModel,
+        scaler: Scaler,
+        encoder: LabelEncoder | None,
+        meta: dict[str, Any],
+    ) -> None:
+        self.trained = trained
+        self.model = trained.model
+        self.scaler = scaler
+        self.encoder = encoder
+        self.meta = meta
+        self.feature_names: list[str] = list(meta.get("feature_names") or [])
+        self.task: str = meta["task"]
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        return None if self.encoder is None else self.encoder.classes
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        X = check_features(
+            X,
+            n_features=int(self.meta["n_features"]),
+            feature_names=self.feature_names,
+            source="Predictor",
+        )
+        return self.scaler.transform(X, self.model.dtype)
+
+    def labelled(self, X: Any, y: Any) -> Split:
+        """Raw features and labels as the model was trained on them: features scaled by the
+        saved scaler, labels mapped to class indices (an unknown label is a DataError naming
+        it) or regression targets as float64 (n, n_targets)."""
+        inputs = self._inputs(X)
+        y = np.asarray(y)
+        if len(y) != len(inputs):
+            raise DataError(f"X has {len(inputs)} rows but y has {len(y)}")
+        if self.encoder is not None:
+            return Split(inputs, self.encoder.encode(y))
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"the targets hold {y.dtype} values; this model does regression")
+        return Split(inputs, y.reshape(len(y), -1).astype(np.float64))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Original class labels (classification) or predicted values (regression)."""
+        out = self.trained.predict(self._inputs(X))
+        if self.encoder is not None:
+            return self.encoder.decode(out)
+        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities (n, classes), columns in the order of ``classes``."""
+        if self.encoder is None:
+            raise UserInputError("predict_proba needs a classifier; this model does regression")
+        return self.model.predict_proba(self._inputs(X))
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor(task={self.task}, features={self.meta['n_features']}, model={self.model!r})"
+        )
+
+
+def load(path: str | Path) -> Predictor:
+    """A Predictor from a run directory (its best checkpoint) or a checkpoint file.
+
+    Only the model is built: the data is not loaded again.
+    """
+    ckpt = load_checkpoint(resolve_checkpoint(path))
+    cfg = config_from_checkpoint(ckpt)
+    meta = ckpt.meta
+    model = build_stack(
+        cfg,
+        n_inputs=int(meta["n_features"]),
+        n_outputs=output_units_from(ckpt),
+        rng=np.random.default_rng(0),
+    )
+    load_model_state(model, model_tensors(ckpt.tensors), source=str(ckpt.path))
+    target_state = None
+    if "target.shift" in ckpt.tensors:
+        target_state = {
+            "scaler.shift": ckpt.tensors["target.shift"],
+            "scaler.scale": ckpt.tensors["target.scale"],
+        }
+    model.eval()
+    scaler = Scaler.from_state(
+        cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
+    )
+    encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
+    return Predictor(TrainedModel.from_target_state(model, target_state), scaler, encoder, meta)
+
+
+def output_units_from(ckpt: Checkpoint) -> int:
+    """The width of the last linear layer, read from the stored weights."""
+    weights = [k for k in ckpt.tensors if k.startswith("model.") and k.endswith(".W")]
+    if not weights:
+        raise CheckpointError(f"{ckpt.path}: holds no linear layer weights")
+    last = max(weights, key=lambda k: int(k.split(".")[1]))
+    return int(ckpt.tensors[last].shape[1])

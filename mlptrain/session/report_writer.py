@@ -1,0 +1,75 @@
+"""The end of a run: metrics on every split, report.json/md/html and the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlptrain import __version__
+from mlptrain.config import config_to_dict
+from mlptrain.config.monitors import SPLITS
+from mlptrain.data import Prepared
+from mlptrain.reporting.report import (
+    build_report,
+    describe_data,
+    model_summary,
+    prediction_sample,
+    split_metrics,
+    write_reports,
+)
+from mlptrain.training.setup import Setup
+from mlptrain.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from mlptrain.reporting.figures.worker import FigureDrawer
+    from mlptrain.tracking import TrackingSession
+
+
+def class_names(data: Prepared) -> list[str] | None:
+    return [str(c) for c in data.encoder.classes] if data.encoder is not None else None
+
+
+def write_run_report(
+    setup: Setup,
+    trainer: Trainer,
+    run_dir: Path,
+    *,
+    status: str,
+    error: str | None = None,
+    with_metrics: bool = True,
+    figures: bool = True,
+    html: bool = True,
+    workers: FigureDrawer | None = None,
+    tracking: TrackingSession | None = None,
+) -> dict[str, Any]:
+    data = setup.data
+    metrics: dict[str, dict[str, Any]] = {}
+    if with_metrics:
+        names = class_names(data)
+        for split_name in SPLITS:
+            split = getattr(data, split_name)
+            if split is not None:
+                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
+    state = trainer.state
+    report = build_report(
+        name=setup.config.name,
+        config=config_to_dict(setup.config),
+        data=describe_data(data),
+        model_rows=model_summary(setup.model, data.n_features),
+        history=state.history,
+        metrics=metrics,
+        status=status,
+        best_epoch=setup.stopper.best_epoch if setup.stopper else state.epoch,
+        stopped_early=state.stopped_early,
+        seconds=state.seconds,
+        error=error,
+        version=__version__,
+    )
+    if with_metrics and data.task == "regression":
+        report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
+    if tracking is not None:
+        # A tracker that failed while the run started is in the report it uploads.
+        tracking.drain()
+        report["tracking"] = tracking.entry()
+    write_reports(run_dir, report, figures=figures, html=html, workers=workers)
+    return report

@@ -1,0 +1,47 @@
+"""A trained layer stack with the map of its outputs back to the targets' units.
+
+Regression targets are standardised for training (``data.target_scaler``), so the stack's
+raw outputs are in standardised units; ``TrainedModel.predict`` maps them back
+(y = out · scale + shift, in the model's dtype). The stack itself knows nothing of the targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlptrain.nn.sequential import Sequential
+
+
+@dataclass
+class TrainedModel:
+    """``predict`` and ``predict_proba`` in the targets' terms; ``model`` is the raw stack."""
+
+    model: Sequential
+    output_shift: np.ndarray | None = None
+    output_scale: np.ndarray | None = None
+
+    @classmethod
+    def from_target_state(
+        cls, model: Sequential, target_state: dict[str, np.ndarray] | None
+    ) -> TrainedModel:
+        """From the target scaler's ``{"scaler.shift", "scaler.scale"}`` (None: no scaling)."""
+        if target_state is None:
+            return cls(model)
+        dtype = model.dtype
+        return cls(
+            model,
+            output_shift=target_state["scaler.shift"].astype(dtype),
+            output_scale=target_state["scaler.scale"].astype(dtype),
+        )
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class indices (classifiers) or values in the targets' units (regression)."""
+        out = self.model.predict(x)
+        if self.output_scale is not None and self.output_shift is not None:
+            out = out * self.output_scale + self.output_shift
+        return out
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x)

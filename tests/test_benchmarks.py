@@ -1,0 +1,98 @@
+"""benchmarks/: the alternating timer, the per-round ratios, and README's generated table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", ROOT / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run() -> ModuleType:
+    return _load("run")
+
+
+@pytest.fixture(scope="module")
+def readme_table() -> ModuleType:
+    return _load("readme_table")
+
+
+def test_readme_block_is_what_results_json_gives(readme_table: ModuleType) -> None:
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme_table.render(results)
+    assert block in readme, "README.md is stale: run python benchmarks/readme_table.py"
+    assert readme_table.replace_block(readme, block) == readme
+    assert readme_table.main(["--check"]) == 0
+
+
+def test_readme_check_fails_on_a_hand_edit(readme_table: ModuleType, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    edited = tmp_path / "README.md"
+    edited.write_text(readme.replace("**", "*", 1), encoding="utf-8")
+    assert readme_table.main(["--check", "--readme", str(edited)]) == 1
+    assert readme_table.main(["--readme", str(edited)]) == 0
+    assert edited.read_text(encoding="utf-8") == readme
+
+
+def test_contenders_alternate_round_by_round(run: ModuleType) -> None:
+    calls: list[str] = []
+    ticks = iter(range(1000))
+
+    def contender(name: str):
+        def fn() -> float:
+            calls.append(name)
+            return 0.5
+
+        return fn
+
+    times, accuracy = run.alternate(
+        {"a": contender("a"), "b": contender("b"), "c": contender("c")},
+        repeats=3,
+        clock=lambda: float(next(ticks)),
+    )
+    # One warm-up each, then a b c a b c a b c.
+    assert calls == ["a", "b", "c"] + ["a", "b", "c"] * 3
+    assert times == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
+    assert accuracy == {"a": 0.5, "b": 0.5, "c": 0.5}
+
+
+def test_ratios_are_taken_per_round(run: ModuleType) -> None:
+    # Round 2 ran under load: both contenders slowed, their ratio did not.
+    mine, theirs = [1.0, 4.0, 1.1], [2.0, 8.0, 2.0]
+    ratios = run.paired_ratios(mine, theirs)
+    assert ratios["per_round"] == [0.5, 0.5, 0.55]
+    assert ratios["median"] == 0.5 and ratios["min"] == 0.5 and ratios["max"] == 0.55
+    # The ratio of the medians would have said 1.1 / 2.0.
+    assert run.spread(mine) == {"min": 1.0, "median": 1.1, "max": 4.0, "spread": 3.0 / 1.1}
+
+
+def test_summary_warns_about_spread(run: ModuleType) -> None:
+    w = run.WORKLOADS[0]
+    times = {
+        "mlptrain": [1.0, 1.05, 1.02],
+        "sklearn": [2.0, 3.0, 2.1],
+        "gemm_bound": [0.5, 0.5, 0.5],
+    }
+    entry = run.summarise(w, 100, 64, times, {"mlptrain": 0.9, "sklearn": 0.8}, {}, [0.1] * 3)
+    assert [text.split(":")[0] for text in entry["warnings"]] == ["sklearn"]
+    assert entry["ratios"]["mlptrain/sklearn"]["median"] == pytest.approx(1.02 / 2.1)
+    assert entry["ratios"]["gemm_bound/mlptrain"]["median"] == pytest.approx(0.5 / 1.02)
+    assert entry["contenders"]["mlptrain"]["samples_per_s"] == pytest.approx(100 * w.epochs / 1.02)
