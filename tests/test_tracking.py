@@ -391,6 +391,41 @@ def test_sweep_is_a_parent_run_with_nested_trials(
     assert parent.data.metrics[f"best_{result.summary['monitor']}"] == best_value
 
 
+def test_tpe_trials_are_nested_runs_and_the_study_ignores_the_trackers(
+    tiny: Path, tmp_path: Path, store: str, experiment: str
+) -> None:
+    """TPE trials run inside an Optuna study (search/study.py): each is a nested MLflow run of
+    the sweep's parent; adding a tracker to the finished sweep names the same study."""
+    pytest.importorskip("optuna")
+    from mlptrain.search import build_spec, run_sweep
+
+    spec = build_spec(random=["train.optimizer.lr=loguniform(0.001,0.1)"], trials=2, search="tpe")
+    out = tmp_path / "sweep"
+    first = run_sweep(tiny, spec, overrides=["train.epochs=2"], out=out, figures="none")
+    assert len(first.ran) == 2
+    tracked = [f"track.mlflow.tracking_uri={store}", f"track.mlflow.experiment={experiment}"]
+    again = run_sweep(tiny, spec, overrides=["train.epochs=2", *tracked], out=out, figures="none")
+    assert again.ran == []  # the study already holds its 2 trials
+
+    grown = build_spec(random=["train.optimizer.lr=loguniform(0.001,0.1)"], trials=3, search="tpe")
+    result = run_sweep(
+        tiny, grown, overrides=["train.epochs=2", *tracked], out=tmp_path / "s3", figures="none"
+    )
+    client = MlflowClient(store)
+    parent_id = json.loads((result.dir / "tracking.json").read_text())["mlflow"]["run_id"]
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
+    assert len(result.ran) == 3
+    assert sorted(c.info.run_name for c in children) == sorted(result.ran)
+    for child in children:
+        assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2
+        lr = float(child.data.params["train.optimizer.lr"])
+        assert lr == result.records[child.info.run_name]["params"]["train.optimizer.lr"]
+
+
 def test_sweep_plan_ignores_the_trackers(tiny: Path, tmp_path: Path) -> None:
     """Adding --track to a finished sweep reruns nothing and is not 'a different sweep'."""
     from mlptrain.search import build_spec, run_sweep
