@@ -9,7 +9,7 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from mlptrain.store.lock import RunLock
+from mlptrain.tracking import STATE_FILE as TRACKING_STATE
+from mlptrain.tracking import with_trackers
 from mlptrain.training.arrays import point_at_run_dir, setup_for_arrays
 from mlptrain.training.run_state import setup_from_checkpoint
 from mlptrain.training.setup import build, output_units
@@ -54,6 +56,8 @@ def fit(
     prepared: Prepared | None = None,
     deferred_writes: bool = False,
     gradcheck: bool = False,
+    track: Sequence[str] = (),
+    tracking_parent: Mapping[str, Any] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
@@ -73,7 +77,11 @@ def fit(
     explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
     The arrays are saved in the run directory (data.npz, with each row's split), so
     ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
-    ``on_warning``: called before training with each lint warning ``validate`` would show.
+    ``track``: switch trackers on ("mlflow", "tensorboard") with their defaults, as the
+    config's ``track:`` section does; ``tracking_parent`` nests the run under a sweep's or a
+    cv's parent run (mlptrain.tracking).
+    ``on_warning``: called before training with each lint warning ``validate`` would show,
+    and during the run with a failing tracker's one line (default for that: stderr).
     ``gradcheck``: first check every derivative of the configured model against finite
     differences (``mlptrain gradcheck``); on a failure nothing is trained and
     ``GradcheckFailed`` (exit 1) carries the result.
@@ -104,7 +112,14 @@ def fit(
                 "checkpoint; it cannot be combined with a «config», «init_from», «out» or "
                 "«overwrite»"
             )
-        return resuming.resume(resume, overrides=overrides, callbacks=callbacks, figures=figures)
+        return resuming.resume(
+            resume,
+            overrides=overrides,
+            callbacks=callbacks,
+            figures=figures,
+            track=track,
+            on_warning=on_warning,
+        )
     if config is None:
         raise UserInputError(
             "a «config» file is required (or «resume» RUN_DIR to continue an interrupted run)"
@@ -123,6 +138,7 @@ def fit(
         else:
             cfg = load_config(config, overrides)
         setup = build(cfg, data=prepared)
+    cfg = setup.config = with_trackers(cfg, track)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
@@ -152,14 +168,26 @@ def fit(
                 "report.html",
                 f"{CHECKPOINT_DIR}/last.safetensors",
                 f"{CHECKPOINT_DIR}/best.safetensors",
+                TRACKING_STATE,
             ):
                 (run_dir / stale).unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()
+        if overwrite and (run_dir / "tensorboard").is_dir():
+            # The old run's curves would mix with the new one's at the same steps.
+            for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+                events.unlink()
         return train_in(
-            setup, run_dir, callbacks, figures=figures, html=html, deferred=deferred_writes
+            setup,
+            run_dir,
+            callbacks,
+            figures=figures,
+            html=html,
+            deferred=deferred_writes,
+            tracking_parent=tracking_parent,
+            on_warning=on_warning,
         )
 
 

@@ -534,7 +534,7 @@ def test_schema_errors_from_overrides_cite_the_override() -> None:
         "--set train.batch_size=0: train.batch_size: 0 is not allowed; "
         "must be an integer from 1 to 10000000",
         "--set trainn.epochs=3: trainn: unknown key; did you mean 'train'? "
-        "allowed keys: checkpoint, data, model, name, seed, train",
+        "allowed keys: checkpoint, data, model, name, seed, track, train",
     ]
 
 

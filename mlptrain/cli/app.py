@@ -135,3 +135,14 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     md = "md"
+
+
+TrackOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--track",
+        metavar="NAME",
+        help="Log the run to a tracker with its defaults: mlflow or tensorboard (repeatable; "
+        "the config's track: section sets them up in full).",
+    ),
+]

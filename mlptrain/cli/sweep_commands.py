@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlptrain.cli.app import ConfigArg, SetOpt, app, user_errors
+from mlptrain.cli.app import ConfigArg, SetOpt, TrackOpt, app, user_errors
 
 
 @app.command()
@@ -61,6 +61,7 @@ def sweep(
     shard: Annotated[
         str | None, typer.Option("--shard", help="Run only trials with index % N == i: i/N.")
     ] = None,
+    track: TrackOpt = None,
     search: Annotated[
         str | None,
         typer.Option(
@@ -124,7 +125,8 @@ def sweep(
         result = run_sweep(
             config, sweep_spec, overrides=set_ or [], out=out, jobs=jobs,
             scheduler=scheduler, shard=shard_pair, on_record=show, storage=storage,
-            figures=figures,
+            figures=figures, track=track or [],
+            on_warning=lambda line: typer.echo(line, err=True),
         )  # fmt: skip
         summary = result.summary
         if result.skipped:
@@ -156,6 +158,7 @@ def cv(
     set_: SetOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Folds run in parallel.")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Where cv.json and cv.md go.")] = None,
+    track: TrackOpt = None,
 ) -> None:
     """k-fold cross-validation on train+val.
 
@@ -166,7 +169,15 @@ def cv(
     with user_errors():
         from mlptrain.search.cv import cross_validate, monitoring_note
 
-        result = cross_validate(config, folds=folds, overrides=set_ or [], jobs=jobs, out=out)
+        result = cross_validate(
+            config,
+            folds=folds,
+            overrides=set_ or [],
+            jobs=jobs,
+            out=out,
+            track=track or [],
+            on_warning=lambda line: typer.echo(line, err=True),
+        )
         typer.echo(f"{folds}-fold cross-validation of {result.summary['name']}:")
         typer.echo(monitoring_note(result.summary))
         for name, stat in result.summary["metrics"].items():

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlptrain.cli.app import OutputFormat, SetOpt, app, flag_of, user_errors
+from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, flag_of, user_errors
 
 
 class Split(str, Enum):
@@ -70,6 +70,7 @@ def fit(
             "`mlptrain report RUN_DIR` can draw them later)."
         ),
     ] = True,
+    track: TrackOpt = None,
 ) -> None:
     """Train a model from a YAML config.
 
@@ -77,6 +78,7 @@ def fit(
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
 
+    Tracking: --track mlflow and/or --track tensorboard (docs/tracking.md).
     Several configs (mlptrain fit configs/iris.yaml configs/wine.yaml) are checked first,
     trained in turn, and compared at the end as by mlptrain compare.
 
@@ -87,6 +89,7 @@ def fit(
         options = dict(
             overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
             checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
+            track=track or [],
         )  # fmt: skip
         if config and len(config) > 1:
             _fit_several(config, set_ or [], out=out, **options)
@@ -106,6 +109,7 @@ def _fit_one(
     checkpoint_every_steps: int | None,
     gradcheck: bool,
     figures: bool,
+    track: list[str],
 ) -> Path:
     """Train one config (or resume one run) and print its summary; the run directory."""
     from mlptrain.api import fit as fit_run
@@ -145,6 +149,7 @@ def _fit_one(
             init_from=init_from,
             checkpoint_every_steps=checkpoint_every_steps,
             figures=figures,
+            track=track,
             on_warning=lambda warning: typer.echo(f"warning: {warning}"),
             gradcheck=gradcheck,
         )

@@ -21,6 +21,7 @@ need the data (detected task, class count) are in :func:`check_against_data`.
 | ``messages`` | pydantic errors → one line per problem (file:line, key path, value, allowed) |
 | ``checks`` | checks across sections, and ``check_against_data`` |
 | ``overrides`` | ``--set`` overrides and ``diff_configs`` |
+| ``track`` | the ``track:`` section (MLflow, TensorBoard) and ``TRACKERS`` |
 """
 
 from mlptrain.config.checks import check_against_data
@@ -40,6 +41,7 @@ from mlptrain.config.schema import (
     OPTIMIZERS,
     SCHEDULES,
     SGD,
+    TRACKERS,
     Adam,
     AdamW,
     Config,
@@ -56,6 +58,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "SCHEDULES",
+    "TRACKERS",
     "Config",
     "apply_overrides",
     "check_against_data",

@@ -28,6 +28,7 @@ from mlptrain.config.table_spec import (
     MissingSpec,
     changed_table_options,
 )
+from mlptrain.config.track import TRACKERS, TrackSpec  # noqa: F401  (TRACKERS: re-exported)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.nn.registry import LAYERS, LayerType
@@ -394,6 +395,7 @@ class Config(_Strict):
     model: ModelSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    track: TrackSpec = Field(default_factory=TrackSpec)
 
     _origin: Origin | None = PrivateAttr(None)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,8 +141,12 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
     )
 
 
-def train_prepared(cfg: Any, data: Any) -> Any:
-    """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded."""
+def train_prepared(cfg: Any, data: Any, track_in: tuple[Path, dict[str, Any]] | None = None) -> Any:
+    """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded.
+
+    ``track_in``: (fold directory, tracking parent) when the config has a tracker on.
+    """
+    from mlptrain.tracking import open_tracking
     from mlptrain.training.setup import build
     from mlptrain.training.trainer import Trainer
 
@@ -153,10 +157,28 @@ def train_prepared(cfg: Any, data: Any) -> Any:
         if kind == "best":
             best.update(setup.model.state_dict())
 
-    Trainer(setup, save=save).run()
+    trainer = Trainer(setup, save=save)
+    tracking = None
+    if track_in is not None:
+        track_in[0].mkdir(parents=True, exist_ok=True)
+        tracking = open_tracking(setup, track_in[0], parent=track_in[1])
+    if tracking is not None:
+        trainer.callbacks = tracking.callbacks()
+    try:
+        trainer.run()
+    except BaseException:
+        if tracking is not None:
+            tracking.finish("failed", None)
+        raise
     if setup.stopper is not None and best:
         # As in api.fit: early stopping keeps the best weights.
         setup.model.load_state_dict(best)
+    if tracking is not None:
+        report = {
+            "training": {"history": trainer.state.history},
+            "metrics": {"held_out": scalar_metrics(setup, data.test)},
+        }
+        tracking.finish("completed", report)
     return setup
 
 
@@ -174,8 +196,16 @@ def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
     }
 
 
-def run_fold(config: dict[str, Any], n_folds: int, fold: int, blas_threads: int) -> dict[str, Any]:
-    """Train and score one fold (the unit a worker process runs); plain data in and out."""
+def run_fold(
+    config: dict[str, Any],
+    n_folds: int,
+    fold: int,
+    blas_threads: int,
+    track_in: tuple[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train and score one fold (the unit a worker process runs); plain data in and out.
+
+    ``track_in``: (the cv directory, the parent run's link) when a tracker is on."""
     from threadpoolctl import threadpool_limits
 
     from mlptrain.config import parse_config_dict
@@ -185,7 +215,10 @@ def run_fold(config: dict[str, Any], n_folds: int, fold: int, blas_threads: int)
         folds = _cached_folds(cfg, config, n_folds)
         train_rows, held_out = folds.folds[fold]
         data = prepare_fold(cfg, folds.raw, train_rows, held_out)
-        setup = train_prepared(cfg, data)
+        fold_track = None
+        if track_in is not None:
+            fold_track = (Path(track_in[0]) / f"fold-{fold}", track_in[1])
+        setup = train_prepared(cfg, data, fold_track)
         return {
             "fold": fold,
             "n_train": len(data.train.y),
@@ -214,27 +247,54 @@ def cross_validate(
     overrides: Sequence[str] = (),
     jobs: int = 1,
     out: str | Path | None = None,
+    track: Sequence[str] = (),
+    on_warning: Callable[[str], None] | None = None,
 ) -> CVResult:
-    """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric."""
+    """Run every fold; write ``cv.json`` and ``cv.md``; mean ± std of each metric.
+
+    With a tracker on, each fold is tracked (``<out>/fold-K/``); in MLflow the folds are
+    nested runs under one parent run for the cross-validation.
+    """
     from mlptrain.config import config_to_dict, load_config
     from mlptrain.search.trial import blas_threads_per_job
+    from mlptrain.tracking import with_trackers
+    from mlptrain.tracking.parents import ParentRun
 
     if jobs < 1:
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
-    cfg = load_config(config, overrides)
+    cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     make_folds(cfg, folds)  # input errors (too many folds) before any worker starts
-    threads = blas_threads_per_job(jobs)
-    if jobs == 1:
-        results = [run_fold(base, folds, k, threads) for k in range(folds)]
-    else:
-        from joblib import Parallel, delayed
+    if out is None:
+        # Trackers do not change the folds' results: they do not change the directory either.
+        untracked = {k: v for k, v in base.items() if k != "track"}
+        digest = hashlib.sha256(json.dumps([untracked, folds], sort_keys=True).encode()).hexdigest()
+        out = Path("runs") / cfg.name / f"cv-{folds}-{digest[:8]}"
+    out = Path(out)
+    check_writable(out)
+    tracked = cfg.track.mlflow is not None or cfg.track.tensorboard is not None
+    if tracked:
+        _forget_tracking(out)
+    parent = ParentRun(cfg, kind="cv", out_dir=out, params={"folds": folds}, warn=on_warning)
 
-        results = list(
-            Parallel(n_jobs=jobs, backend="loky")(
-                delayed(run_fold)(base, folds, k, threads) for k in range(folds)
+    def track_in(k: int) -> tuple[str, dict[str, Any]] | None:
+        return (str(out), parent.child(f"fold-{k}")) if tracked else None
+
+    threads = blas_threads_per_job(jobs)
+    try:
+        if jobs == 1:
+            results = [run_fold(base, folds, k, threads, track_in(k)) for k in range(folds)]
+        else:
+            from joblib import Parallel, delayed
+
+            results = list(
+                Parallel(n_jobs=jobs, backend="loky")(
+                    delayed(run_fold)(base, folds, k, threads, track_in(k)) for k in range(folds)
+                )
             )
-        )
+    except BaseException:
+        parent.finish("failed", {}, [])
+        raise
     results.sort(key=lambda r: r["fold"])
     names = list(results[0]["metrics"])
     summary = {
@@ -252,14 +312,25 @@ def cross_validate(
         },
         "config": base,
     }
-    if out is None:
-        digest = hashlib.sha256(json.dumps([base, folds], sort_keys=True).encode()).hexdigest()
-        out = Path("runs") / cfg.name / f"cv-{folds}-{digest[:8]}"
-    out = Path(out)
-    check_writable(out)
     atomic_write_text(out / "cv.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "cv.md", render_markdown(summary))
+    parent.finish(
+        "completed",
+        {f"{name}_mean": stat["mean"] for name, stat in summary["metrics"].items()}
+        | {f"{name}_std": stat["std"] for name, stat in summary["metrics"].items()},
+        ["cv.json", "cv.md"],
+    )
     return CVResult(out, summary)
+
+
+def _forget_tracking(out: Path) -> None:
+    """A cv run again in the same directory is a new cv: new MLflow runs, fresh event files."""
+    from mlptrain.tracking import STATE_FILE
+
+    for stale in [out / STATE_FILE, *out.glob(f"fold-*/{STATE_FILE}")]:
+        stale.unlink(missing_ok=True)
+    for events in out.glob("fold-*/tensorboard/events.out.tfevents.*"):
+        events.unlink()
 
 
 def render_markdown(summary: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from mlptrain.search.spec import (
 from mlptrain.search.trial import blas_threads_per_job, run_trial
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 from mlptrain.store.jsonl import append_line, read_jsonl
+from mlptrain.tracking.parents import ParentRun
 from mlptrain.training.signals import Interrupted, SweepInterrupted
 
 RESULTS = "results.jsonl"
@@ -51,26 +52,39 @@ def _trial_payload(trial: Trial) -> dict[str, Any]:
 
 
 def _run_local(
-    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, jobs: int, figures: bool
+    base: dict[str, Any],
+    todo: list[Trial],
+    sweep_dir: Path,
+    jobs: int,
+    figures: bool,
+    parent: ParentRun,
 ) -> Iterator[dict[str, Any]]:
     threads = blas_threads_per_job(jobs)
     if jobs == 1 or len(todo) == 1:
-        for trial in todo:
+        for t in todo:
             yield run_trial(
-                base, _trial_payload(trial), str(sweep_dir / trial.id), threads, figures=figures
-            )
+                base, _trial_payload(t), str(sweep_dir / t.id), threads, figures=figures,
+                tracking_parent=parent.child(t.id),
+            )  # fmt: skip
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     yield from parallel(
-        delayed(run_trial)(base, _trial_payload(t), str(sweep_dir / t.id), threads, figures=figures)
+        delayed(run_trial)(
+            base,
+            _trial_payload(t),
+            str(sweep_dir / t.id),
+            threads,
+            figures=figures,
+            tracking_parent=parent.child(t.id),
+        )  # fmt: skip
         for t in todo
     )
 
 
 def _run_dask(
-    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str
+    base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str, parent: ParentRun
 ) -> Iterator[dict[str, Any]]:
     client_cls, as_completed = _dask()
     try:
@@ -83,7 +97,14 @@ def _run_dask(
     with client:
         futures = [
             client.submit(
-                run_trial, base, _trial_payload(t), None, 1, key=f"mlptrain-{t.id}", pure=False
+                run_trial,
+                base,
+                _trial_payload(t),
+                None,
+                1,
+                tracking_parent=parent.child(t.id),
+                key=f"mlptrain-{t.id}",
+                pure=False,
             )
             for t in todo
         ]
@@ -165,14 +186,19 @@ def run_sweep(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     storage: str | None = None,
     figures: str = "best",
+    track: Sequence[str] = (),
+    on_warning: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep; returns every trial's latest record and the summary.
 
     ``storage``: the Optuna storage URL of a tpe or pruned sweep (default: a SQLite file in the
     sweep directory). ``figures``: ``best`` draws the best trial's figures and report.html once
     at the end, ``all`` every trial's, ``none`` none (``mlptrain report TRIAL_DIR`` later).
+    With a tracker on (``track`` or the config's ``track:``), each trial is a run of its own;
+    in MLflow they are nested under one parent run for the sweep (TPE trials too).
     """
     from mlptrain.config import config_to_dict, load_config
+    from mlptrain.tracking import with_trackers
 
     if scheduler is not None and jobs != 1:
         raise UserInputError(
@@ -185,7 +211,7 @@ def run_sweep(
         raise UserInputError(f"«figures» {figures!r}: allowed: {', '.join(FIGURES)}")
     if scheduler is not None:
         _dask()  # fail before any work if Dask is missing
-    cfg = load_config(config, overrides)
+    cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     monitor = check_study_options(spec, base, scheduler=scheduler, shard=shard, storage=storage)
     tpe = spec.search == "tpe"
@@ -198,7 +224,8 @@ def run_sweep(
     except OSError as exc:
         raise RunError(f"cannot create the sweep directory {sweep_dir}: {exc}") from None
     plan = {
-        "config": base,
+        # Trackers watch a sweep without changing it: adding one does not make it another sweep.
+        "config": {k: v for k, v in base.items() if k != "track"},
         "spec": spec.to_dict(),
         "trials": [_trial_payload(t) for t in trials],
     }
@@ -223,6 +250,7 @@ def run_sweep(
     skipped = [t.id for t in mine if records.get(t.id, {}).get("status") in FINISHED]
     todo = [t for t in mine if t.id not in skipped]
     ran: list[str] = []
+    parent = ParentRun(cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning)
     stream: Iterator[dict[str, Any]] | None = None
     if ref is not None:
         from mlptrain.search.study_workers import run_study
@@ -234,12 +262,12 @@ def run_sweep(
         )
         if tpe or todo:
             payloads = None if tpe else [_trial_payload(t) for t in todo]
-            stream = run_study(ref, base, sweep_dir, jobs, figures == "all", payloads)
+            stream = run_study(ref, base, sweep_dir, jobs, figures == "all", payloads, parent.info)
     elif todo:
         stream = (
-            _run_dask(base, todo, sweep_dir, scheduler)
+            _run_dask(base, todo, sweep_dir, scheduler, parent)
             if scheduler is not None
-            else _run_local(base, todo, sweep_dir, jobs, figures == "all")
+            else _run_local(base, todo, sweep_dir, jobs, figures == "all", parent)
         )
     try:
         for record in stream or ():
@@ -249,8 +277,12 @@ def run_sweep(
             if on_record is not None:
                 on_record(record)
     except (KeyboardInterrupt, Interrupted):
+        parent.finish("interrupted", {}, [RESULTS])
         done = sum(r.get("status") in FINISHED for r in latest_records(sweep_dir).values())
         raise SweepInterrupted(sweep_dir, RESULTS, done) from None
+    except BaseException:
+        parent.finish("failed", {}, [RESULTS])
+        raise
     # Other shards (or workers of a shared study) may have finished trials meanwhile:
     # summarise what the file (or the study) holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
@@ -268,6 +300,12 @@ def run_sweep(
     write_sweep_reports(sweep_dir, summary, spec, base)
     if figures == "best":
         draw_best_report(sweep_dir, summary)
+    best = summary.get("best") or {}
+    parent.finish(
+        "completed" if all(records[t]["status"] in FINISHED for t in ran) else "failed",
+        {f"best_{summary['monitor']}": best["mean"]} if best.get("mean") is not None else {},
+        ["sweep.json", "sweep.md", "sweep.html", "sweep.png", RESULTS],
+    )
     return SweepResult(sweep_dir, trials, records, ran, skipped, summary)
 
 

@@ -54,7 +54,9 @@ def study_ref(
 ) -> dict[str, Any]:
     """What names and configures a study, as plain data; the name is the same on every machine
     that runs the same config and sweep (whatever its --out)."""
-    digest = _short_hash(json.dumps([base, spec.to_dict()], sort_keys=True, default=str))
+    # Trackers watch a sweep without changing it (as in its plan.json): not part of the name.
+    untracked = {k: v for k, v in base.items() if k != "track"}
+    digest = _short_hash(json.dumps([untracked, spec.to_dict()], sort_keys=True, default=str))
     return {
         "storage": storage,
         "name": f"{base['name']}-{digest}",
@@ -272,14 +274,18 @@ def study_trial(
     blas_threads: int,
     figures: bool,
     fixed: dict[str, Any] | None = None,
+    tracking_parent: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Ask the study for one trial, train it, tell the result; ``None`` when the study is full.
 
     ``fixed``: a grid/random trial's payload (its parameters are given, the study only prunes);
     otherwise TPE samples the parameters and the study's budget applies.
+    ``tracking_parent``: the sweep's parent run (``ParentRun.info``); the trial's MLflow run
+    is nested under it with the trial's id as its name.
     """
     from mlptrain.search.spec import spec_from_dict
     from mlptrain.search.trial import run_trial
+    from mlptrain.tracking.parents import nested
 
     optuna = optuna_module()
     spec = spec_from_dict(ref["spec"])
@@ -316,6 +322,7 @@ def study_trial(
         record = run_trial(
             base, payload, str(Path(sweep_dir) / payload["id"]), blas_threads,
             figures=figures, reporter=reporter, monitor=ref["monitor"],
+            tracking_parent=nested(tracking_parent or {}, payload["id"]),
         )  # fmt: skip
         record["study_trial"] = trial.number
         trial.set_user_attr(RECORD_ATTR, json.dumps(record, allow_nan=False, default=str))

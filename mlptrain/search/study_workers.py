@@ -9,7 +9,7 @@ grid or random search).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
@@ -24,20 +24,23 @@ def run_study(
     jobs: int,
     figures: bool,
     payloads: list[dict[str, Any]] | None,
+    tracking_parent: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records of the trials run here, as they finish. ``payloads``: the fixed trials of a
-    grid or random search; ``None``: TPE asks the study until it holds its budget."""
+    grid or random search; ``None``: TPE asks the study until it holds its budget.
+    ``tracking_parent``: the sweep's parent run (``ParentRun.info``) for each trial's run."""
     from mlptrain.search.trial import blas_threads_per_job
 
     threads = blas_threads_per_job(jobs)
+    parent = dict(tracking_parent) if tracking_parent is not None else None
     pending = list(payloads) if payloads is not None else None
 
     def task_args() -> tuple[Any, ...] | None:
         if pending is None:
-            return (ref, base, str(sweep_dir), threads, figures, None)
+            return (ref, base, str(sweep_dir), threads, figures, None, parent)
         if not pending:
             return None
-        return (ref, base, str(sweep_dir), threads, figures, pending.pop(0))
+        return (ref, base, str(sweep_dir), threads, figures, pending.pop(0), parent)
 
     if jobs == 1:
         while (args := task_args()) is not None:

@@ -89,6 +89,7 @@ def run_trial(
     figures: bool = False,
     reporter: Any = None,
     monitor: str | None = None,
+    tracking_parent: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one trial; never raises for the trial's own failure (it is recorded instead).
 
@@ -96,6 +97,8 @@ def run_trial(
     its files" (a Dask worker that may not share the client's disk). ``figures``: draw the
     trial's figures and report.html (off by default: the sweep draws the best trial's once).
     ``reporter`` (an Optuna trial) gets ``monitor`` after every epoch and may prune the run.
+    ``tracking_parent`` nests the trial's MLflow run under the sweep's
+    (mlptrain.tracking.parents).
     """
     from sklearn import config_context
     from threadpoolctl import threadpool_limits
@@ -119,7 +122,8 @@ def run_trial(
     pruner = None
     if reporter is not None and monitor is not None:
         pruner = PruningObserver(reporter, monitor, monitor_minimised(monitor))
-    # The one place a trial's observers are put together (a tracker adds its own here).
+    # The one place a trial's observers are put together (the run's trackers are added to
+    # them in mlptrain.session.training).
     callbacks = compose(pruner.callbacks() if pruner else None)
     try:
         # Our own arrays go into scikit-learn's metrics: its argument checks would cost a
@@ -132,6 +136,7 @@ def run_trial(
             run = fit(
                 cfg, out=run_dir, overwrite=True, callbacks=callbacks, figures=figures,
                 html=figures, prepared=cached_data(cfg), deferred_writes=True,
+                tracking_parent=tracking_parent,
             )  # fmt: skip
         status = PRUNED if run.report["status"] == PRUNED else "completed"
         record.update(status=status, error=None, metrics=trial_metrics(run.report))

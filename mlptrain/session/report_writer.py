@@ -23,6 +23,7 @@ from mlptrain.training.trainer import Trainer
 
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
+    from mlptrain.tracking import TrackingSession
 
 
 def class_names(data: Prepared) -> list[str] | None:
@@ -40,6 +41,7 @@ def write_run_report(
     figures: bool = True,
     html: bool = True,
     workers: FigureDrawer | None = None,
+    tracking: TrackingSession | None = None,
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
@@ -68,5 +70,9 @@ def write_run_report(
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
+    if tracking is not None:
+        # A tracker that failed while the run started is in the report it uploads.
+        tracking.drain()
+        report["tracking"] = tracking.entry()
     write_reports(run_dir, report, figures=figures, html=html, workers=workers)
     return report

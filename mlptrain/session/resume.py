@@ -15,7 +15,7 @@ another run's model weights (fine-tuning); every tensor that does not fit is nam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,18 @@ from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_
 from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
 from mlptrain.store.jsonl import truncate_jsonl
 from mlptrain.store.lock import RunLock
+from mlptrain.tracking import with_trackers
 from mlptrain.training.run_state import checkpoint_tensors, load_model_state, model_tensors, restore
 from mlptrain.training.setup import Setup, build
 from mlptrain.training.trainer import Callbacks, Trainer
 
-# Keys a resume may change: more (or fewer) epochs, and how often checkpoints are written,
-# which never changes the weights.
-RESUMABLE_KEYS = ("train.epochs", "checkpoint.every", "checkpoint.every_steps")
+# Keys a resume may change: more (or fewer) epochs, how often checkpoints are written, and
+# the trackers (track.*), none of which changes the weights.
+RESUMABLE_KEYS = ("train.epochs", "checkpoint.every", "checkpoint.every_steps", "track.*")
+
+
+def _resumable(key: str) -> bool:
+    return key in RESUMABLE_KEYS or key == "track" or key.startswith("track.")
 
 
 def locate(path: str | Path) -> tuple[Path, Path]:
@@ -73,7 +78,7 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
         return cfg
     changed_cfg = parse_config_dict(stored, source=source, overrides=overrides)
     changed = diff_configs(config_to_dict(cfg), config_to_dict(changed_cfg))
-    refused = [key for key in changed if key not in RESUMABLE_KEYS]
+    refused = [key for key in changed if not _resumable(key)]
     if refused:
         raise ConfigError(
             f"«resume»: cannot change {', '.join(refused)} of a run being resumed (a resumed run "
@@ -137,8 +142,13 @@ def resume(
     overrides: Sequence[str] = (),
     callbacks: Callbacks | None = None,
     figures: bool = True,
+    track: Sequence[str] = (),
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
-    """Continue the run at ``path`` (a run directory or its checkpoint) to its last epoch."""
+    """Continue the run at ``path`` (a run directory or its checkpoint) to its last epoch.
+
+    Its trackers continue too: the same MLflow run, the same TensorBoard log (``track`` adds
+    trackers the run did not have)."""
     run_dir, checkpoint_path = locate(path)
     check_writable(run_dir / CHECKPOINT_DIR)
     with RunLock(run_dir):
@@ -151,11 +161,11 @@ def resume(
                 f"«resume» {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
                 "holds no optimizer state; resume from the run directory (its last checkpoint)"
             )
-        cfg = resumed_config(ckpt, overrides)
+        cfg = with_trackers(resumed_config(ckpt, overrides), track)
         setup = build(cfg)
         # Before anything is written: a refused resume leaves config.yaml as it was.
         _check_same_data(setup, ckpt)
-        if overrides:
+        if overrides or track:
             atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
         return train_in(
             setup,
@@ -163,6 +173,7 @@ def resume(
             callbacks,
             start=lambda trainer, saver: _restore(trainer, saver, ckpt),
             figures=figures,
+            on_warning=on_warning,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested,
 
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
+    from mlptrain.tracking import TrackingSession
 
 
 @dataclass(repr=False)
@@ -61,22 +62,54 @@ def train_in(
     figures: bool = True,
     html: bool = True,
     deferred: bool = False,
+    tracking_parent: Mapping[str, Any] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Run:
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
     With ``figures``, figure workers may import matplotlib while the model trains.
+    The config's trackers (mlptrain.tracking) follow the run from a background thread;
+    ``tracking_parent`` nests its MLflow run under a sweep's or a cv's parent run.
     """
     from mlptrain.reporting.figures.worker import FigureDrawer
 
+    tracked = _Tracked(tracking_parent, on_warning)
     if not (figures and html):
-        return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None)
+        return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
     drawer = FigureDrawer(setup.config.train.epochs)
     watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
     try:
-        return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer)
+        return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer, tracked)
     finally:
         drawer.close()
+
+
+@dataclass
+class _Tracked:
+    """How a run is tracked: its parent run (if any), where a failing tracker's line goes,
+    and, once the Trainer has its start epoch, the open session."""
+
+    parent: Mapping[str, Any] | None
+    warn: Callable[[str], None] | None
+    session: TrackingSession | None = None
+
+    def open(self, setup: Setup, run_dir: Path, trainer: Trainer) -> None:
+        from mlptrain.tracking import open_tracking
+
+        self.session = open_tracking(
+            setup,
+            run_dir,
+            first_epoch=trainer.state.epoch + 1,
+            parent=self.parent,
+            warn=self.warn,
+        )
+        if self.session is not None:
+            trainer.callbacks = compose(trainer.callbacks, self.session.callbacks())
+
+    def finish(self, status: str, report: dict[str, Any] | None) -> None:
+        if self.session is not None:
+            self.session.close_run(status, report)
 
 
 def _train_in(
@@ -88,6 +121,7 @@ def _train_in(
     html: bool,
     deferred: bool,
     workers: FigureDrawer | None,
+    tracked: _Tracked,
 ) -> Run:
     from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
 
@@ -96,6 +130,8 @@ def _train_in(
     saver.trainer = trainer
     if start is not None:
         start(trainer, saver)
+    tracked.open(setup, run_dir, trainer)
+    tracking = tracked.session
     stop = StopOnSignals(trainer)
     try:
         with stop:
@@ -103,7 +139,7 @@ def _train_in(
     except DivergenceError as exc:
         saver.flush()
         exc.kept = saver.kept()
-        write_run_report(
+        report = write_run_report(
             setup,
             trainer,
             run_dir,
@@ -113,16 +149,22 @@ def _train_in(
             figures=figures,
             html=html,
             workers=workers,
+            tracking=tracking,
         )
+        tracked.finish("failed", report)
         raise
     except StopRequested as exc:
         saver.flush()
         # The history so far, marked interrupted; final metrics and figures wait for the end.
         write_run_report(
             setup, trainer, run_dir, status="interrupted", with_metrics=False, figures=False,
-            html=html,
+            html=html, tracking=tracking,
         )  # fmt: skip
+        tracked.finish("interrupted", None)
         raise Interrupted(stop.signum, run_dir, exc.epoch, exc.step) from None
+    except BaseException:
+        tracked.finish("failed", None)
+        raise
     saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
     saver._flush_metrics(trainer.state.history)
     if setup.stopper is not None and saver.best_state is not None:
@@ -135,11 +177,14 @@ def _train_in(
     status = trainer.stopped_by or "completed"
     try:
         report = write_run_report(
-            setup, trainer, run_dir, status=status, figures=figures, html=html, workers=workers
-        )
+            setup, trainer, run_dir, status=status, figures=figures, html=html, workers=workers,
+            tracking=tracking,
+        )  # fmt: skip
     except KeyboardInterrupt:
+        tracked.finish("interrupted", None)
         checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
         raise ReportInterrupted(run_dir, checkpoint) from None
+    tracked.finish(status, report)
     return Run(
         dir=run_dir,
         model=setup.model,
