@@ -229,3 +229,41 @@ def test_standalone_script_encodes_raw_table_rows(tmp_path):
         np.array([r[2:] for r in expected], dtype=float),
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: d / "missing.csv", "missing.csv: no such file; give a CSV (with a header) or "
+         "an NPZ with an array X"),
+        (lambda d: _write(d / "empty.csv", ""), "empty.csv: the file is empty; expected a header "
+         "row, then one row per sample"),
+        (lambda d: _npz(d / "noX.npz", features=np.zeros((2, 4))), "noX.npz: no array 'X' (it "
+         "holds: features)"),
+        (lambda d: _write(d / "other.csv", "a,b,c,d\n1,2,3,4\n"), "other.csv: missing column(s) "
+         "'weight_g', 'length_cm', 'width_cm', 'sugar_pct'"),
+    ],
+)  # fmt: skip
+def test_standalone_script_bad_input_is_one_line_exit_2(runs, tmp_path, make_input, message):
+    """The exported script answers bad input as `mlptrain predict` does: one line, exit 2."""
+    out = tmp_path / "exported"
+    export_numpy(runs["strings"], out)
+    done = subprocess.run(
+        [sys.executable, str(out / "predict.py"), str(make_input(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path

@@ -35,7 +35,7 @@ class ReLU(Module):
     """y = max(0, x); dL/dx = dL/dy · [y > 0].
 
     The derivative at exactly 0 is undefined; we use 0 there (a subgradient), as the seed
-    post's "0 otherwise" intends (ERRATA). The mask [x > 0] is cached for backward.
+    post's "0 otherwise" intends (docs/derivations.md#activations). The mask [x > 0] is cached for backward.
     """
 
     def __init__(self) -> None:
@@ -132,7 +132,7 @@ class Sigmoid(Module):
 class Tanh(Module):
     """y = tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x}); dL/dx = dL/dy · (1 - y²).
 
-    The seed post defines tanh upside down (that is coth) and gives 1 + tan²; see ERRATA.
+    The seed post defines tanh upside down (that is coth) and gives 1 + tan²; see docs/derivations.md#activations.
     """
 
     def __init__(self) -> None:

@@ -76,7 +76,8 @@ class SoftmaxCrossEntropy(Loss):
     Weighted by class and/or sample: L = Σ_i w_i ℓ_i / Σ_i w_i (the weighted mean), with
     w_i = class_weight[t_i] · sample_weight_i.
     Backward: dL/dh = (softmax(h) - onehot(t)) / k, or row i scaled by w_{t_i} / Σ w when
-    weighted. Per sample the post's o - t is right; the 1/k comes from the batch mean (ERRATA).
+    weighted. Per sample the post's o - t is right; the 1/k comes from the batch mean
+    (docs/derivations.md#losses).
     """
 
     def __init__(self, class_weight: np.ndarray | None = None) -> None:

@@ -23,6 +23,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
+def fail(message):
+    """One line on stderr and exit code 2, as `mlptrain predict` does for bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def load_weights(path=HERE / "weights.npz"):
     with np.load(path, allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
@@ -33,11 +39,12 @@ def read_features(path, feature_names):
     path = Path(path)
     n_features = len(feature_names)
     if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            X = np.asarray(archive["X"], dtype=np.float64)
+        X = read_npz_features(path)
     else:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = [row for row in csv.reader(handle) if row]
+        if not rows:
+            fail(f"{path}: the file is empty; expected a header row, then one row per sample")
         header, body = [h.strip() for h in rows[0]], rows[1:]
         if all(name in header for name in feature_names):
             columns = [header.index(name) for name in feature_names]
@@ -46,12 +53,22 @@ def read_features(path, feature_names):
         try:
             X = np.array([[float(row[j]) for j in columns] for row in body], dtype=np.float64)
         except (ValueError, IndexError) as exc:
-            sys.exit(f"error: {path}: every feature must be a number in every row ({exc})")
+            fail(f"{path}: every feature must be a number in every row ({exc})")
     if X.ndim != 2 or X.shape[1] != n_features:
-        sys.exit(
-            f"error: {path}: X has shape {X.shape}, but the model expects {n_features} features"
+        fail(
+            f"{path}: X has shape {X.shape}, but the model expects {n_features} features"
         )
     return X
+
+
+def read_npz_features(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                fail(f"{path}: no array 'X' (it holds: {', '.join(archive.files) or 'nothing'})")
+            return np.asarray(archive["X"], dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: not a readable .npz file ({exc})")
 
 
 def read_table(path, weights):
@@ -61,6 +78,8 @@ def read_table(path, weights):
     with open(path, newline="", encoding="utf-8-sig") as handle:
         text = handle.read()
     lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        fail(f"{path}: the file is empty; expected a header row, then one row per sample")
     if delimiter == "auto":
         delimiter = None
         for candidate in (",", ";", "\t", "|"):
@@ -69,7 +88,7 @@ def read_table(path, weights):
                 delimiter = candidate
                 break
         if delimiter is None:
-            sys.exit(f"error: {path}: cannot tell the delimiter; tried ',', ';', '\\t', '|'")
+            fail(f"{path}: cannot tell the delimiter; tried ',', ';', '\\t', '|'")
     rows = list(csv.reader(lines, delimiter=delimiter))
     features = [str(n) for n in weights["table_features"]]
     if bool(weights["table_header"][0]):
@@ -80,9 +99,9 @@ def read_table(path, weights):
             header = [n for n in header if n != str(weights["table_target"])]
     missing = [name for name in features if name not in header]
     if missing:
-        sys.exit(f"error: {path}: missing column(s) {', '.join(map(repr, missing))}")
+        fail(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
     if any(len(row) != len(header) for row in body):
-        sys.exit(f"error: {path}: every row needs {len(header)} fields")
+        fail(f"{path}: every row needs {len(header)} fields")
     cells = np.array(body, dtype=str).reshape(len(body), len(header))
     return {name: np.char.strip(cells[:, j]) for j, name in enumerate(header)}
 
@@ -97,10 +116,10 @@ def encode_table(weights, columns):
         try:
             x = np.where(gaps, "nan", cells).astype(np.float64)
         except ValueError:
-            sys.exit(f"error: column {str(name)!r} must hold numbers")
+            fail(f"column {str(name)!r} must hold numbers")
         if np.isnan(x).any():
             if np.isnan(weights["table_num_fill"][j]):
-                sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+                fail(f"column {str(name)!r} has missing values; the model refuses gaps")
             x = np.where(np.isnan(x), weights["table_num_fill"][j], x)
         x = (x - weights["table_num_shift"][j]) / weights["table_num_scale"][j]
         blocks.append((x * weights["table_num_mul"][j] + weights["table_num_add"][j])[:, None])
@@ -114,7 +133,7 @@ def encode_table(weights, columns):
         if bool(weights["table_cat_has_fill"][j]):
             cells = np.where(np.isin(cells, na), weights["table_cat_fill"][j], cells)
         elif np.isin(cells, na).any():
-            sys.exit(f"error: column {str(name)!r} has missing values; the model refuses gaps")
+            fail(f"column {str(name)!r} has missing values; the model refuses gaps")
         index = np.full(len(cells), len(known) if has_rare else depth)
         for k, value in enumerate(known):  # a loop over categories, not rows
             index[cells == value] = k
@@ -162,7 +181,7 @@ def forward(weights, X):
             x_hat = (x - weights[key + "running_mean"]) * inv_std
             x = x_hat * weights[key + "gamma"] + weights[key + "beta"]
         elif kind != "identity":
-            sys.exit(f"error: unknown layer type {kind!r} in weights.npz")
+            fail(f"unknown layer type {kind!r} in weights.npz")
     return x
 
 
@@ -190,6 +209,8 @@ def main(argv=None):
         "--proba", action="store_true", help="add one proba_<label> column per class"
     )
     args = parser.parse_args(argv)
+    if not Path(args.input).is_file():
+        fail(f"{args.input}: no such file; give a CSV (with a header) or an NPZ with an array X")
     weights = load_weights()
     if "table_features" in weights and not args.input.lower().endswith(".npz"):
         columns = read_table(args.input, weights)
@@ -200,7 +221,7 @@ def main(argv=None):
         ids = []
     predicted, proba = predict(weights, X)
     if args.proba and proba is None:
-        sys.exit("error: --proba needs a classifier; this model does regression")
+        fail("--proba needs a classifier; this model does regression")
     header, columns = [name for name, _ in ids], [values for _, values in ids]
     if predicted.ndim == 1:
         header, columns = header + ["prediction"], columns + [predicted]
