@@ -273,3 +273,31 @@ def test_layer_series_skips_nulls_and_keeps_model_order() -> None:
     assert series["grad_norm"] == {"0 Linear(4 -> 8)": ([3.0], [0.5])}
     assert series["weight_norm"]["0 Linear(4 -> 8)"] == ([1.0, 3.0], [1.0, 1.5])
     assert series["dead_fraction"] == {"1 ReLU()": ([1.0], [0.5])}
+
+
+def test_constant_learning_rate_draws_no_figure(tmp_path: Path) -> None:
+    """A flat learning-rate line says nothing: no lr figure for a constant schedule."""
+    from mlptrain.reporting.figures.curves import learning_rate
+
+    report = classification_report()
+    assert learning_rate(report) is not None  # the cosine history above varies
+    for record in report["training"]["history"]:
+        record["lr"] = 0.003
+    assert learning_rate(report) is None
+    drawn = make_figures(report, tmp_path)
+    assert "lr" not in drawn and "curves" in drawn
+
+
+def test_report_md_links_the_figures_it_has(tmp_path: Path) -> None:
+    from mlptrain.reporting.report import write_reports
+
+    report = classification_report()
+    write_reports(tmp_path, report)
+    drawn = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    text = (tmp_path / "report.md").read_text()
+    links = [line for line in text.splitlines() if line.startswith("![")]
+    assert sorted(line.split("(figures/")[1].rstrip(")") for line in links) == drawn
+    assert "## Figures" in text and len(drawn) >= 3
+    (tmp_path / "nofig").mkdir()
+    write_reports(tmp_path / "nofig", report, figures=False)
+    assert "## Figures" not in (tmp_path / "nofig" / "report.md").read_text()

@@ -193,6 +193,8 @@ def write_reports(
         drawn = workers.draw(report, run_dir / "figures")
     else:
         drawn = make_figures(report, run_dir / "figures")
+    if drawn:  # report.md was written first, so it exists even if a figure failed
+        atomic_write_text(run_dir / "report.md", render_markdown(report, drawn))
     write_html(run_dir, report, drawn)
 
 
@@ -210,7 +212,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = None) -> str:
+    """report.md; ``figures`` (name -> PNG path in the run directory) are linked at the end."""
     task = report["task"]
     data, training, model = report["data"], report["training"], report["model"]
     out = [f"# {report['name']}: {task} report", ""]
@@ -296,6 +299,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [""]
         if task == "classification" and "test" in metrics:
             out += _class_details(metrics["test"], "test")
+    if figures:
+        out += ["## Figures", ""]
+        out += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
+        out += [""]
     return "\n".join(out) + "\n"
 
 

@@ -55,9 +55,7 @@ def read_features(path, feature_names):
         except (ValueError, IndexError) as exc:
             fail(f"{path}: every feature must be a number in every row ({exc})")
     if X.ndim != 2 or X.shape[1] != n_features:
-        fail(
-            f"{path}: X has shape {X.shape}, but the model expects {n_features} features"
-        )
+        fail(f"{path}: X has shape {X.shape}, but the model expects {n_features} features")
     return X
 
 

@@ -91,9 +91,10 @@ def curves(report: dict[str, Any]) -> Figure | None:
 
 
 def learning_rate(report: dict[str, Any]) -> Figure | None:
-    """Learning rate per epoch, log scale when the schedule spans more than a decade."""
+    """Learning rate per epoch, log scale when the schedule spans more than a decade; no
+    figure when the rate never changed (a flat line says nothing)."""
     epochs, rates = series(report["training"]["history"], "lr")
-    if not len(rates):
+    if not len(rates) or min(rates) == max(rates):
         return None
     fig, axes = panels(7.5, 3.6, left=1.0, top=0.45)
     ax = axes[0, 0]
