@@ -437,3 +437,16 @@ def test_data_is_prepared_once_per_worker(config_path: Path, tmp_path: Path,
     spec = build_spec(grid=["data.test_size=0.2,0.3"])
     run_sweep(config_path, spec, out=tmp_path / "data", figures="none")
     assert len(calls) == 3  # test_size 0.2 with seed 3 was cached already
+
+
+def test_sweep_html_links_each_trial_to_its_report(full_sweep: Path) -> None:
+    """Every finished trial is a link to its own report: report.html where it was drawn (the
+    best trial's, by default), report.md otherwise."""
+    page = (full_sweep / "sweep.html").read_text()
+    records = latest_records(full_sweep)
+    best = json.loads((full_sweep / "sweep.json").read_text())["best"]["trials"][0]
+    for trial_id in records:
+        name = "report.html" if (full_sweep / trial_id / "report.html").is_file() else "report.md"
+        assert (full_sweep / trial_id / name).is_file()
+        assert f"<a href='{trial_id}/{name}'>{trial_id}</a>" in page
+    assert f"<a href='{best}/report.html'>" in page

@@ -297,9 +297,9 @@ def run_sweep(
         extra = study_summary(ref)
     summary = summarise(trials, records, spec, base)
     summary.update(extra)
-    write_sweep_reports(sweep_dir, summary, spec, base)
-    if figures == "best":
+    if figures == "best":  # first, so that sweep.html can link the best trial's report.html
         draw_best_report(sweep_dir, summary)
+    write_sweep_reports(sweep_dir, summary, spec, base)
     best = summary.get("best") or {}
     parent.finish(
         "completed" if all(records[t]["status"] in FINISHED for t in ran) else "failed",

@@ -190,14 +190,24 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def render_html(
-    summary: Mapping[str, Any], png: bytes | None, study_png: bytes | None = None
+    summary: Mapping[str, Any],
+    png: bytes | None,
+    study_png: bytes | None = None,
+    reports: Mapping[str, str] | None = None,
 ) -> str:
     """A self-contained page in the shared shell (mlptrain.reporting.page: inline CSS from
-    sweep.css, the CSP), the figures as data URIs, every string escaped."""
+    sweep.css, the CSP), the figures as data URIs, every string escaped. ``reports`` (trial
+    id -> file name in its directory) links each trial to its report."""
     import base64
 
     def cell(value: Any) -> str:
         return f"<td>{e(str(value))}</td>"
+
+    def trial_cell(trial_id: str) -> str:
+        report = (reports or {}).get(trial_id)
+        if report is None:
+            return cell(trial_id)
+        return f"<td><a href='{e(trial_id)}/{e(report)}'>{e(trial_id)}</a></td>"
 
     counts = summary["counts"]
     parts = [
@@ -237,7 +247,7 @@ def render_html(
     )
     for trial in summary["trials"]:
         parts.append(
-            f"<tr class='{e(trial['status'])}'>" + cell(trial["trial"])
+            f"<tr class='{e(trial['status'])}'>" + trial_cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
             + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"])) + cell(_fmt(trial.get("epochs")))
             + cell(_fmt(trial["seconds"]))
@@ -259,23 +269,33 @@ def render_figure(summary: Mapping[str, Any], spec: SweepSpec) -> bytes | None:
         return None
     fig = Figure(figsize=(4.0 * len(keys), 3.2), layout="constrained")
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    seeds = sorted({t["seed"] for t in done})
     for ax, key in zip(axes, keys, strict=True):
         values = [t["params"][key] for t in done]
-        metric = [t["monitor"] for t in done]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        labels = [] if numeric else sorted({yaml_text(v) for v in values})
+        for seed in seeds:  # one colour per seed, so repeats of a setting tell apart
+            mine = [t for t in done if t["seed"] == seed]
+            xs = [
+                t["params"][key] if numeric else labels.index(yaml_text(t["params"][key]))
+                for t in mine
+            ]
+            ax.plot(xs, [t["monitor"] for t in mine], "o", alpha=0.7, label=f"seed {seed}")
         if numeric:
-            ax.plot(values, metric, "o", alpha=0.7)
             dist = spec.random.get(key)
             positive = all(v > 0 for v in values)
             if positive and (dist is not None and dist.log_scale or _wide(values)):
                 ax.set_xscale("log")
         else:
-            labels = sorted({yaml_text(v) for v in values})
-            ax.plot([labels.index(yaml_text(v)) for v in values], metric, "o", alpha=0.7)
             ax.set_xticks(range(len(labels)), [lbl[:20] for lbl in labels])
         ax.set_xlabel(key.replace("$", r"\$"))
         ax.set_ylabel(summary["monitor"].replace("_", " "))
         ax.grid(alpha=0.3)
+    if len(seeds) > 1:
+        axes[0].legend(fontsize="small")
+    better = "lower" if summary["mode"] == "min" else "higher"
+    title = f"Sweep {summary['name']}: {summary['monitor']} per trial ({better} is better)"
+    fig.suptitle(title.replace("$", r"\$"))  # a $ in a name is text, not mathtext
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     fig.clear()
@@ -305,6 +325,13 @@ def write_sweep_reports(
         study_png = render_study_figure(summary)
         if study_png is not None:
             atomic_write_bytes(sweep_dir / "study.png", study_png)
-    atomic_write_text(sweep_dir / "sweep.html", render_html(summary, png, study_png))
+    reports = {}  # each trial's report, linked from sweep.html: the page if drawn, else report.md
+    for trial in summary["trials"]:
+        for name in ("report.html", "report.md"):
+            if (sweep_dir / trial["trial"] / name).is_file():
+                reports[trial["trial"]] = name
+                break
+    page = render_html(summary, png, study_png, reports=reports)
+    atomic_write_text(sweep_dir / "sweep.html", page)
     if summary["best"] is not None:
         atomic_write_text(sweep_dir / "best.yaml", best_config(base, summary["best"]))
