@@ -402,3 +402,29 @@ def test_reference_schedule_and_best_epoch_follow_its_own_val_loss(reference: Pa
     assert best_meta["epoch"] == losses.index(min(losses)) + 1
     n_train = len(build(load_config(reference / "config.yaml")).data.train.y)
     assert steps_of(reference) == 8 * math.ceil(n_train / 16)
+
+
+def test_resume_of_a_checkpoint_without_mask_states_is_refused(cli, tmp_path: Path) -> None:
+    """A checkpoint from before the mask generators' states were stored as rng.masks (an
+    earlier 0.1.0 development version named them rng.dropout) cannot resume bit for bit."""
+    from mlptrain.store.checkpoint import save_checkpoint
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "data: {dataset: iris}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, {type: dropout, p: 0.2}, linear]}\n"
+        "train: {epochs: 3}\n"
+    )
+    out = tmp_path / "run"
+    fit(config, out=out, overrides=["train.epochs=1"])
+    last = out / "checkpoints" / "last.safetensors"
+    ckpt = load_checkpoint(last)
+    meta = dict(ckpt.meta)
+    meta["rng"] = {**meta["rng"], "dropout": meta["rng"]["masks"]}
+    del meta["rng"]["masks"]
+    save_checkpoint(last, ckpt.tensors, meta)
+    result = cli("fit", "--resume", out, "--set", "train.epochs=3")
+    assert result.exit_code == 2
+    assert_no_traceback(result)
+    assert "holds no mask generator states (rng.masks)" in result.stderr
+    assert "start from its weights with --init-from" in result.stderr

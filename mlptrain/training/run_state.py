@@ -56,7 +56,8 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
             "shuffle": state.epoch_rng_state
             if state.batch and state.epoch_rng_state is not None
             else setup.shuffle_rng.bit_generator.state,
-            "dropout": {
+            # the Generators that draw the random masks, by layer index
+            "masks": {
                 k: g.bit_generator.state for k, g in setup.model.dropout_generators().items()
             },
         },
@@ -99,8 +100,15 @@ def restore(
     if setup.stopper is not None and meta.get("early_stopping") is not None:
         setup.stopper.load_state(meta["early_stopping"])
     setup.shuffle_rng.bit_generator.state = meta["rng"]["shuffle"]
+    masks = meta["rng"].get("masks")
+    if masks is None and setup.model.dropout_generators():
+        raise CheckpointError(
+            "the checkpoint holds no mask generator states (rng.masks): it was written by an "
+            "earlier mlptrain 0.1.0 development version and cannot be resumed bit for bit; "
+            "train again, or start from its weights with «init_from»"
+        )
     for key, generator in setup.model.dropout_generators().items():
-        generator.bit_generator.state = meta["rng"]["dropout"][key]
+        generator.bit_generator.state = masks[key]
     state.epoch = int(meta["epoch"])
     state.step = int(meta["step"])
     state.seconds = float(meta.get("seconds", 0.0))
