@@ -306,3 +306,22 @@ def test_interrupted_sweep_says_the_same_command_resumes_it(
     again = cli(*args)
     assert again.exit_code == 0, again.output
     assert "skipped 1 finished trial(s)" in again.stdout
+
+
+def test_missing_data_file_says_what_the_path_is_relative_to(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = folder / "c.yaml"
+    config.write_text("data: {dataset: csv, path: tables/t.csv}\nmodel: {layers: [linear]}\n")
+    monkeypatch.chdir(tmp_path)
+    result = cli("fit", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {folder / 'tables' / 't.csv'}: file not found; a data.path written in a config "
+        "file is relative to that file's folder, one given as an override to the current "
+        "directory"
+    )
+    result = cli("fit", config, "--set", "data.path=t.csv", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and f"error: {tmp_path / 't.csv'}: file not found;" in (
+        result.stderr
+    )

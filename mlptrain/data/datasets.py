@@ -11,7 +11,7 @@ import numpy as np
 
 from mlptrain.data._text import did_you_mean, nonfinite_error
 from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
-from mlptrain.data.files import RawData, _read_npz
+from mlptrain.data.files import RawData, _read_npz, check_file
 from mlptrain.data.preprocess import infer_task
 from mlptrain.data.tables import load_table
 from mlptrain.errors import DataError
@@ -272,6 +272,14 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
         )
     if info.kind == "file" and not path:
         raise DataError(f"data.path is required when data.dataset is {name!r}")
+    if info.kind == "file" and not Path(path).exists():
+        try:
+            check_file(path)  # "file not found", with a near name in that folder if any
+        except DataError as exc:
+            raise DataError(
+                f"{exc}; a data.path written in a config file is relative to that file's "
+                "folder, one given as an override to the current directory"
+            ) from None
 
     if info.kind == "bundled":
         raw = _load_bundled(name)
