@@ -22,4 +22,5 @@ ESTIMATORS = [
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
+    # Each of scikit-learn's estimator checks raises (AssertionError and the like) on a failure.
     check(estimator)

@@ -37,6 +37,7 @@ from mlptrain.data.splits import (
     prepare_assigned,
     prepare_rows,
     split_indices,
+    split_rows,
 )
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "read_features",
     "read_table",
     "split_indices",
+    "split_rows",
     "target_array",
     "write_npz",
 ]

@@ -1,6 +1,6 @@
 """k-fold cross-validation of a config on its train+validation rows; the test rows stay out.
 
-The test rows are the config's own (``split_indices`` with the config's seed), so a CV estimate
+The test rows are the config's own (``split_rows`` with the config's seed), so a CV estimate
 and a later ``mlptrain fit`` never see different test sets. The remaining rows are split by
 scikit-learn's ``StratifiedKFold`` (classification) or ``KFold`` (regression), shuffled with
 the config's seed. In each fold, a validation part (``data.val_size`` of the fold's training
@@ -41,20 +41,13 @@ def make_folds(cfg: Any, n_folds: int) -> Folds:
     """The config's data, its test rows, and ``n_folds`` seeded folds of the other rows."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from mlptrain.data import load_raw, split_indices
+    from mlptrain.data import load_raw, split_rows
 
     if not 2 <= n_folds <= MAX_FOLDS:
         raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
     raw = load_raw(cfg.data, seed=cfg.seed)
-    train, val, test = split_indices(
-        raw.y,
-        task=raw.task,
-        test_size=cfg.data.test_size,
-        val_size=cfg.data.val_size,
-        seed=cfg.seed,
-        where=raw.source,
-    )
-    pool = np.sort(np.concatenate([train, val]))
+    train, val, test = split_rows(raw, cfg.data, seed=cfg.seed)
+    pool = np.sort(np.concatenate([train, val if val is not None else train[:0]]))
     classification = raw.task == "classification"
     splitter_cls = StratifiedKFold if classification else KFold
     splitter = splitter_cls(n_splits=n_folds, shuffle=True, random_state=cfg.seed)

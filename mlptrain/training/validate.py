@@ -185,7 +185,7 @@ class Validation:
 
 def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) -> Validation:
     """Validate a config against its data and lint its model; raises ConfigError/DataError."""
-    from mlptrain.data import load_raw, split_indices
+    from mlptrain.data import load_raw, split_rows
     from mlptrain.nn.build import build_model
     from mlptrain.reporting.report import model_summary
     from mlptrain.training.setup import DTYPES, head_for
@@ -193,14 +193,7 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     cfg = path if isinstance(path, Config) else load_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
     # The split fit makes, so a class too small to split fails here as it would there.
-    train_rows, _, _ = split_indices(
-        raw.y,
-        task=raw.task,
-        test_size=cfg.data.test_size,
-        val_size=cfg.data.val_size,
-        seed=cfg.seed,
-        where=raw.source,
-    )
+    train_rows, _, _ = split_rows(raw, cfg.data, seed=cfg.seed)
     classes = counts = None
     if raw.task == "classification":
         values, counted = np.unique(raw.y, return_counts=True)
