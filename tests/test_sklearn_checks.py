@@ -22,5 +22,6 @@ ESTIMATORS = [
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    # Each of scikit-learn's estimator checks raises (AssertionError and the like) on a failure.
+    """One of scikit-learn's estimator checks; each raises (AssertionError, ValueError, ...)
+    when the estimator breaks the contract it checks, which fails this test."""
     check(estimator)
