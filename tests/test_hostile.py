@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import assert_no_traceback
 
 from mlptrain.api import fit, load
 from mlptrain.errors import DataError
 from mlptrain.store.checkpoint import load_checkpoint, save_checkpoint
+from tests.conftest import assert_no_traceback
 
 SMALL = """\
 name: small
@@ -215,7 +215,7 @@ def _csv(path: Path, header: str, rows: list[str]) -> Path:
 @pytest.mark.parametrize(
     ("rows", "problem"),
     [
-        # gaps ("nan", "") and words ("abc") are imputed and encoded now: tests/test_tables.py
+        # gaps ("nan", "") and words ("abc") are imputed and encoded now: tests/data/test_tables.py
         (["1,inf,0", "2,3,1"] * 20, "infinite value(s)"),
         ([], "0 samples: the file has no data rows"),
         (["1,2,0"], "too few samples for the split: 1 samples"),

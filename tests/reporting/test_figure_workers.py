@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_plots import classification_report
 
 from mlptrain.errors import RunError
 from mlptrain.reporting.figures import make_figures, worker
+from tests.reporting.test_plots import classification_report
 
 
 def _report() -> dict:

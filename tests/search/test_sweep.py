@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
@@ -26,6 +25,7 @@ from mlptrain.search import (
     run_sweep,
 )
 from mlptrain.search.spec import yaml_text
+from tests.conftest import assert_no_traceback
 
 CONFIG = """\
 name: tiny

@@ -12,7 +12,7 @@ import pytest
 import mlptrain
 from mlptrain.sklearn import MLPClassifier, load
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def example() -> str:

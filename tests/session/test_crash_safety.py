@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.store.atomic import is_temp_file_name
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.jsonl import read_jsonl
 from mlptrain.training.trainer import Callbacks
+from tests.conftest import assert_no_traceback
 
 CONFIG = """\
 name: crash

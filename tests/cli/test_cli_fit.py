@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 
 from mlptrain.config import load_config
 from mlptrain.store.checkpoint import load_checkpoint
+from tests.conftest import assert_no_traceback
 
 # Training and its files are under test here, not the PNG figures (see conftest.py).
 pytestmark = pytest.mark.usefixtures("no_figures")
@@ -547,7 +547,7 @@ def test_csv_target_column_missing(cli, tmp_path) -> None:
 
 def test_csv_text_column_is_categorical_and_gaps_are_imputed(cli, tmp_path) -> None:
     """Words and gaps, once errors, are what tables hold: a text column is one-hot encoded and
-    gaps are imputed (tests/test_tables*.py test the details)."""
+    gaps are imputed (tests/data/test_tables*.py test the details)."""
     rows = [f"{i},{'red' if i % 3 else 'blue'},{'x' if i % 2 else 'y'}" for i in range(30)]
     rows[3] = ",red,x"  # empty cell
     rows[9] = "nan,,y"

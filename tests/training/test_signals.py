@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.training.signals import Interrupted, StopOnSignals
 from mlptrain.training.trainer import Callbacks
+from tests.conftest import assert_no_traceback
 
 TINY = """\
 name: tiny

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 
 from mlptrain.api import fit
 from mlptrain.config import load_config
@@ -17,6 +16,7 @@ from mlptrain.nn import SoftmaxCrossEntropy
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.training.setup import build
 from mlptrain.training.trainer import Callbacks
+from tests.conftest import assert_no_traceback
 
 # Dropout (Generator state), batch norm (running statistics), Adam (moments, step count),
 # reduce-on-plateau (schedule state) and early stopping (best weights): every piece of state

@@ -16,7 +16,7 @@ from mlptrain.config import load_config
 # Training and its files are under test here, not the PNG figures (see conftest.py).
 pytestmark = pytest.mark.usefixtures("no_figures")
 
-SHIPPED = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
 def test_configs_are_shipped() -> None:

@@ -42,7 +42,7 @@ FUZZ = settings(
 )
 
 BASE_DIR = Path("/srv/project/configs")
-REPO_CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+REPO_CONFIGS = sorted((Path(__file__).parent.parent.parent / "configs").glob("*.yaml"))
 
 FULL = """\
 name: digits

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_resume import Crash, assert_same_tensors, crash_at, state_of
-from test_tables import mixed_rows, write_rows
 
 import mlptrain
 from mlptrain.api import fit
+from tests.data.test_tables import mixed_rows, write_rows
+from tests.session.test_resume import Crash, assert_same_tensors, crash_at, state_of
 
 CONFIG = """\
 name: t

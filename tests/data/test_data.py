@@ -32,7 +32,7 @@ from mlptrain.data import (
 )
 from mlptrain.errors import DataError
 
-EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "example_fruit.csv"
+EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "data" / "example_fruit.csv"
 BUILTIN = [name for name, info in DATASETS.items() if info.kind != "file"]
 
 

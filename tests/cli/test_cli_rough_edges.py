@@ -11,7 +11,7 @@ import pytest
 from mlptrain.config import load_config
 from mlptrain.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRUIT = ROOT / "data" / "example_fruit.csv"
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 
 from mlptrain.errors import ConfigError, UserInputError
 from mlptrain.training.validate import gradcheck_config, lint_layers, validate_config
+from tests.conftest import assert_no_traceback
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.metrics import accuracy_score, r2_score
 
 from mlptrain.api import load
 from mlptrain.data import load_raw, split_indices
 from mlptrain.store.checkpoint import load_checkpoint
+from tests.conftest import assert_no_traceback
 
 pytestmark = pytest.mark.usefixtures("no_figures")
 

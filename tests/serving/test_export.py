@@ -157,7 +157,7 @@ def test_onnx_takes_raw_table_columns(tmp_path):
     strings with gaps and categories never seen) and gives predict's probabilities."""
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from test_tables import mixed_rows, write_rows
+    from tests.data.test_tables import mixed_rows, write_rows
 
     write_rows(tmp_path / "t.csv", mixed_rows(300))
     (tmp_path / "c.yaml").write_text(
@@ -195,7 +195,7 @@ def test_standalone_script_encodes_raw_table_rows(tmp_path):
     """A mixed-table model exported with --format numpy: the script reads raw rows (gaps,
     unseen categories, an id column, another delimiter order of columns) and gives predict's
     output, ids first."""
-    from test_tables import mixed_rows, write_rows
+    from tests.data.test_tables import mixed_rows, write_rows
 
     write_rows(tmp_path / "t.csv", mixed_rows(300), ";")
     (tmp_path / "c.yaml").write_text(

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback
 from typer.testing import CliRunner
 
 from mlptrain.cli import app
+from tests.conftest import assert_no_traceback
 
 runner = CliRunner()
 
