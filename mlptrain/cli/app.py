@@ -20,12 +20,17 @@ from typer.core import TyperGroup
 
 from mlptrain import __version__
 
+
 # Click's usage and base exception classes, reached from Typer's public BadParameter: Typer
 # 0.29 runs on a Click of its own and exports only Abort, BadParameter and Exit of it, while
 # older Typers re-export Click's; in both, BadParameter derives from UsageError and
 # ClickException.
-_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+def _base_of_bad_parameter(name: str) -> type[Exception]:
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_UsageError = _base_of_bad_parameter("UsageError")
+_ClickException = _base_of_bad_parameter("ClickException")
 
 
 class OneLineErrors(TyperGroup):
@@ -43,13 +48,13 @@ class OneLineErrors(TyperGroup):
             code = super().main(*args, standalone_mode=False, **kwargs)
         except _UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the command's help
-                exc.show()
+                exc.show()  # type: ignore[attr-defined]
             else:
                 typer.echo(f"error: {_usage_message(exc)}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         except _ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)

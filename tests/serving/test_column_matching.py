@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 import mlptrain
-from mlptrain.data.matching import ColumnMatch, match_columns, select_features
 from mlptrain.errors import DataError
 
 
@@ -36,7 +35,6 @@ def test_dataframe_columns_are_matched_by_name(predictor, digits_frame) -> None:
     X = digits_frame.drop(columns="target")
     labels = digits_frame["target"].to_numpy()
     in_order = predictor.predict(X)
-    assert predictor.notes == []
     # the digits model learned something, so a wrong column order would show in the accuracy
     accuracy = _accuracy(in_order, labels)
     assert accuracy > 0.5
@@ -45,6 +43,7 @@ def test_dataframe_columns_are_matched_by_name(predictor, digits_frame) -> None:
     assert np.array_equal(predictor.predict(shuffled), in_order)
     assert _accuracy(predictor.predict(X[X.columns[::-1]]), labels) == accuracy
     assert np.array_equal(predictor.predict_proba(shuffled), predictor.predict_proba(X))
+    assert predictor.notes == []
 
 
 def test_dataframe_extra_columns_are_ignored_with_a_note(predictor, digits_frame) -> None:
@@ -84,6 +83,8 @@ def test_array_is_taken_by_position_with_a_note(predictor, digits_frame) -> None
 
 
 def test_match_columns_rule() -> None:
+    from mlptrain.data.matching import ColumnMatch, match_columns
+
     names = ["a", "b", "c"]
     match = match_columns(
         ["c", "y", "a", "b", "z"], 5, feature_names=names, n_features=3, source="f",
@@ -107,6 +108,8 @@ def test_match_columns_rule() -> None:
 
 
 def test_select_features_keeps_frame_values_in_training_order() -> None:
+    from mlptrain.data.matching import select_features
+
     frame = pd.DataFrame({"b": [2.0, 4.0], "note": ["x", "y"], "a": [1.0, 3.0]})
     selected, match = select_features(frame, feature_names=["a", "b"], n_features=2, source="X")
     assert list(selected.columns) == ["a", "b"]
