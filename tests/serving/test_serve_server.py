@@ -138,3 +138,18 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(served, customers_ru
     assert code == 0, err
     assert f"http://127.0.0.1:{served.port}" in out
     assert "Traceback" not in err
+
+
+def test_two_workers_answer_alike_and_stop_on_sigterm(customers_run, tmp_path):
+    header, rows = customer_rows(10)
+    path = write_csv(tmp_path / "rows.csv", header, rows)
+    out_header, out_rows = predict_table(customers_run.dir, path)
+    server = Served(customers_run.dir, "--workers", "2")
+    try:
+        answers = [server.post(path.read_bytes(), "text/csv") for _ in range(6)]
+    finally:
+        code, _, err = server.stop()
+    expected = [r[out_header.index("prediction")] for r in out_rows]
+    assert all(status == 200 for status, _ in answers)
+    assert all([str(p) for p in answer["predictions"]] == expected for _, answer in answers)
+    assert code == 0, err
