@@ -285,3 +285,31 @@ def test_metadata_describes_the_model(customers_run):
     assert meta["fingerprint"] == ckpt.meta["data_fingerprint"]
     assert meta["checkpoint"]["sha256"] == inspect_checkpoint(ckpt.path)["sha256"]
     assert meta["metrics"] == ckpt.meta["metrics"]
+
+
+def test_keep_columns_are_echoed(customers):
+    served, header, rows, _ = customers
+    answer = served.post(
+        "/invocations?keep=region&keep=age", content=csv_text(header, rows), headers=CSV
+    )
+    assert answer.status_code == 200, answer.text
+    columns = answer.json()["columns"]
+    assert list(columns) == ["customer_id", "region", "age"]
+    assert columns["region"] == [row[header.index("region")] for row in rows]
+    assert columns["age"] == [row[header.index("age")] for row in rows]
+    missing = served.post("/invocations?keep=nope", content=csv_text(header, rows), headers=CSV)
+    assert_refused(missing, 400)
+    assert "keep: no column named 'nope'" in missing.json()["message"]
+
+
+def test_an_unexpected_failure_is_one_line_500(digits_run, monkeypatch):
+    service = Service.load(digits_run.dir, Limits())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(service, "predict", broken)
+    served = TestClient(create_app(service), raise_server_exceptions=False)
+    answer = served.post("/invocations", json={"instances": [[0.0] * 64]})
+    assert_refused(answer, 500, "internal error (RuntimeError); the server log has details")
+    assert "boom" not in answer.text
