@@ -313,3 +313,19 @@ def test_an_unexpected_failure_is_one_line_500(digits_run, monkeypatch):
     answer = served.post("/invocations", json={"instances": [[0.0] * 64]})
     assert_refused(answer, 500, "internal error (RuntimeError); the server log has details")
     assert "boom" not in answer.text
+
+
+def test_json_cells_are_written_as_the_readers_read_them():
+    from mlptrain.serving.http.protocol import json_rows
+
+    payload = {"instances": [{"a": True, "b": None, "c": 0.1, "d": 10**20, "e": "x,y"}]}
+    text = json.dumps(payload).encode()
+    assert (
+        json_rows(text, names=[], na_token="").text
+        == "a,b,c,d,e\ntrue,,0.1," + str(10**20) + ',"x,y"\n'
+    )
+    # a model whose missing markers do not include the empty cell gets its own marker for null
+    assert json_rows(text, names=[], na_token="?").text.splitlines()[1].split(",")[1] == "?"
+    tiny = json.dumps({"inputs": [[5e-324, 1.0000000000000002]]}).encode()
+    cells = json_rows(tiny, names=["p", "q"], na_token="").text.splitlines()[1].split(",")
+    assert [float(c) for c in cells] == [5e-324, 1.0000000000000002]
