@@ -26,7 +26,7 @@ from mlptrain.config.table_spec import (
     CategoricalSpec,
     ColumnKind,
     MissingSpec,
-    changed_table_options,
+    check_table_options,
 )
 from mlptrain.config.track import TRACKERS, TrackSpec  # noqa: F401  (TRACKERS: re-exported)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
@@ -235,6 +235,8 @@ class DataSpec(_Strict):
     categorical: CategoricalSpec = Field(default_factory=CategoricalSpec)
     na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
     drop_missing_target: bool = False
+    split_column: str | None = Field(None, min_length=1)
+    group_column: str | None = Field(None, min_length=1)
     task: Literal["auto", "classification", "regression"] = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
@@ -295,12 +297,7 @@ class DataSpec(_Strict):
                 f"{show_value(self.target)} is not allowed with dataset {self.dataset!r}; "
                 "target names a column of a csv or parquet table (remove it)",
             )
-        for key in [] if self.dataset in TABLE_DATASETS else changed_table_options(self):
-            raise _problem(
-                (key,),
-                f"is not allowed with dataset {self.dataset!r}; it applies to csv "
-                "and parquet tables (remove it)",
-            )
+        check_table_options(self, is_table=self.dataset in TABLE_DATASETS)
         return self
 
 

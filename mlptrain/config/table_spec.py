@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mlptrain.config.problems import problem, show_value
 
 
 class _TableStrict(BaseModel):
@@ -34,7 +36,7 @@ class CategoricalSpec(_TableStrict):
 
 # the keys of ``data:`` that only tables read
 TABLE_ONLY = ("delimiter", "header", "columns", "missing", "categorical", "na_values",
-              "drop_missing_target")  # fmt: skip
+              "drop_missing_target", "split_column", "group_column")  # fmt: skip
 
 
 def changed_table_options(spec: BaseModel) -> list[str]:
@@ -46,3 +48,33 @@ def changed_table_options(spec: BaseModel) -> list[str]:
         for key in TABLE_ONLY
         if getattr(spec, key) != fields[key].get_default(call_default_factory=True)
     ]
+
+
+def check_table_options(spec: Any, *, is_table: bool) -> None:
+    """Table-only keys are refused for other datasets. ``split_column`` (a column of
+    train/val/test) places every row: it excludes ``group_column`` (a column of groups kept
+    on one side) and a changed ``test_size``/``val_size`` (a resolved config writes their
+    defaults: those pass)."""
+    for key in [] if is_table else changed_table_options(spec):
+        raise problem(
+            (key,),
+            f"is not allowed with dataset {spec.dataset!r}; it applies to csv "
+            "and parquet tables (remove it)",
+        )
+    split_column, group_column = spec.split_column, spec.group_column
+    if split_column is not None and group_column is not None:
+        raise problem(
+            ("group_column",),
+            f"{show_value(group_column)} is not allowed with data.split_column (the split "
+            "column already places every row); remove one of them",
+        )
+    if split_column is None:
+        return
+    fields = type(spec).model_fields
+    for key in ("test_size", "val_size"):
+        if getattr(spec, key) != fields[key].get_default():
+            raise problem(
+                (key,),
+                f"{show_value(getattr(spec, key))} is not allowed with data.split_column "
+                f"(the column places every row); remove data.{key}",
+            )

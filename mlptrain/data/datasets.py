@@ -10,10 +10,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlptrain.data._text import did_you_mean, nonfinite_error
+from mlptrain.data.assigned import pop_column, split_from_column
 from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
 from mlptrain.data.files import RawData, _read_npz, check_file
 from mlptrain.data.preprocess import infer_task
-from mlptrain.data.tables import load_table
+from mlptrain.data.tables import Table, load_table
 from mlptrain.errors import DataError
 
 
@@ -195,6 +196,25 @@ def _validate_raw(raw: RawData) -> None:
         raise DataError(f"{where}: {int((~np.isfinite(y)).sum())} non-finite target value(s)")
 
 
+def _split_columns(
+    table: Table, target: str, data_cfg: DataConfig
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows' split (``data.split_column``) and groups (``data.group_column``), their
+    columns taken out of the table: they are not features."""
+    split = groups = None
+    for option in ("split_column", "group_column"):
+        name = getattr(data_cfg, option, None)
+        if name is not None and name == target:
+            raise DataError(
+                f"{table.source}: data.{option} {name!r} is the target column; name another column"
+            )
+    if (name := getattr(data_cfg, "split_column", None)) is not None:
+        split = split_from_column(table, name)
+    if (name := getattr(data_cfg, "group_column", None)) is not None:
+        groups = pop_column(table, name, "group_column")
+    return split, groups
+
+
 def _read_table_data(data_cfg: DataConfig) -> RawData:
     """A csv/parquet table: read, typed, the target taken out (rows without one dropped only
     when ``data.drop_missing_target`` says so)."""
@@ -209,6 +229,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
         text_columns=[name for name, kind in listed.items() if kind in ("categorical", "id")],
     )
     target = resolve_target(table, data_cfg.target)
+    split, groups = _split_columns(table, target, data_cfg)
     infos = type_columns(table, target, listed)
     y, rows = target_values(
         table, target, drop_missing=getattr(data_cfg, "drop_missing_target", False)
@@ -220,6 +241,8 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
             "(data.drop_missing_target)"
         )
         table = table.take(rows)
+        split = None if split is None else split[rows]
+        groups = None if groups is None else groups[rows]
     features = [i.name for i in infos if i.kind in ("numeric", "categorical")]
     kind = "Parquet" if str(data_cfg.path).lower().endswith(".parquet") else "CSV"
     source = f"{kind} {data_cfg.path} (target column {target!r})"
@@ -237,6 +260,8 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
         infer_task(y, "auto"),
         source,
         target_name=target,
+        split=split,
+        groups=groups,
         table=table,
         columns=infos,
         notes=notes,

@@ -39,6 +39,9 @@ class RawData:
     # Optional row assignment ("train", "val" or "test" per row) that replaces the seeded
     # split: an NPZ may carry it as an array ``split`` (mlptrain.fit(X=..., y=...) writes one).
     split: np.ndarray | None = None
+    # Optional group per row (``data.group_column``): a seeded split keeps each group's rows
+    # in one part.
+    groups: np.ndarray | None = None
     # csv/parquet tables: the typed columns (``mlptrain.data.tables.Table``) and what each
     # column is (``ColumnInfo``); X then has no columns, the encoder builds them per split
     table: Any = None

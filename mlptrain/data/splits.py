@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlptrain.data._text import format_label
+from mlptrain.data.assigned import group_split
 from mlptrain.data.datasets import DataConfig, load_raw
 from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
@@ -186,6 +187,14 @@ def split_rows(
     """Each split's row indices: the rows ``raw.split`` assigns, else the seeded split."""
     if raw.split is not None:
         return _assigned_rows(raw.split)
+    if raw.groups is not None:
+        return group_split(
+            raw.groups,
+            test_size=data_cfg.test_size,
+            val_size=data_cfg.val_size,
+            seed=seed,
+            where=f"{raw.source}, data.group_column",
+        )
     train_idx, val_idx, test_idx = split_indices(
         raw.y,
         task=raw.task,

@@ -280,8 +280,9 @@ def test_unknown_section_key_with_suggestion() -> None:
     text = "data:\n  dataset: iris\n  test_sise: 0.3\nmodel: {layers: [linear]}\n"
     assert one_problem(text) == (
         "cfg.yaml:3: data.test_sise: unknown key; did you mean 'test_size'? "
-        "allowed keys: categorical, columns, dataset, delimiter, drop_missing_target, header, "
-        "missing, na_values, params, path, scale, target, task, test_size, val_size"
+        "allowed keys: categorical, columns, dataset, delimiter, drop_missing_target, "
+        "group_column, header, missing, na_values, params, path, scale, split_column, target, "
+        "task, test_size, val_size"
     )
 
 

@@ -1,0 +1,180 @@
+"""Splits a table brings: data.split_column and data.group_column (mlptrain.data.assigned),
+through the library and through fit -> predict, with their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlptrain.config import load_config
+from mlptrain.data.splits import prepare
+from mlptrain.errors import DataError
+from tests.data.test_tables import mixed_rows, write_rows
+
+HEAD = """\
+name: t
+seed: 3
+data:
+  dataset: csv
+  path: t.csv
+  target: churn
+{extra}
+model:
+  layers: [{{type: linear, units: 8}}, relu, {{type: linear}}]
+train: {{epochs: 2, batch_size: 32, early_stopping: null}}
+"""
+
+
+def with_column(rows: list[list[str]], name: str, values: list[str]) -> list[list[str]]:
+    return [[*rows[0][:2], name, *rows[0][2:]]] + [
+        [*row[:2], value, *row[2:]] for row, value in zip(rows[1:], values, strict=True)
+    ]
+
+
+def table_config(tmp_path: Path, rows: list[list[str]], extra: str) -> Path:
+    write_rows(tmp_path / "t.csv", rows)
+    path = tmp_path / "c.yaml"
+    path.write_text(HEAD.format(extra=extra))
+    return path
+
+
+def split_labels(n: int) -> list[str]:
+    return [("train", "train", "val", "test", "train")[i % 5] for i in range(n)]
+
+
+def test_split_column_places_every_row_and_is_no_feature(tmp_path: Path) -> None:
+    labels = split_labels(200)
+    rows = with_column(mixed_rows(200), "part", labels)
+    cfg = load_config(table_config(tmp_path, rows, "  split_column: part"))
+    data = prepare(cfg.data, seed=cfg.seed, dtype="float64")
+    assert len(data.train.y) == labels.count("train") == 120
+    assert len(data.val.y) == labels.count("val") == 40
+    assert len(data.test.y) == labels.count("test") == 40
+    churn = np.array([row[-1] for row in mixed_rows(200)[1:]])
+    test_rows = [i for i, label in enumerate(labels) if label == "test"]
+    assert data.encoder.decode(data.test.y).tolist() == churn[test_rows].tolist()
+    assert not any(name == "part" or name.startswith("part=") for name in data.feature_names)
+    assert "part" not in {c.name for c in data.columns}
+
+
+def test_group_split_keeps_each_group_on_one_side_reproducibly(tmp_path: Path) -> None:
+    groups = [f"g{i % 37}" for i in range(300)]
+    rows = with_column(mixed_rows(300), "shop", groups)
+    cfg = load_config(table_config(tmp_path, rows, "  group_column: shop"))
+    raw_groups = np.array(groups)
+    from mlptrain.data.datasets import load_raw
+    from mlptrain.data.splits import split_rows
+
+    raw = load_raw(cfg.data, seed=cfg.seed)
+    train, val, test = split_rows(raw, cfg.data, seed=cfg.seed)
+    parts = [set(raw_groups[train]), set(raw_groups[val]), set(raw_groups[test])]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(300))
+    # test_size is a share of the 37 groups: ceil(0.2 * 37) = 8 groups held out
+    assert len(parts[2]) == 8
+    again = split_rows(load_raw(cfg.data, seed=cfg.seed), cfg.data, seed=cfg.seed)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=True))
+    other = split_rows(raw, cfg.data, seed=cfg.seed + 1)
+    assert not np.array_equal(test, other[2])
+    assert "shop" not in raw.feature_names and "shop" not in raw.table.columns
+
+
+def test_split_column_fit_then_predict(tmp_path: Path, cli) -> None:
+    labels = split_labels(200)
+    rows = with_column(mixed_rows(200), "part", labels)
+    path = table_config(tmp_path, rows, "  split_column: part")
+    result = cli("fit", path, "--out", tmp_path / "run", "--no-figures")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert (report["data"]["n_train"], report["data"]["n_val"], report["data"]["n_test"]) == (
+        120, 40, 40,
+    )  # fmt: skip
+    refit = cli("fit", tmp_path / "run" / "config.yaml", "--out", tmp_path / "again",
+                "--no-figures")  # fmt: skip
+    assert refit.exit_code == 0, refit.output
+    outputs = []
+    for run in ("run", "again"):
+        out = tmp_path / f"{run}.csv"
+        result = cli("predict", tmp_path / run, tmp_path / "t.csv", "--output", out)
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_text())
+    assert len(outputs[0].splitlines()) == 201
+    assert outputs[0] == outputs[1]  # the resolved config reproduces the run
+
+
+@pytest.mark.parametrize(
+    ("values", "extra", "message"),
+    [
+        (
+            ["train", "test", "holdout"],
+            "  split_column: part",
+            "data.split_column 'part' holds 'holdout'; allowed values: train, val, test",
+        ),
+        (
+            ["train", "val", ""],
+            "  split_column: part",
+            "data.split_column 'part': 66 row(s) have no value; each row needs train, val or test",
+        ),
+        (
+            ["train", "val"],
+            "  split_column: part",
+            "data.split_column 'part': no row is marked 'test'; at least one is needed",
+        ),
+        (["train", "test"], "  split_column: prat", "data.split_column: column 'prat' not found"),
+        (
+            ["a", "b"],
+            "  group_column: churn",
+            "data.group_column 'churn' is the target column; name another column",
+        ),
+        (
+            ["a", "a"],
+            "  group_column: part",
+            "1 group(s); a group split into train/validation/test needs at least 3",
+        ),
+    ],
+)
+def test_split_errors(tmp_path: Path, cli, values, extra, message) -> None:
+    rows = with_column(mixed_rows(200), "part", [values[i % len(values)] for i in range(200)])
+    result = cli("fit", table_config(tmp_path, rows, extra), "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "  split_column: part\n  test_size: 0.3",
+            "0.3 is not allowed with data.split_column (the column places every row); "
+            "remove data.test_size",
+        ),
+        ("  split_column: part\n  val_size: 0.3", "remove data.val_size"),
+        ("  split_column: part\n  group_column: shop", "is not allowed with data.split_column"),
+    ],
+)
+def test_split_config_errors(tmp_path: Path, cli, extra, message) -> None:
+    rows = with_column(mixed_rows(50), "part", split_labels(50))
+    result = cli("fit", table_config(tmp_path, rows, extra), "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_group_column_is_refused_for_builtin_datasets(tmp_path: Path, cli) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dataset: iris, group_column: g}\nmodel: {layers: [linear]}\n")
+    result = cli("validate", path)
+    assert result.exit_code == 2, result.output
+    assert "group_column" in result.output and "csv" in result.output
+
+
+def test_missing_group_column_is_a_data_error(tmp_path: Path) -> None:
+    rows = mixed_rows(40)
+    cfg = load_config(table_config(tmp_path, rows, "  group_column: store"))
+    with pytest.raises(DataError, match="data.group_column: column 'store' not found"):
+        prepare(cfg.data, seed=0, dtype="float64")
