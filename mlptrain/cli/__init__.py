@@ -12,6 +12,7 @@ from mlptrain.cli import train_commands  # noqa: F401  fit, evaluate
 from mlptrain.cli import tool_commands  # noqa: F401  predict, gradcheck, validate, datasets, init, inspect, export
 from mlptrain.cli import report_commands  # noqa: F401  report, compare
 from mlptrain.cli import sweep_commands  # noqa: F401  sweep, cv
+from mlptrain.cli import serve_commands  # noqa: F401  serve
 from mlptrain.cli.app import app, user_errors
 
 __all__ = ["app", "main", "user_errors"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,36 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What one call of ``predict_rows`` found: the columns echoed (a table model's id and
+    ``keep`` columns, as read), the predictions (labels or values, (n,) or (n, targets)), the
+    probabilities in the order of ``classes`` when asked for, and per categorical column the
+    rows holding a category unseen in training."""
+
+    echoed: dict[str, np.ndarray]
+    predicted: np.ndarray
+    probabilities: np.ndarray | None
+    classes: list[Any] | None
+    unseen: dict[str, int] = field(default_factory=dict)
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) as ``mlptrain predict`` writes them."""
+        header = list(self.echoed)
+        columns = list(self.echoed.values())
+        if self.predicted.ndim == 1:
+            header += ["prediction"]
+            columns += [self.predicted]
+        else:
+            header += [f"prediction_{j}" for j in range(self.predicted.shape[1])]
+            columns += [self.predicted[:, j] for j in range(self.predicted.shape[1])]
+        if self.probabilities is not None:
+            header += [f"proba_{_cell(label)}" for label in self.classes or []]
+            columns += [self.probabilities[:, j] for j in range(self.probabilities.shape[1])]
+        rows = [[_cell(col[i]) for col in columns] for i in range(len(self.predicted))]
+        return header, rows
+
+
 def predict_table(
     model_path: str | Path,
     input_path: str | Path,
@@ -47,12 +78,30 @@ def predict_table(
     ``keep`` columns come first in the output. Lines for the user (columns ignored, categories
     not seen in training) are appended to ``notes``.
     """
+    from mlptrain.serving.loading import load
+
+    return predict_rows(load(model_path), input_path, proba=proba, keep=keep, notes=notes).table()
+
+
+def predict_rows(
+    predictor: Any,
+    input_path: str | Path,
+    *,
+    proba: bool = False,
+    keep: Sequence[str] = (),
+    notes: list[str] | None = None,
+    layout: Mapping[str, Any] | None = None,
+) -> Predictions:
+    """The predictions of a loaded ``Predictor`` for every row of ``input_path``, in order: the
+    one path from a file of rows to predictions (``mlptrain predict`` and ``mlptrain serve``).
+
+    ``layout`` overrides how a table model's file is read (``header``, ``delimiter``) for a
+    file written by the caller rather than in the training file's format.
+    """
     from mlptrain.data import read_features
     from mlptrain.data.features import read_table_inputs
     from mlptrain.data.tables import TABLE_SUFFIXES
-    from mlptrain.serving.loading import load
 
-    predictor = load(model_path)
     name = Path(input_path).name.lower()
     allowed = (*TABLE_SUFFIXES, ".npz") if predictor.table is not None else INPUT_SUFFIXES
     if not name.endswith(allowed):
@@ -65,8 +114,7 @@ def predict_table(
         raise UserInputError("--proba needs a classifier; this model does regression")
     if keep and (predictor.table is None or name.endswith(".npz")):
         raise UserInputError("--keep needs a table input for a model trained on a table")
-    header: list[str] = []
-    columns: list[np.ndarray] = []
+    echoed: dict[str, np.ndarray] = {}
     if predictor.table is not None and name.endswith(".npz"):
         from mlptrain.data.files import check_file, load_npz
 
@@ -74,11 +122,11 @@ def predict_table(
         X = load_npz(check_file(input_path), ("X",))["X"]
     elif predictor.table is not None:
         data = (predictor.meta.get("config") or {}).get("data") or {}
+        data = {**data, **(layout or {})}
         X, read_notes = read_table_inputs(input_path, encoder=predictor.table, data=data, keep=keep)
         for column_name in [*predictor.table.ids, *keep]:
-            if column_name in X.columns and column_name not in header:
-                header.append(column_name)
-                columns.append(X.columns[column_name].strings())
+            if column_name in X.columns and column_name not in echoed:
+                echoed[column_name] = X.columns[column_name].strings()
         if notes is not None:
             notes.extend(read_notes)
     else:
@@ -87,23 +135,14 @@ def predict_table(
         target = ((predictor.meta.get("config") or {}).get("data") or {}).get("target")
         X, _ = read_features(input_path, feature_names=names, target=target)
     predicted = predictor.predict(X)
-    if predictor.unseen and notes is not None:
+    unseen = dict(predictor.unseen)
+    if unseen and notes is not None:
         from mlptrain.data.encoding import unseen_note
 
-        notes.append(unseen_note(predictor.unseen))
-    if predicted.ndim == 1:
-        header += ["prediction"]
-        columns += [predicted]
-    else:
-        header += [f"prediction_{j}" for j in range(predicted.shape[1])]
-        columns += [predicted[:, j] for j in range(predicted.shape[1])]
-    if proba:
-        probabilities = predictor.predict_proba(X)
-        labels = [_cell(c) for c in predictor.classes]  # type: ignore[union-attr]
-        header += [f"proba_{label}" for label in labels]
-        columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
-    rows = [[_cell(col[i]) for col in columns] for i in range(len(predicted))]
-    return header, rows
+        notes.append(unseen_note(unseen))
+    probabilities = predictor.predict_proba(X) if proba else None
+    classes = None if predictor.classes is None else list(predictor.classes)
+    return Predictions(echoed, predicted, probabilities, classes, unseen)
 
 
 def to_csv(header: list[str], rows: list[list[str]]) -> str:

@@ -1,0 +1,246 @@
+"""Load test of `mlptrain serve` on this machine (requests to 127.0.0.1 only).
+
+    python benchmarks/serve_load.py RUN_DIR --rows FILE.csv [--quick]
+
+Starts `mlptrain serve RUN_DIR` on a free 127.0.0.1 port, then, each phase bounded in requests
+and seconds:
+
+1. single-row and 1,000-row requests (JSON ``dataframe_split``) at 1, 8 and 32 concurrent
+   clients, each client on one keep-alive connection: p50/p99 latency and rows per second;
+2. in-process ``Predictor.predict`` on the same 1,000 rows (already read), and the ratio of
+   served to in-process rows per second;
+3. 20,000 single-row requests from 8 clients, 1% of them malformed (broken JSON, a missing
+   column): every good answer must equal the in-process prediction, every bad one a 400;
+   the server's resident memory (VmRSS) after the first and the last thousand.
+
+The rows come from ``--rows`` (a CSV `mlptrain predict` takes, e.g. the training file). Figures are only meaningful on an idle machine: the load
+average is printed before and after. Nothing is claimed here; targets are in docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def typed(cell: str):
+    if cell == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell
+
+
+def read_rows(path: Path, columns: list[str]) -> list[list]:
+    with path.open(newline="") as file:
+        table = list(csv.reader(file))
+    header = table[0]
+    return [[typed(row[header.index(c)]) for c in columns] for row in table[1:]]
+
+
+def body(columns: list[str], rows: list[list]) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def clients(port: int, n_clients: int, payloads, max_requests: int, max_seconds: float):
+    """``n_clients`` threads sending ``payloads(i)`` (body, what to expect) until
+    ``max_requests`` in all or ``max_seconds``; returns [(latency s, status, answer, expect)]."""
+    results: list[tuple[float, int, bytes, object]] = []
+    lock = threading.Lock()
+    counter = iter(range(max_requests))
+    deadline = time.monotonic() + max_seconds
+
+    def work() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            data, expect = payloads(i)
+            start = time.perf_counter()
+            connection.request("POST", "/invocations", data, {"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            text = answer.read()
+            elapsed = time.perf_counter() - start
+            with lock:
+                results.append((elapsed, answer.status, text, expect))
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(n_clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.perf_counter() - start
+
+
+def start_server(run: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1).read()
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def in_process_rows_per_s(run: Path, rows_file: Path, n: int, seconds: float) -> float:
+    """Rows per second of ``Predictor.predict`` on ``n`` rows already read, as predict reads them."""
+    import tempfile
+
+    from mlptrain.data import read_features
+    from mlptrain.data.features import read_table_inputs
+    from mlptrain.serving.loading import load
+
+    predictor = load(run)
+    lines = rows_file.read_text().splitlines()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "rows.csv"
+        path.write_text("\n".join([lines[0], *(lines[1:] * (n // len(lines[1:]) + 1))[:n]]) + "\n")
+        if predictor.table is not None:
+            data = (predictor.meta.get("config") or {}).get("data") or {}
+            X, _ = read_table_inputs(path, encoder=predictor.table, data=data)
+        else:
+            X, _ = read_features(path, feature_names=predictor.feature_names)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        predictor.predict(X)
+        count += 1
+    return count * n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument(
+        "--rows", type=Path, required=True, help="a CSV of rows mlptrain predict takes"
+    )
+    parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    print(f"load average before: {os.getloadavg()}")
+    process, port = start_server(args.run)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as answer:
+            meta = json.loads(answer.read())
+        columns = [c["name"] for c in meta["inputs"]]
+        rows_file = args.rows
+        rows = read_rows(rows_file, columns)
+        batch = (rows * (1000 // len(rows) + 1))[:1000]
+        single = [body(columns, [row]) for row in rows[:100]]
+        thousand = body(columns, batch)
+        print(
+            f"{'rows':>5} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'rows/s':>10}"
+        )
+        served_batch = {}
+        for n_rows, data, budget in ((1, None, 4000 // scale), (1000, thousand, 200 // scale)):
+            for n_clients in (1, 8, 32):
+                results, wall = clients(
+                    port,
+                    n_clients,
+                    lambda i, data=data: (data or single[i % len(single)], True),
+                    max(budget, n_clients),
+                    60 / scale,
+                )
+                failed = [r for r in results if r[1] != 200]
+                latencies = [r[0] * 1000 for r in results]
+                rate = len(results) * n_rows / wall
+                if n_rows == 1000:
+                    served_batch[n_clients] = rate
+                print(
+                    f"{n_rows:>5} {n_clients:>7} {len(results):>8} "
+                    f"{statistics.median(latencies):>8.2f} {percentile(latencies, 0.99):>8.2f} "
+                    f"{rate:>10.0f}" + (f"  FAILED {len(failed)}" if failed else "")
+                )
+        local = in_process_rows_per_s(args.run, rows_file, 1000, 10 / scale)
+        print(f"in-process Predictor.predict, 1,000-row batches: {local:.0f} rows/s")
+        for n_clients, rate in served_batch.items():
+            print(f"  served/in-process at {n_clients} clients: {rate / local:.2f}")
+        mixed(port, process.pid, columns, rows, 20_000 // scale)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        print(f"server exit code: {process.wait(timeout=60)}")
+        print(f"load average after: {os.getloadavg()}")
+
+
+def mixed(port: int, pid: int, columns: list[str], rows: list[list], total: int) -> None:
+    """``total`` single-row requests, every 100th malformed; answers checked; RSS per thousand."""
+    good_bodies = [body(columns, [row]) for row in rows[:100]]
+    expected = []
+    for data in good_bodies:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request) as answer:
+            expected.append(json.loads(answer.read())["predictions"])
+    bad = [b'{"dataframe_split": {"columns"', body(columns[1:], [rows[0][1:]])]
+
+    def payload(i: int):
+        if i % 100 == 99:
+            return bad[(i // 100) % 2], None
+        return good_bodies[i % 100], expected[i % 100]
+
+    rss, wrong = [], 0
+    for start in range(0, total, 1000):
+        results, _ = clients(port, 8, lambda i, s=start: payload(s + i), 1000, 120)
+        for _, status, text, want in results:
+            if want is not None:
+                ok = status == 200 and json.loads(text)["predictions"] == want
+            else:
+                ok = status == 400 and "message" in json.loads(text)
+            wrong += not ok
+        rss.append(rss_kib(pid))
+    print(
+        f"mixed: {total} requests (1% malformed), {wrong} wrong answers; server RSS first "
+        f"thousand {rss[0] / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB "
+        f"({(rss[-1] - rss[0]) / rss[0]:+.1%})"
+    )
+
+
+if __name__ == "__main__":
+    main()
