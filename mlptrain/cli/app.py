@@ -20,8 +20,17 @@ from typer.core import TyperGroup
 
 from mlptrain import __version__
 
-# Click's exception classes, from the Click that Typer runs on (newer Typers vendor their own).
-_clicks = sys.modules[typer.BadParameter.__module__]
+
+# Click's usage and base exception classes, reached from Typer's public BadParameter: Typer
+# 0.29 runs on a Click of its own and exports only Abort, BadParameter and Exit of it, while
+# older Typers re-export Click's; in both, BadParameter derives from UsageError and
+# ClickException.
+def _base_of_bad_parameter(name: str) -> type[Exception]:
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_UsageError = _base_of_bad_parameter("UsageError")
+_ClickException = _base_of_bad_parameter("ClickException")
 
 
 class OneLineErrors(TyperGroup):
@@ -37,19 +46,39 @@ class OneLineErrors(TyperGroup):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
-        except _clicks.NoArgsIsHelpError as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except _clicks.UsageError as exc:
-            typer.echo(f"error: {_usage_message(exc)}", err=True)
-            sys.exit(exc.exit_code)
-        except _clicks.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except _clicks.Abort:
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the command's help
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                typer.echo(f"error: {_usage_message(exc)}", err=True)
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except _ClickException as exc:
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)
+        except Exception as exc:  # noqa: BLE001  the last resort: a bug, not a user's mistake
+            typer.echo(f"error: {bug_report(exc)}", err=True)
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def bug_report(exc: BaseException) -> str:
+    """One line for an exception mlptrain did not expect, its full traceback written to a file."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="mlptrain-traceback-", suffix=".txt", delete=False, encoding="utf-8"
+    ) as handle:
+        handle.write(text)
+    summary = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"unexpected {summary} -- this is a bug in mlptrain; the full traceback is in "
+        f"{handle.name} (please include it in a bug report)"
+    )
 
 
 def _usage_message(exc: Any) -> str:

@@ -233,6 +233,15 @@ def evaluate(
             dir_okay=False,
         ),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            metavar="COL",
+            help="With --data: the label column of the file (default: the name the run was "
+            "trained with, data.target, else 'target').",
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
@@ -252,11 +261,13 @@ def evaluate(
 
         if data is not None and split is not Split.test:
             raise UserInputError("--data scores all rows of a file; it takes no --split")
+        if target is not None and data is None:
+            raise UserInputError("--target names the label column of a --data file; give --data")
         notes: list[str] = []
         result = (
             evaluate_run(path, split=split.value)
             if data is None
-            else score_file(path, data, notes=notes)
+            else score_file(path, data, notes=notes, target=target)
         )
         for note in notes:
             typer.echo(f"note: {note}", err=True)

@@ -18,6 +18,7 @@ from mlptrain.data.files import (
     numeric_columns,
     parse_csv,
 )
+from mlptrain.data.matching import match_columns
 from mlptrain.errors import DataError
 
 
@@ -44,61 +45,54 @@ def check_features(
     return X
 
 
-def feature_columns(header: list[str], feature_names: list[str], target: str | None) -> list[int]:
-    """The columns of a table holding the model's features: by name in training order when the
-    header has every training feature name (other columns, such as a target, are ignored);
-    otherwise every column but ``target``, by position."""
-    if all(name in header for name in feature_names):
-        return [header.index(name) for name in feature_names]
-    return [j for j, name in enumerate(header) if name != target]
-
-
 def read_features(
-    path: str | Path, *, feature_names: list[str], target: str | None = None
+    path: str | Path,
+    *,
+    feature_names: Sequence[str],
+    target: str | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Prediction inputs and the column names used, checked against the model's features.
+    """Prediction inputs (float64, training column order) and the input's names of them.
 
-    CSV: when every training feature name is in the header, those columns are taken in
-    training order (others, such as a target column, are ignored); otherwise all columns but
-    ``target`` are taken by position. NPZ: array X.
+    The columns are matched to ``feature_names`` by ``match_columns`` (by name when the input
+    has names, by position for a header-less CSV or an NPZ ``X`` without ``feature_names``);
+    ``target``, when given, is left out of a named input without a note. Lines for the user
+    (position used, columns ignored) are appended to ``notes``.
     """
     n_features = len(feature_names)
-    if Path(path).suffix.lower() == ".npz":
-        path = check_file(path)
+    path = check_file(path)
+    if path.suffix.lower() == ".npz":
         arrays = load_npz(path, ("X",))
         X = npz_features(path, arrays["X"])
-        names = npz_feature_names(arrays, X.shape[1])
-        if names is None:
-            # an NPZ has no header, so columns are taken by position with the training names
-            width = X.shape[1]
-            names = list(feature_names) if width == n_features else [f"x{j}" for j in range(width)]
-        return check_features(
-            X, n_features=n_features, feature_names=names, source=str(path)
-        ), names
-
-    path = check_file(path)
-    header, cells, lines = parse_csv(path)
-    indices = feature_columns(header, feature_names, target)
-    if len(indices) != n_features:  # only possible when taken by position
-        missing = [name for name in feature_names if name not in header]
-        raise DataError(
-            f"{path}: X has {len(indices)} features, but the model expects {n_features}; "
-            f"the model's columns missing from the header: {quote_list(missing)}"
+        columns = npz_feature_names(arrays, X.shape[1])
+        match = match_columns(
+            columns, X.shape[1], feature_names=feature_names, n_features=n_features,
+            source=str(path), ignore=[target] if target else [],
+        )  # fmt: skip
+        X = X[:, match.indices]
+        names = match.names if columns else list(feature_names)
+    else:
+        header, cells, lines = parse_csv(path, header_required=False)
+        match = match_columns(
+            header or None, cells.shape[1], feature_names=feature_names,
+            n_features=n_features, source=str(path), ignore=[target] if target else [],
+        )  # fmt: skip
+        names = match.names if header else list(feature_names)
+        X = numeric_columns(
+            path,
+            cells[:, match.indices],
+            names,
+            [j + 1 for j in match.indices],
+            lines,
+            hint="the model's features are numbers",
         )
-    names = [header[j] for j in indices]
-    X = numeric_columns(
-        path,
-        cells[:, indices],
-        names,
-        [j + 1 for j in indices],
-        lines,
-        hint="the model's features are numbers",
-    )
-    error = nonfinite_error(
-        X, names, what="features", where=str(path), row_text=lambda i: f"line {lines[i]}"
-    )
-    if error:
-        raise error
+        error = nonfinite_error(
+            X, names, what="features", where=str(path), row_text=lambda i: f"line {lines[i]}"
+        )
+        if error:
+            raise error
+    if notes is not None:
+        notes.extend(match.notes)
     return check_features(X, n_features=n_features, feature_names=names, source=str(path)), names
 
 

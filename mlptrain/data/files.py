@@ -85,8 +85,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def parse_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The header, the cells as a stripped string array (n_rows, n_columns), and each row's line."""
+def parse_csv(
+    path: Path, *, header_required: bool = True
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The header, the cells as a stripped string array (n_rows, n_columns), and each row's line.
+
+    With ``header_required=False`` a first line of numbers is data: the header is then ``[]``.
+    """
     text = _read_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty; a CSV needs a header line and data rows")
@@ -107,6 +112,8 @@ def parse_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
             f"{path}: the header has a single column {header[0]!r} that contains {sep}; "
             "mlptrain reads comma-separated files: save the file with ',' as the separator"
         )
+    if not header_required and all(_is_number(name) for name in header):
+        return [], _cells(path, rows, lines, len(header), "the first line"), np.array(lines)
     if all(_is_number(name) for name in header):
         raise DataError(
             f"{path}: the first line looks like data, not a header (all numbers: "
@@ -123,16 +130,22 @@ def parse_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
                 f"(columns {seen[name]} and {number}); column names must be unique"
             )
         seen[name] = number
-    for row, line in zip(rows[1:], lines[1:], strict=True):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}: line {line} has {len(row)} fields, but the header has {len(header)}; "
-                "every row needs one value per column"
-            )
     if len(rows) == 1:
         raise DataError(f"{path}: 0 samples: the file has a header but no data rows")
-    cells = np.array(rows[1:], dtype=str).reshape(len(rows) - 1, len(header))
+    cells = _cells(path, rows[1:], lines[1:], len(header), "the header")
     return header, cells, np.array(lines[1:])
+
+
+def _cells(
+    path: Path, rows: list[list[str]], lines: list[int], width: int, first: str
+) -> np.ndarray:
+    for row, line in zip(rows, lines, strict=True):
+        if len(row) != width:
+            raise DataError(
+                f"{path}: line {line} has {len(row)} fields, but {first} has {width}; "
+                "every row needs one value per column"
+            )
+    return np.array(rows, dtype=str).reshape(len(rows), width)
 
 
 def _missing_mask(cells: np.ndarray) -> np.ndarray:

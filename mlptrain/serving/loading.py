@@ -10,6 +10,7 @@ import numpy as np
 from mlptrain.data import LabelEncoder, Scaler, Split, check_features
 from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.frame import DEFAULT_NA_VALUES
+from mlptrain.data.matching import DEFAULT_TARGET, placeholder_names, select_features
 from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
@@ -40,6 +41,22 @@ class Predictor:
         self.unseen: dict[str, int] = {}
         self.feature_names: list[str] = list(meta.get("feature_names") or [])
         self.task: str = meta["task"]
+        # lines for the user from the last call: columns taken by position, columns ignored
+        self.notes: list[str] = []
+
+    @property
+    def input_names(self) -> list[str]:
+        """The model's feature names in training order (``x0, x1, ...`` if it recorded none)."""
+        n_features = int(self.meta["n_features"])
+        names = self.feature_names
+        return list(names) if len(names) == n_features else placeholder_names(n_features)
+
+    @property
+    def target_name(self) -> str:
+        """The label column a labelled file is read by: the run's ``data.target``, else
+        ``"target"`` (scikit-learn's name for the labels of its datasets as a frame)."""
+        data = (self.meta.get("config") or {}).get("data") or {}
+        return str(data.get("target") or DEFAULT_TARGET)
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -48,10 +65,15 @@ class Predictor:
     def _inputs(self, X: Any) -> np.ndarray:
         if self.table is not None:
             return self._table_inputs(X)
+        # one rule with ``mlptrain predict``: a DataFrame's columns by name, an array by position
+        X, match = select_features(
+            X, feature_names=self.input_names, n_features=len(self.input_names), source="X"
+        )
+        self.notes = list(match.notes)
         X = check_features(
             X,
-            n_features=int(self.meta["n_features"]),
-            feature_names=self.feature_names,
+            n_features=len(self.input_names),
+            feature_names=self.input_names,
             source="Predictor",
         )
         return self.scaler.transform(X, self.model.dtype)

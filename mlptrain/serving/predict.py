@@ -1,9 +1,10 @@
 """Predictions for a file of raw features: CSV or NPZ in, CSV out (``mlptrain predict``).
 
-The features go through the run's saved scaler (``mlptrain.api.load`` → ``Predictor``). A CSV
-whose header holds every training feature name has those columns taken by name, in training
-order (a target column or extra columns are ignored); otherwise the columns are taken by
-position and their count must match. Classifiers write the original class labels, and with
+The features go through the run's saved scaler (``mlptrain.api.load`` → ``Predictor``). The
+input's columns are matched to the model's by ``mlptrain.data.matching.match_columns``, the
+rule ``Predictor.predict`` follows too: by name when the model recorded feature names (a
+missing one is an error, extra columns are ignored with a note), by position only for a
+header-less CSV or an NPZ ``X`` without names (with a note). Classifiers write the original class labels, and with
 ``proba`` one ``proba_<label>`` column per class. A model trained on a csv/parquet table
 takes raw rows in that table's format instead: columns by name, gaps imputed and categories
 encoded as in training (docs/tables.md).
@@ -130,10 +131,12 @@ def predict_rows(
         if notes is not None:
             notes.extend(read_notes)
     else:
-        n_features = int(predictor.meta["n_features"])
-        names = predictor.feature_names or [f"x{j}" for j in range(n_features)]
-        target = ((predictor.meta.get("config") or {}).get("data") or {}).get("target")
-        X, _ = read_features(input_path, feature_names=names, target=target)
+        X, _ = read_features(
+            input_path,
+            feature_names=predictor.input_names,
+            target=predictor.target_name,
+            notes=notes,
+        )
     predicted = predictor.predict(X)
     unseen = dict(predictor.unseen)
     if unseen and notes is not None:

@@ -419,19 +419,28 @@ def test_read_features_selects_training_columns_by_name(tmp_path: Path) -> None:
     assert np.array_equal(X, [[100, 1], [200, 2]])
 
 
-def test_read_features_by_count_and_npz(tmp_path: Path) -> None:
+def test_read_features_by_position_only_without_names(tmp_path: Path) -> None:
+    # a model that recorded no names (x0, x1) takes a named file by position, and says so
     path = write(tmp_path, "p,q,fruit\n1,2,apple\n")
-    X, names = read_features(path, feature_names=["a", "b"], target="fruit")
+    notes: list[str] = []
+    X, names = read_features(path, feature_names=["x0", "x1"], target="fruit", notes=notes)
     assert names == ["p", "q"] and np.array_equal(X, [[1, 2]])
+    assert notes == [f"{path}: the model recorded no feature names: its 2 columns are taken by "
+                     "position, in training order"]  # fmt: skip
     npz = tmp_path / "x.npz"
-    np.savez(npz, X=np.ones((4, 2)))
-    X, names = read_features(npz, feature_names=["a", "b"])
-    assert X.shape == (4, 2) and names == ["a", "b"]
+    np.savez(npz, X=np.arange(8.0).reshape(4, 2))
+    notes = []
+    X, names = read_features(npz, feature_names=["a", "b"], notes=notes)
+    assert np.array_equal(X, np.arange(8.0).reshape(4, 2)) and names == ["a", "b"]
+    assert notes == [f"{npz}: the input has no column names: its 2 columns are taken by "
+                     "position, in training order"]  # fmt: skip
 
 
 def test_read_features_errors(tmp_path: Path) -> None:
     path = write(tmp_path, "a,b,c\n1,2,3\n")
-    with data_error(r"X has 3 features, but the model expects 2.*'weight'") as e:
+    with data_error(
+        r"missing feature column\(s\) 'weight'; the model takes its 2 features by name"
+    ) as e:
         read_features(path, feature_names=["weight", "a"])
     check_exit(e)
     bad = write(tmp_path, "a,b\n1,x\n", "bad.csv")
