@@ -364,8 +364,15 @@ def with_summaries(results: dict[str, Any]) -> dict[str, Any]:
     methods = [m for m in METHODS if any(f["method"] == m for f in fits)]
     results["summary"] = scoring.summarise(fits, methods)
     others = [m for m in methods if m != "realmlp_td"]
-    if len(others) < len(methods):
+
+    def cells(method: str) -> set[tuple[str, int]]:
+        return {(f["table"], f["seed"]) for f in fits if f["method"] == method and "score" in f}
+
+    everyone = set.intersection(*(cells(m) for m in others)) if others else set()
+    if len(others) < len(methods) and not everyone <= cells("realmlp_td"):
         results["summary_without_realmlp"] = scoring.summarise(fits, others)
+    else:
+        results.pop("summary_without_realmlp", None)
     return results
 
 
