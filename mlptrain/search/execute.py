@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.errors import ConfigError, RunError, UserInputError
+from mlptrain.search.cluster import connect, dask_distributed, write_files
 from mlptrain.search.leaderboard import summarise, write_sweep_reports
 from mlptrain.search.spec import (
     DEFAULT_TRIALS,
@@ -18,7 +19,7 @@ from mlptrain.search.spec import (
     sweep_dir_for,
 )
 from mlptrain.search.trial import blas_threads_per_job, run_trial
-from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.jsonl import append_line, read_jsonl
 from mlptrain.tracking.parents import ParentRun
 from mlptrain.training.signals import Interrupted, SweepInterrupted
@@ -26,18 +27,6 @@ from mlptrain.training.signals import Interrupted, SweepInterrupted
 RESULTS = "results.jsonl"
 FIGURES = ("best", "all", "none")  # whose figures and report.html a sweep draws
 FINISHED = ("completed", "pruned")  # a rerun skips these trials
-CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler
-
-
-def _write_files(run_dir: Path, files: Mapping[str, bytes]) -> None:
-    """The files a remote worker sent back, written under ``run_dir`` (names checked)."""
-    for name, data in files.items():
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts:
-            raise RunError(f"a worker returned a file outside the run directory: {name!r}")
-        target = run_dir.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, data)
 
 
 def _trial_payload(trial: Trial) -> dict[str, Any]:
@@ -86,15 +75,8 @@ def _run_local(
 def _run_dask(
     base: dict[str, Any], todo: list[Trial], sweep_dir: Path, scheduler: str, parent: ParentRun
 ) -> Iterator[dict[str, Any]]:
-    client_cls, as_completed = _dask()
-    try:
-        client = client_cls(scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise RunError(
-            f"«scheduler» {scheduler}: cannot connect to the Dask scheduler ({exc}); start one "
-            "with `dask scheduler --port 8786` and workers with `dask worker <address>`"
-        ) from None
-    with client:
+    _, as_completed = dask_distributed()
+    with connect(scheduler) as client:
         futures = [
             client.submit(
                 run_trial,
@@ -110,20 +92,8 @@ def _run_dask(
         ]
         for future in as_completed(futures):
             record = future.result()
-            files = record.pop("files", {})
-            _write_files(sweep_dir / record["trial"], files)
+            write_files(sweep_dir / record["trial"], record.pop("files", {}))
             yield record
-
-
-def _dask() -> tuple[Any, Any]:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise UserInputError(
-            "--scheduler needs Dask's distributed scheduler; install mlptrain[dask] "
-            '(pip install "mlptrain[dask]")'
-        ) from None
-    return Client, as_completed
 
 
 @dataclass
@@ -210,10 +180,10 @@ def run_sweep(
     if figures not in FIGURES:
         raise UserInputError(f"«figures» {figures!r}: allowed: {', '.join(FIGURES)}")
     if scheduler is not None:
-        _dask()  # fail before any work if Dask is missing
+        dask_distributed()  # fail before any work if Dask is missing
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
-    monitor = check_study_options(spec, base, scheduler=scheduler, shard=shard, storage=storage)
+    monitor = check_study_options(spec, base, shard=shard, storage=storage)
     tpe = spec.search == "tpe"
     trials = [] if tpe else expand_trials(spec, cfg.seed)
     check_trials(base, trials, source=str(config))
@@ -262,7 +232,10 @@ def run_sweep(
         )
         if tpe or todo:
             payloads = None if tpe else [_trial_payload(t) for t in todo]
-            stream = run_study(ref, base, sweep_dir, jobs, figures == "all", payloads, parent.info)
+            stream = run_study(
+                ref, base, sweep_dir, payloads, parent.info,
+                jobs=jobs, figures=figures == "all", scheduler=scheduler,
+            )  # fmt: skip
     elif todo:
         stream = (
             _run_dask(base, todo, sweep_dir, scheduler, parent)
@@ -313,7 +286,6 @@ def check_study_options(
     spec: SweepSpec,
     base: Mapping[str, Any],
     *,
-    scheduler: str | None,
     shard: tuple[int, int] | None,
     storage: str | None,
 ) -> str:
@@ -331,11 +303,6 @@ def check_study_options(
     if storage is not None:
         check_storage_url(storage)
     what = "--search tpe" if spec.search == "tpe" else f"--prune {spec.prune}"
-    if scheduler is not None:
-        raise UserInputError(
-            f"--scheduler: {what} runs its trials from a shared Optuna study; instead of a "
-            "Dask cluster, run the same command on each machine with one --storage URL"
-        )
     if shard is not None and spec.search == "tpe":
         raise UserInputError(
             "--shard: --search tpe splits its trials through the study; run the same command "

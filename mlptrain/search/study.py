@@ -267,29 +267,19 @@ def _failures(study: Any) -> int:
     return sum(1 for t in failed if not t.user_attrs.get(SKIPPED_ATTR))
 
 
-def study_trial(
-    ref: Mapping[str, Any],
-    base: dict[str, Any],
-    sweep_dir: str,
-    blas_threads: int,
-    figures: bool,
-    fixed: dict[str, Any] | None = None,
-    tracking_parent: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Ask the study for one trial, train it, tell the result; ``None`` when the study is full.
+def ask_trial(
+    study: Any, ref: Mapping[str, Any], fixed: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]] | None:
+    """A new trial of the study and the payload it trains; ``None`` when the study is full.
 
     ``fixed``: a grid/random trial's payload (its parameters are given, the study only prunes);
-    otherwise TPE samples the parameters and the study's budget applies.
-    ``tracking_parent``: the sweep's parent run (``ParentRun.info``); the trial's MLflow run
-    is nested under it with the trial's id as its name.
+    otherwise TPE samples the parameters and the study's budget applies. The trial is marked
+    as this process's (``host:pid``): if the process dies, a rerun here fails it.
     """
     from mlptrain.search.spec import spec_from_dict
-    from mlptrain.search.trial import run_trial
-    from mlptrain.tracking.parents import nested
 
     optuna = optuna_module()
     spec = spec_from_dict(ref["spec"])
-    study = open_study(ref)
     budget = int(ref["budget"])
     if fixed is None:
         fail_lost_trials(study)
@@ -301,7 +291,6 @@ def study_trial(
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return None
     trial.set_user_attr(WORKER_ATTR, _here())
-    dists = distributions(spec)
     if fixed is not None:
         given = {k: _to_optuna_value(spec, k, v) for k, v in fixed["params"].items()}
         with warnings.catch_warnings():  # "experimental" since Optuna 2.4; stable in use
@@ -312,25 +301,73 @@ def study_trial(
     else:
         study.sampler = optuna.samplers.TPESampler(seed=trial_seed(ref["seed"], trial.number))
     try:
-        sampled = suggest(trial, dists)
-        if fixed is not None:
-            payload = dict(fixed)
-        else:
-            params = {k: _to_config_value(spec, k, sampled[k]) for k in spec.keys}
-            payload = _payload(trial.number, params, int(ref["seed"]))
-        reporter = trial if ref["prune"] != "none" else None
-        record = run_trial(
-            base, payload, str(Path(sweep_dir) / payload["id"]), blas_threads,
-            figures=figures, reporter=reporter, monitor=ref["monitor"],
-            tracking_parent=nested(tracking_parent or {}, payload["id"]),
-        )  # fmt: skip
-        record["study_trial"] = trial.number
-        trial.set_user_attr(RECORD_ATTR, json.dumps(record, allow_nan=False, default=str))
+        sampled = suggest(trial, distributions(spec))
     except BaseException:
-        # Interrupted (Ctrl-C) or a bug: the trial must not stay RUNNING in the study.
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
-    _tell(study, trial, record, ref["monitor"])
+    if fixed is not None:
+        return trial, dict(fixed)
+    params = {k: _to_config_value(spec, k, sampled[k]) for k in spec.keys}
+    return trial, _payload(trial.number, params, int(ref["seed"]))
+
+
+def tell_trial(study: Any, trial: Any, record: dict[str, Any], monitor: str) -> None:
+    """Store the trial's record in the study and tell its outcome (once)."""
+    record["study_trial"] = trial.number
+    trial.set_user_attr(RECORD_ATTR, json.dumps(record, allow_nan=False, default=str))
+    _tell(study, trial, record, monitor)
+
+
+def fail_trial(study: Any, trial: Any) -> None:
+    """A trial that will not finish (interrupted, or lost with its worker) is failed, so it
+    never stays RUNNING in the study."""
+    optuna = optuna_module()
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def reporter_for(ref: Mapping[str, Any], trial_id: int) -> Any:
+    """The trial (by its storage id) for a process that only trains it and reports epochs
+    (a Dask worker); ``None`` when the sweep does not prune."""
+    if ref["prune"] == "none":
+        return None
+    optuna = optuna_module()
+    return optuna.trial.Trial(open_study(ref), trial_id)
+
+
+def study_trial(
+    ref: Mapping[str, Any],
+    base: dict[str, Any],
+    sweep_dir: str,
+    blas_threads: int,
+    figures: bool,
+    fixed: dict[str, Any] | None = None,
+    tracking_parent: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Ask the study for one trial, train it, tell the result; ``None`` when the study is full.
+
+    ``fixed``: as in :func:`ask_trial`. ``tracking_parent``: the sweep's parent run
+    (``ParentRun.info``); the trial's MLflow run is nested under it with the trial's id.
+    """
+    from mlptrain.search.trial import run_trial
+    from mlptrain.tracking.parents import nested
+
+    study = open_study(ref)
+    asked = ask_trial(study, ref, fixed)
+    if asked is None:
+        return None
+    trial, payload = asked
+    try:
+        record = run_trial(
+            base, payload, str(Path(sweep_dir) / payload["id"]), blas_threads,
+            figures=figures, reporter=trial if ref["prune"] != "none" else None,
+            monitor=ref["monitor"], tracking_parent=nested(tracking_parent or {}, payload["id"]),
+        )  # fmt: skip
+    except BaseException:
+        # Interrupted (Ctrl-C) or a bug: the trial must not stay RUNNING in the study.
+        fail_trial(study, trial)
+        raise
+    tell_trial(study, trial, record, ref["monitor"])
     return record
 
 

@@ -110,13 +110,7 @@ def run_trial(
     from mlptrain.training.signals import Interrupted
 
     started = time.perf_counter()
-    record: dict[str, Any] = {
-        "trial": trial["id"],
-        "index": trial["index"],
-        "group": trial["group"],
-        "params": trial["params"],
-        "seed": trial["seed"],
-    }
+    record = _identity(trial)
     temp = None if out is not None else tempfile.mkdtemp(prefix="mlptrain-trial-")
     run_dir = Path(out if out is not None else temp)  # type: ignore[arg-type]
     pruner = None
@@ -152,6 +146,16 @@ def run_trial(
         record["files"] = _collect_files(Path(temp))
         shutil.rmtree(temp, ignore_errors=True)
     return record
+
+
+def _identity(trial: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a trial's record that names it."""
+    return {"trial": trial["id"]} | {k: trial[k] for k in ("index", "group", "params", "seed")}
+
+
+def failed_record(trial: Mapping[str, Any], error: str) -> dict[str, Any]:
+    """The record of a trial that never reported (its worker process was lost)."""
+    return _identity(trial) | {"status": "failed", "error": error, "metrics": {}, "epochs": 0}
 
 
 def _collect_files(root: Path) -> dict[str, bytes]:

@@ -357,9 +357,9 @@ def test_unreachable_scheduler_exit_1(
     config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("dask.distributed")
-    import mlptrain.search.execute
+    import mlptrain.search.cluster
 
-    monkeypatch.setattr(mlptrain.search.execute, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(mlptrain.search.cluster, "CONNECT_TIMEOUT", "1s")
     result = runner.invoke(
         app,
         ["sweep", str(config_path), "--seeds", "2", "--scheduler", "tcp://127.0.0.1:1",

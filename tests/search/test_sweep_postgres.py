@@ -1,0 +1,127 @@
+"""A study shared through a real PostgreSQL server: two sweep processes, one database.
+
+The server is started by the fixture on 127.0.0.1 (a fresh cluster in a temporary folder,
+trust authentication, a free port) and stopped after the tests. Without PostgreSQL's server
+programs (Debian's ``postgresql`` package) the tests are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlptrain.search import latest_records
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("psycopg")
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = """\
+name: tiny
+seed: 3
+data: {dataset: iris, test_size: 0.2, val_size: 0.2}
+model:
+  layers:
+    - {type: linear, units: 4}
+    - tanh
+    - {type: linear}
+train:
+  epochs: 3
+  batch_size: 32
+  optimizer: {type: adam, lr: 1.0e-2}
+"""
+
+
+def _server_programs() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return versions[0].parent if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    programs = _server_programs()
+    if programs is None:
+        pytest.skip("PostgreSQL's server programs are not installed (apt-get install postgresql)")
+    # PostgreSQL refuses to run as root: as root, the server runs as the postgres user.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    home = Path(tempfile.mkdtemp(prefix="mlptrain-pg-"))
+    if as_user:
+        shutil.chown(home, user="postgres")
+    data, port = home / "data", _free_port()
+    subprocess.run(
+        [*as_user, str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-p {port} -h 127.0.0.1 -k {home}"
+    subprocess.run(
+        [*as_user, str(programs / "pg_ctl"), "-D", str(data), "-o", options,
+         "-l", str(home / "server.log"), "-w", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(programs / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_processes_share_one_postgresql_study(postgres_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(CONFIG)
+    command = [
+        sys.executable, "-c", "from mlptrain.cli import main; main()", "sweep", str(config),
+        "--search", "tpe", "--random", "train.optimizer.lr=loguniform(1e-3,0.3)",
+        "--trials", "7", "--storage", postgres_url,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    machines = [
+        subprocess.Popen(
+            [*command, "--out", str(tmp_path / f"machine{i}")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    outputs = [m.communicate(timeout=300)[0] for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs
+    ran = [latest_records(tmp_path / f"machine{i}") for i in range(2)]
+    records = {tid: r for machine in ran for tid, r in machine.items()}
+    assert sum(len(machine) for machine in ran) == 7 and len(records) == 7  # N, none twice
+    (name,) = optuna.get_all_study_names(storage=postgres_url)
+    study = optuna.load_study(study_name=name, storage=postgres_url)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.number for t in complete) == sorted(r["index"] for r in records.values())
+    # The best trial is the one a single process would report for these trials: the least
+    # val_loss among all seven records, wherever it ran.
+    best = min(records.values(), key=lambda r: r["metrics"]["val_loss"])
+    summaries = [json.loads((tmp_path / f"machine{i}" / "sweep.json").read_text()) for i in (0, 1)]
+    last = max(summaries, key=lambda s: s["n_trials"])
+    assert last["n_trials"] == 7
+    assert last["best"]["trials"] == [best["trial"]]
+    assert last["best"]["mean"] == best["metrics"]["val_loss"]
+    assert study.best_trial.number == best["index"]
