@@ -235,6 +235,8 @@ class DataSpec(_Strict):
     categorical: CategoricalSpec = Field(default_factory=CategoricalSpec)
     na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
     drop_missing_target: bool = False
+    val_path: Path | None = Field(None, description=_PATH)
+    test_path: Path | None = Field(None, description=_PATH)
     split_column: str | None = Field(None, min_length=1)
     group_column: str | None = Field(None, min_length=1)
     task: Literal["auto", "classification", "regression"] = "auto"
@@ -265,7 +267,7 @@ class DataSpec(_Strict):
         """``target: 3`` (a column index) is kept as the text "3"; a bool stays an error."""
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("path", mode="before")
+    @field_validator("path", "val_path", "test_path", mode="before")
     @classmethod
     def _absolute_path(cls, value: object, info: ValidationInfo) -> object:
         """Store data paths absolute so a resolved config works from any directory."""

@@ -36,7 +36,8 @@ class CategoricalSpec(_TableStrict):
 
 # the keys of ``data:`` that only tables read
 TABLE_ONLY = ("delimiter", "header", "columns", "missing", "categorical", "na_values",
-              "drop_missing_target", "split_column", "group_column")  # fmt: skip
+              "drop_missing_target", "val_path", "test_path", "split_column",
+              "group_column")  # fmt: skip
 
 
 def changed_table_options(spec: BaseModel) -> list[str]:
@@ -68,6 +69,14 @@ def check_table_options(spec: Any, *, is_table: bool) -> None:
             f"{show_value(group_column)} is not allowed with data.split_column (the split "
             "column already places every row); remove one of them",
         )
+    files = [key for key in ("val_path", "test_path") if getattr(spec, key) is not None]
+    for key in ("split_column", "group_column") if files else ():
+        if getattr(spec, key) is not None:
+            raise problem(
+                (key,),
+                f"{show_value(getattr(spec, key))} is not allowed with data.{files[0]} (that "
+                "file's rows are the split); remove one of them",
+            )
     if split_column is None:
         return
     fields = type(spec).model_fields

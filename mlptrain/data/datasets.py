@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from mlptrain.data.assigned import pop_column, split_from_column
 from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
 from mlptrain.data.files import RawData, _read_npz, check_file
 from mlptrain.data.preprocess import infer_task
+from mlptrain.data.split_files import read_with_split_files
 from mlptrain.data.tables import Table, load_table
 from mlptrain.errors import DataError
 
@@ -221,15 +223,26 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     from mlptrain.data.frame import DEFAULT_NA_VALUES
 
     listed = dict(getattr(data_cfg, "columns", None) or {})
-    table = load_table(
-        data_cfg.path,  # type: ignore[arg-type]  # checked by load_raw
-        delimiter=getattr(data_cfg, "delimiter", "auto"),
-        header=getattr(data_cfg, "header", True),
-        na_values=getattr(data_cfg, "na_values", DEFAULT_NA_VALUES),
-        text_columns=[name for name, kind in listed.items() if kind in ("categorical", "id")],
+
+    def read(path: Path, text_columns: Collection[str]) -> Table:
+        return load_table(
+            path,
+            delimiter=getattr(data_cfg, "delimiter", "auto"),
+            header=getattr(data_cfg, "header", True),
+            na_values=getattr(data_cfg, "na_values", DEFAULT_NA_VALUES),
+            text_columns=text_columns,
+        )
+
+    table, file_split = read_with_split_files(
+        read,
+        Path(data_cfg.path),  # type: ignore[arg-type]  # checked by load_raw
+        [name for name, kind in listed.items() if kind in ("categorical", "id")],
+        val_path=getattr(data_cfg, "val_path", None),
+        test_path=getattr(data_cfg, "test_path", None),
     )
     target = resolve_target(table, data_cfg.target)
     split, groups = _split_columns(table, target, data_cfg)
+    split = file_split if file_split is not None else split
     infos = type_columns(table, target, listed)
     y, rows = target_values(
         table, target, drop_missing=getattr(data_cfg, "drop_missing_target", False)

@@ -14,6 +14,7 @@ from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
 from mlptrain.data.fingerprint import data_fingerprint
 from mlptrain.data.preprocess import LabelEncoder, Scaler
+from mlptrain.data.split_files import POOL
 from mlptrain.errors import DataError
 
 
@@ -181,10 +182,40 @@ def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np
     )
 
 
+def _pool_rows(
+    raw: RawData, data_cfg: DataConfig, *, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The training file's rows (``POOL``) give, at random, the parts no file of their own
+    gives: the test rows (``test_size`` of them), then ``val_size`` of the rest."""
+    split = np.array(raw.split)
+    pool = np.flatnonzero(split == POOL)
+    where = f"{raw.source} (the training file's rows)"
+    task = raw.task
+    if not np.any(split == "test"):
+        rest, _, test = split_indices(
+            raw.y[pool], task=task, test_size=data_cfg.test_size, val_size=0, seed=seed,
+            where=where,
+        )  # fmt: skip
+        split[pool[test]] = "test"
+        pool = pool[rest]
+    if not np.any(split == "val") and data_cfg.val_size > 0:
+        # split_indices takes its test part first: here that part is the validation rows
+        rest, _, val = split_indices(
+            raw.y[pool], task=task, test_size=data_cfg.val_size, val_size=0, seed=seed,
+            where=where,
+        )  # fmt: skip
+        split[pool[val]] = "val"
+        pool = pool[rest]
+    split[pool] = "train"
+    return _assigned_rows(split)
+
+
 def split_rows(
     raw: RawData, data_cfg: DataConfig, *, seed: int
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Each split's row indices: the rows ``raw.split`` assigns, else the seeded split."""
+    if raw.split is not None and np.any(raw.split == POOL):
+        return _pool_rows(raw, data_cfg, seed=seed)
     if raw.split is not None:
         return _assigned_rows(raw.split)
     if raw.groups is not None:

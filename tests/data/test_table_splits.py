@@ -178,3 +178,90 @@ def test_missing_group_column_is_a_data_error(tmp_path: Path) -> None:
     cfg = load_config(table_config(tmp_path, rows, "  group_column: store"))
     with pytest.raises(DataError, match="data.group_column: column 'store' not found"):
         prepare(cfg.data, seed=0, dtype="float64")
+
+
+def files_config(tmp_path: Path, extra: str, n_val: int = 0, n_test: int = 60) -> Path:
+    rows = mixed_rows(200 + n_val + n_test, seed=5)
+    header, body = rows[0], rows[1:]
+    write_rows(tmp_path / "val.csv", [header, *body[200 : 200 + n_val]])
+    write_rows(tmp_path / "test.csv", [header, *body[200 + n_val :]])
+    return table_config(tmp_path, [header, *body[:200]], extra)
+
+
+def test_test_path_holds_the_test_rows_and_val_comes_from_the_training_file(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config(files_config(tmp_path, "  test_path: test.csv"))
+    data = prepare(cfg.data, seed=cfg.seed, dtype="float64")
+    # val_size of the training file's 200 rows, as scikit-learn's train_test_split counts them
+    assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (180, 20, 60)
+    churn = [row[-1] for row in mixed_rows(260, seed=5)[201:]]
+    assert data.encoder.decode(data.test.y).tolist() == churn
+
+
+def test_val_and_test_paths_together_leave_every_training_row_to_train(tmp_path: Path) -> None:
+    extra = "  val_path: val.csv\n  test_path: test.csv"
+    cfg = load_config(files_config(tmp_path, extra, n_val=50))
+    data = prepare(cfg.data, seed=cfg.seed, dtype="float64")
+    assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (200, 50, 60)
+
+
+def test_a_word_in_the_test_file_makes_the_column_text_in_every_file(tmp_path: Path) -> None:
+    path = files_config(tmp_path, "  test_path: test.csv")
+    lines = (tmp_path / "test.csv").read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[1] = "unknown"  # the age column: numbers in the training file
+    lines[3] = ",".join(cells)
+    (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
+    cfg = load_config(path)
+    data = prepare(cfg.data, seed=cfg.seed, dtype="float64")
+    kinds = {c.name: c.kind for c in data.columns}
+    assert kinds["age"] == "categorical"
+    assert "age=unknown" not in data.feature_names  # levels come from the training rows only
+
+
+def test_test_path_fit_then_predict_and_refit(tmp_path: Path, cli) -> None:
+    path = files_config(tmp_path, "  test_path: test.csv")
+    result = cli("fit", path, "--out", tmp_path / "run", "--no-figures")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["data"]["n_test"] == 60
+    refit = cli("fit", tmp_path / "run" / "config.yaml", "--out", tmp_path / "again",
+                "--no-figures")  # fmt: skip
+    assert refit.exit_code == 0, refit.output
+    outputs = []
+    for run in ("run", "again"):
+        out = tmp_path / f"{run}.csv"
+        result = cli("predict", tmp_path / run, tmp_path / "test.csv", "--output", out)
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_text())
+    assert len(outputs[0].splitlines()) == 61
+    assert outputs[0] == outputs[1]
+
+
+def test_split_file_errors(tmp_path: Path, cli) -> None:
+    path = files_config(tmp_path, "  test_path: tset.csv")
+    result = cli("fit", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith("tset.csv: file not found"), result.output
+    assert "data.test_path" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+    path = files_config(tmp_path, "  test_path: test.csv")
+    lines = (tmp_path / "test.csv").read_text().splitlines()
+    (tmp_path / "test.csv").write_text(
+        "\n".join(",".join(line.split(",")[:-2] + line.split(",")[-1:]) for line in lines)
+    )
+    result = cli("fit", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert "data.test_path must have the training file's columns; missing 'income'" in (
+        result.output
+    )
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_split_column_with_a_test_file_is_refused(tmp_path: Path, cli) -> None:
+    path = files_config(tmp_path, "  test_path: test.csv\n  split_column: plan")
+    result = cli("validate", path)
+    assert result.exit_code == 2, result.output
+    assert "data.split_column: 'plan' is not allowed with data.test_path" in result.output
