@@ -282,7 +282,7 @@ def test_unknown_section_key_with_suggestion() -> None:
         "cfg.yaml:3: data.test_sise: unknown key; did you mean 'test_size'? "
         "allowed keys: categorical, columns, dataset, delimiter, drop_missing_target, "
         "group_column, header, missing, na_values, params, path, scale, split_column, target, "
-        "task, test_size, val_size"
+        "task, test_path, test_size, val_path, val_size"
     )
 
 
