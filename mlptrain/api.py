@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlptrain.config import Config, config_to_dict, config_to_yaml, load_config, parse_config_dict
+from mlptrain.config import Config, config_to_yaml, resolve_config
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared, write_npz
 from mlptrain.errors import UserInputError
@@ -127,18 +127,13 @@ def fit(
     raw_arrays = None
     if with_arrays:
         setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
-        cfg = setup.config
     else:
-        if isinstance(config, Config):
-            cfg = config
-            if overrides:
-                cfg = parse_config_dict(config_to_dict(cfg), source="config", overrides=overrides)
-        elif isinstance(config, dict):
-            cfg = parse_config_dict(config, source="config", overrides=overrides)
-        else:
-            cfg = load_config(config, overrides)
-        setup = build(cfg, data=prepared)
-    cfg = setup.config = with_trackers(cfg, track)
+        setup = build(resolve_config(config, overrides), data=prepared)
+    if callbacks is not None and callbacks.on_data is not None:
+        callbacks.on_data(setup.data)
+    # setup.config, not the config given: build settles what the data decides (an omitted
+    # loss, monitor: auto)
+    cfg = setup.config = with_trackers(setup.config, track)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
     resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))

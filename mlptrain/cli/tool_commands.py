@@ -158,11 +158,17 @@ def datasets() -> None:
 def init(
     path: Annotated[Path, typer.Argument(help="Config file to write.", show_default=False)],
     dataset: Annotated[
-        str,
-        typer.Option("--dataset", help="Dataset name (see mlptrain datasets).", show_default=False),
-    ],
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Dataset name (see mlptrain datasets); leave out with a --data table for the "
+            "tabular preset.",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[
-        Path | None, typer.Option("--data", help="The data file, for --dataset csv or npz.")
+        Path | None,
+        typer.Option("--data", help="The data file: a table (with --target), or for --dataset."),
     ] = None,
     target: Annotated[
         str | None,
@@ -174,9 +180,11 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter config for a dataset.
+    """Write a commented starter config for a dataset, or the tabular preset for a table.
 
     Example: mlptrain init wine.yaml --dataset wine
+
+    Example: mlptrain init houses.yaml --data houses.csv --target price
     """
     with user_errors():
         from mlptrain.config.starter import write_starter

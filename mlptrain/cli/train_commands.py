@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, flag_of, user_errors
+
+if TYPE_CHECKING:
+    from mlptrain.config import ConfigSource
+
+
+class Task(str, Enum):
+    classification = "classification"
+    regression = "regression"
 
 
 class Split(str, Enum):
@@ -24,10 +32,21 @@ def fit(
         list[Path] | None,
         typer.Argument(
             help="YAML config file(s); several are trained in turn and compared at the end "
-            "(none with --resume, which uses the run's stored config).",
+            "(none with --resume, which uses the run's stored config). Or a table "
+            "(.csv, .tsv, .csv.gz, .parquet) with --target: trained with the tabular preset.",
             dir_okay=False,
             show_default=False,
         ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", metavar="COL", help="With a table as CONFIG: the column to predict."
+        ),
+    ] = None,
+    task: Annotated[
+        Task | None,
+        typer.Option(help="With a table as CONFIG: the task (default: told by the target)."),
     ] = None,
     set_: SetOpt = None,
     out: Annotated[
@@ -72,11 +91,14 @@ def fit(
     ] = True,
     track: TrackOpt = None,
 ) -> None:
-    """Train a model from a YAML config.
+    """Train a model from a YAML config, or from a table with --target.
 
     Writes checkpoints, metrics.jsonl, report.json/md/html and figures into a run directory.
 
     Example: mlptrain fit configs/digits.yaml --set train.epochs=20
+
+    A table trains with the tabular preset (docs/tables.md); the run's config.yaml holds every
+    setting: mlptrain fit houses.csv --target price
 
     Tracking: --track mlflow and/or --track tensorboard (docs/tracking.md).
     Several configs (mlptrain fit configs/iris.yaml configs/wine.yaml) are checked first,
@@ -86,19 +108,23 @@ def fit(
     mlptrain fit --resume RUN_DIR.
     """
     with user_errors():
+        from mlptrain.config.presets import config_source
+
         options = dict(
             overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
             checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
             track=track or [],
         )  # fmt: skip
-        if config and len(config) > 1:
-            _fit_several(config, set_ or [], out=out, **options)
+        task_name = None if task is None else task.value
+        sources = [config_source(path, target=target, task=task_name) for path in config or []]
+        if len(sources) > 1:
+            _fit_several(config or [], sources, set_ or [], out=out, **options)
         else:
-            _fit_one(config[0] if config else None, set_ or [], out=out, **options)
+            _fit_one(sources[0] if sources else None, set_ or [], out=out, **options)
 
 
 def _fit_one(
-    config: Path | None,
+    config: ConfigSource | None,
     overrides: list[str],
     *,
     out: Path | None,
@@ -138,6 +164,7 @@ def _fit_one(
     callbacks = progress.callbacks()
     if not quiet:
         callbacks.on_gradcheck = lambda result: typer.echo(result.table())
+        callbacks.on_data = _print_data
     try:
         run = fit_run(
             config,
@@ -168,13 +195,9 @@ def _fit_one(
             else f" (best epoch {best} of {epochs})"
         )
     )
-    if report["data"].get("columns"):
-        from mlptrain.data.columns import ColumnInfo, format_summary
-
-        infos = [ColumnInfo(**c) for c in report["data"]["columns"]]
-        typer.echo(format_summary(infos))
-    for note in report["data"].get("notes") or []:
-        typer.echo(f"note: {note}")
+    if quiet:  # else printed before the first epoch
+        for note in report["data"].get("notes") or []:
+            typer.echo(f"note: {note}")
     typer.echo("test metrics:")
     typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
     for warning in report.get("warnings") or []:
@@ -183,15 +206,30 @@ def _fit_one(
     return run.dir
 
 
+def _print_data(data: Any) -> None:
+    """A table's columns (what each became) and the notes on the data, before training."""
+    from mlptrain.data.columns import format_summary
+
+    if data.columns:
+        typer.echo(format_summary(data.columns))
+    for note in data.notes or []:
+        typer.echo(f"note: {note}")
+
+
 def _fit_several(
-    configs: list[Path], overrides: list[str], *, out: Path | None, **options: Any
+    configs: list[Path],
+    sources: list[ConfigSource],
+    overrides: list[str],
+    *,
+    out: Path | None,
+    **options: Any,
 ) -> None:
     """``fit a.yaml b.yaml``: every config checked first, then trained in turn, then compared.
 
     With ``--out`` each run goes to ``OUT/<config file name>``; a bad config stops everything
     before the first epoch, and a failed run stops the ones after it.
     """
-    from mlptrain.config import load_config
+    from mlptrain.config import resolve_config
     from mlptrain.errors import UserInputError
     from mlptrain.reporting.compare import compare_runs, comparison_table
 
@@ -204,13 +242,13 @@ def _fit_several(
             f"--out {out}: configs named {twice} would share a run directory "
             "(runs go to OUT/<config file name>); rename one, or leave out --out"
         )
-    for path in configs:
-        load_config(path, overrides)  # every problem is reported before any training
+    for source in sources:
+        resolve_config(source, overrides)  # every problem is reported before any training
     run_dirs = []
-    for index, path in enumerate(configs, 1):
+    for index, (path, source) in enumerate(zip(configs, sources, strict=True), 1):
         typer.echo(f"[{index}/{len(configs)}] {path}")
         run_out = None if out is None else out / path.stem
-        run_dirs.append(_fit_one(path, overrides, out=run_out, **options))
+        run_dirs.append(_fit_one(source, overrides, out=run_out, **options))
     typer.echo(comparison_table(compare_runs(run_dirs)), nl=False)
 
 

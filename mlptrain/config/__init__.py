@@ -26,11 +26,13 @@ need the data (detected task, class count) are in :func:`check_against_data`.
 
 from mlptrain.config.checks import check_against_data
 from mlptrain.config.loading import (
+    ConfigSource,
     config_to_dict,
     config_to_yaml,
     load_config,
     parse_config,
     parse_config_dict,
+    resolve_config,
 )
 from mlptrain.config.overrides import apply_overrides, diff_configs
 from mlptrain.config.schema import (
@@ -69,4 +71,6 @@ __all__ = [
     "monitor_mode",
     "parse_config",
     "parse_config_dict",
+    "resolve_config",
+    "ConfigSource",
 ]

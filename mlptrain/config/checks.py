@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlptrain.config.messages import config_error, suggest
+from mlptrain.config.monitors import split_of
 from mlptrain.config.schema import (
     CLASSIFICATION_LOSSES,
     CLASSIFICATION_MONITORS,
@@ -48,10 +49,14 @@ def _monitors(config: Config) -> list[tuple[KeyPath, str]]:
 
 
 def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
-    """Checks that relate sections to each other; run once every section is valid."""
+    """Checks that relate sections to each other; run once every section is valid.
+
+    A loss left out of a file's config (None) is settled by the data: the checks that need
+    it wait for :func:`check_against_data`.
+    """
     problems: list[tuple[KeyPath, str]] = []
     loss, task = config.model.loss, config.data.task
-    if task != "auto" and _task_of_loss(loss) != task:
+    if loss is not None and task != "auto" and _task_of_loss(loss) != task:
         allowed = "mse" if task == "regression" else "cross_entropy, bce"
         problems.append(
             (
@@ -59,7 +64,7 @@ def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
                 f"{loss!r} is not allowed with data.task {task!r}; allowed: {allowed}",
             )
         )
-    if config.train.class_weight is not None and loss not in CLASSIFICATION_LOSSES:
+    if config.train.class_weight is not None and loss not in (*CLASSIFICATION_LOSSES, None):
         problems.append(
             (
                 ("train", "class_weight"),
@@ -68,18 +73,50 @@ def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
                 "(cross_entropy, bce); allowed here: null",
             )
         )
-    problems += _monitor_problems(config, _task_of_loss(loss), f"model.loss is {loss!r}")
+    if loss is not None:
+        problems += _monitor_problems(config, _task_of_loss(loss), f"model.loss is {loss!r}")
     if config.data.val_size == 0:
-        for path, monitor in _monitors(config):
-            if monitor.startswith("val_"):
-                problems.append(
-                    (
-                        path,
-                        f"{monitor!r} is not allowed while data.val_size is 0 (there is no "
-                        "validation split); allowed: train_loss, or set data.val_size > 0",
-                    )
-                )
+        problems += _validation_split_problems(config)
     return problems
+
+
+def _validation_split_problems(config: Config) -> list[tuple[KeyPath, str]]:
+    """Monitors that read the validation split, when there is none (data.val_size is 0)."""
+    return [
+        (
+            path,
+            f"{monitor!r} is not allowed while data.val_size is 0 (there is no validation "
+            "split); allowed: train_loss, or set data.val_size > 0",
+        )
+        for path, monitor in _monitors(config)
+        if split_of(monitor) == "val"
+    ]
+
+
+def _output_units_problems(
+    cfg: Config, n_classes: int | None, n_targets: int | None
+) -> list[tuple[KeyPath, str]]:
+    """A written ``units`` of the last layer that the data cannot fill."""
+    last = len(cfg.model.layers) - 1
+    units = getattr(cfg.model.layers[last], "units", None)
+    loss = cfg.model.loss
+    if loss == "bce":
+        needed, what = 1, "bce reads one logit per row"
+    elif loss == "cross_entropy" and n_classes is not None:
+        needed, what = n_classes, f"the data has {n_classes} classes (cross_entropy)"
+    elif loss == "mse" and n_targets is not None:
+        noun = "target column" if n_targets == 1 else "target columns"
+        needed, what = n_targets, f"the data has {n_targets} {noun} (mse)"
+    else:
+        return []
+    if units is None or units == needed:
+        return []
+    return [
+        (
+            ("model", "layers", last, "units"),
+            f"{units} is not allowed: {what}; must be {needed} (or leave units out)",
+        )
+    ]
 
 
 def check_against_data(
@@ -88,18 +125,22 @@ def check_against_data(
     task: str,
     n_classes: int | None,
     classes: Sequence[object] | None = None,
+    n_targets: int | None = None,
 ) -> None:
     """Checks that need the loaded data; raises ConfigError citing the config's lines.
 
     ``task`` is the detected task ("classification" or "regression"), ``n_classes`` the
     number of classes (None for regression). ``classes`` optionally gives the class labels as
     the data has them; class-weight keys are matched against their ``str()``. Without it the
-    labels are taken to be 0 .. n_classes-1.
+    labels are taken to be 0 .. n_classes-1. ``n_targets`` (regression: target columns) lets a
+    written output ``units`` be checked. ``cfg`` has been through ``Config.for_task``.
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     problems: list[tuple[KeyPath, str]] = []
     loss = cfg.model.loss
+    if loss is None:
+        raise ValueError("check_against_data needs cfg.for_task(task): the loss is not set")
     data_is = f"the data is {task} (dataset {cfg.data.dataset!r})"
     if _task_of_loss(loss) != task:
         allowed = "mse" if task == "regression" else "cross_entropy, bce"
@@ -138,5 +179,7 @@ def check_against_data(
                     )
                 )
     problems += _monitor_problems(cfg, task, data_is)
+    if not problems:
+        problems += _output_units_problems(cfg, n_classes, n_targets)
     if problems:
         raise config_error(problems, cfg._origin)

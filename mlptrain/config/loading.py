@@ -13,9 +13,29 @@ from pydantic import ValidationError
 from mlptrain.config.checks import cross_section_problems
 from mlptrain.config.messages import config_error, translate_errors
 from mlptrain.config.overrides import apply_overrides_tracked, override_text
+from mlptrain.config.presets import expand_preset
 from mlptrain.config.schema import Config, Origin, show_value
 from mlptrain.config.yamlsafe import KeyPath, LineMap, SafeDumper, parse_yaml, read_yaml
 from mlptrain.errors import ConfigError
+
+ConfigSource = str | Path | Mapping[str, Any] | Config
+
+
+def resolve_config(source: ConfigSource, overrides: Sequence[str] = ()) -> Config:
+    """The one way a config given as a file path, a dict or a Config (with ``--set``-style
+    overrides) becomes a validated Config: fit, validate and gradcheck use it."""
+    if isinstance(source, Config):
+        if not overrides:
+            return source
+        return parse_config_dict(config_to_dict(source), source="config", overrides=overrides)
+    if isinstance(source, Mapping):
+        return parse_config_dict(source, source="config", overrides=overrides)
+    if isinstance(source, (str, Path)):
+        return load_config(source, overrides)
+    raise ConfigError(
+        f"config: {show_value(source)} is not a config; allowed: a YAML file path, a mapping "
+        "or a Config"
+    )
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -89,7 +109,7 @@ def _build(
 ) -> Config:
     if not isinstance(raw, dict):  # parse_yaml already refuses this; kept for direct callers
         raise ConfigError(f"{source}: the top level must be a mapping")
-    raw, overridden = apply_overrides_tracked(raw, overrides)
+    raw, overridden = apply_overrides_tracked(expand_preset(raw, source), overrides)
     raw.setdefault("name", default_name)
     _anchor_typed_paths(raw, overridden)
     origin = Origin(source, lines, overridden)

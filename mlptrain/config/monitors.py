@@ -17,9 +17,13 @@ SELECTION_SPLITS = ("train", "val")
 MINIMISED_METRICS = ("loss", "log_loss", "mse", "rmse", "mae")
 
 
+# A stopping monitor that the data's task settles: its headline validation score.
+AUTO_MONITOR = "auto"
+
+
 def split_of(monitor: str) -> str:
-    """The split a monitor reads: ``val`` for ``val_loss``."""
-    return monitor.partition("_")[0]
+    """The split a monitor reads: ``val`` for ``val_loss`` (and for ``auto``)."""
+    return "val" if monitor == AUTO_MONITOR else monitor.partition("_")[0]
 
 
 def direction(monitor: str) -> Literal["min", "max"]:

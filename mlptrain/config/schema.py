@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlptrain.config.monitors import direction
+from mlptrain.config.monitors import AUTO_MONITOR, direction
 from mlptrain.config.problems import problem as _problem
 from mlptrain.config.problems import show_value
 from mlptrain.config.table_spec import (
@@ -70,6 +70,14 @@ TABLE_DATASETS = ("csv", "parquet")
 # Built-in datasets whose task is known without loading them; used for the default loss.
 REGRESSION_DATASETS = ("diabetes", "regression")
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+# The loss an omitted ``model.loss`` becomes once the task is known.
+TASK_LOSSES: dict[str, LossName] = {"classification": "cross_entropy", "regression": "mse"}
+# ``early_stopping.monitor: auto`` watches the task's headline validation score.
+TASK_HEADLINE_MONITORS: dict[str, MonitorName] = {
+    "classification": "val_accuracy",
+    "regression": "val_r2",
+}
+StoppingMonitor = Literal["auto", MonitorName]
 CLASSIFICATION_MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_f1_macro")
 REGRESSION_MONITORS = ("val_r2", "val_mse", "val_rmse", "val_mae")
 
@@ -210,7 +218,7 @@ UNION_NOUNS = {LAYER_TYPES: "layer", OPTIMIZERS: "optimizer", SCHEDULES: "schedu
 
 
 class EarlyStopping(_Strict):
-    monitor: MonitorName = "val_loss"
+    monitor: StoppingMonitor = "val_loss"
     patience: int = Field(10, ge=0)
     min_delta: float = Field(0.0, ge=0)
 
@@ -308,7 +316,8 @@ class ModelSpec(_Strict):
     layers: list[Layer] = Field(
         min_length=1, description="a non-empty list of layers (names or mappings with 'type')"
     )
-    loss: LossName = "cross_entropy"
+    # None: not written, and the task is known only once the data is read (Config.for_task)
+    loss: LossName | None = None
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -410,8 +419,9 @@ class Config(_Strict):
     def _default_loss(cls, raw: object) -> object:
         """An omitted loss follows the task: mse for regression, cross_entropy otherwise.
 
-        The task is the explicit ``data.task`` or, for ``auto``, the known task of a built-in
-        dataset, so ``dataset: diabetes`` works without naming a loss.
+        The task is the written ``data.task`` or, for ``auto``, the known task of a built-in
+        dataset, so ``dataset: diabetes`` works without naming a loss. A file's task is known
+        only once it is read: the loss stays None until :meth:`for_task` fills it.
         """
         if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
             return raw
@@ -419,10 +429,32 @@ class Config(_Strict):
             return raw
         data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
         task = data.get("task", "auto")
-        regression = task == "regression" or (
-            task == "auto" and data.get("dataset") in REGRESSION_DATASETS
-        )
-        return {**raw, "model": {**raw["model"], "loss": "mse" if regression else "cross_entropy"}}
+        if task == "auto":
+            if data.get("dataset") in FILE_DATASETS:
+                return raw
+            task = "regression" if data.get("dataset") in REGRESSION_DATASETS else "classification"
+        if task not in TASK_LOSSES:
+            return raw  # the schema refuses the task with its own message
+        return {**raw, "model": {**raw["model"], "loss": TASK_LOSSES[task]}}
+
+    def for_task(self, task: str) -> Config:
+        """This config with what the data's task settles written out.
+
+        An omitted loss becomes the task's (mse, cross_entropy) and ``early_stopping.monitor:
+        auto`` its headline validation score (val_r2, val_accuracy). Written values stay.
+        """
+        model, train = self.model, self.train
+        if model.loss is None:
+            model = model.model_copy(update={"loss": TASK_LOSSES[task]})
+        stopping = train.early_stopping
+        if stopping is not None and stopping.monitor == AUTO_MONITOR:
+            stopping = stopping.model_copy(update={"monitor": TASK_HEADLINE_MONITORS[task]})
+            train = train.model_copy(update={"early_stopping": stopping})
+        if model is self.model and train is self.train:
+            return self
+        resolved = self.model_copy(update={"model": model, "train": train})
+        resolved._origin = self._origin
+        return resolved
 
     def __eq__(self, other: object) -> bool:
         """Equal when the settings are equal; where the config was read from does not count."""

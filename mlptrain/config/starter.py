@@ -122,9 +122,35 @@ def _yaml_text(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid double-quoted YAML scalar
 
 
+def tabular_starter(
+    name: str, *, data_path: str, dataset: str, target: str, task: str | None
+) -> str:
+    """The tabular preset written out in full for one table, with its comments: the config
+    ``mlptrain fit TABLE --target COL`` trains, to read and edit."""
+    from mlptrain.config.presets import preset_text
+
+    data = [
+        "data:",
+        f"  dataset: {dataset}",
+        f"  path: {data_path}   # relative to this config file",
+        f"  target: {_yaml_text(target)}   # the column to predict",
+        "  # columns: {customer_id: id}   # numeric | categorical | ignore | id",
+    ]
+    if task is not None:
+        data.append(f"  task: {task}")
+    body = preset_text("tabular").replace("data:\n", "\n".join(data) + "\n", 1)
+    header = [
+        f"# The tabular preset for {data_path} ('mlptrain fit TABLE --target COL' trains this).",
+        f"# Train it with:  mlptrain fit {name}.yaml",
+        f"name: {name}",
+        "seed: 0                    # same config + seed = the same weights, bit for bit",
+    ]
+    return "\n".join(header) + "\n" + body
+
+
 def write_starter(
     path: str | Path,
-    dataset: str,
+    dataset: str | None,
     *,
     data: str | Path | None = None,
     target: str | None = None,
@@ -134,6 +160,8 @@ def write_starter(
 
     For a CSV the target column is ``target``, or the file's last column when it is None;
     either way the config names it, so the user sees which column the model will learn.
+    Without a dataset, ``data`` must be a table and ``target`` its column: the config is the
+    tabular preset written out (:func:`tabular_starter`).
     """
     from mlptrain.config import parse_config
     from mlptrain.store.atomic import atomic_write_text
@@ -145,6 +173,12 @@ def write_starter(
         raise UserInputError(f"{path}: already exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise UserInputError(f"{path}: directory {path.parent} does not exist")
+    name = path.stem.replace(" ", "_") or "model"
+    if dataset is None:
+        text = _tabular_text(path, name, data, target)
+        parse_config(text, source=str(path), base_dir=path.parent.resolve(), default_name=name)
+        atomic_write_text(path, text)
+        return path
     data_path = None
     task = None
     if data is not None:
@@ -157,12 +191,31 @@ def write_starter(
         task, target = _detect_task(dataset, data, target)
     elif target is not None:
         starter_config(dataset, name="check", target=target)  # names the mismatch
-    name = path.stem.replace(" ", "_") or "model"
     text = starter_config(dataset, name=name, data_path=data_path, task=task, target=target)
     # the template must be a valid config before it is written
     parse_config(text, source=str(path), base_dir=path.parent.resolve(), default_name=name)
     atomic_write_text(path, text)
     return path
+
+
+def _tabular_text(path: Path, name: str, data: str | Path | None, target: str | None) -> str:
+    from mlptrain.config.presets import table_config
+
+    if data is None:
+        raise UserInputError("give «dataset» NAME, or «data» TABLE with «target» COL")
+    source = table_config(data, target=target)  # a table, and a target
+    data = Path(data)
+    if not data.is_file():
+        raise UserInputError(f"data file {data}: no such file")
+    dataset = source["data"]["dataset"]
+    task, target = _detect_task(dataset, data, target)
+    return tabular_starter(
+        name,
+        data_path=os.path.relpath(data.resolve(), path.parent.resolve()),
+        dataset=dataset,
+        target=str(target),
+        task=task,
+    )
 
 
 def _detect_task(dataset: str, data: Path, target: str | None) -> tuple[str | None, str | None]:

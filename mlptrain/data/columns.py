@@ -2,14 +2,23 @@
 
 Rules (docs/tables.md): a column whose non-missing cells all parse as numbers is numeric (a
 few distinct integers stay numeric unless listed as categorical); anything else is
-categorical. A categorical column whose values are almost all distinct (at least
-``ID_SHARE`` of its non-missing cells, and at least ``ID_MIN_ROWS`` of them) looks like an id:
-it is kept out of training and carried through predict, and a note says which ``columns:``
-line makes that explicit.
+categorical. Columns a model must not learn from are left out unless ``data.columns`` lists
+them, each with a note naming the line that keeps it:
+
+- a likely id, kept out of training and carried through predict: a text column whose values
+  are almost all distinct (at least ``ID_SHARE`` of its non-missing cells, and at least
+  ``ID_MIN_ROWS`` of them); or a whole-number column whose values are all distinct and either
+  carries an id's name (``ID_NAMES``: rownames, id, index, PID, ...) or numbers the rows (no
+  gaps, at least ``ID_MIN_ROWS`` rows, and its values fill at least ``SEQUENCE_SHARE`` of the
+  range from its least to its greatest, as a row number does even after a random split has
+  taken some rows away). On a table sorted by the target, a row number is the target in
+  disguise;
+- a constant column (one value in every non-missing cell): nothing to learn, ignored.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +31,14 @@ from mlptrain.errors import DataError
 COLUMN_KINDS = ("numeric", "categorical", "ignore", "id")
 ID_SHARE = 0.9
 ID_MIN_ROWS = 20
+SEQUENCE_SHARE = 0.5
+# Names (compared without case, spaces, '_' and '.') that number rows or entities.
+ID_NAMES = frozenset(
+    {"id", "rownames", "rowname", "index", "idx", "pid", "order", "rowid", "rownumber", "unnamed0"}
+)
+# ... or that end in an id word: customer_id, CustomerID, patient id
+_ID_SUFFIX = re.compile(r"(?:^|[\W_])(?i:id)$|[a-z](?:ID|Id)$")
+LIKELY_ID, CONSTANT = "likely id", "constant"
 
 
 @dataclass
@@ -109,16 +126,7 @@ def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[Colu
                 f"{_first_non_number(column)!r}; list it as categorical or fix those cells"
             )
         if kind is None:
-            how = "inferred"
-            kind = "categorical" if column.is_text else "numeric"
-            present = table.n_rows - missing
-            if (
-                kind == "categorical"
-                and present >= ID_MIN_ROWS
-                and levels is not None
-                and levels >= ID_SHARE * present
-            ):
-                kind, how = "id", "likely id"
+            kind, how = _infer_kind(name, column, table.n_rows - missing, levels)
         if kind in ("numeric", "categorical") and missing == table.n_rows:
             raise DataError(
                 f"{where}: column {name!r} is empty (all {table.n_rows} cells are missing); "
@@ -126,23 +134,70 @@ def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[Colu
             )
         infos.append(ColumnInfo(name, kind, how, missing, levels))
     if not any(info.kind in ("numeric", "categorical") for info in infos):
+        guessed = [f"{i.name!r} ({i.how})" for i in infos if i.how in (LIKELY_ID, CONSTANT)]
         raise DataError(
             f"{where}: 0 features: no numeric or categorical column besides the target "
             f"{target!r}; the columns are {quote_list(table.names, 20)}"
+            + (
+                f"; left out: {', '.join(guessed)}; list one under data.columns (e.g. "
+                f"'{infos[0].name}: numeric') to train on it"
+                if guessed
+                else ""
+            )
         )
     return infos
 
 
+def _infer_kind(name: str, column: Column, present: int, levels: int | None) -> tuple[str, str]:
+    """(kind, how) of a column ``data.columns`` does not list (module docstring)."""
+    if column.is_text:
+        if present >= ID_MIN_ROWS and levels is not None and levels >= ID_SHARE * present:
+            return "id", LIKELY_ID
+        if present == len(column.values) > 1 and levels == 1:
+            return "ignore", CONSTANT
+        return "categorical", "inferred"
+    values = column.values[~np.isnan(column.values)]
+    # a column with gaps is not constant: whether a cell is missing may tell something
+    if len(column.values) == len(values) > 1 and values.min() == values.max():
+        return "ignore", CONSTANT
+    if column.integer and len(values) >= 2 and len(np.unique(values)) == len(values):
+        named = _plain(name) in ID_NAMES or _ID_SUFFIX.search(name) is not None
+        span = float(values.max() - values.min()) + 1
+        numbers_rows = len(values) == len(column.values) >= ID_MIN_ROWS  # row numbers: no gaps
+        if named or (numbers_rows and len(values) >= SEQUENCE_SHARE * span):
+            return "id", LIKELY_ID
+    return "numeric", "inferred"
+
+
+def _plain(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
 def likely_id_notes(infos: list[ColumnInfo], n_rows: int) -> list[str]:
-    """One line per column treated as an id because its values are almost all distinct."""
-    return [
-        f"column {info.name!r} looks like an id ({info.n_levels} distinct values in "
-        f"{n_rows - info.n_missing} rows): kept out of training and carried through predict; "
-        f"add '{info.name}: id' under data.columns to say so (or '{info.name}: categorical' "
-        "to train on it)"
-        for info in infos
-        if info.how == "likely id"
-    ]
+    """One line per column left out without being listed: likely ids and constants."""
+    notes = []
+    for info in infos:
+        if info.how == LIKELY_ID and info.n_levels is not None:
+            notes.append(
+                f"column {info.name!r} looks like an id ({info.n_levels} distinct values in "
+                f"{n_rows - info.n_missing} rows): kept out of training and carried through "
+                f"predict; add '{info.name}: id' under data.columns to say so (or "
+                f"'{info.name}: categorical' to train on it)"
+            )
+        elif info.how == LIKELY_ID:
+            notes.append(
+                f"column {info.name!r} looks like an id (distinct whole numbers that name or "
+                f"number the rows): kept out of training and carried through predict; add "
+                f"'{info.name}: id' under data.columns to say so (or '{info.name}: numeric' to "
+                "train on it)"
+            )
+        elif info.how == CONSTANT:
+            notes.append(
+                f"column {info.name!r} has the same value in every row: left out (nothing to "
+                f"learn); add '{info.name}: ignore' under data.columns to say so (or "
+                f"'{info.name}: numeric' / '{info.name}: categorical' to keep it)"
+            )
+    return notes
 
 
 def target_values(
@@ -178,7 +233,7 @@ def summary_rows(infos: list[ColumnInfo]) -> list[list[str]]:
     """The column table of ``validate``, ``fit`` and the report: name, type, missing, levels."""
     rows = []
     for info in infos:
-        kind = info.kind if info.how != "likely id" else "id (likely)"
+        kind = {LIKELY_ID: "id (likely)", CONSTANT: "ignore (constant)"}.get(info.how, info.kind)
         levels = "" if info.n_levels is None or info.kind == "numeric" else str(info.n_levels)
         rows.append([info.name, kind, str(info.n_missing), levels])
     return rows

@@ -290,4 +290,21 @@ def warnings_from_history(
         *_vanishing_warning(history),
         *_update_ratio_warnings(history),
         *_overfitting_warning(history, kept_epoch),
+        *_still_improving_warning(history),
+    ]
+
+
+def _still_improving_warning(history: list[dict[str, Any]]) -> list[str]:
+    """The loss early stopping would watch (validation, else training) is least at the last
+    epoch: the run ended while the model was still improving."""
+    key = "val_loss" if all("val_loss" in r for r in history) else "train_loss"
+    losses = [r.get(key) for r in history]
+    if len(history) < 2 or not all(isinstance(v, int | float) for v in losses):
+        return []
+    if min(range(len(losses)), key=losses.__getitem__) != len(losses) - 1:
+        return []
+    last = history[-1].get("epoch", len(history))
+    return [
+        f"still improving at the last epoch: {key} is lowest at the last epoch ({last}); more "
+        f"epochs may help (e.g. --set train.epochs={2 * last})"
     ]

@@ -16,6 +16,7 @@ from mlptrain.search.spec import (
     SweepSpec,
     Trial,
     expand_trials,
+    headline_metric,
     sweep_dir_for,
 )
 from mlptrain.search.trial import blas_threads_per_job, run_trial
@@ -318,11 +319,12 @@ def check_study_options(
             f"--monitor {monitor}: {what} must see only validation metrics; allowed: val_loss "
             "or val_<metric>, e.g. val_accuracy"
         )
-    headline = "r2" if base["model"]["loss"] == "mse" else "accuracy"
-    if spec.prune != "none" and monitor not in ("val_loss", f"val_{headline}"):
+    headline = headline_metric(base)
+    recorded = ["val_loss", *(f"val_{h}" for h in ([headline] if headline else ["accuracy", "r2"]))]
+    if spec.prune != "none" and monitor not in recorded:
         raise UserInputError(
             f"--monitor {monitor}: --prune {spec.prune} compares the metric every epoch, and the "
-            f"epochs record val_loss and val_{headline}; allowed: val_loss, val_{headline}"
+            f"epochs record {' and '.join(recorded)}; allowed: {', '.join(recorded)}"
         )
     return monitor
 

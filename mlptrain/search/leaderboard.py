@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.reporting.page import e, html_page
-from mlptrain.search.spec import SweepSpec, Trial, monitor_minimised, yaml_text
+from mlptrain.search.spec import SweepSpec, Trial, headline_metric, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
 STATUSES = ("completed", "pruned", "failed")  # of a trial in results.jsonl; else "pending"
@@ -26,7 +26,7 @@ def info_metric(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -
         for name in ("test_accuracy", "test_r2"):
             if name in record.get("metrics", {}):
                 return name
-    return "test_r2" if base["model"]["loss"] == "mse" else "test_accuracy"
+    return "test_r2" if headline_metric(base) == "r2" else "test_accuracy"
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:

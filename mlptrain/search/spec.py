@@ -326,3 +326,12 @@ def sweep_dir_for(base: Mapping[str, Any], spec: SweepSpec, root: Path = Path("r
 
 
 # --- running trials -------------------------------------------------------------------------
+
+
+def headline_metric(base: Mapping[str, Any]) -> str | None:
+    """The score the epochs record beside the loss (r2 for mse, accuracy for the class
+    losses); None while a file's data has yet to tell (its loss left out, its task auto)."""
+    loss = base["model"]["loss"]
+    if loss is None:
+        return None
+    return "r2" if loss == "mse" else "accuracy"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from mlptrain.training.trainer import Callbacks
@@ -27,7 +28,8 @@ def compose(*callbacks: Callbacks | None) -> Callbacks:
     """One ``Callbacks`` calling each given one's hooks in order (``None`` entries skipped)."""
     given = [c for c in callbacks if c is not None]
     return Callbacks(
-        on_epoch_start=_chain([c.on_epoch_start for c in given if c.on_epoch_start]),
-        on_batch=_chain([c.on_batch for c in given if c.on_batch]),
-        on_epoch_end=_chain([c.on_epoch_end for c in given if c.on_epoch_end]),
+        **{
+            hook.name: _chain([getattr(c, hook.name) for c in given if getattr(c, hook.name)])
+            for hook in fields(Callbacks)
+        }
     )

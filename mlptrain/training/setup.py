@@ -104,15 +104,20 @@ def build_stack(
 
 
 def build(cfg: Config, data: Prepared | None = None) -> Setup:
-    """Data, model and optimizer for ``cfg``; ``data`` may be passed when already prepared."""
+    """Data, model and optimizer for ``cfg``; ``data`` may be passed when already prepared.
+
+    ``Setup.config`` is ``cfg`` as the data's task settles it (``Config.for_task``).
+    """
     dtype = np.dtype(DTYPES[cfg.train.dtype])
     if data is None:
         data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+    cfg = cfg.for_task(data.task)
     check_against_data(
         cfg,
         task=data.task,
         n_classes=None if data.encoder is None else len(data.encoder.classes),
         classes=None if data.encoder is None else list(data.encoder.classes),
+        n_targets=data.n_outputs_hint if data.encoder is None else None,
     )
     init_rng, shuffle_rng = np.random.default_rng(cfg.seed).spawn(2)
     model = build_stack(

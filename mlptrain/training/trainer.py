@@ -34,6 +34,8 @@ class Callbacks:
     on_batch: Callable[[float], None] | None = None  # (batch loss)
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None  # (epoch record)
     on_gradcheck: Callable[[Any], None] | None = None  # (GradcheckResult of fit(gradcheck=True))
+    # (the Prepared data: rows, columns and notes), once, before the first epoch of a new run
+    on_data: Callable[[Any], None] | None = None
 
 
 @dataclass

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlptrain.config import Config, check_against_data, load_config
+from mlptrain.config import Config, ConfigSource, check_against_data, resolve_config
 from mlptrain.errors import RunError, UserInputError
 from mlptrain.nn.build import layer_type
 from mlptrain.nn.gradcheck import GradcheckResult
@@ -183,15 +182,16 @@ class Validation:
         return "\n".join(lines)
 
 
-def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) -> Validation:
+def validate_config(path: ConfigSource, overrides: Sequence[str] = ()) -> Validation:
     """Validate a config against its data and lint its model; raises ConfigError/DataError."""
     from mlptrain.data import load_raw, split_rows
     from mlptrain.nn.build import build_model
     from mlptrain.reporting.report import model_summary
     from mlptrain.training.setup import DTYPES, head_for
 
-    cfg = path if isinstance(path, Config) else load_config(path, overrides)
+    cfg = resolve_config(path, overrides)
     raw = load_raw(cfg.data, seed=cfg.seed)
+    cfg = cfg.for_task(raw.task)
     # The split fit makes, so a class too small to split fails here as it would there.
     train_rows, _, _ = split_rows(raw, cfg.data, seed=cfg.seed)
     classes = counts = None
@@ -202,7 +202,11 @@ def validate_config(path: str | Path | Config, overrides: Sequence[str] = ()) ->
     else:
         n_outputs = 1 if raw.y.ndim == 1 else raw.y.shape[1]
     check_against_data(
-        cfg, task=raw.task, n_classes=None if classes is None else len(classes), classes=classes
+        cfg,
+        task=raw.task,
+        n_classes=None if classes is None else len(classes),
+        classes=classes,
+        n_targets=None if classes is not None else n_outputs,
     )
     n_inputs = raw.X.shape[1]
     if raw.table is not None:
@@ -245,9 +249,7 @@ class GradcheckFailed(RunError):
         self.result = result
 
 
-def gradcheck_gate(
-    config: str | Path | Config | None, overrides: Sequence[str] = ()
-) -> GradcheckResult:
+def gradcheck_gate(config: ConfigSource | None, overrides: Sequence[str] = ()) -> GradcheckResult:
     """The check ``fit(gradcheck=True)`` runs first: the result, or ``GradcheckFailed``."""
     if config is None:
         raise UserInputError("«gradcheck» needs a «config» (it is not available with «resume»)")
@@ -258,7 +260,7 @@ def gradcheck_gate(
 
 
 def gradcheck_config(
-    path: str | Path | Config, overrides: Sequence[str] = (), *, samples: int = 8
+    path: ConfigSource, overrides: Sequence[str] = (), *, samples: int = 8
 ) -> GradcheckResult:
     """Gradient check of the configured model in float64 on ``samples`` training rows.
 
@@ -273,7 +275,7 @@ def gradcheck_config(
         raise UserInputError(
             f"«samples» {samples}: must be at least 2 (batch norm needs two rows for a variance)"
         )
-    cfg = path if isinstance(path, Config) else load_config(path, overrides)
+    cfg = resolve_config(path, overrides)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})
     data = prepare(cfg.data, seed=cfg.seed, dtype=np.float64)
     setup = build(cfg, data)

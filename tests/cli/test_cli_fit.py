@@ -564,7 +564,7 @@ def test_csv_text_column_is_categorical_and_gaps_are_imputed(cli, tmp_path) -> N
 
 
 def test_csv_with_one_class_only(cli, tmp_path) -> None:
-    write_csv(tmp_path / "d.csv", "a,b,label", [f"{i},{i * 2},x" for i in range(30)])
+    write_csv(tmp_path / "d.csv", "a,b,label", [f"{i % 7},{i * 0.5},x" for i in range(30)])
     cfg = data_config(tmp_path, "{dataset: csv, path: d.csv}")
     assert_user_error(
         cli("fit", cfg),

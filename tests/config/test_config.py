@@ -554,14 +554,110 @@ def test_check_against_data_accepts_a_matching_config() -> None:
 
 
 def test_check_against_data_loss_and_task() -> None:
-    cfg = parse("data: {dataset: csv, path: x.csv}\nmodel:\n  layers: [linear]\n")
+    cfg = parse(
+        "data: {dataset: csv, path: x.csv}\nmodel:\n  layers: [linear]\n  loss: cross_entropy\n"
+    )
     with pytest.raises(ConfigError) as info:
-        check_against_data(cfg, task="regression", n_classes=None)
+        check_against_data(cfg.for_task("regression"), task="regression", n_classes=None)
     message = str(info.value)
-    # the loss is the default, so the line is that of the `model:` section
-    assert message.startswith("cfg.yaml:2: model.loss: 'cross_entropy' is not allowed: ")
+    assert message.startswith("cfg.yaml:4: model.loss: 'cross_entropy' is not allowed: ")
     assert "the data is regression (dataset 'csv'); allowed: mse" in message
     assert "train.early_stopping" not in message  # val_loss works for both tasks
+
+
+def test_a_loss_left_out_follows_the_task_the_data_has() -> None:
+    """Issue 21 case 11: a file's task is known once read; the omitted loss follows it."""
+    cfg = parse("data: {dataset: csv, path: x.csv}\nmodel:\n  layers: [linear]\n")
+    assert cfg.model.loss is None
+    regression = cfg.for_task("regression")
+    assert regression.model.loss == "mse"
+    check_against_data(regression, task="regression", n_classes=None)  # no refusal
+    assert cfg.for_task("classification").model.loss == "cross_entropy"
+    # a written loss or a known task is never changed
+    written = parse("data: {dataset: csv, path: x.csv}\nmodel: {layers: [linear], loss: bce}\n")
+    assert written.for_task("classification").model.loss == "bce"
+    assert parse("data: {dataset: diabetes}\nmodel: {layers: [linear]}\n").model.loss == "mse"
+    assert parse("data: {dataset: iris}\nmodel: {layers: [linear]}\n").model.loss == "cross_entropy"
+    task = "data: {dataset: csv, path: x.csv, task: regression}\nmodel: {layers: [linear]}\n"
+    assert parse(task).model.loss == "mse"
+
+
+def test_monitor_auto_is_the_tasks_headline_score() -> None:
+    text = "data: {dataset: csv, path: x.csv}\nmodel: {layers: [linear]}\n"
+    cfg = parse(text + "train: {early_stopping: {monitor: auto, patience: 3}}\n")
+    assert cfg.train.early_stopping.monitor == "auto"
+    regression = cfg.for_task("regression").train.early_stopping
+    assert (regression.monitor, regression.patience) == ("val_r2", 3)
+    assert cfg.for_task("classification").train.early_stopping.monitor == "val_accuracy"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "layer", "task", "n_classes", "n_targets", "expected"),
+    [
+        (
+            "iris",
+            "{type: linear, units: 5}",
+            "classification",
+            3,
+            None,
+            "5 is not allowed: the data has 3 classes (cross_entropy); must be 3 (or leave units out)",
+        ),
+        (
+            "iris",
+            "{type: linear, units: 2}",
+            "classification",
+            3,
+            None,
+            "2 is not allowed: the data has 3 classes (cross_entropy); must be 3 (or leave units out)",
+        ),
+        (
+            "diabetes",
+            "{type: linear, units: 3}",
+            "regression",
+            None,
+            1,
+            "3 is not allowed: the data has 1 target column (mse); must be 1 (or leave units out)",
+        ),
+    ],
+)
+def test_output_units_the_data_cannot_fill_are_refused(
+    dataset: str,
+    layer: str,
+    task: str,
+    n_classes: int | None,
+    n_targets: int | None,
+    expected: str,
+) -> None:
+    """Issue 21 case 4: refused before training, with the line, the value and what it must be."""
+    cfg = parse(f"data: {{dataset: {dataset}}}\nmodel:\n  layers:\n    - {layer}\n")
+    with pytest.raises(ConfigError) as info:
+        check_against_data(cfg, task=task, n_classes=n_classes, n_targets=n_targets)
+    assert str(info.value) == f"cfg.yaml:4: model.layers[0].units: {expected}"
+    right = parse(f"data: {{dataset: {dataset}}}\nmodel:\n  layers: [linear]\n")
+    check_against_data(right, task=task, n_classes=n_classes, n_targets=n_targets)
+
+
+def test_bce_needs_one_output_unit() -> None:
+    cfg = parse(
+        "data: {dataset: breast_cancer}\nmodel:\n  layers: [{type: linear, units: 2}]\n  loss: bce\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        check_against_data(cfg, task="classification", n_classes=2)
+    assert "model.layers[0].units: 2 is not allowed: bce reads one logit per row; must be 1" in str(
+        info.value
+    )
+
+
+def test_monitor_auto_needs_a_validation_split() -> None:
+    text = (
+        "data: {dataset: csv, path: x.csv, val_size: 0}\nmodel: {layers: [linear]}\n"
+        "train: {early_stopping: {monitor: auto}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert "train.early_stopping.monitor: 'auto' is not allowed while data.val_size is 0" in str(
+        info.value
+    )
 
 
 def test_check_against_data_bce_needs_two_classes() -> None:

@@ -581,7 +581,7 @@ def test_one_class_only(tmp_path: Path) -> None:
 
 
 def test_class_with_too_few_members(tmp_path: Path) -> None:
-    rows = "".join(f"{i},{'common' if i else 'rare'}\n" for i in range(30))
+    rows = "".join(f"{i % 5},{'common' if i else 'rare'}\n" for i in range(30))
     path = write(tmp_path, "a,t\n" + rows)
     cfg = data_cfg(dataset="csv", path=str(path))
     assert_data_error(
