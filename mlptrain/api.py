@@ -195,7 +195,10 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
     data = setup.data
     chosen = getattr(data, split)
     if chosen is None:
-        raise UserInputError(f"«split» {split}: this run has no {split} split (data.val_size is 0)")
+        raise UserInputError(
+            f"«split» {split}: this run has no {split} split (data.{split}_size is 0); "
+            f"allowed: {', '.join(s for s in SPLITS if getattr(data, s) is not None)}"
+        )
     return {
         "checkpoint": str(ckpt.path),
         "split": split,

@@ -198,8 +198,11 @@ def _fit_one(
     if quiet:  # else printed before the first epoch
         for note in report["data"].get("notes") or []:
             typer.echo(f"note: {note}")
-    typer.echo("test metrics:")
-    typer.echo(format_metrics_table(report["metrics"]["test"], report["task"]))
+    shown = "test" if "test" in report["metrics"] else "val"
+    if shown == "val":
+        typer.echo("no test split (data.test_size is 0): score a file with evaluate RUN --data")
+    typer.echo(f"{'test' if shown == 'test' else 'validation'} metrics:")
+    typer.echo(format_metrics_table(report["metrics"][shown], report["task"]))
     for warning in report.get("warnings") or []:
         typer.echo(f"warning: {warning}")
     typer.echo(f"run directory: {run.dir}")

@@ -248,7 +248,8 @@ class DataSpec(_Strict):
     split_column: str | None = Field(None, min_length=1)
     group_column: str | None = Field(None, min_length=1)
     task: Literal["auto", "classification", "regression"] = "auto"
-    test_size: float = Field(0.2, gt=0, lt=1)
+    # 0: no test split (the user holds a test file of their own; evaluate RUN --data scores it)
+    test_size: float = Field(0.2, ge=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
     scale: Literal["standard", "minmax", "none"] = "standard"
 

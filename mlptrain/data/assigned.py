@@ -56,7 +56,7 @@ def split_from_column(table: Table, name: str) -> np.ndarray:
 
 def group_split(
     groups: np.ndarray, *, test_size: float, val_size: float, seed: int, where: str
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Seeded (train, val, test) row indices in which every group's rows fall in one part.
 
     scikit-learn's ``GroupShuffleSplit``: ``test_size`` (then ``val_size`` of the rest) is a
@@ -65,11 +65,11 @@ def group_split(
     from sklearn.model_selection import GroupShuffleSplit
 
     n_groups = len(np.unique(groups))
-    needed = 3 if val_size > 0 else 2
-    if n_groups < needed:
+    parts = ["train", *(n for n, size in (("validation", val_size), ("test", test_size)) if size)]
+    if n_groups < len(parts):
         raise DataError(
-            f"{where}: {n_groups} group(s); a group split into "
-            f"{'train/validation/test' if val_size > 0 else 'train/test'} needs at least {needed}"
+            f"{where}: {n_groups} group(s); a group split into {'/'.join(parts)} needs at "
+            f"least {len(parts)}"
         )
     indices = np.arange(len(groups), dtype=np.int64)
 
@@ -81,7 +81,7 @@ def group_split(
             raise DataError(f"{where}: cannot split the groups: {exc}") from None
         return rows[keep], rows[held]
 
-    rest, test = cut(indices, test_size)
+    rest, test = cut(indices, test_size) if test_size > 0 else (indices, None)
     val: np.ndarray | None = None
     train = rest
     if val_size > 0:
@@ -92,4 +92,4 @@ def group_split(
             )
         train, val = cut(rest, val_size)
         val = np.sort(val)
-    return np.sort(train), val, np.sort(test)
+    return np.sort(train), val, None if test is None else np.sort(test)

@@ -52,7 +52,10 @@ def features_digest(raw: RawData) -> str:
 
 
 def data_fingerprint(
-    raw: RawData, train_rows: np.ndarray, val_rows: np.ndarray | None, test_rows: np.ndarray
+    raw: RawData,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray | None,
+    test_rows: np.ndarray | None,
 ) -> dict[str, str]:
     """The SHA-256 of the raw features and targets, and of each split's row indices."""
     rows = {"train_rows": train_rows, "val_rows": val_rows, "test_rows": test_rows}

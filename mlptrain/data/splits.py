@@ -36,7 +36,7 @@ class Prepared:
     task: str
     train: Split
     val: Split | None
-    test: Split
+    test: Split | None  # None: data.test_size is 0 and no file or column gives test rows
     encoder: LabelEncoder | None
     scaler: Scaler
     feature_names: list[str]
@@ -57,7 +57,7 @@ class Prepared:
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
     """(n_train, n_val, n_test) exactly as scikit-learn's train_test_split computes them."""
-    n_test = math.ceil(test_size * n)
+    n_test = math.ceil(test_size * n) if test_size > 0 else 0
     n_rest = n - n_test
     n_val = math.ceil(val_size * n_rest) if val_size > 0 else 0
     return n_rest - n_val, n_val, n_test
@@ -66,7 +66,11 @@ def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, i
 def _sizes_ok(n: int, test_size: float, val_size: float, n_classes: int) -> bool:
     n_train, n_val, n_test = _split_sizes(n, test_size, val_size)
     least = max(1, n_classes)  # a stratified split puts every class in every part
-    return n_train >= least and n_test >= least and (val_size == 0 or n_val >= least)
+    return (
+        n_train >= least
+        and (test_size == 0 or n_test >= least)
+        and (val_size == 0 or n_val >= least)
+    )
 
 
 def split_indices(
@@ -78,15 +82,16 @@ def split_indices(
     seed: int,
     where: str = "the data",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded (train, val, test) row indices, each sorted int64; val is empty if val_size is 0.
+    """Seeded (train, val, test) row indices, each sorted int64; val is empty if val_size is 0,
+    test if test_size is 0.
 
     Classification splits are stratified on ``y``: each part keeps the class proportions.
     ``val_size`` is a fraction of what remains after the test rows are taken.
     """
     from sklearn.model_selection import train_test_split
 
-    if not 0 < test_size < 1:
-        raise DataError(f"data.test_size must be between 0 and 1 (exclusive), got {test_size}")
+    if not 0 <= test_size < 1:
+        raise DataError(f"data.test_size must be in [0, 1), got {test_size}")
     if not 0 <= val_size < 1:
         raise DataError(f"data.val_size must be in [0, 1), got {val_size}")
     if not 0 <= seed < 2**32:
@@ -103,8 +108,9 @@ def split_indices(
             "least 2 classes"
         )
     if stratify and counts is not None:
-        needed = 2 if val_size == 0 else 3
-        parts = "train/test" if val_size == 0 else "train/validation/test"
+        taken = [name for name, size in (("validation", val_size), ("test", test_size)) if size]
+        needed = 1 + len(taken)
+        parts = "/".join(["train", *taken])
         if counts.min() < needed:
             rare = int(np.argmin(counts))
             raise DataError(
@@ -129,9 +135,12 @@ def split_indices(
         )
     indices = np.arange(n, dtype=np.int64)
     try:
-        rest, test = train_test_split(
-            indices, test_size=test_size, random_state=seed, stratify=y if stratify else None
-        )
+        if test_size > 0:
+            rest, test = train_test_split(
+                indices, test_size=test_size, random_state=seed, stratify=y if stratify else None
+            )
+        else:
+            rest, test = indices, np.array([], dtype=np.int64)
         if val_size > 0:
             if stratify:
                 left_classes, left_counts = np.unique(y[rest], return_counts=True)
@@ -173,12 +182,12 @@ def prepare_assigned(raw: RawData, *, scale: str, dtype: np.dtype | type | str) 
     return prepare_rows(raw, *_assigned_rows(raw.split), scale=scale, dtype=dtype)
 
 
-def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    val_rows = np.flatnonzero(split == "val")
+def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    val_rows, test_rows = np.flatnonzero(split == "val"), np.flatnonzero(split == "test")
     return (
         np.flatnonzero(split == "train"),
         val_rows if len(val_rows) else None,
-        np.flatnonzero(split == "test"),
+        test_rows if len(test_rows) else None,
     )
 
 
@@ -191,7 +200,7 @@ def _pool_rows(
     pool = np.flatnonzero(split == POOL)
     where = f"{raw.source} (the training file's rows)"
     task = raw.task
-    if not np.any(split == "test"):
+    if not np.any(split == "test") and data_cfg.test_size > 0:
         rest, _, test = split_indices(
             raw.y[pool], task=task, test_size=data_cfg.test_size, val_size=0, seed=seed,
             where=where,
@@ -212,7 +221,7 @@ def _pool_rows(
 
 def split_rows(
     raw: RawData, data_cfg: DataConfig, *, seed: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Each split's row indices: the rows ``raw.split`` assigns, else the seeded split."""
     if raw.split is not None and np.any(raw.split == POOL):
         return _pool_rows(raw, data_cfg, seed=seed)
@@ -234,7 +243,11 @@ def split_rows(
         seed=seed,
         where=raw.source,
     )
-    return train_idx, val_idx if data_cfg.val_size > 0 else None, test_idx
+    return (
+        train_idx,
+        val_idx if data_cfg.val_size > 0 else None,
+        test_idx if data_cfg.test_size > 0 else None,
+    )
 
 
 def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) -> Prepared:
@@ -257,7 +270,7 @@ def prepare_rows(
     raw: RawData,
     train_rows: np.ndarray,
     val_rows: np.ndarray | None,
-    test_rows: np.ndarray,
+    test_rows: np.ndarray | None,
     *,
     scale: str,
     dtype: np.dtype | type | str,
@@ -321,7 +334,7 @@ def prepare_rows(
         task=raw.task,
         train=train,
         val=None if val_rows is None else part(val_rows),
-        test=part(test_rows),
+        test=None if test_rows is None else part(test_rows),
         encoder=encoder,
         scaler=scaler,
         feature_names=feature_names,

@@ -360,7 +360,7 @@ def describe_data(data: Prepared) -> dict[str, Any]:
         "n_features": data.n_features,
         "n_train": len(data.train.y),
         "n_val": 0 if data.val is None else len(data.val.y),
-        "n_test": len(data.test.y),
+        "n_test": 0 if data.test is None else len(data.test.y),
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         # tables: every raw column with its type, missing count and levels; notes (likely ids)
         "columns": [info.to_dict() for info in data.columns] if data.columns else None,

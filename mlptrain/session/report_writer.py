@@ -66,7 +66,7 @@ def write_run_report(
         error=error,
         version=__version__,
     )
-    if with_metrics and data.task == "regression":
+    if with_metrics and data.task == "regression" and data.test is not None:
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
