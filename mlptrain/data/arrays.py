@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data.files import SPLIT_NAMES, RawData, feature_matrix
+from mlptrain.data.files import SPLIT_NAMES, RawData, check_finite, feature_matrix
 from mlptrain.data.preprocess import infer_task
 from mlptrain.data.splits import split_indices
 from mlptrain.errors import DataError
@@ -63,6 +63,8 @@ def _pair(X: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
             f"X{name} has {len(features)} rows but y{name} has {len(targets)}; "
             "they need one label per sample"
         )
+    names = feature_names_of(X) or [f"x{j}" for j in range(features.shape[1])]
+    check_finite(features, targets, names, where=f"X{name}, y{name}", target=f"y{name}")
     return features, targets
 
 

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlptrain.data._text import did_you_mean, nonfinite_error
+from mlptrain.data._text import did_you_mean
 from mlptrain.data.assigned import pop_column, split_from_column
 from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
-from mlptrain.data.files import RawData, _read_npz, check_file
+from mlptrain.data.files import RawData, _read_npz, check_file, check_finite
 from mlptrain.data.preprocess import infer_task
 from mlptrain.data.split_files import read_with_split_files
 from mlptrain.data.tables import Table, load_table
@@ -189,13 +189,7 @@ def _validate_raw(raw: RawData) -> None:
         raise DataError(f"{where}: 0 features")
     if len(y) != X.shape[0]:
         raise DataError(f"{where}: X has {X.shape[0]} rows but y has {len(y)}")
-    error = nonfinite_error(
-        X, raw.feature_names, what="features", where=where, row_text=lambda i: f"row index {i}"
-    )
-    if error:
-        raise error
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise DataError(f"{where}: {int((~np.isfinite(y)).sum())} non-finite target value(s)")
+    check_finite(X, y, raw.feature_names, where=where)
 
 
 def _split_columns(

@@ -49,6 +49,26 @@ class RawData:
     notes: list[str] = field(default_factory=list)
 
 
+def check_finite(
+    X: np.ndarray, y: np.ndarray, names: Sequence[str], *, where: str, target: str = "the target"
+) -> None:
+    """The one check that features and targets hold no NaN or inf, for files and for arrays
+    alike: one DataError counting them per column, with the first row."""
+    error = nonfinite_error(
+        X, names, what="features", where=where, row_text=lambda i: f"row index {i}"
+    )
+    if error:
+        raise error
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+        if bad.any():
+            count, first = int(bad.sum()), int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{where}: {count} missing or non-finite target value{'s' if count > 1 else ''} "
+                f"(NaN or inf) in {target}; first at row index {first}; drop or fill those rows"
+            )
+
+
 def check_file(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():

@@ -289,7 +289,11 @@ def prepare_rows(
     encoder: LabelEncoder | None
     train_weight = None if sample_weight is None else np.asarray(sample_weight)[train_rows]
     if raw.task == "classification":
-        encoder = LabelEncoder(classes) if classes is not None else LabelEncoder().fit(raw.y)
+        encoder = (
+            LabelEncoder(classes)
+            if classes is not None
+            else _label_encoder(raw, train_rows, {"validation": val_rows, "test": test_rows})
+        )
         targets = encoder.encode(raw.y)
         n_outputs = encoder.n_classes
     else:
@@ -347,6 +351,25 @@ def prepare_rows(
         columns=raw.columns,
         notes=list(raw.notes),
     )
+
+
+def _label_encoder(
+    raw: RawData, train_rows: np.ndarray, others: dict[str, np.ndarray | None]
+) -> LabelEncoder:
+    """The classes of the training rows; a label only other parts have is an error (the
+    model could never predict it), for files, split columns and arrays alike."""
+    encoder = LabelEncoder().fit(raw.y[train_rows])
+    for part, rows in others.items():
+        if rows is None:
+            continue
+        try:
+            encoder.encode(raw.y[rows])
+        except DataError as exc:
+            raise DataError(
+                f"{raw.source}, the {part} rows: {exc}; no training row has it, so the model "
+                "could never predict it: move such rows to training or drop them"
+            ) from None
+    return encoder
 
 
 def identity_scaler(width: int) -> Scaler:

@@ -9,7 +9,7 @@ import numpy as np
 
 from mlptrain.nn.activations import stable_sigmoid
 from mlptrain.nn.dropout import Dropout
-from mlptrain.nn.losses import softmax
+from mlptrain.nn.losses import log_softmax, softmax
 from mlptrain.nn.module import Module
 
 Head = Literal["softmax", "sigmoid", "identity"]
@@ -193,6 +193,18 @@ class Sequential(Module):
             p = stable_sigmoid(out.reshape(-1))
             return np.stack([1 - p, p], axis=1)
         raise ValueError("predict_proba needs a classifier; this model has a regression head")
+
+    def predict_log_proba(self, x: np.ndarray) -> np.ndarray:
+        """log of :meth:`predict_proba`, in float64 from the logits (log-sum-exp, softplus):
+        exact where the probabilities round to 0, so a log loss needs no clipping."""
+        out = self.forward_eval(x).astype(np.float64)
+        if self.head == "softmax":
+            return log_softmax(out)
+        if self.head == "sigmoid":
+            z = out.reshape(-1)
+            # log σ(z) = -log(1 + e^-z), log(1 - σ(z)) = -log(1 + e^z)
+            return np.stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)], axis=1)
+        raise ValueError("predict_log_proba needs a classifier; this model has a regression head")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class indices (classifiers) or raw output values (regression), in eval mode."""

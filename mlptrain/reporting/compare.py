@@ -11,6 +11,7 @@ from mlptrain.config import diff_configs
 from mlptrain.errors import UserInputError
 from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import write_reports
+from mlptrain.reporting.tables import markdown_table
 from mlptrain.store.jsonl import read_jsonl
 
 
@@ -189,8 +190,7 @@ def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> s
             ]
         )
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
+        return "\n".join(markdown_table(header, body)) + "\n"
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), *(fmt.format(*r) for r in body)]) + "\n"

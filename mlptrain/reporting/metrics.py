@@ -32,13 +32,21 @@ def epoch_metric(task: str, predictions: np.ndarray, targets: np.ndarray) -> flo
 
 
 def classification_metrics(
-    labels: np.ndarray, proba: np.ndarray, class_names: list[str]
+    labels: np.ndarray, log_proba: np.ndarray, class_names: list[str]
 ) -> dict[str, Any]:
-    """Every classification metric of the report, for integer labels and class probabilities."""
+    """Every classification metric of the report, for integer labels and the model's log
+    class probabilities (``predict_log_proba``).
+
+    ``log_loss`` is the mean of -log p(true class) computed from those exactly, not from
+    clipped probabilities: it is the unweighted training loss (cross-entropy or binary
+    cross-entropy) on the same rows, so ``val_log_loss`` and ``val_loss`` agree however large
+    the logits grow.
+    """
     from sklearn import metrics
 
     n_classes = len(class_names)
-    predicted = proba.argmax(axis=1)
+    labels = np.asarray(labels)
+    predicted = log_proba.argmax(axis=1)
     indices = list(range(n_classes))
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
         labels, predicted, labels=indices, zero_division=0
@@ -46,7 +54,7 @@ def classification_metrics(
     result: dict[str, Any] = {
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
         "balanced_accuracy": _balanced_accuracy(labels, predicted),
-        "log_loss": float(metrics.log_loss(labels, _renormalised(proba), labels=indices)),
+        "log_loss": float(-np.mean(log_proba[np.arange(len(labels)), labels])),
     }
     for average in ("macro", "weighted"):
         p, r, f, _ = metrics.precision_recall_fscore_support(
@@ -98,13 +106,6 @@ def _balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         return float(metrics.balanced_accuracy_score(labels, predicted))
-
-
-def _renormalised(proba: np.ndarray) -> np.ndarray:
-    """float64 rows summing to 1: float32 softmax rows are off by rounding, which
-    scikit-learn's log_loss warns about."""
-    proba = proba.astype(np.float64)
-    return proba / proba.sum(axis=1, keepdims=True)
 
 
 # The scalar metrics report tables show, in order.

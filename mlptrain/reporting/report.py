@@ -22,7 +22,7 @@ from mlptrain.reporting.metrics import (
     classification_metrics,
     regression_metrics,
 )
-from mlptrain.reporting.tables import format_number, sample_epochs
+from mlptrain.reporting.tables import format_number, markdown_table, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ def split_metrics(
     undefined ones are None."""
     model = _targets_model(model)
     if task == "classification":
-        metrics = classification_metrics(split.y, model.predict_proba(split.X), class_names or [])
+        log_proba = model.predict_log_proba(split.X)
+        metrics = classification_metrics(split.y, log_proba, class_names or [])
     else:
         metrics = regression_metrics(split.y, model.predict(split.X))
     return _finite_or_none(metrics)
@@ -198,20 +199,6 @@ def write_reports(
     write_html(run_dir, report, drawn)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return format_number(value)
-    if value is None:
-        return "–"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return lines
-
-
 def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = None) -> str:
     """report.md; ``figures`` (name -> PNG path in the run directory) are linked at the end."""
     task = report["task"]
@@ -220,7 +207,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
     if report["status"] != "completed":
         out += [f"**Run {report['status']}**: {report.get('error') or ''}", ""]
     out += ["## Data", ""]
-    out += _table(
+    out += markdown_table(
         ["source", "features", "train", "val", "test"],
         [[data["source"], data["n_features"], data["n_train"], data["n_val"], data["n_test"]]],
     )
@@ -228,7 +215,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
         out += ["", f"Classes ({len(data['classes'])}): " + ", ".join(map(str, data["classes"]))]
     if data.get("columns"):
         out += ["", "### Columns", ""]
-        out += _table(
+        out += markdown_table(
             ["column", "type", "missing", "levels"],
             [
                 [c["name"], c["kind"] + (" (likely)" if c["how"] == "likely id" else ""),
@@ -240,7 +227,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
         out += ["", f"Note: {note}"]
     if report.get("input_weights"):
         out += ["", "### First-layer weight norm per input column", ""]
-        out += _table(
+        out += markdown_table(
             ["column", "encoded columns", "norm"],
             [
                 [r["column"], r["encoded_columns"], format_number(r["norm"])]
@@ -248,7 +235,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
             ],
         )
     out += ["", "## Model", ""]
-    out += _table(
+    out += markdown_table(
         ["#", "layer", "output shape", "params"],
         [
             [r["index"], r["layer"], f"(n, {r['output_shape'][1]})", f"{r['params']:,}"]
@@ -282,7 +269,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
             if k not in ("epoch", "seconds") and not isinstance(history[0][k], dict | list)
         ]
         out += ["### Learning curve", ""]
-        out += _table(
+        out += markdown_table(
             ["epoch", *keys],
             [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
         )
@@ -293,7 +280,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
     if metrics:
         names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
         out += ["## Metrics", ""]
-        out += _table(
+        out += markdown_table(
             ["metric", *metrics], [[m, *[metrics[s].get(m) for s in metrics]] for m in names]
         )
         out += [""]
@@ -309,7 +296,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
 def _class_details(metrics: dict[str, Any], split: str) -> list[str]:
     """Per-class table and confusion matrix with the real labels."""
     out = [f"### Per class ({split})", ""]
-    out += _table(
+    out += markdown_table(
         ["class", "precision", "recall", "f1", "support"],
         [
             [r["label"], r["precision"], r["recall"], r["f1"], r["support"]]
@@ -318,7 +305,7 @@ def _class_details(metrics: dict[str, Any], split: str) -> list[str]:
     )
     out += ["", f"### Confusion matrix ({split}; rows: true, columns: predicted)", ""]
     labels = [str(label) for label in metrics["labels"]]
-    out += _table(
+    out += markdown_table(
         ["", *labels], [[labels[i], *row] for i, row in enumerate(metrics["confusion_matrix"])]
     )
     return [*out, ""]
@@ -328,7 +315,7 @@ def render_split_markdown(result: dict[str, Any]) -> str:
     """Markdown for one evaluated split (``mlptrain evaluate --format md``)."""
     task, split, metrics = result["task"], result["split"], result["metrics"]
     out = [f"## {split} metrics of {result['checkpoint']} ({result['n_samples']} samples)", ""]
-    out += _table(
+    out += markdown_table(
         ["metric", split], [[m, metrics[m]] for m in SCALAR_METRICS[task] if m in metrics]
     )
     out += [""]

@@ -28,3 +28,22 @@ def sample_epochs(
     picks = {round(i * last / (limit - 1)) for i in range(limit)}
     picks |= {i for i, record in enumerate(history) if best and record.get("epoch") == best}
     return [history[i] for i in sorted(picks)]
+
+
+def markdown_cell(value: Any) -> str:
+    """One cell of a markdown table: numbers as :func:`format_number`, None as '–', and a
+    '|' or a line break in text escaped so a label like 'a|b' stays in its column."""
+    if isinstance(value, float):
+        text = format_number(value)
+    elif value is None:
+        text = "–"
+    else:
+        text = str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """The one markdown table writer of report.md, compare, sweep.md and cv.md: its lines."""
+    lines = ["| " + " | ".join(markdown_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in rows]
+    return lines

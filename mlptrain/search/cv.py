@@ -327,6 +327,8 @@ def _forget_tracking(out: Path) -> None:
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
+    from mlptrain.reporting.tables import markdown_table
+
     lines = [
         f"# Cross-validation: {summary['name']}",
         "",
@@ -337,11 +339,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         monitoring_note(summary),
         "",
-        "| metric | mean | std |",
-        "|---|---|---|",
     ]
-    for name, stat in summary["metrics"].items():
-        lines.append(f"| {name} | {stat['mean']:.4f} | {stat['std']:.4f} |")
+    lines += markdown_table(
+        ["metric", "mean", "std"],
+        [[name, f"{s['mean']:.4f}", f"{s['std']:.4f}"] for name, s in summary["metrics"].items()],
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.reporting.page import e, html_page
+from mlptrain.reporting.tables import markdown_table
 from mlptrain.search.spec import SweepSpec, Trial, headline_metric, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
 
@@ -160,28 +161,28 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"({'lower' if summary['mode'] == 'min' else 'higher'} is better), mean ± std over seeds. "
         "The test split never ranks: its metric is shown for information only.",
         "",
-        f"| rank | parameters | {summary['monitor']} | {_info_header(summary)} | seeds ok | pruned "
-        "| failed | epochs | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in summary["leaderboard"]:
-        params = params_text(row["params"]).replace("|", "\\|")
-        lines.append(
-            f"| {_fmt(row['rank'])} | {params} | {mean_text(row)} | {mean_text(row, 'info_')} | "
-            f"{row['completed']}/{len(row['trials'])} | {row.get('pruned', 0)} | {row['failed']} | "
-            f"{row.get('epochs', 0)} | {row['seconds']:.1f} |"
-        )
-    lines += ["", "## Trials", "",
-              f"| trial | parameters | seed | status | value | {summary['info_metric']} | epochs "
-              "| seconds |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for trial in summary["trials"]:
-        params = params_text(trial["params"]).replace("|", "\\|")
-        lines.append(
-            f"| {trial['trial']} | {params} | {trial['seed']} | {trial['status']} | "
-            f"{_fmt(trial['monitor'])} | {_fmt(trial['info'])} | {_fmt(trial.get('epochs'))} | "
-            f"{_fmt(trial['seconds'])} |"
-        )
+    lines += markdown_table(
+        ["rank", "parameters", summary["monitor"], _info_header(summary), "seeds ok", "pruned",
+         "failed", "epochs", "seconds"],
+        [
+            [_fmt(row["rank"]), params_text(row["params"]), mean_text(row),
+             mean_text(row, "info_"), f"{row['completed']}/{len(row['trials'])}",
+             row.get("pruned", 0), row["failed"], row.get("epochs", 0), f"{row['seconds']:.1f}"]
+            for row in summary["leaderboard"]
+        ],
+    )  # fmt: skip
+    lines += ["", "## Trials", ""]
+    lines += markdown_table(
+        ["trial", "parameters", "seed", "status", "value", summary["info_metric"], "epochs",
+         "seconds"],
+        [
+            [trial["trial"], params_text(trial["params"]), trial["seed"], trial["status"],
+             _fmt(trial["monitor"]), _fmt(trial["info"]), _fmt(trial.get("epochs")),
+             _fmt(trial["seconds"])]
+            for trial in summary["trials"]
+        ],
+    )  # fmt: skip
     failed = [t for t in summary["trials"] if t["status"] == "failed"]
     if failed:
         lines += ["", "## Failures", ""]

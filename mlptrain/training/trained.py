@@ -45,3 +45,6 @@ class TrainedModel:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x)
+
+    def predict_log_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_log_proba(x)

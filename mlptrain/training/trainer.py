@@ -247,9 +247,9 @@ class Trainer:
         if split is None:
             raise ConfigError(f"cannot monitor {monitor!r}: there is no validation split")
         if self.task == "classification":
-            proba = s.model.predict_proba(split.X)
+            log_proba = s.model.predict_log_proba(split.X)
             names = [str(c) for c in s.data.encoder.classes] if s.data.encoder else []
-            return float(classification_metrics(split.y, proba, names)[metric])
+            return float(classification_metrics(split.y, log_proba, names)[metric])
         return float(regression_metrics(split.y, s.trained.predict(split.X))[metric])
 
     def _after_epoch(self, record: dict[str, Any]) -> None:

@@ -86,7 +86,7 @@ def classification_report(**overrides: Any) -> dict[str, Any]:
     proba = np.full((30, 3), 0.1)
     proba[np.arange(30), labels] = 0.8
     proba[0] = [0.1, 0.8, 0.1]  # one mistake, so the confusion matrix has an off-diagonal
-    test = classification_metrics(labels, proba, LABELS)
+    test = classification_metrics(labels, np.log(proba), LABELS)
     options: dict[str, Any] = {
         "history": _history("accuracy", 20),
         "metrics": {"val": {"accuracy": 0.9}, "test": test},

@@ -97,7 +97,7 @@ def classification_report(*, layers: bool = False, **overrides: Any) -> dict[str
     proba = rng.dirichlet(np.ones(3), size=30)
     proba[np.arange(30), labels] += 0.6  # mostly right, with some confusions
     proba /= proba.sum(axis=1, keepdims=True)
-    test = classification_metrics(labels, proba, LABELS)
+    test = classification_metrics(labels, np.log(proba), LABELS)
     return build_report(
         name="iris-mlp",
         config=_config("cross_entropy"),

@@ -79,7 +79,7 @@ def _direct_fold_scores(
         setup = build(cfg, data=data)
         Trainer(setup).run()
         metrics = classification_metrics(
-            data.test.y, setup.model.predict_proba(data.test.X), ["0", "1", "2"]
+            data.test.y, setup.model.predict_log_proba(data.test.X), ["0", "1", "2"]
         )
         scores.append({k: metrics[k] for k in ("accuracy", "log_loss", "f1_macro")})
     return scores
