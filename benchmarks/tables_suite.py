@@ -267,36 +267,14 @@ def tabular_preset_exists() -> bool:
 
 
 def mlptrain_config(train_csv: Path, table: Table, seed: int) -> dict[str, Any]:
-    """The tabular preset when mlptrain has it; else an explicit config that mirrors it."""
-    data = {"dataset": "csv", "path": str(train_csv), "target": table.target, "task": table.task}
-    if tabular_preset_exists():
-        return {"name": "suite", "seed": seed, "preset": "tabular", "data": data}
-    classify = table.task == "classification"
-    return {
-        "name": "suite",
-        "seed": seed,
-        # test_size must be > 0 in this mlptrain: 1% of train.csv is set aside unused.
-        "data": {**data, "val_size": 0.1, "test_size": 0.01},
-        "model": {
-            "layers": [
-                {"type": "linear", "units": 256},
-                "relu",
-                {"type": "linear", "units": 256},
-                "relu",
-                {"type": "linear"},
-            ],
-            "loss": "cross_entropy" if classify else "mse",
-        },
-        "train": {
-            "epochs": 200,
-            "batch_size": 200,
-            "optimizer": {"type": "adam", "lr": 1e-3},
-            "early_stopping": {
-                "monitor": "val_accuracy" if classify else "val_r2",
-                "patience": 10,
-            },
-        },
-    }
+    """What ``mlptrain fit train.csv --target COL --set data.test_size=0 --set seed=S`` trains:
+    the tabular preset, every row of train.csv for training and validation (the suite holds
+    its own test file, as a user with one would set ``test_size: 0``)."""
+    from mlptrain.config.presets import table_config
+
+    config = table_config(train_csv, target=table.target)
+    config["data"]["test_size"] = 0
+    return {**config, "name": "suite", "seed": seed}
 
 
 def fit_mlptrain(train_csv: Path, test_csv: Path, table: Table, seed: int) -> list[Any]:
