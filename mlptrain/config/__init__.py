@@ -36,10 +36,7 @@ from mlptrain.config.loading import (
 )
 from mlptrain.config.overrides import apply_overrides, diff_configs
 from mlptrain.config.schema import (
-    DATASETS,
     LAYER_TYPES,
-    LOSSES,
-    MONITORS,
     OPTIMIZERS,
     SCHEDULES,
     SGD,
@@ -47,8 +44,8 @@ from mlptrain.config.schema import (
     Adam,
     AdamW,
     Config,
-    monitor_mode,
 )
+from mlptrain.config.vocabulary import DATASETS, LOSSES, MONITORS, monitor_mode
 
 __all__ = [
     "DATASETS",

@@ -6,14 +6,12 @@ from collections.abc import Sequence
 
 from mlptrain.config.messages import config_error, suggest
 from mlptrain.config.monitors import split_of
-from mlptrain.config.schema import (
+from mlptrain.config.schema import Config, PlateauSchedule, show_value
+from mlptrain.config.vocabulary import (
     CLASSIFICATION_LOSSES,
     CLASSIFICATION_MONITORS,
     MONITORS,
     REGRESSION_MONITORS,
-    Config,
-    PlateauSchedule,
-    show_value,
 )
 from mlptrain.config.yamlsafe import KeyPath
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.config.messages import suggest
-from mlptrain.config.schema import TASK_LOSSES
+from mlptrain.config.vocabulary import TASK_LOSSES
 from mlptrain.config.yamlsafe import parse_yaml
 from mlptrain.data.tables import is_table_path
 from mlptrain.errors import ConfigError, UserInputError

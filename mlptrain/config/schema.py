@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlptrain.config.monitors import AUTO_MONITOR, direction
+from mlptrain.config.monitors import AUTO_MONITOR
 from mlptrain.config.problems import problem as _problem
 from mlptrain.config.problems import show_value
 from mlptrain.config.table_spec import (
@@ -29,64 +29,20 @@ from mlptrain.config.table_spec import (
     check_table_options,
 )
 from mlptrain.config.track import TRACKERS, TrackSpec  # noqa: F401  (TRACKERS: re-exported)
+from mlptrain.config.vocabulary import (
+    FILE_DATASETS,
+    REGRESSION_DATASETS,
+    TABLE_DATASETS,
+    TASK_HEADLINE_MONITORS,
+    TASK_LOSSES,
+    DatasetName,
+    LossName,
+    MonitorName,
+    StoppingMonitor,
+)
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.nn.registry import LAYERS, LayerType
-
-DatasetName = Literal[
-    "iris",
-    "digits",
-    "wine",
-    "breast_cancer",
-    "diabetes",
-    "moons",
-    "circles",
-    "blobs",
-    "classification",
-    "regression",
-    "csv",
-    "npz",
-    "parquet",
-]
-LossName = Literal["cross_entropy", "mse", "bce"]
-MonitorName = Literal[
-    "val_loss",
-    "val_accuracy",
-    "val_balanced_accuracy",
-    "val_f1_macro",
-    "val_r2",
-    "val_mse",
-    "val_rmse",
-    "val_mae",
-    "train_loss",
-]
-
-DATASETS: tuple[str, ...] = get_args(DatasetName)
-LOSSES: tuple[str, ...] = get_args(LossName)
-MONITORS: tuple[str, ...] = get_args(MonitorName)
-FILE_DATASETS = ("csv", "npz", "parquet")
-# datasets read as tables of named columns (typed, imputed and encoded by mlptrain.data)
-TABLE_DATASETS = ("csv", "parquet")
-# Built-in datasets whose task is known without loading them; used for the default loss.
-REGRESSION_DATASETS = ("diabetes", "regression")
-CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
-# The loss an omitted ``model.loss`` becomes once the task is known.
-TASK_LOSSES: dict[str, LossName] = {"classification": "cross_entropy", "regression": "mse"}
-# ``early_stopping.monitor: auto`` watches the task's headline validation score.
-TASK_HEADLINE_MONITORS: dict[str, MonitorName] = {
-    "classification": "val_accuracy",
-    "regression": "val_r2",
-}
-StoppingMonitor = Literal["auto", MonitorName]
-CLASSIFICATION_MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_f1_macro")
-REGRESSION_MONITORS = ("val_r2", "val_mse", "val_rmse", "val_mae")
-
-
-def monitor_mode(name: str) -> Literal["min", "max"]:
-    """Whether a monitored metric improves downwards (losses, errors) or upwards (scores)."""
-    if name not in MONITORS:
-        raise ValueError(f"unknown monitor {name!r}; allowed: {', '.join(MONITORS)}")
-    return direction(name)
 
 
 def _bare_name(value: object) -> object:

@@ -6,12 +6,7 @@ import math
 
 import pytest
 
-from mlptrain.config.schema import (
-    ConstantSchedule,
-    CosineSchedule,
-    PlateauSchedule,
-    StepSchedule,
-)
+from mlptrain.config.schema import ConstantSchedule, CosineSchedule, PlateauSchedule, StepSchedule
 from mlptrain.training.schedule import Constant, Cosine, Plateau, StepDecay, make_schedule
 
 
