@@ -41,8 +41,7 @@ def read_features(path, feature_names):
     if path.suffix.lower() == ".npz":
         X = read_npz_features(path)
     else:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if row]
+        rows = [row for row in csv.reader(read_text(path).splitlines()) if row]
         if not rows:
             fail(f"{path}: the file is empty; expected a header row, then one row per sample")
         header, body = [h.strip() for h in rows[0]], rows[1:]
@@ -50,13 +49,60 @@ def read_features(path, feature_names):
             columns = [header.index(name) for name in feature_names]
         else:
             columns = list(range(len(header)))
-        try:
-            X = np.array([[float(row[j]) for j in columns] for row in body], dtype=np.float64)
+        try:  # an empty cell is a missing value, refused below like NaN
+            X = np.array(
+                [[float(row[j]) if row[j].strip() else np.nan for j in columns] for row in body],
+                dtype=np.float64,
+            )
         except (ValueError, IndexError) as exc:
             fail(f"{path}: every feature must be a number in every row ({exc})")
     if X.ndim != 2 or X.shape[1] != n_features:
         fail(f"{path}: X has shape {X.shape}, but the model expects {n_features} features")
+    check_finite(path, X, feature_names)
     return X
+
+
+def check_finite(path, X, names):
+    """NaN, inf or empty features: one line naming the columns and the first row, exit 2
+    (the message of `mlptrain predict`)."""
+    bad = ~np.isfinite(X)
+    count = int(bad.sum())
+    if count == 0:
+        return
+    per_column = bad.sum(axis=0)
+    columns = [f"{names[j]!r} ({int(per_column[j])})" for j in np.flatnonzero(per_column)]
+    listed = columns[0] if len(columns) == 1 else ", ".join(columns[:-1]) + " and " + columns[-1]
+    first = int(np.flatnonzero(bad.any(axis=1))[0])
+    noun = "value" if count == 1 else "values"
+    fail(
+        f"{path}: {count} missing or non-finite {noun} (NaN, inf or empty) in features, in "
+        f"column{'s' if len(columns) > 1 else ''} {listed}; first at row index {first}; "
+        "mlptrain does not impute: drop or fill those rows"
+    )
+
+
+def read_text(path):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV")
+
+
+def read_parquet_columns(path):
+    """A Parquet table's columns as str arrays (missing cells as ''); needs pyarrow."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        fail(f"{path}: reading Parquet needs pyarrow (pip install pyarrow); or give a CSV")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow's errors differ by version; one line either way
+        fail(f"{path}: not a readable Parquet file ({exc})")
+    return {
+        name: np.array(["" if v is None else str(v) for v in table.column(name).to_pylist()])
+        for name in table.column_names
+    }
 
 
 def read_npz_features(path):
@@ -71,10 +117,15 @@ def read_npz_features(path):
 
 def read_table(path, weights):
     """The raw columns of a CSV in the training file's format: name -> str array."""
+    if str(path).lower().endswith(".parquet"):
+        columns = read_parquet_columns(path)
+        missing = [str(n) for n in weights["table_features"] if str(n) not in columns]
+        if missing:
+            fail(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
+        return {name: np.char.strip(values) for name, values in columns.items()}
     delimiter = str(weights["table_delimiter"])
     delimiter = "\t" if delimiter == "\\t" else delimiter
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        text = handle.read()
+    text = read_text(path)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         fail(f"{path}: the file is empty; expected a header row, then one row per sample")
@@ -201,7 +252,9 @@ def predict(weights, X):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Predict with an exported mlptrain model.")
-    parser.add_argument("input", help="CSV (with a header) or NPZ (array X) of raw features")
+    parser.add_argument(
+        "input", help="CSV (with a header), Parquet (a table model) or NPZ (array X) of features"
+    )
     parser.add_argument("--output", help="write the CSV here instead of stdout")
     parser.add_argument(
         "--proba", action="store_true", help="add one proba_<label> column per class"

@@ -267,3 +267,57 @@ def _write(path, text):
 def _npz(path, **arrays):
     np.savez(path, **arrays)
     return path
+
+
+def test_standalone_script_reads_the_parquet_a_model_was_trained_on(tmp_path):
+    """Issue 21 case 8: a Parquet-trained table model's script reads Parquet input (it used to
+    crash with UnicodeDecodeError) and gives predict's answers."""
+    import pandas as pd
+
+    from mlptrain.serving.predict import predict_table
+    from tests.data.test_tables import mixed_rows
+
+    rows = mixed_rows(200)
+    frame = pd.DataFrame(rows[1:], columns=rows[0]).replace("", None)
+    frame.to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "c.yaml").write_text(
+        "data: {dataset: parquet, path: t.parquet, target: churn}\n"
+        "model: {layers: [{type: linear, units: 8}, relu, linear]}\ntrain: {epochs: 2}\n"
+    )
+    run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
+    export_numpy(run.dir, tmp_path / "exported")
+    new = tmp_path / "new.parquet"
+    frame.drop(columns="churn").head(20).to_parquet(new)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    header, expected = predict_table(run.dir, new, proba=False)
+    lines = [line.split(",") for line in done.stdout.strip().splitlines()]
+    assert lines[0] == header
+    assert lines[1:] == [list(map(str, r)) for r in expected]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_standalone_script_refuses_non_finite_features_as_predict_does(runs, tmp_path, cli, bad):
+    """Issue 21 case 8: NaN or inf in an NPZ used to give 'prediction 0' and exit 0."""
+    out = tmp_path / "exported"
+    export_numpy(runs["every_layer"], out)
+    X = np.ones((5, 4))
+    X[3, 1] = bad
+    path = _npz(tmp_path / "x.npz", X=X)
+    done = subprocess.run(
+        [sys.executable, str(out / "predict.py"), str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    core = (
+        "1 missing or non-finite value (NaN, inf or empty) in features, in column "
+        "'sepal width (cm)' (1); first at row index 3"
+    )
+    assert core in line
+    predicted = cli("predict", runs["every_layer"], path)
+    assert predicted.exit_code == 2
+    assert core in predicted.stderr
