@@ -23,7 +23,15 @@ from mlptrain.session.directory import prepare_run_dir, resolve_checkpoint
 from mlptrain.session.report_writer import class_names
 from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
-from mlptrain.store.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.store.layout import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    METRICS_FILE,
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_MD,
+)
 from mlptrain.store.lock import RunLock
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import with_trackers
@@ -157,16 +165,16 @@ def fit(
         if overwrite:
             # The old run's checkpoints go too: a --resume must never pick them up.
             for stale in (
-                "metrics.jsonl",
-                "report.json",
-                "report.md",
-                "report.html",
+                METRICS_FILE,
+                REPORT_JSON,
+                REPORT_MD,
+                REPORT_HTML,
                 f"{CHECKPOINT_DIR}/last.safetensors",
                 f"{CHECKPOINT_DIR}/best.safetensors",
                 TRACKING_STATE,
             ):
                 (run_dir / stale).unlink(missing_ok=True)
-        atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved))
+        atomic_write_text(run_dir / CONFIG_FILE, config_to_yaml(resolved))
         if overwrite and (run_dir / "figures").is_dir():
             for figure in (run_dir / "figures").glob("*.png"):
                 figure.unlink()

@@ -13,10 +13,11 @@ from mlptrain.reporting.metrics import HEADLINE
 from mlptrain.reporting.report import write_reports
 from mlptrain.reporting.tables import markdown_table
 from mlptrain.store.jsonl import read_jsonl
+from mlptrain.store.layout import CONFIG_FILE, METRICS_FILE, REPORT_JSON
 
 
 def _read_report(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "report.json"
+    path = Path(run_dir) / REPORT_JSON
     if not Path(run_dir).is_dir():
         raise UserInputError(f"{run_dir}: no such run directory")
     if not path.is_file():
@@ -38,7 +39,7 @@ def rebuild_report(run_dir: Path) -> dict[str, Any]:
     curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
     report = _read_report(run_dir)
     _check_same_data(run_dir, report)
-    history = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    history = read_jsonl(Path(run_dir) / METRICS_FILE)
     if history:
         report["training"]["history"] = history
         report["training"]["epochs_run"] = len(history)
@@ -53,7 +54,7 @@ def _check_same_data(run_dir: Path, report: dict[str, Any]) -> None:
     from mlptrain.data.splits import fingerprint_for
 
     stored = (report.get("data") or {}).get("fingerprint")
-    config_path = Path(run_dir) / "config.yaml"
+    config_path = Path(run_dir) / CONFIG_FILE
     if not stored or not config_path.is_file():
         return  # a run from before fingerprints, or without its config
     cfg = load_config(config_path)
@@ -79,7 +80,7 @@ def _layers(report: dict[str, Any]) -> str:
 def _config(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
     from mlptrain.config.yamlsafe import read_yaml
 
-    path = Path(run_dir) / "config.yaml"
+    path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         return {}
     data, _ = read_yaml(path)

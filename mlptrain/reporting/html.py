@@ -19,6 +19,7 @@ from mlptrain.reporting.metrics import HEADLINE, SCALAR_METRICS
 from mlptrain.reporting.page import e, fmt, html_page, is_number, table
 from mlptrain.reporting.tables import sample_epochs
 from mlptrain.store.atomic import atomic_write_text
+from mlptrain.store.layout import REPORT_HTML
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -60,7 +61,7 @@ RESULT_FIGURES = ("confusion", "per_class", "pred_vs_true", "residuals")
 
 def write_html(run_dir: Path, report: dict[str, Any], figures: dict[str, Path]) -> Path:
     """Write ``run_dir/report.html`` atomically and return its path."""
-    path = Path(run_dir) / "report.html"
+    path = Path(run_dir) / REPORT_HTML
     atomic_write_text(path, render_html(report, figures))
     return path
 

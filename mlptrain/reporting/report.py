@@ -24,6 +24,7 @@ from mlptrain.reporting.metrics import (
 )
 from mlptrain.reporting.tables import format_number, markdown_table, sample_epochs
 from mlptrain.store.atomic import atomic_write_text
+from mlptrain.store.layout import REPORT_JSON, REPORT_MD
 
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
@@ -181,8 +182,8 @@ def write_reports(
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
     ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``workers`` (a
     fit's drawer) may draw the figures in parallel processes."""
-    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
-    atomic_write_text(run_dir / "report.md", render_markdown(report))
+    atomic_write_text(run_dir / REPORT_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(run_dir / REPORT_MD, render_markdown(report))
     if not html:
         return
     from mlptrain.reporting.figures import make_figures
@@ -195,7 +196,7 @@ def write_reports(
     else:
         drawn = make_figures(report, run_dir / "figures")
     if drawn:  # report.md was written first, so it exists even if a figure failed
-        atomic_write_text(run_dir / "report.md", render_markdown(report, drawn))
+        atomic_write_text(run_dir / REPORT_MD, render_markdown(report, drawn))
     write_html(run_dir, report, drawn)
 
 

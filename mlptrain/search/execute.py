@@ -22,6 +22,7 @@ from mlptrain.search.spec import (
 from mlptrain.search.trial import blas_threads_per_job, run_trial
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.jsonl import append_line, read_jsonl
+from mlptrain.store.layout import REPORT_JSON
 from mlptrain.tracking.parents import ParentRun
 from mlptrain.training.signals import Interrupted, SweepInterrupted
 
@@ -344,5 +345,5 @@ def draw_best_report(sweep_dir: Path, summary: Mapping[str, Any]) -> None:
     if not candidates:
         return
     chosen = (min if minimise else max)(candidates, key=lambda t: t["monitor"])
-    if (sweep_dir / chosen["trial"] / "report.json").is_file():
+    if (sweep_dir / chosen["trial"] / REPORT_JSON).is_file():
         rebuild_report(sweep_dir / chosen["trial"])

@@ -12,6 +12,7 @@ from mlptrain.reporting.page import e, html_page
 from mlptrain.reporting.tables import markdown_table
 from mlptrain.search.spec import SweepSpec, Trial, headline_metric, monitor_minimised, yaml_text
 from mlptrain.store.atomic import atomic_write_bytes, atomic_write_text
+from mlptrain.store.layout import REPORT_HTML, REPORT_MD
 
 STATUSES = ("completed", "pruned", "failed")  # of a trial in results.jsonl; else "pending"
 
@@ -328,7 +329,7 @@ def write_sweep_reports(
             atomic_write_bytes(sweep_dir / "study.png", study_png)
     reports = {}  # each trial's report, linked from sweep.html: the page if drawn, else report.md
     for trial in summary["trials"]:
-        for name in ("report.html", "report.md"):
+        for name in (REPORT_HTML, REPORT_MD):
             if (sweep_dir / trial["trial"] / name).is_file():
                 reports[trial["trial"]] = name
                 break

@@ -18,6 +18,7 @@ from typing import Any
 from mlptrain.errors import MlptrainError
 from mlptrain.search.spec import monitor_minimised
 from mlptrain.store.jsonl import read_jsonl
+from mlptrain.store.layout import METRICS_FILE
 
 
 def blas_threads_per_job(jobs: int) -> int:
@@ -76,7 +77,7 @@ def cached_data(cfg: Any) -> Any:
 
 
 def _epochs_run(run_dir: Path) -> int:
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / METRICS_FILE
     return len(read_jsonl(path)) if path.is_file() else 0
 
 

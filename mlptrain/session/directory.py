@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.store.atomic import check_writable
-from mlptrain.store.checkpoint import CHECKPOINT_DIR
+from mlptrain.store.layout import CHECKPOINT_DIR
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:

@@ -27,8 +27,15 @@ from mlptrain.errors import CheckpointError, ConfigError, DataError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.session.training import Run, train_in
 from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
-from mlptrain.store.checkpoint import CHECKPOINT_DIR, Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.store.checkpoint import Checkpoint, expect_tensors, load_checkpoint
 from mlptrain.store.jsonl import truncate_jsonl
+from mlptrain.store.layout import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+)
 from mlptrain.store.lock import RunLock
 from mlptrain.tracking import with_trackers
 from mlptrain.training.run_state import checkpoint_tensors, load_model_state, model_tensors, restore
@@ -49,7 +56,7 @@ def locate(path: str | Path) -> tuple[Path, Path]:
     ``checkpoints/<name>.safetensors``."""
     path = Path(path)
     if path.is_dir():
-        checkpoint = path / CHECKPOINT_DIR / "last.safetensors"
+        checkpoint = path / CHECKPOINT_DIR / LAST_CHECKPOINT
         if not checkpoint.exists():
             raise CheckpointError(
                 f"«resume» {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
@@ -166,7 +173,7 @@ def resume(
         # Before anything is written: a refused resume leaves config.yaml as it was.
         _check_same_data(setup, ckpt)
         if overrides or track:
-            atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+            atomic_write_text(run_dir / CONFIG_FILE, config_to_yaml(cfg))
         return train_in(
             setup,
             run_dir,
@@ -191,7 +198,7 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
         ) from None
     epoch = trainer.state.epoch
     history = truncate_jsonl(
-        saver.run_dir / "metrics.jsonl",
+        saver.run_dir / METRICS_FILE,
         lambda record: isinstance(record.get("epoch"), int) and record["epoch"] <= epoch,
     )
     trainer.state.history = history
@@ -199,7 +206,7 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
     saver.saved["last"] = (trainer.state.epoch, trainer.state.step)
     stopper = setup.stopper
     if stopper is not None and stopper.best_epoch > 0:
-        saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / "best.safetensors")
+        saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT)
 
 
 def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:

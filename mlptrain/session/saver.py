@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from mlptrain.store.atomic import atomic_write_text
-from mlptrain.store.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from mlptrain.store.checkpoint import save_checkpoint
 from mlptrain.store.jsonl import append_line
+from mlptrain.store.layout import CHECKPOINT_DIR, METRICS_FILE
 from mlptrain.training.run_state import checkpoint_tensors, run_metadata
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
@@ -62,7 +63,7 @@ class Saver:
         if self.written_epochs == 0 and history:
             # One write for the whole file instead of an fsynced append per epoch.
             lines = "".join(json.dumps(r, allow_nan=False) + "\n" for r in history)
-            atomic_write_text(self.run_dir / "metrics.jsonl", lines)
+            atomic_write_text(self.run_dir / METRICS_FILE, lines)
             self.written_epochs = len(history)
         self._flush_metrics(history)
         for kind, held in self._pending.items():
@@ -83,5 +84,5 @@ class Saver:
 
     def _flush_metrics(self, history: list[dict[str, Any]]) -> None:
         for record in history[self.written_epochs :]:
-            append_line(self.run_dir / "metrics.jsonl", json.dumps(record, allow_nan=False))
+            append_line(self.run_dir / METRICS_FILE, json.dumps(record, allow_nan=False))
         self.written_epochs = len(history)

@@ -15,7 +15,7 @@ from mlptrain.session.directory import prepare_run_dir
 from mlptrain.session.report_writer import write_run_report
 from mlptrain.session.saver import Saver
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
-from mlptrain.store.checkpoint import CHECKPOINT_DIR
+from mlptrain.store.layout import BEST_CHECKPOINT, CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE
 from mlptrain.store.lock import RunLock
 from mlptrain.training.arrays import plain, point_at_run_dir
 from mlptrain.training.observers import compose
@@ -39,7 +39,7 @@ class Run:
 
     @property
     def best_checkpoint(self) -> Path:
-        return self.dir / CHECKPOINT_DIR / "best.safetensors"
+        return self.dir / CHECKPOINT_DIR / BEST_CHECKPOINT
 
     def __repr__(self) -> str:
         """One line: where, how it ended, and the headline test metric (not the whole report)."""
@@ -182,7 +182,7 @@ def _train_in(
         )  # fmt: skip
     except KeyboardInterrupt:
         tracked.finish("interrupted", None)
-        checkpoint = run_dir / CHECKPOINT_DIR / "best.safetensors"
+        checkpoint = run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT
         raise ReportInterrupted(run_dir, checkpoint) from None
     tracked.finish(status, report)
     return Run(
@@ -213,11 +213,11 @@ def write_run_dir(
     with RunLock(run_dir):
         clean_temp_files(run_dir)
         write_npz(setup.config.data.path, raw)
-        atomic_write_text(run_dir / "config.yaml", config_to_yaml(setup.config))
+        atomic_write_text(run_dir / CONFIG_FILE, config_to_yaml(setup.config))
         saver = Saver(setup, run_dir)
         saver.trainer = Trainer(setup)
         saver.trainer.state = state
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        (run_dir / METRICS_FILE).unlink(missing_ok=True)
         saver("last")
         saver("best")
         report = write_run_report(

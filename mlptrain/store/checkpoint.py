@@ -31,7 +31,6 @@ from mlptrain.store.atomic import atomic_write_bytes
 from mlptrain.store.checkpoint_checks import DTYPES, FORMAT, FORMAT_VERSION, read_validated
 
 # Where a run directory keeps its checkpoints (last.safetensors, best.safetensors).
-CHECKPOINT_DIR = "checkpoints"
 
 StrPath = str | os.PathLike[str]
 

@@ -20,6 +20,7 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import config_to_dict, config_to_yaml
 from mlptrain.store.atomic import atomic_write_text
+from mlptrain.store.layout import CONFIG_FILE, REPORT_HTML, REPORT_JSON, REPORT_MD
 from mlptrain.tracking.dispatch import Dispatcher
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Callbacks
@@ -28,10 +29,10 @@ STATE_FILE = "tracking.json"
 DRAIN_SECONDS = 5.0  # before the report is written, so a tracker that failed early is in it
 # Files of a finished run that MLflow keeps as artifacts (path in the run dir, artifact folder).
 ARTIFACTS = (
-    ("config.yaml", None),
-    ("report.json", None),
-    ("report.md", None),
-    ("report.html", None),
+    (CONFIG_FILE, None),
+    (REPORT_JSON, None),
+    (REPORT_MD, None),
+    (REPORT_HTML, None),
     ("figures", "figures"),
     ("checkpoints/best.safetensors", "checkpoints"),
 )
@@ -184,7 +185,7 @@ class TrackingSession:
         if report is not None and report.get("tracking") != entry:
             report["tracking"] = entry
             text = json.dumps(report, indent=2, allow_nan=False) + "\n"
-            atomic_write_text(self.run_dir / "report.json", text)
+            atomic_write_text(self.run_dir / REPORT_JSON, text)
 
     def entry(self) -> dict[str, Any]:
         """What report.json records under ``tracking``: each tracker's state and any failure."""
