@@ -195,13 +195,13 @@ def _fit_one(
             else f" (best epoch {best} of {epochs})"
         )
     )
-    if quiet:  # else printed before the first epoch
+    if quiet or resume is not None:  # else printed before the first epoch
         for note in report["data"].get("notes") or []:
             typer.echo(f"note: {note}")
-    shown = "test" if "test" in report["metrics"] else "val"
-    if shown == "val":
+    shown = next(s for s in ("test", "val", "train") if s in report["metrics"])
+    if shown != "test":
         typer.echo("no test split (data.test_size is 0): score a file with evaluate RUN --data")
-    typer.echo(f"{'test' if shown == 'test' else 'validation'} metrics:")
+    typer.echo(f"{ {'test': 'test', 'val': 'validation', 'train': 'training'}[shown] } metrics:")
     typer.echo(format_metrics_table(report["metrics"][shown], report["task"]))
     for warning in report.get("warnings") or []:
         typer.echo(f"warning: {warning}")

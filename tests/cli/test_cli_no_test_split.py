@@ -72,3 +72,14 @@ def test_fit_with_test_size_zero_trains_on_every_row(cli, table: Path, tmp_path:
     scored = cli("evaluate", run, "--data", table, "--format", "json")
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["n_samples"] == 100
+
+
+def test_no_test_and_no_validation_split_prints_the_training_metrics(cli, table, tmp_path) -> None:
+    result = cli(
+        "fit", table, "--target", "y", "--out", tmp_path / "run", "--no-figures", "--quiet",
+        "--set", "data.test_size=0", "--set", "data.val_size=0",
+        "--set", "train.early_stopping=null", "--set", "train.epochs=2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "training metrics:" in result.stdout
+    assert "accuracy" in result.stdout
