@@ -16,7 +16,7 @@ from typing import Any
 from mlptrain.config.messages import suggest
 from mlptrain.config.vocabulary import TASK_LOSSES
 from mlptrain.config.yamlsafe import parse_yaml
-from mlptrain.data.tables import is_table_path
+from mlptrain.data.tables import TABLE_SUFFIXES, is_table_path
 from mlptrain.errors import ConfigError, UserInputError
 
 PRESETS = ("tabular",)
@@ -61,8 +61,7 @@ def table_config(
     path = Path(path)
     if not is_table_path(path):
         raise UserInputError(
-            f"{path}: not a table file; allowed: .csv, .tsv, .csv.gz, .tsv.gz, .parquet (or a "
-            "YAML config)"
+            f"{path}: not a table file; allowed: {', '.join(TABLE_SUFFIXES)} (or a YAML config)"
         )
     if target is None:
         raise UserInputError(
@@ -72,8 +71,8 @@ def table_config(
     if task is not None and task not in TASKS:
         raise UserInputError(f"«task» {task!r}: allowed: {', '.join(TASKS)}")
     name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".parquet"):
-        name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
+    for suffix in (".gz", ".csv", ".tsv", ".parquet"):  # houses.csv.gz -> houses
+        name = name[: -len(suffix)] if name.lower().endswith(suffix) else name
     data: dict[str, Any] = {
         "dataset": "parquet" if path.name.lower().endswith(".parquet") else "csv",
         "path": str(path.absolute()),
