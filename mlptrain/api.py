@@ -25,8 +25,10 @@ from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.layout import (
+    BEST_CHECKPOINT,
     CHECKPOINT_DIR,
     CONFIG_FILE,
+    LAST_CHECKPOINT,
     METRICS_FILE,
     REPORT_HTML,
     REPORT_JSON,
@@ -169,8 +171,8 @@ def fit(
                 REPORT_JSON,
                 REPORT_MD,
                 REPORT_HTML,
-                f"{CHECKPOINT_DIR}/last.safetensors",
-                f"{CHECKPOINT_DIR}/best.safetensors",
+                f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
+                f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}",
                 TRACKING_STATE,
             ):
                 (run_dir / stale).unlink(missing_ok=True)

@@ -301,7 +301,7 @@ def _still_improving_warning(history: list[dict[str, Any]]) -> list[str]:
     losses = [r.get(key) for r in history]
     if len(history) < 2 or not all(isinstance(v, int | float) for v in losses):
         return []
-    if min(range(len(losses)), key=losses.__getitem__) != len(losses) - 1:
+    if int(np.argmin(losses)) != len(losses) - 1:
         return []
     last = history[-1].get("epoch", len(history))
     return [

@@ -60,7 +60,7 @@ def locate(path: str | Path) -> tuple[Path, Path]:
         if not checkpoint.exists():
             raise CheckpointError(
                 f"«resume» {path}: no checkpoint to resume from ({CHECKPOINT_DIR}/"
-                "last.safetensors is missing); the run stopped before its first checkpoint: "
+                f"{LAST_CHECKPOINT} is missing); the run stopped before its first checkpoint: "
                 "start it again with its config"
             )
         return path, checkpoint

@@ -30,8 +30,6 @@ from mlptrain.errors import CheckpointError
 from mlptrain.store.atomic import atomic_write_bytes
 from mlptrain.store.checkpoint_checks import DTYPES, FORMAT, FORMAT_VERSION, read_validated
 
-# Where a run directory keeps its checkpoints (last.safetensors, best.safetensors).
-
 StrPath = str | os.PathLike[str]
 
 _TAG_BY_KIND = {(dtype.kind, dtype.itemsize): tag for tag, dtype in DTYPES.items()}

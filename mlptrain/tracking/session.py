@@ -20,7 +20,14 @@ import numpy as np
 from mlptrain import __version__
 from mlptrain.config import config_to_dict, config_to_yaml
 from mlptrain.store.atomic import atomic_write_text
-from mlptrain.store.layout import CONFIG_FILE, REPORT_HTML, REPORT_JSON, REPORT_MD
+from mlptrain.store.layout import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_MD,
+)
 from mlptrain.tracking.dispatch import Dispatcher
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Callbacks
@@ -34,7 +41,7 @@ ARTIFACTS = (
     (REPORT_MD, None),
     (REPORT_HTML, None),
     ("figures", "figures"),
-    ("checkpoints/best.safetensors", "checkpoints"),
+    (f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}", CHECKPOINT_DIR),
 )
 
 

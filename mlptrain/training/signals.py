@@ -22,6 +22,7 @@ from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from mlptrain.errors import Interruption
+from mlptrain.store.layout import CHECKPOINT_DIR, LAST_CHECKPOINT
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -40,7 +41,7 @@ class Interrupted(Interruption):
         name = signal.Signals(signum).name if signum is not None else "a stop request"
         super().__init__(
             f"interrupted by {name}: stopped after step {step} (epoch {epoch + 1}) and saved "
-            f"{self.run_dir / 'checkpoints' / 'last.safetensors'}\n"
+            f"{self.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT}\n"
             f"resume with: {resume_command(self.run_dir)}"
         )
 

@@ -12,6 +12,7 @@ import pytest
 from mlptrain.config import load_config
 from mlptrain.data.splits import prepare
 from mlptrain.errors import DataError
+from tests.conftest import assert_no_traceback
 from tests.data.test_tables import mixed_rows, write_rows
 
 HEAD = """\
@@ -142,7 +143,7 @@ def test_split_errors(tmp_path: Path, cli, values, extra, message) -> None:
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ def test_split_config_errors(tmp_path: Path, cli, extra, message) -> None:
     result = cli("fit", table_config(tmp_path, rows, extra), "--out", tmp_path / "run")
     assert result.exit_code == 2, result.output
     assert message in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_group_column_is_refused_for_builtin_datasets(tmp_path: Path, cli) -> None:
