@@ -94,8 +94,8 @@ def _validation_split_problems(config: Config) -> list[tuple[KeyPath, str]]:
 def _output_units_problems(
     cfg: Config, n_classes: int | None, n_targets: int | None
 ) -> list[tuple[KeyPath, str]]:
-    """A written ``units`` of the last layer that the data cannot fill."""
-    last = len(cfg.model.layers) - 1
+    """A written ``units`` of the output layer that the data cannot fill."""
+    last = cfg.model.output_index
     units = getattr(cfg.model.layers[last], "units", None)
     loss = cfg.model.loss
     if loss == "bce":

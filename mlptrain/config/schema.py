@@ -42,6 +42,7 @@ from mlptrain.config.vocabulary import (
 )
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.data.frame import DEFAULT_NA_VALUES
+from mlptrain.nn.build import UNCLOSED_ENSEMBLE, ensemble_problem
 from mlptrain.nn.registry import LAYERS, LayerType
 
 
@@ -73,6 +74,8 @@ def _layer_model(entry: LayerType) -> type[_Strict]:
 # One model per entry of the layer registry (mlptrain.nn.registry), in its order.
 LAYER_MODELS: dict[str, type[_Strict]] = {name: _layer_model(e) for name, e in LAYERS.items()}
 LinearLayer = LAYER_MODELS["linear"]
+# the layer types that may produce the outputs (the loss reads the last one's)
+OUTPUT_LAYERS = (LinearLayer, LAYER_MODELS["ensemble_linear"])
 
 
 def layer_model(module: type) -> type[_Strict]:
@@ -281,20 +284,40 @@ class ModelSpec(_Strict):
     def _bare_layer_names(cls, value: object) -> object:
         return [_bare_name(item) for item in value] if isinstance(value, list) else value
 
+    @property
+    def output_index(self) -> int:
+        """The index of the layer that produces the outputs: the last one, or the one before
+        a closing ``ensemble_mean``."""
+        last = len(self.layers) - 1
+        return last - 1 if last > 0 and self.layers[last].type == "ensemble_mean" else last
+
     @model_validator(mode="after")
     def _output_layer(self) -> ModelSpec:
-        last = len(self.layers) - 1
-        if not isinstance(self.layers[last], LinearLayer):
+        members = 1
+        for index, layer in enumerate(self.layers):
+            problem = ensemble_problem(layer.type, members)
+            if problem:
+                raise _problem(("layers", index), problem)
+            if layer.type == "ensemble":
+                members = layer.k
+            elif layer.type == "ensemble_mean":
+                members = 1
+        if members != 1:
+            raise _problem(("layers",), UNCLOSED_ENSEMBLE)
+        out = self.output_index
+        if not isinstance(self.layers[out], OUTPUT_LAYERS):
+            where = "last layer" if out == len(self.layers) - 1 else "layer before ensemble_mean"
             raise _problem(
-                ("layers", last),
-                f"the last layer is {self.layers[last].type!r}; the last layer must be "
-                "'linear' (it produces the outputs the loss reads: logits or predictions)",
+                ("layers", out),
+                f"the {where} is {self.layers[out].type!r}; the {where} must be 'linear' "
+                "(or 'ensemble_linear' inside an ensemble): it produces the outputs the loss "
+                "reads, logits or predictions",
             )
-        for index, layer in enumerate(self.layers[:last]):
-            if isinstance(layer, LinearLayer) and layer.units is None:
+        for index, layer in enumerate(self.layers[:out]):
+            if isinstance(layer, OUTPUT_LAYERS) and layer.units is None:
                 raise _problem(
                     ("layers", index, "units"),
-                    "null is not allowed here; units may be left out only in the last layer "
+                    "null is not allowed here; units may be left out only in the output layer "
                     "(it is inferred from the data); must be an integer >= 1",
                 )
         return self
@@ -429,9 +452,11 @@ class Config(_Strict):
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"output units must be an integer >= 1, got {n!r}")
-        last = self.model.layers[-1]
-        if not isinstance(last, LinearLayer) or last.units is not None:
+        out = self.model.output_index
+        last = self.model.layers[out]
+        if not isinstance(last, OUTPUT_LAYERS) or last.units is not None:
             return self.model_copy(deep=True)
-        layers = [*self.model.layers[:-1], last.model_copy(update={"units": n})]
+        layers = list(self.model.layers)
+        layers[out] = last.model_copy(update={"units": n})
         model = self.model.model_copy(update={"layers": layers})
         return self.model_copy(update={"model": model})

@@ -4,6 +4,7 @@ from mlptrain.nn.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Ta
 from mlptrain.nn.batchnorm import BatchNorm1d
 from mlptrain.nn.build import build_model
 from mlptrain.nn.dropout import Dropout
+from mlptrain.nn.ensemble import EnsembleInput, EnsembleLinear, EnsembleMean
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.losses import LOSSES, BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
 from mlptrain.nn.module import Module
@@ -15,6 +16,9 @@ __all__ = [
     "BCEWithLogits",
     "BatchNorm1d",
     "Dropout",
+    "EnsembleInput",
+    "EnsembleLinear",
+    "EnsembleMean",
     "Identity",
     "LeakyReLU",
     "Linear",

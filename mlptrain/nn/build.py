@@ -39,6 +39,18 @@ def _next_activation(specs: Sequence[Any], index: int) -> str | None:
     return None
 
 
+UNCLOSED_ENSEMBLE = "an ensemble layer needs an ensemble_mean layer after it, to close it"
+
+
+def ensemble_problem(kind: str, members: int) -> str | None:
+    """What is wrong with layer ``kind`` where ``members`` members are open (1: none)."""
+    if kind == "ensemble" and members > 1:
+        return "ensemble is not allowed inside an ensemble (before its ensemble_mean)"
+    if kind in ("ensemble_linear", "ensemble_mean") and members == 1:
+        return f"{kind} is only allowed after an ensemble layer (and before its ensemble_mean)"
+    return None
+
+
 def build_model(
     specs: Sequence[Any],
     *,
@@ -56,6 +68,7 @@ def build_model(
     """
     modules: list[Module] = []
     width = n_inputs
+    members = 1
     for index, spec in enumerate(specs):
         kind = layer_type(spec)
         entry = LAYERS.get(kind)
@@ -67,8 +80,17 @@ def build_model(
             options["init"] = (
                 auto_scheme(_next_activation(specs, index)) if init == "auto" else init
             )
-        ctx = BuildContext(rng=rng, dtype=np.dtype(dtype), width=width)
+        problem = ensemble_problem(kind, members)
+        if problem:
+            raise ValueError(problem)
+        ctx = BuildContext(rng=rng, dtype=np.dtype(dtype), width=width, members=members)
         module = entry.make(options, ctx)
         modules.append(module)
         width = getattr(module, "out_features", width)
+        if kind == "ensemble":
+            members = int(options["k"])
+        elif kind == "ensemble_mean":
+            members = 1
+    if members != 1:
+        raise ValueError(UNCLOSED_ENSEMBLE)
     return Sequential(modules, head=head)

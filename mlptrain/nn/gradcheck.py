@@ -289,6 +289,8 @@ def check_model(
                 rows.append((f"{index} {layer!r}: {key}", error))
             activations = layer.forward(activations)
         reset_buffers()
+        if model.training:  # an ensemble's training output has a block of rows per member
+            target = model.repeat(target)
         rows.append(
             (
                 f"loss {loss!r}: output",

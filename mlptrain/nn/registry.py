@@ -27,10 +27,12 @@ import numpy as np
 from mlptrain.nn.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from mlptrain.nn.batchnorm import BatchNorm1d
 from mlptrain.nn.dropout import Dropout
+from mlptrain.nn.ensemble import EnsembleInput, EnsembleLinear, EnsembleMean
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.module import Module
 
-Role = Literal["linear", "activation", "dropout", "normalization"]
+# "ensemble": opens (ensemble) or closes (ensemble_mean) a stack's ensemble of members.
+Role = Literal["linear", "activation", "dropout", "normalization", "ensemble"]
 
 # Lint facts an entry may carry (read by mlptrain.training.validate):
 NONLINEAR = "nonlinear"  # breaks the composition of two linear layers
@@ -48,6 +50,7 @@ class BuildContext:
     rng: np.random.Generator
     dtype: np.dtype
     width: int  # the number of features the layer receives
+    members: int = 1  # k inside an ensemble (between ensemble and ensemble_mean), else 1
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,17 @@ def _plain(module: type[Module]) -> Callable[[Mapping[str, Any], BuildContext], 
 def _linear(options: Mapping[str, Any], ctx: BuildContext) -> Module:
     # units and the initialisation scheme are resolved by the builder (mlptrain.nn.build)
     return Linear(ctx.width, options["units"], rng=ctx.rng, dtype=ctx.dtype, init=options["init"])
+
+
+def _ensemble_linear(options: Mapping[str, Any], ctx: BuildContext) -> Module:
+    return EnsembleLinear(
+        ctx.members,
+        ctx.width,
+        options["units"],
+        rng=ctx.rng,
+        dtype=ctx.dtype,
+        init=options["init"],
+    )
 
 
 _ENTRIES = (
@@ -160,6 +174,36 @@ _ENTRIES = (
         lint=frozenset({BATCH_STATISTICS}),
         export="batchnorm",
         export_values=("eps",),
+    ),
+    LayerType(
+        "ensemble",
+        EnsembleInput,
+        lambda options, ctx: EnsembleInput(options["k"], ctx.width, rng=ctx.rng, dtype=ctx.dtype),
+        role="ensemble",
+        options={"k": Option(int, 8, {"ge": 2}, "members of the ensemble")},
+        export="ensemble",
+        doc="opens an ensemble of k members: each row once per member, scaled by the member's "
+        "learned vector (random signs at first); closed by ensemble_mean",
+    ),
+    LayerType(
+        "ensemble_linear",
+        EnsembleLinear,
+        _ensemble_linear,
+        role="linear",
+        options={"units": Option(int | None, None, {"ge": 1})},
+        export="ensemble_linear",
+        doc="inside an ensemble: a linear layer of each member's own (a linear layer there is "
+        "shared by the members)",
+    ),
+    LayerType(
+        "ensemble_mean",
+        EnsembleMean,
+        lambda options, ctx: EnsembleMean(ctx.members),
+        role="ensemble",
+        export="ensemble_mean",
+        export_values=("k",),
+        doc="closes the ensemble: the members' losses are averaged in training, their outputs "
+        "in evaluation",
     ),
 )
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from mlptrain.nn.activations import stable_sigmoid
 from mlptrain.nn.dropout import Dropout
+from mlptrain.nn.ensemble import EnsembleInput
 from mlptrain.nn.losses import log_softmax, softmax
 from mlptrain.nn.module import Module
 
@@ -76,6 +77,17 @@ class Sequential(Module):
             views[name] = flat[offset : offset + param.size].reshape(param.shape)
             offset += param.size
         return views
+
+    @property
+    def members(self) -> int:
+        """k of an ensemble stack (1 otherwise). In training mode its output has k rows per
+        input row, member 0's block first: the targets are repeated with :meth:`repeat`."""
+        return next((m.k for m in self.modules if isinstance(m, EnsembleInput)), 1)
+
+    def repeat(self, targets: np.ndarray) -> np.ndarray:
+        """``targets`` (or sample weights) once per member, to match training-mode outputs."""
+        k = self.members
+        return targets if k == 1 else np.concatenate([targets] * k)
 
     @property
     def dtype(self) -> np.dtype:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.nn.activations import ReLU, Sigmoid, Tanh
-from mlptrain.nn.linear import Linear
+from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 
 # A sigmoid/tanh output counts as saturated beyond this share of its half-range.
@@ -56,6 +56,12 @@ def layer_name(index: int, module: object) -> str:
     return f"{index} {module!r}"
 
 
+def _has_weights(module: Any) -> bool:
+    """Whether ``module`` is a linear layer (the registry's "linear" role: a weight W)."""
+    entry = layer_of(module)
+    return entry is not None and entry.role == "linear"
+
+
 class LayerDiagnostics:
     """Accumulates per-layer statistics over an epoch's steps; see the module docstring."""
 
@@ -65,7 +71,7 @@ class LayerDiagnostics:
         self.model = model
         self.every = every
         self._linears = [
-            (layer_name(i, m), m) for i, m in enumerate(model.modules) if isinstance(m, Linear)
+            (layer_name(i, m), m) for i, m in enumerate(model.modules) if _has_weights(m)
         ]
         self._relus = [
             (layer_name(i, m), m) for i, m in enumerate(model.modules) if isinstance(m, ReLU)
@@ -150,7 +156,7 @@ class LayerDiagnostics:
         layers: dict[str, dict[str, float | None]] = {}
         for index, module in enumerate(self.model.modules):
             layers_key = layer_name(index, module)
-            if isinstance(module, Linear):
+            if _has_weights(module):
                 j = [m for _, m in self._linears].index(module)
                 weight = module.params["W"].ravel()
                 layers[layers_key] = {

@@ -1,7 +1,7 @@
 """The ONNX graph of a trained model: raw features in, probabilities or predictions out.
 
 Needs the optional extra ``mlptrain[onnx]``. One small block of standard ONNX operators per
-layer, emitted by the nn class of the module; the scaler in front, the head behind.
+layer, emitted by the layer's export op (the registry's ``export``, as for weights.npz); the scaler in front, the head behind.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.nn.activations import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
-from mlptrain.nn.batchnorm import BatchNorm1d
-from mlptrain.nn.linear import Linear
+from mlptrain.nn.activations import GELU
 from mlptrain.serving.export_arrays import input_scaling, layer_arrays
 
 
@@ -61,33 +59,56 @@ def build_onnx(predictor: Any) -> Any:
         shift, scale = input_scaling(predictor)
         x = node("Sub", ["features", const("scaler_shift", shift)])
         x = node("Div", [x, const("scaler_scale", scale)])
-    _, arrays = layer_arrays(model)
-    for index, module in enumerate(model.modules):
+
+    def shape(name: str, dims: list[int]) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(dims, dtype=np.int64), name))
+        return name
+
+    kinds, arrays = layer_arrays(model)
+    for index, kind in enumerate(kinds):
         key = f"layer{index}."
-        if isinstance(module, Linear):
+        if kind == "linear":
             x = node("MatMul", [x, const(key + "W", arrays[key + "W"])])
             x = node("Add", [x, const(key + "b", arrays[key + "b"])])
-        elif isinstance(module, ReLU):
+        elif kind == "relu":
             x = node("Relu", [x])
-        elif isinstance(module, LeakyReLU):
+        elif kind == "leaky_relu":
             x = node("LeakyRelu", [x], alpha=float(arrays[key + "negative_slope"]))
-        elif isinstance(module, Sigmoid):
+        elif kind == "sigmoid":
             x = node("Sigmoid", [x])
-        elif isinstance(module, Tanh):
+        elif kind == "tanh":
             x = node("Tanh", [x])
-        elif isinstance(module, GELU):
+        elif kind == "gelu":
             # y = ½ x (1 + tanh(c (x + k x³))), the approximation mlptrain uses
             cube = node("Mul", [node("Mul", [x, x]), x])
             inner = node("Add", [x, node("Mul", [cube, const(key + "k", GELU._K)])])
             t = node("Tanh", [node("Mul", [inner, const(key + "c", GELU._C)])])
             half_x = node("Mul", [x, const(key + "half", 0.5)])
             x = node("Mul", [half_x, node("Add", [t, const(key + "one", 1.0)])])
-        elif isinstance(module, BatchNorm1d):
+        elif kind == "batchnorm":
             inv_std = 1.0 / np.sqrt(arrays[key + "running_var"] + arrays[key + "eps"])
             x = node("Sub", [x, const(key + "mean", arrays[key + "running_mean"])])
             x = node("Mul", [x, const(key + "inv_std", inv_std)])
             x = node("Mul", [x, const(key + "gamma", arrays[key + "gamma"])])
             x = node("Add", [x, const(key + "beta", arrays[key + "beta"])])
+        elif kind == "ensemble":  # (n, d) -> member rows (k n, d), member m scaled by r_m
+            r = arrays[key + "r"]
+            k, d = r.shape
+            rows = node("Reshape", [x, shape(key + "rows", [1, -1, d])])
+            x = node("Mul", [rows, const(key + "r", r.reshape(k, 1, d))])
+            x = node("Reshape", [x, shape(key + "flat", [-1, d])])
+        elif kind == "ensemble_linear":  # each member's block times its own W_m
+            W, b = arrays[key + "W"], arrays[key + "b"]
+            k, d_in, d_out = W.shape
+            x = node("Reshape", [x, shape(key + "members", [k, -1, d_in])])
+            x = node("MatMul", [x, const(key + "W", W)])
+            x = node("Add", [x, const(key + "b", b.reshape(k, 1, d_out))])
+            x = node("Reshape", [x, shape(key + "flat", [-1, d_out])])
+        elif kind == "ensemble_mean":  # evaluation: the mean over the k member blocks
+            k = int(arrays[key + "k"])
+            width = model.modules[index - 1].out_features  # the output layer's units
+            x = node("Reshape", [x, shape(key + "members", [k, -1, width])])
+            x = node("ReduceMean", [x], axes=[0], keepdims=0)
         # identity (and dropout at inference): nothing to do
     if model.head == "softmax":
         x = node("Softmax", [x], axis=1)

@@ -229,6 +229,15 @@ def forward(weights, X):
             inv_std = 1 / np.sqrt(weights[key + "running_var"] + eps)
             x_hat = (x - weights[key + "running_mean"]) * inv_std
             x = x_hat * weights[key + "gamma"] + weights[key + "beta"]
+        elif kind == "ensemble":  # member rows: k blocks of n rows, each scaled by r_m
+            r = weights[key + "r"]
+            x = (r[:, None, :] * x[None, :, :]).reshape(-1, x.shape[1])
+        elif kind == "ensemble_linear":
+            W = weights[key + "W"]
+            x = np.matmul(x.reshape(W.shape[0], -1, W.shape[1]), W)
+            x = (x + weights[key + "b"][:, None, :]).reshape(-1, W.shape[2])
+        elif kind == "ensemble_mean":
+            x = x.reshape(int(weights[key + "k"]), -1, x.shape[1]).mean(axis=0)
         elif kind != "identity":
             fail(f"unknown layer type {kind!r} in weights.npz")
     return x

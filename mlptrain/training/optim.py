@@ -4,8 +4,9 @@ Every parameter and gradient of the model is a view into ``model.flat_params`` a
 ``model.flat_grads``, so a step is a handful of in-place vectorised passes over two arrays
 instead of one small operation per tensor. Scratch space is allocated once.
 
-Weight decay applies to the weight matrices of linear layers only (not to biases or
-batch-norm parameters), as scikit-learn's ``alpha`` does.
+Weight decay applies to the weight matrices of linear layers only (the registry's "linear"
+role: ``linear`` and ``ensemble_linear``; not to biases, batch-norm parameters or ensemble
+adapters), as scikit-learn's ``alpha`` does.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.nn.linear import Linear
+from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 
 
+def _is_linear(module: Any) -> bool:
+    entry = layer_of(module)
+    return entry is not None and entry.role == "linear"
+
+
 def _decayed_weights(model: Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(m.params["W"], m.grads["W"]) for m in model.modules if isinstance(m, Linear)]
+    return [(m.params["W"], m.grads["W"]) for m in model.modules if _is_linear(m)]
 
 
 def clip_grad_norm(model: Sequential, max_norm: float) -> float:

@@ -156,6 +156,7 @@ class Trainer:
         # The loop consumes each output before the next step, so it opts in to reused output
         # buffers (Module.reuse_outputs): no allocation per layer per step. run() opts out.
         s.model.reuse_outputs(True)
+        members = s.model.members
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for index in batches[state.batch :]:
@@ -167,7 +168,10 @@ class Trainer:
                 yb = np.take(train_targets, index, axis=0, out=yb_buf)
                 if weights is not None:
                     wb = weights[index]
+                batch_weight = len(index) if wb is None else float(wb.sum())
                 output = s.model.forward(xb)
+                if members > 1:  # an ensemble: one block of output rows per member
+                    yb, wb = s.model.repeat(yb), None if wb is None else s.model.repeat(wb)
                 loss = s.loss.forward(output, yb, wb)
                 s.model.backward(s.loss.backward())
                 # One reduction over the flat gradient catches inf/nan in any layer.
@@ -178,11 +182,12 @@ class Trainer:
                     clip_grad_norm(s.model, clip)
                 s.optimizer.step()
                 state.step += 1
-                total_loss += loss * (len(index) if wb is None else float(wb.sum()))
+                total_loss += loss * batch_weight
                 if classification:
                     predicted = output.argmax(axis=1) if output.shape[1] > 1 else output[:, 0] > 0
                     correct = predicted == yb
-                    hits += np.count_nonzero(correct) if wb is None else float(wb[correct].sum())
+                    hit = np.count_nonzero(correct) if wb is None else float(wb[correct].sum())
+                    hits += hit / members  # an ensemble: the members' mean accuracy
                 if self.callbacks.on_batch:
                     self.callbacks.on_batch(loss)
                 state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits

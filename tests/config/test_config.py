@@ -222,7 +222,7 @@ def test_lookup_tables_and_monitor_mode() -> None:
     assert "digits" in DATASETS and "parquet" in DATASETS and len(DATASETS) == 13
     assert set(LAYER_TYPES) == {
         "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "identity", "dropout",
-        "batchnorm",
+        "batchnorm", "ensemble", "ensemble_linear", "ensemble_mean",
     }  # fmt: skip
     assert set(OPTIMIZERS) == {"sgd", "adam", "adamw"}
     assert set(SCHEDULES) == {"constant", "step", "cosine", "plateau"}
@@ -243,7 +243,8 @@ def test_unknown_layer_type() -> None:
     )
     assert one_problem(text) == (
         "cfg.yaml:5: model.layers[1].type: unknown layer 'relux'; did you mean 'relu'? "
-        "allowed: batchnorm, dropout, gelu, identity, leaky_relu, linear, relu, sigmoid, tanh"
+        "allowed: batchnorm, dropout, ensemble, ensemble_linear, ensemble_mean, gelu, identity, "
+        "leaky_relu, linear, relu, sigmoid, tanh"
     )
 
 
@@ -356,6 +357,48 @@ def test_last_layer_must_be_linear() -> None:
     assert message.startswith(
         "cfg.yaml:5: model.layers[1]: the last layer is 'relu'; the last layer must be 'linear'"
     )
+
+
+@pytest.mark.parametrize(
+    ("layers", "expected"),
+    [
+        (
+            "[linear, relu, ensemble_linear]",
+            "cfg.yaml:3: model.layers[2]: ensemble_linear is only allowed after an ensemble layer",
+        ),
+        (
+            "[ensemble, linear, relu, linear]",
+            "cfg.yaml:3: model.layers: an ensemble layer needs an ensemble_mean layer after it",
+        ),
+        (
+            "[ensemble, linear, ensemble, linear, ensemble_mean]",
+            "cfg.yaml:3: model.layers[2]: ensemble is not allowed inside an ensemble",
+        ),
+        (
+            "[ensemble, linear, relu, ensemble_mean]",
+            "cfg.yaml:3: model.layers[2]: the layer before ensemble_mean is 'relu'; the layer "
+            "before ensemble_mean must be 'linear' (or 'ensemble_linear' inside an ensemble)",
+        ),
+        (
+            "[ensemble, {type: ensemble_linear}, relu, ensemble_linear, ensemble_mean]",
+            "cfg.yaml:3: model.layers[1].units: null is not allowed here; units may be left out "
+            "only in the output layer",
+        ),
+    ],
+)
+def test_a_broken_ensemble_is_refused_with_its_line(layers: str, expected: str) -> None:
+    message = one_problem(f"data: {{dataset: iris}}\nmodel:\n  layers: {layers}\n")
+    assert message.startswith(expected), message
+
+
+def test_an_ensemble_fills_the_units_of_its_output_layer() -> None:
+    cfg = parse(
+        "data: {dataset: iris}\nmodel:\n  layers: [{type: ensemble, k: 4}, {type: linear, "
+        "units: 8}, relu, ensemble_linear, ensemble_mean]\n"
+    )
+    assert cfg.model.output_index == 3
+    resolved = cfg.with_output_units(3)
+    assert resolved.model.layers[3].units == 3 and resolved.model.layers[0].k == 4
 
 
 def test_only_the_last_layer_may_leave_units_out() -> None:
