@@ -1,10 +1,13 @@
 """Which defaults of the tabular config win: one change at a time, on tables NOT in the suite.
 
     python benchmarks/tables_defaults.py [--seeds 2]   # writes tables_defaults_results.json
+    python benchmarks/tables_defaults.py --table       # its markdown table
 
 The suite's tables (benchmarks/tables_suite.py) are kept out so the defaults are not tuned to
 them. Each variant changes one setting of ``tables_suite.mlptrain_config`` (the tabular
-preset, or its mirror); scikit-learn's MLP pipeline is run on the same splits as a reference.
+preset): the ensemble's size or kind, no ensemble at all, the patience; scikit-learn's MLP
+pipeline is run on the same splits as a reference. ``--table`` prints the ablation table of
+docs/tables.md from the results file.
 Scores as in the suite (accuracy, R²); the best epoch kept is recorded for mlptrain.
 """
 
@@ -56,19 +59,33 @@ HELD_OUT = (
     ),
 )
 
-VARIANTS: dict[str, list[str]] = {
-    "base": [],
-    "batch 64": ["train.batch_size=64"],
-    "batch 512": ["train.batch_size=512"],
-    "patience 20": ["train.early_stopping.patience=20"],
-    "validation 20%": ["data.val_size=0.2"],
-    "width 512": ["model.units=512"],  # both hidden layers (not a real override: see below)
-    "glorot init": ["model.init=glorot"],
+
+def _layers(k: int | None, hidden: str = "linear") -> list[Any]:
+    """The preset's 256-256 ReLU stack; an ensemble of ``k`` members around it (``hidden``:
+    ``linear`` shares the hidden layers, ``ensemble_linear`` gives each member its own)."""
+    if k is None:
+        return [{"type": "linear", "units": 256}, "relu"] * 2 + [{"type": "linear"}]
+    body = [{"type": hidden, "units": 256}, "relu"] * 2
+    return [{"type": "ensemble", "k": k}, *body, {"type": "ensemble_linear"}, "ensemble_mean"]
+
+
+# name -> (overrides, layers or None for the preset's own)
+VARIANTS: dict[str, tuple[list[str], list[Any] | None]] = {
+    "base": ([], None),
+    "no ensemble (one MLP)": ([], _layers(None)),
+    "k=4": ([], _layers(4)),
+    "k=16": ([], _layers(16)),
+    "independent members": ([], _layers(8, "ensemble_linear")),
+    "patience 20": (["train.early_stopping.patience=20"], None),
 }
 
 
 def fit_variant(
-    table: suite.Table, seed: int, folder: Path, overrides: list[str]
+    table: suite.Table,
+    seed: int,
+    folder: Path,
+    overrides: list[str],
+    layers: list[Any] | None = None,
 ) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
@@ -77,11 +94,8 @@ def fit_variant(
 
     train_csv, test_csv = folder / "train.csv", folder / "test.csv"
     config = suite.mlptrain_config(train_csv, table, seed)
-    if overrides == ["model.units=512"]:  # overrides cannot index into the layer list
-        for layer in config["model"]["layers"][:-1]:
-            if isinstance(layer, dict):
-                layer["units"] = 512
-        overrides = []
+    if layers is not None:  # overrides cannot replace the layer list
+        config["model"] = {**config.get("model", {}), "layers": layers}
     start = time.perf_counter()
     run = mlptrain.fit(
         config,
@@ -103,16 +117,37 @@ def fit_variant(
     return row
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The ablation table of a results file: per-table mean scores, mean normalised score,
+    mean rank and median fit time of every variant."""
+    summary = results["summary"]
+    tables = summary["tables"]
+    head = "| variant | " + " | ".join(t.split("/")[1] for t in tables)
+    lines = [head + " | mean normalised score | mean rank | median fit time |"]
+    lines.append("|---|" + "---:|" * (len(tables) + 3))
+    for name, m in summary["methods"].items():
+        cells = [f"{summary['per_table'][t]['mean_score'][name]:.3f}" for t in tables]
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {m['mean_normalised_score']:.2f} | "
+            f"{m['mean_rank']:.2f} | {m['median_fit_seconds']:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=suite.HERE / "tables_defaults_results.json")
+    parser.add_argument("--table", action="store_true", help="print the results as markdown")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(args.out.read_text(encoding="utf-8"))))
+        return 0
     results: dict[str, Any] = {
         "command": "python benchmarks/tables_defaults.py --seeds " + str(args.seeds),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_average_before": list(os.getloadavg()),
-        "variants": VARIANTS,
+        "variants": {name: {"overrides": o, "layers": v} for name, (o, v) in VARIANTS.items()},
         "tables": {t.name: t.why for t in HELD_OUT},
         "fits": [],
     }
@@ -122,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                 folder = Path(tmp) / table.item / f"seed{seed}"
                 suite.write_split(table, seed, folder)
                 rows = {"sklearn_mlp": suite.run_one("sklearn_mlp", table, seed, folder)}
-                for name, overrides in VARIANTS.items():
+                for name, (overrides, layers) in VARIANTS.items():
                     try:
-                        rows[name] = fit_variant(table, seed, folder, overrides)
+                        rows[name] = fit_variant(table, seed, folder, overrides, layers)
                     except Exception as exc:  # recorded, not hidden
                         rows[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 for name, row in rows.items():

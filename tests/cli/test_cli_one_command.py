@@ -68,7 +68,15 @@ def test_fit_a_table_with_the_tabular_preset(cli, houses: Path, tmp_path: Path, 
     assert resolved["name"] == "houses"
     assert resolved["data"]["target"] == "price"
     assert resolved["model"]["loss"] == "mse"
-    assert [layer.get("units") for layer in resolved["model"]["layers"][::2]] == [256, 256, 1]
+    assert resolved["model"]["layers"] == [
+        {"type": "ensemble", "k": 8},
+        {"type": "linear", "units": 256},
+        {"type": "relu"},
+        {"type": "linear", "units": 256},
+        {"type": "relu"},
+        {"type": "ensemble_linear", "units": 1},
+        {"type": "ensemble_mean"},
+    ]
     assert resolved["train"]["batch_size"] == 200
     assert resolved["train"]["epochs"] == 4
     assert resolved["train"]["early_stopping"] == {

@@ -36,6 +36,27 @@ train: {epochs: 3, batch_size: 16, dtype: DTYPE}
 """
 
 
+ENSEMBLE = """
+name: ensemble
+seed: 0
+data: {dataset: iris, val_size: 0.2}
+model:
+  layers:
+    - {type: ensemble, k: 3}
+    - {type: linear, units: 12}
+    - relu
+    - {type: ensemble_linear, units: 8}
+    - tanh
+    - {type: ensemble_linear}
+    - ensemble_mean
+train: {epochs: 3, batch_size: 16, dtype: float64}
+"""
+MLP_LAYERS = "[{type: linear, units: 8}, relu, linear]"
+ENSEMBLE_LAYERS = (
+    "[{type: ensemble, k: 3}, {type: linear, units: 8}, relu, ensemble_linear, ensemble_mean]"
+)
+
+
 def _fit(tmp_path_factory, name, config_text=None, config=None, overrides=()):
     root = tmp_path_factory.mktemp(name)
     if config_text is not None:
@@ -49,6 +70,7 @@ def runs(tmp_path_factory):
     return {
         "every_layer": _fit(tmp_path_factory, "every", ALL_LAYERS.replace("DTYPE", "float32")),
         "every_layer64": _fit(tmp_path_factory, "every64", ALL_LAYERS.replace("DTYPE", "float64")),
+        "ensemble": _fit(tmp_path_factory, "ensemble", ENSEMBLE),
         "bce": _fit(
             tmp_path_factory,
             "bce",
@@ -70,7 +92,9 @@ def _features(predictor, n=40, seed=0):
     return shift + scale * rng.standard_normal((n, len(shift))) * 1.5
 
 
-@pytest.mark.parametrize("kind", ["every_layer", "every_layer64", "bce", "regression", "strings"])
+@pytest.mark.parametrize(
+    "kind", ["every_layer", "every_layer64", "ensemble", "bce", "regression", "strings"]
+)
 def test_standalone_script_matches_predictor(runs, kind, tmp_path):
     predictor = mlptrain.load(runs[kind])
     out = tmp_path / "exported"
@@ -134,7 +158,9 @@ def test_export_refuses_to_overwrite(runs, tmp_path):
     export_numpy(runs["bce"], tmp_path, force=True)
 
 
-@pytest.mark.parametrize("kind", ["every_layer", "every_layer64", "bce", "regression", "strings"])
+@pytest.mark.parametrize(
+    "kind", ["every_layer", "every_layer64", "ensemble", "bce", "regression", "strings"]
+)
 def test_onnx_matches_predictor(runs, kind, tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
@@ -152,7 +178,8 @@ def test_onnx_matches_predictor(runs, kind, tmp_path):
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
 
 
-def test_onnx_takes_raw_table_columns(tmp_path):
+@pytest.mark.parametrize("layers", [MLP_LAYERS, ENSEMBLE_LAYERS], ids=["mlp", "ensemble"])
+def test_onnx_takes_raw_table_columns(tmp_path, layers):
     """A model trained on a mixed table: the ONNX graph takes raw columns (floats with NaN,
     strings with gaps and categories never seen) and gives predict's probabilities."""
     pytest.importorskip("onnx")
@@ -163,7 +190,7 @@ def test_onnx_takes_raw_table_columns(tmp_path):
     (tmp_path / "c.yaml").write_text(
         "data: {dataset: csv, path: t.csv, target: churn, missing: {indicator: true},\n"
         "       categorical: {max_categories: 6}}\n"
-        "model: {layers: [{type: linear, units: 8}, relu, linear]}\n"
+        f"model: {{layers: {layers}}}\n"
         "train: {epochs: 2, dtype: float64}\n"
     )
     run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
@@ -191,7 +218,8 @@ def test_onnx_missing_says_what_to_install(runs, tmp_path, monkeypatch):
         export_onnx(runs["bce"], tmp_path)
 
 
-def test_standalone_script_encodes_raw_table_rows(tmp_path):
+@pytest.mark.parametrize("layers", [MLP_LAYERS, ENSEMBLE_LAYERS], ids=["mlp", "ensemble"])
+def test_standalone_script_encodes_raw_table_rows(tmp_path, layers):
     """A mixed-table model exported with --format numpy: the script reads raw rows (gaps,
     unseen categories, an id column, another delimiter order of columns) and gives predict's
     output, ids first."""
@@ -201,7 +229,7 @@ def test_standalone_script_encodes_raw_table_rows(tmp_path):
     (tmp_path / "c.yaml").write_text(
         "data: {dataset: csv, path: t.csv, target: churn, missing: {indicator: true},\n"
         "       categorical: {max_categories: 6}}\n"
-        "model: {layers: [{type: linear, units: 8}, relu, linear]}\n"
+        f"model: {{layers: {layers}}}\n"
         "train: {epochs: 2}\n"
     )
     run = mlptrain.fit(tmp_path / "c.yaml", out=tmp_path / "run", figures=False)
