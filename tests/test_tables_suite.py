@@ -97,8 +97,12 @@ def test_readme_block_is_what_the_results_file_gives(table: ModuleType) -> None:
     results = json.loads(
         (ROOT / "benchmarks" / "tables_suite_results.json").read_text(encoding="utf-8")
     )
+    kept = json.loads(
+        (ROOT / "benchmarks" / "tables_suite_ids_kept.json").read_text(encoding="utf-8")
+    )
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = table.render(results)
+    block = table.render(results, kept)
+    assert "No leak:" in block
     assert block in readme, "README.md is stale: run python benchmarks/tables_suite_table.py"
     assert table.main(["--check"]) == 0
 
@@ -111,3 +115,27 @@ def test_readme_check_fails_on_a_hand_edit(table: ModuleType, tmp_path: Path) ->
     assert table.main(["--check", "--readme", str(edited)]) == 1
     assert table.main(["--readme", str(edited)]) == 0
     assert edited.read_text(encoding="utf-8") == readme
+
+
+def test_leak_rows_put_the_ids_kept_run_beside_the_dropped_one(table: ModuleType) -> None:
+    results = {
+        "tables": {"p/t": {"dropped": ["rownames", "logy"]}, "p/u": {"dropped": ["rownames"]}},
+        "summary": {
+            "per_table": {
+                "p/t": {"mean_score": {"mlptrain": 0.8, "hist_gradient_boosting": 0.85}},
+                "p/u": {"mean_score": {"mlptrain": 0.5, "lightgbm": 0.4, "sklearn_mlp": 0.45}},
+            }
+        },
+    }
+    kept = {
+        "tables": {"p/t": {"dropped": ["logy"]}, "p/u": {"dropped": []}},
+        "summary": {
+            "per_table": {
+                "p/t": {"mean_score": {"mlptrain": 0.81}},
+                "p/u": {"mean_score": {"mlptrain": 0.5}},
+            }
+        },
+    }
+    rows = table._leak_rows(results, kept)
+    assert rows[2] == "| p/t | rownames | 0.810 | 0.800 | 0.850 |"
+    assert rows[3] == "| p/u | rownames | 0.500 | 0.500 | 0.450 |"

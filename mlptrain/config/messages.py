@@ -159,7 +159,9 @@ def suggest(value: object, allowed: Sequence[str], noun: str = "") -> str:
     """'did you mean 'relu'? allowed: a, b, c' (the suggestion only when one is close)."""
     close = difflib.get_close_matches(str(value), list(allowed), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}allowed{noun}: {', '.join(sorted(allowed))}"
+    # words as they are; marks such as ',' or ' ' quoted, or they vanish into the list
+    shown = (a if a.replace("_", "").isalnum() else repr(a) for a in sorted(allowed))
+    return f"{hint}allowed{noun}: {', '.join(shown)}"
 
 
 _NOUNS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -42,6 +43,7 @@ from mlptrain.config.vocabulary import (
 )
 from mlptrain.config.yamlsafe import KeyPath, LineMap
 from mlptrain.data.frame import DEFAULT_NA_VALUES
+from mlptrain.data.numbers import Decimal, Thousands
 from mlptrain.nn.build import UNCLOSED_ENSEMBLE, ensemble_problem
 from mlptrain.nn.registry import LAYERS, LayerType
 
@@ -201,6 +203,10 @@ class DataSpec(_Strict):
     missing: MissingSpec = Field(default_factory=MissingSpec)
     categorical: CategoricalSpec = Field(default_factory=CategoricalSpec)
     na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
+    # how a CSV's text and numbers are written (mlptrain.data.numbers, docs/tables.md)
+    encoding: str = Field("utf-8", min_length=1)
+    thousands: Thousands = "auto"
+    decimal: Decimal = "."
     drop_missing_target: bool = False
     val_path: Path | None = Field(None, description=_PATH)
     test_path: Path | None = Field(None, description=_PATH)
@@ -228,6 +234,19 @@ class DataSpec(_Strict):
                         "boolean or null, or a list of those",
                     )
         return params
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise _problem(
+                (),
+                f"{show_value(value)} is not an encoding Python knows; e.g. utf-8, latin-1, "
+                "cp1252, utf-16",
+            ) from None
+        return value
 
     @field_validator("target", mode="before")
     @classmethod
@@ -268,6 +287,12 @@ class DataSpec(_Strict):
                 "target names a column of a csv or parquet table (remove it)",
             )
         check_table_options(self, is_table=self.dataset in TABLE_DATASETS)
+        if self.thousands == self.decimal:
+            raise _problem(
+                ("thousands",),
+                f"{show_value(self.thousands)} is not allowed: it is data.decimal too; the "
+                "thousands separator must differ from the decimal mark",
+            )
         return self
 
 

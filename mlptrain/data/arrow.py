@@ -7,6 +7,7 @@ pyarrow's own tables never exist whole (docs/tables.md has the measurement).
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -17,9 +18,12 @@ from mlptrain.data.frame import (
     Table,
     check_names,
     finish_table,
+    not_in_encoding,
     open_text_sample,
+    python_encoding,
     text_column,
 )
+from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
 _BLOCK_BYTES = (
@@ -75,12 +79,18 @@ def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[
 
 
 def read_arrow_csv(
-    path: Path, delimiter: str, header: bool, na: Sequence[str], text_columns: Collection[str]
+    path: Path,
+    delimiter: str,
+    header: bool,
+    na: Sequence[str],
+    text_columns: Collection[str],
+    encoding: str = "utf-8",
+    numbers: NumberFormat = PLAIN,
 ) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    sample = open_text_sample(path)
+    sample = open_text_sample(path, encoding)
     first = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter), [])
     names = [n.strip() for n in first] if header else [f"c{j}" for j in range(len(first))]
     check_names(path, names)
@@ -94,6 +104,8 @@ def read_arrow_csv(
             block_size=_BLOCK_BYTES,
             column_names=names,
             skip_rows=1 if header else 0,
+            # pyarrow reads UTF-8 (and skips a byte-order mark) natively; others transcode
+            encoding="utf8" if python_encoding(encoding) == "utf-8-sig" else encoding,
         )
         parse = pacsv.ParseOptions(delimiter=delimiter)
         convert = pacsv.ConvertOptions(
@@ -105,14 +117,21 @@ def read_arrow_csv(
             auto_dict_max_cardinality=2**31 - 1,
             true_values=["\x00true"],  # never infer booleans: they are categories here
             false_values=["\x00false"],
+            # a decimal comma: pyarrow reads "3,5" itself, and "1.234" (grouped) is left to
+            # mlptrain.data.numbers instead of becoming 1.234
+            decimal_point=numbers.decimal,
         )
         try:
             reader = pacsv.open_csv(
                 path, read_options=read, parse_options=parse, convert_options=convert
             )
             columns, n_rows = _arrow_columns(reader, names, np.asarray(na, dtype=str))
+        except UnicodeDecodeError:  # transcoding from another encoding
+            raise _encoding_error(path, encoding) from None
         except pa.ArrowInvalid as exc:
             message = str(exc).splitlines()[0]
+            if "UTF8" in message or "UTF-8" in message:
+                raise _encoding_error(path, encoding) from None
             column = _column_in_error(message, names)
             if column is None or column in text_columns:
                 raise DataError(f"{path}: cannot read the table: {message}") from None
@@ -121,8 +140,20 @@ def read_arrow_csv(
             continue
         except (OSError, EOFError) as exc:
             raise DataError(f"{path}: cannot read the file: {exc}") from None
-        return finish_table(path, names, columns, n_rows, text_columns, delimiter)
+        return finish_table(path, names, columns, n_rows, text_columns, delimiter, numbers)
     raise DataError(f"{path}: cannot settle the column types")  # unreachable in practice
+
+
+def _encoding_error(path: Path, encoding: str) -> DataError:
+    """Where the file stops being text in ``encoding`` (read again only on this error path)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        raw.decode(python_encoding(encoding))
+    except UnicodeDecodeError as exc:
+        return not_in_encoding(path, encoding, raw, exc)
+    return DataError(f"{path}: is not {encoding} text; set data.encoding to the file's encoding")
 
 
 def _column_in_error(message: str, names: Sequence[str]) -> str | None:
@@ -134,7 +165,9 @@ def _column_in_error(message: str, names: Sequence[str]) -> str | None:
     return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
 
 
-def read_parquet(path: Path, na: Sequence[str], text_columns: Collection[str]) -> Table:
+def read_parquet(
+    path: Path, na: Sequence[str], text_columns: Collection[str], numbers: NumberFormat = PLAIN
+) -> Table:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -167,7 +200,7 @@ def read_parquet(path: Path, na: Sequence[str], text_columns: Collection[str]) -
         raise DataError(
             f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}"
         ) from None
-    return finish_table(path, names, columns, n_rows, text_columns, None)
+    return finish_table(path, names, columns, n_rows, text_columns, None, numbers)
 
 
 def have_pyarrow() -> bool:

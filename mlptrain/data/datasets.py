@@ -225,6 +225,9 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
             header=getattr(data_cfg, "header", True),
             na_values=getattr(data_cfg, "na_values", DEFAULT_NA_VALUES),
             text_columns=text_columns,
+            encoding=getattr(data_cfg, "encoding", "utf-8"),
+            thousands=getattr(data_cfg, "thousands", "auto"),
+            decimal=getattr(data_cfg, "decimal", "."),
         )
 
     table, file_split = read_with_split_files(
@@ -241,7 +244,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     y, rows = target_values(
         table, target, drop_missing=getattr(data_cfg, "drop_missing_target", False)
     )
-    notes = likely_id_notes(infos, table.n_rows)
+    notes = [*table.notes, *likely_id_notes(infos, table.n_rows)]
     if len(rows) < table.n_rows:
         notes.append(
             f"{table.n_rows - len(rows)} row(s) without a target value dropped "

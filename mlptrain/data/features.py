@@ -119,6 +119,9 @@ def read_table_inputs(
         header=header,
         na_values=data.get("na_values") or DEFAULT_NA_VALUES,
         text_columns=text,
+        encoding=data.get("encoding") or "utf-8",
+        thousands=data.get("thousands") or "auto",
+        decimal=data.get("decimal") or ".",
     )
     trained: list[str] = list(encoder.state.get("table_columns") or [])
     target = encoder.state.get("target")

@@ -8,6 +8,7 @@ non-missing cell parses as a number, unless it is named in ``text_columns``.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import quote_list
+from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
 _SNIFF_BYTES = 64 * 1024
@@ -76,14 +78,30 @@ class Table:
         return Table(columns, len(rows), self.source, self.delimiter, list(self.notes))
 
 
-def open_text_sample(path: Path) -> str:
+def python_encoding(encoding: str) -> str:
+    """UTF-8 read with an optional byte-order mark, as spreadsheets write it."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def not_in_encoding(path: Path, encoding: str, raw: bytes, exc: UnicodeDecodeError) -> DataError:
+    """The one message for a file that is not text in ``encoding``: where, and the option."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    byte = raw[exc.start : exc.start + 1].hex().upper()
+    return DataError(
+        f"{path}: line {line}: byte 0x{byte} is not {codecs.lookup(encoding).name} text; set "
+        "data.encoding to the file's encoding (for example latin-1 or cp1252), or save the "
+        "file as UTF-8"
+    )
+
+
+def open_text_sample(path: Path, encoding: str = "utf-8") -> str:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
             raw = handle.read(_SNIFF_BYTES)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read the file: {exc}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
+    text = raw.decode(python_encoding(encoding), errors="replace")
     if len(raw) == _SNIFF_BYTES and "\n" in text:
         text = text[: text.rindex("\n")]  # drop a line cut in the middle
     return text
@@ -114,18 +132,45 @@ def text_column(name: str, codes: np.ndarray, levels: np.ndarray, na: np.ndarray
     return Column(name, mapping[codes], unique[keep])
 
 
-def promote_numeric(column: Column, keep_text: bool) -> Column:
-    """A text column whose levels all parse as numbers becomes numeric (the inference rule)."""
+def promote_numeric(column: Column, keep_text: bool, numbers: NumberFormat = PLAIN) -> Column:
+    """A text column whose levels all parse as numbers (written as ``numbers`` says) becomes
+    numeric (the inference rule)."""
     if column.levels is None or keep_text:
         return column
     if len(column.levels) == 0:
         return Column(column.name, np.full(len(column.values), np.nan))
-    try:
-        numbers = column.levels.astype(np.float64)
-    except ValueError:
+    parsed, _ = numbers.read(column.levels)
+    if parsed is None:
         return column
-    values = np.append(numbers, np.nan)[column.values]
-    return Column(column.name, values, None, bool(np.all(numbers == np.round(numbers))))
+    values = np.append(parsed, np.nan)[column.values]
+    return Column(column.name, values, None, bool(np.all(parsed == np.round(parsed))))
+
+
+def _format_note(path: Path, name: str, column: Column, numbers: NumberFormat) -> str | None:
+    """A note when a text column was read as numbers thanks to the format's marks."""
+    if column.levels is None or len(column.levels) == 0 or numbers.read(column.levels)[1]:
+        return None
+    marks = [f"{numbers.thousands!r} as the thousands separator"] if numbers.thousands else []
+    if numbers.decimal != ".":
+        marks.append(f"{numbers.decimal!r} as the decimal mark")
+    return (
+        f"{path.name}: column {name!r} read as numbers with {' and '.join(marks)} "
+        "(data.thousands, data.decimal)"
+    )
+
+
+def _other_format_note(path: Path, name: str, column: Column, numbers: NumberFormat) -> str | None:
+    """A hint when a text column would be numbers with the other decimal mark."""
+    other = "," if numbers.decimal == "." else "."
+    levels = column.levels
+    if levels is None or len(levels) == 0:
+        return None
+    if NumberFormat.from_options("auto", other).parse(levels) is None:
+        return None
+    return (
+        f"{path.name}: column {name!r} is read as text, but every value would be a number "
+        f"with {other!r} as the decimal mark: set data.decimal: {other!r} if it is"
+    )
 
 
 def finish_table(
@@ -135,12 +180,20 @@ def finish_table(
     n_rows: int,
     text_columns: Collection[str],
     delimiter: str | None,
+    numbers: NumberFormat = PLAIN,
 ) -> Table:
     if n_rows == 0:
         raise DataError(f"{path}: 0 samples: the file has no data rows")
     out: dict[str, Column] = {}
+    notes: list[str] = []
     for name in names:
-        column = promote_numeric(columns[name], name in text_columns)
+        column = promote_numeric(columns[name], name in text_columns, numbers)
+        if not column.is_text and columns[name].is_text:
+            note = _format_note(path, name, columns[name], numbers)
+            notes += [note] if note else []
+        elif column.is_text and name not in text_columns:
+            note = _other_format_note(path, name, column, numbers)
+            notes += [note] if note else []
         if not column.is_text:
             bad = np.isinf(column.values)
             if bad.any():
@@ -150,7 +203,7 @@ def finish_table(
                     f"data row {row}); fix or remove them"
                 )
         out[name] = column
-    return Table(out, n_rows, str(path), delimiter)
+    return Table(out, n_rows, str(path), delimiter, notes)
 
 
 def table_from_mapping(

@@ -26,10 +26,13 @@ from mlptrain.data.frame import (
     Table,
     check_names,
     finish_table,
+    not_in_encoding,
     open_text_sample,
+    python_encoding,
     table_from_mapping,
     text_column,
 )
+from mlptrain.data.numbers import NumberFormat
 from mlptrain.errors import DataError
 
 __all__ = ["Column", "Table", "have_pyarrow", "load_table", "table_from_mapping"]
@@ -70,16 +73,21 @@ def sniff_delimiter(path: Path, sample: str) -> str:
 
 
 def _read_stdlib(
-    path: Path, delimiter: str, header: bool, na: np.ndarray, text_columns: Collection[str]
+    path: Path,
+    delimiter: str,
+    header: bool,
+    na: np.ndarray,
+    text_columns: Collection[str],
+    encoding: str,
+    numbers: NumberFormat,
 ) -> Table:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            text = handle.read().decode("utf-8-sig")
+            raw = handle.read()
+        text = raw.decode(python_encoding(encoding))
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: is not valid UTF-8 text ({exc.reason}); save it as UTF-8"
-        ) from None
+        raise not_in_encoding(path, encoding, raw, exc) from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read the file: {exc}") from None
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -103,7 +111,7 @@ def _read_stdlib(
     for j, name in enumerate(names):
         levels, codes = np.unique(cells[:, j], return_inverse=True)
         columns[name] = text_column(name, codes.astype(np.int32), levels, na)
-    return finish_table(path, names, columns, len(body), text_columns, delimiter)
+    return finish_table(path, names, columns, len(body), text_columns, delimiter, numbers)
 
 
 def load_table(
@@ -114,14 +122,20 @@ def load_table(
     na_values: Sequence[str] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "?"),
     text_columns: Collection[str] = (),
     engine: str = "auto",
+    encoding: str = "utf-8",
+    thousands: str = "auto",
+    decimal: str = ".",
 ) -> Table:
     """A CSV/TSV (optionally .gz) or Parquet file as typed columns.
 
     ``delimiter``: one of ``DELIMITERS`` or ``"auto"`` (sniffed from the first lines);
     ``header``: False names the columns c0, c1, ...; ``na_values``: cells that mean missing
     (compared after stripping spaces); ``text_columns``: names read as text even when they
-    hold numbers; ``engine``: ``"auto"`` (pyarrow if installed), ``"pyarrow"`` or ``"python"``.
+    hold numbers; ``engine``: ``"auto"`` (pyarrow if installed), ``"pyarrow"`` or ``"python"``;
+    ``encoding``: the text encoding of a CSV; ``thousands``/``decimal``: how numbers are
+    written (mlptrain.data.numbers).
     """
+    numbers = NumberFormat.from_options(thousands, decimal)
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a file")
@@ -132,11 +146,11 @@ def load_table(
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
     if path.name.lower().endswith(".parquet"):
-        return read_parquet(path, na_values, text_columns)
+        return read_parquet(path, na_values, text_columns, numbers)
     if delimiter == "\\t":
         delimiter = "\t"
     if delimiter == "auto":
-        delimiter = sniff_delimiter(path, open_text_sample(path))
+        delimiter = sniff_delimiter(path, open_text_sample(path, encoding))
     elif delimiter not in DELIMITERS:
         raise DataError(
             f"delimiter {delimiter!r} is not allowed; allowed: auto, "
@@ -144,5 +158,6 @@ def load_table(
         )
     use_arrow = have_pyarrow() if engine == "auto" else engine == "pyarrow"
     if use_arrow:
-        return read_arrow_csv(path, delimiter, header, na_values, text_columns)
-    return _read_stdlib(path, delimiter, header, np.asarray(na_values, dtype=str), text_columns)
+        return read_arrow_csv(path, delimiter, header, na_values, text_columns, encoding, numbers)
+    na = np.asarray(na_values, dtype=str)
+    return _read_stdlib(path, delimiter, header, na, text_columns, encoding, numbers)

@@ -12,9 +12,11 @@ The weights, the scaler and the labels are in weights.npz beside this file.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -81,12 +83,39 @@ def check_finite(path, X, names):
     )
 
 
-def read_text(path):
+def read_text(path, encoding="utf-8"):
+    python = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with open(path, newline="", encoding=python) as handle:
             return handle.read()
     except UnicodeDecodeError as exc:
-        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV")
+        fail(
+            f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); save it as {encoding}"
+        )
+
+
+def parse_numbers(cells, weights):
+    """Cells as float64, written as the training file wrote its numbers: a decimal comma,
+    a thousands separator grouping digits by three (mlptrain.data.numbers)."""
+    decimal = str(weights["table_decimal"]) if "table_decimal" in weights else "."
+    thousands = str(weights["table_thousands"]) if "table_thousands" in weights else "auto"
+    if decimal == ".":
+        try:
+            return cells.astype(np.float64)
+        except ValueError:
+            pass
+    if thousands == "auto":
+        thousands = "." if decimal == "," else ","
+    whole = r"\d+"
+    if thousands != "none":
+        whole = r"(?:\d{1,3}(?:" + re.escape(thousands) + r"\d{3})+|\d+)"
+    d = re.escape(decimal)
+    pattern = re.compile(r"[+-]?(?:" + whole + r"(?:" + d + r"\d*)?|" + d + r"\d+)")
+    if not all(pattern.fullmatch(c) for c in cells if c != "nan"):
+        raise ValueError("not numbers")
+    if thousands != "none":
+        cells = np.char.replace(cells, thousands, "")
+    return np.char.replace(cells, decimal, ".").astype(np.float64)
 
 
 def read_parquet_columns(path):
@@ -125,7 +154,8 @@ def read_table(path, weights):
         return {name: np.char.strip(values) for name, values in columns.items()}
     delimiter = str(weights["table_delimiter"])
     delimiter = "\t" if delimiter == "\\t" else delimiter
-    text = read_text(path)
+    encoding = str(weights["table_encoding"]) if "table_encoding" in weights else "utf-8"
+    text = read_text(path, encoding)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         fail(f"{path}: the file is empty; expected a header row, then one row per sample")
@@ -163,7 +193,7 @@ def encode_table(weights, columns):
         cells = columns[str(name)]
         gaps = np.isin(cells, na)
         try:
-            x = np.where(gaps, "nan", cells).astype(np.float64)
+            x = parse_numbers(np.where(gaps, "nan", cells), weights)
         except ValueError:
             fail(f"column {str(name)!r} must hold numbers")
         if np.isnan(x).any():

@@ -111,6 +111,9 @@ def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
         "table_header": np.array([bool(data.get("header", True))]),
         "table_delimiter": np.array(str(data.get("delimiter") or "auto"), dtype=str),
         "table_na_values": np.array(list(data.get("na_values") or DEFAULT_NA_VALUES), dtype=str),
+        "table_encoding": np.array(str(data.get("encoding") or "utf-8"), dtype=str),
+        "table_thousands": np.array(str(data.get("thousands") or "auto"), dtype=str),
+        "table_decimal": np.array(str(data.get("decimal") or "."), dtype=str),
         "table_indicators": np.array(table.indicators, dtype=str),
         "table_num_names": np.array([c["name"] for c in table.numeric], dtype=str),
     }

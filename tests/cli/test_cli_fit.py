@@ -417,7 +417,7 @@ BAD_CONFIGS = {
         "    - relux\n    - linear\n",
         [
             "cfg.yaml:5: model.layers[1]: unknown layer 'relux'; did you mean 'relu'? "
-            "allowed: batchnorm, dropout, gelu"
+            "allowed: batchnorm, dropout, ensemble"
         ],
     ),
     "zero batch size": (

@@ -281,9 +281,9 @@ def test_unknown_section_key_with_suggestion() -> None:
     text = "data:\n  dataset: iris\n  test_sise: 0.3\nmodel: {layers: [linear]}\n"
     assert one_problem(text) == (
         "cfg.yaml:3: data.test_sise: unknown key; did you mean 'test_size'? "
-        "allowed keys: categorical, columns, dataset, delimiter, drop_missing_target, "
-        "group_column, header, missing, na_values, params, path, scale, split_column, target, "
-        "task, test_path, test_size, val_path, val_size"
+        "allowed keys: categorical, columns, dataset, decimal, delimiter, drop_missing_target, "
+        "encoding, group_column, header, missing, na_values, params, path, scale, split_column, "
+        "target, task, test_path, test_size, thousands, val_path, val_size"
     )
 
 
