@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -21,8 +19,20 @@ from pydantic import (
 )
 
 from mlptrain.config.monitors import AUTO_MONITOR
+from mlptrain.config.optim_spec import (  # noqa: F401  (re-exported: the config's models)
+    SGD,
+    Adam,
+    AdamW,
+    ConstantSchedule,
+    CosineSchedule,
+    Optimizer,
+    PlateauSchedule,
+    Schedule,
+    StepSchedule,
+)
 from mlptrain.config.problems import problem as _problem
 from mlptrain.config.problems import show_value
+from mlptrain.config.strict import Strict
 from mlptrain.config.table_spec import (
     CategoricalSpec,
     ColumnKind,
@@ -38,7 +48,6 @@ from mlptrain.config.vocabulary import (
     TASK_LOSSES,
     DatasetName,
     LossName,
-    MonitorName,
     StoppingMonitor,
 )
 from mlptrain.config.yamlsafe import KeyPath, LineMap
@@ -53,10 +62,7 @@ def _bare_name(value: object) -> object:
     return {"type": value} if isinstance(value, str) else value
 
 
-class _Strict(BaseModel):
-    """Base of every section: unknown keys, coercions and non-finite floats are errors."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_Strict = Strict
 
 
 def _layer_model(entry: LayerType) -> type[_Strict]:
@@ -90,77 +96,6 @@ def layer_model(module: type) -> type[_Strict]:
 
 Layer = Annotated[
     Union[tuple(LAYER_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
-    Field(discriminator="type"),
-]
-
-
-class SGD(_Strict):
-    type: Literal["sgd"] = "sgd"
-    lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0)
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGD:
-        if self.nesterov and self.momentum == 0:
-            raise _problem(
-                ("nesterov",),
-                "true is not allowed while momentum is 0; Nesterov momentum needs "
-                "0 < momentum < 1 (set momentum, e.g. 0.9, or nesterov: false)",
-            )
-        return self
-
-
-_BETAS = "a list [beta1, beta2] of two numbers, each in [0, 1)"
-_Beta = Annotated[float, Field(ge=0, lt=1)]
-
-
-class Adam(_Strict):
-    type: Literal["adam"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    betas: list[_Beta] = Field([0.9, 0.999], min_length=2, max_length=2, description=_BETAS)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class AdamW(_Strict):
-    type: Literal["adamw"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
-    betas: list[_Beta] = Field([0.9, 0.999], min_length=2, max_length=2, description=_BETAS)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-
-
-Optimizer = Annotated[Union[SGD, Adam, AdamW], Field(discriminator="type")]  # noqa: UP007
-
-
-class ConstantSchedule(_Strict):
-    type: Literal["constant"] = "constant"
-
-
-class StepSchedule(_Strict):
-    type: Literal["step"] = "step"
-    step_size: int = Field(10, ge=1)
-    gamma: float = Field(0.1, gt=0, le=1)
-
-
-class CosineSchedule(_Strict):
-    type: Literal["cosine"] = "cosine"
-    warmup_epochs: int = Field(0, ge=0)
-    min_lr: float = Field(0.0, ge=0)
-
-
-class PlateauSchedule(_Strict):
-    type: Literal["plateau"] = "plateau"
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(5, ge=0)
-    min_lr: float = Field(0.0, ge=0)
-    monitor: MonitorName = "val_loss"
-
-
-Schedule = Annotated[
-    Union[ConstantSchedule, StepSchedule, CosineSchedule, PlateauSchedule],  # noqa: UP007
     Field(discriminator="type"),
 ]
 

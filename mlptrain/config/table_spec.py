@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mlptrain.config.problems import problem, show_value
-
-
-class _TableStrict(BaseModel):
-    """As strict as every other section: unknown keys and coercions are errors."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
+from mlptrain.config.strict import Strict as _TableStrict
 
 ColumnKind = Literal["numeric", "categorical", "ignore", "id"]
 

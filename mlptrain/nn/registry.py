@@ -9,7 +9,8 @@ An entry says everything the rest of the package needs to know about a layer typ
   need to know (the initialisation the linear layer before an activation gets; facts such as
   "ReLU family" or "squashes to (0, 1)");
 - ``export`` and ``export_values``: the operation the exported NumPy script applies for it,
-  and the scalar attributes it needs besides the module's params and buffers.
+  and the scalar attributes it needs besides the module's params and buffers; ``onnx``: the
+  same as ONNX operators (mlptrain.nn.onnx_ops).
 
 Adding an activation is one entry here plus its module (docs/architecture.md walks through
 an example). nn stays free of the rest of the package: this file holds plain data, and
@@ -24,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+import mlptrain.nn.onnx_ops as onnx_ops
 from mlptrain.nn.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from mlptrain.nn.batchnorm import BatchNorm1d
 from mlptrain.nn.dropout import Dropout
@@ -41,6 +43,7 @@ SQUASHING = "squashing"  # bounded output: Glorot initialisation suits it
 PROBABILITY = "probability"  # squashes to (0, 1), as the classification losses do themselves
 RANDOM_MASK = "random_mask"  # changes activations at random in training only
 BATCH_STATISTICS = "batch_statistics"  # normalises with statistics of the batch
+ACTIVE_MASK = "active_mask"  # inspect_cache gives {"active": mask of units > 0} (diagnostics)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class LayerType:
     lint: frozenset[str] = frozenset()
     export: str | None = None  # op name in the exported script; None: not exportable
     export_values: tuple[str, ...] = ()
+    onnx: Callable[..., str] | None = None  # its ONNX operators (mlptrain.nn.onnx_ops)
     doc: str = ""
 
 
@@ -111,6 +115,7 @@ _ENTRIES = (
             )
         },
         export="linear",
+        onnx=onnx_ops.linear,
         doc='``y = x W + b``; ``units: null`` (last layer only) means "as many as the data needs".',
     ),
     LayerType(
@@ -118,8 +123,9 @@ _ENTRIES = (
         ReLU,
         _plain(ReLU),
         init="he",
-        lint=frozenset({NONLINEAR, RELU_FAMILY}),
+        lint=frozenset({NONLINEAR, RELU_FAMILY, ACTIVE_MASK}),
         export="relu",
+        onnx=onnx_ops.unary("Relu"),
     ),
     LayerType(
         "leaky_relu",
@@ -129,6 +135,7 @@ _ENTRIES = (
         init="he",
         lint=frozenset({NONLINEAR, RELU_FAMILY}),
         export="leaky_relu",
+        onnx=onnx_ops.leaky_relu,
         export_values=("negative_slope",),
     ),
     LayerType(
@@ -138,6 +145,7 @@ _ENTRIES = (
         init="glorot",
         lint=frozenset({NONLINEAR, SQUASHING, PROBABILITY}),
         export="sigmoid",
+        onnx=onnx_ops.unary("Sigmoid"),
     ),
     LayerType(
         "tanh",
@@ -146,9 +154,25 @@ _ENTRIES = (
         init="glorot",
         lint=frozenset({NONLINEAR, SQUASHING}),
         export="tanh",
+        onnx=onnx_ops.unary("Tanh"),
     ),
-    LayerType("gelu", GELU, _plain(GELU), init="he", lint=frozenset({NONLINEAR}), export="gelu"),
-    LayerType("identity", Identity, _plain(Identity), init="glorot", export="identity"),
+    LayerType(
+        "gelu",
+        GELU,
+        _plain(GELU),
+        init="he",
+        lint=frozenset({NONLINEAR}),
+        export="gelu",
+        onnx=onnx_ops.gelu,
+    ),
+    LayerType(
+        "identity",
+        Identity,
+        _plain(Identity),
+        init="glorot",
+        export="identity",
+        onnx=onnx_ops.identity,
+    ),
     LayerType(
         "dropout",
         Dropout,
@@ -159,6 +183,7 @@ _ENTRIES = (
         options={"p": Option(float, 0.5, {"ge": 0, "lt": 1})},
         lint=frozenset({RANDOM_MASK}),
         export="identity",  # inverted dropout is the identity at inference
+        onnx=onnx_ops.identity,
     ),
     LayerType(
         "batchnorm",
@@ -173,6 +198,7 @@ _ENTRIES = (
         },
         lint=frozenset({BATCH_STATISTICS}),
         export="batchnorm",
+        onnx=onnx_ops.batchnorm,
         export_values=("eps",),
     ),
     LayerType(
@@ -182,6 +208,7 @@ _ENTRIES = (
         role="ensemble",
         options={"k": Option(int, 8, {"ge": 2}, "members of the ensemble")},
         export="ensemble",
+        onnx=onnx_ops.ensemble_input,
         doc="opens an ensemble of k members: each row once per member, scaled by the member's "
         "learned vector (random signs at first); closed by ensemble_mean",
     ),
@@ -192,6 +219,7 @@ _ENTRIES = (
         role="linear",
         options={"units": Option(int | None, None, {"ge": 1})},
         export="ensemble_linear",
+        onnx=onnx_ops.ensemble_linear,
         doc="inside an ensemble: a linear layer of each member's own (a linear layer there is "
         "shared by the members)",
     ),
@@ -201,6 +229,7 @@ _ENTRIES = (
         lambda options, ctx: EnsembleMean(ctx.members),
         role="ensemble",
         export="ensemble_mean",
+        onnx=onnx_ops.ensemble_mean,
         export_values=("k",),
         doc="closes the ensemble: the members' losses are averaged in training, their outputs "
         "in evaluation",
@@ -216,6 +245,13 @@ def layer_of(module: Module) -> LayerType | None:
         if type(module) is entry.module:
             return entry
     return None
+
+
+def is_linear(module: Module) -> bool:
+    """Whether ``module`` is a linear layer (role "linear": a weight ``W`` and a bias ``b``;
+    ``linear`` and ``ensemble_linear``), the layers weight decay and diagnostics look at."""
+    entry = layer_of(module)
+    return entry is not None and entry.role == "linear"
 
 
 def auto_scheme(next_activation: str | None) -> str:

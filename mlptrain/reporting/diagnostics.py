@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.nn.activations import ReLU, Sigmoid, Tanh
-from mlptrain.nn.registry import layer_of
+from mlptrain.nn.registry import ACTIVE_MASK, PROBABILITY, SQUASHING, is_linear, layer_of
 from mlptrain.nn.sequential import Sequential
 
 # A sigmoid/tanh output counts as saturated beyond this share of its half-range.
@@ -56,10 +55,10 @@ def layer_name(index: int, module: object) -> str:
     return f"{index} {module!r}"
 
 
-def _has_weights(module: Any) -> bool:
-    """Whether ``module`` is a linear layer (the registry's "linear" role: a weight W)."""
+def _has(module: Any, fact: str) -> bool:
+    """Whether the registry entry of ``module``'s layer type carries a lint fact."""
     entry = layer_of(module)
-    return entry is not None and entry.role == "linear"
+    return entry is not None and fact in entry.lint
 
 
 class LayerDiagnostics:
@@ -70,16 +69,12 @@ class LayerDiagnostics:
             raise ValueError(f"every must be >= 1, got {every}")
         self.model = model
         self.every = every
-        self._linears = [
-            (layer_name(i, m), m) for i, m in enumerate(model.modules) if _has_weights(m)
-        ]
+        self._linears = [(layer_name(i, m), m) for i, m in enumerate(model.modules) if is_linear(m)]
         self._relus = [
-            (layer_name(i, m), m) for i, m in enumerate(model.modules) if isinstance(m, ReLU)
+            (layer_name(i, m), m) for i, m in enumerate(model.modules) if _has(m, ACTIVE_MASK)
         ]
         self._squashers = [
-            (layer_name(i, m), m)
-            for i, m in enumerate(model.modules)
-            if isinstance(m, Sigmoid | Tanh)
+            (layer_name(i, m), m) for i, m in enumerate(model.modules) if _has(m, SQUASHING)
         ]
         # The flat parameter buffer before the last observed step (one copy, one op), and a
         # scratch buffer for ΔW: per-layer views of both are laid out like model.params.
@@ -139,7 +134,7 @@ class LayerDiagnostics:
             output = module.inspect_cache().get("output")
             if output is None:
                 continue
-            if isinstance(module, Tanh):
+            if not _has(module, PROBABILITY):  # tanh: saturated near -1 and 1
                 edge = output.dtype.type(SATURATION)
                 self._saturated[j] += int(np.count_nonzero(np.abs(output) > edge))
             else:
@@ -156,7 +151,7 @@ class LayerDiagnostics:
         layers: dict[str, dict[str, float | None]] = {}
         for index, module in enumerate(self.model.modules):
             layers_key = layer_name(index, module)
-            if _has_weights(module):
+            if is_linear(module):
                 j = [m for _, m in self._linears].index(module)
                 weight = module.params["W"].ravel()
                 layers[layers_key] = {
@@ -164,12 +159,12 @@ class LayerDiagnostics:
                     "weight_norm": _finite(math.sqrt(float(np.dot(weight, weight)))),
                     "update_ratio": _mean(self._ratio_sums[j], self._updates),
                 }
-            elif isinstance(module, ReLU):
+            elif _has(module, ACTIVE_MASK):
                 alive = self._alive[[m for _, m in self._relus].index(module)]
                 layers[layers_key] = {
                     "dead_fraction": None if alive is None else 1.0 - float(alive.mean())
                 }
-            elif isinstance(module, Sigmoid | Tanh):
+            elif _has(module, SQUASHING):
                 j = [m for _, m in self._squashers].index(module)
                 layers[layers_key] = {
                     "saturated_fraction": _mean(self._saturated[j], self._seen[j])

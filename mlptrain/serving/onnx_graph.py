@@ -7,11 +7,13 @@ layer, emitted by the layer's export op (the registry's ``export``, as for weigh
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from mlptrain.nn.activations import GELU
+from mlptrain.errors import UserInputError
+from mlptrain.nn.registry import layer_of
 from mlptrain.serving.export_arrays import input_scaling, layer_arrays
 
 
@@ -64,52 +66,13 @@ def build_onnx(predictor: Any) -> Any:
         inits.append(numpy_helper.from_array(np.asarray(dims, dtype=np.int64), name))
         return name
 
+    builder = SimpleNamespace(node=node, const=const, shape=shape)
     kinds, arrays = layer_arrays(model)
-    for index, kind in enumerate(kinds):
-        key = f"layer{index}."
-        if kind == "linear":
-            x = node("MatMul", [x, const(key + "W", arrays[key + "W"])])
-            x = node("Add", [x, const(key + "b", arrays[key + "b"])])
-        elif kind == "relu":
-            x = node("Relu", [x])
-        elif kind == "leaky_relu":
-            x = node("LeakyRelu", [x], alpha=float(arrays[key + "negative_slope"]))
-        elif kind == "sigmoid":
-            x = node("Sigmoid", [x])
-        elif kind == "tanh":
-            x = node("Tanh", [x])
-        elif kind == "gelu":
-            # y = ½ x (1 + tanh(c (x + k x³))), the approximation mlptrain uses
-            cube = node("Mul", [node("Mul", [x, x]), x])
-            inner = node("Add", [x, node("Mul", [cube, const(key + "k", GELU._K)])])
-            t = node("Tanh", [node("Mul", [inner, const(key + "c", GELU._C)])])
-            half_x = node("Mul", [x, const(key + "half", 0.5)])
-            x = node("Mul", [half_x, node("Add", [t, const(key + "one", 1.0)])])
-        elif kind == "batchnorm":
-            inv_std = 1.0 / np.sqrt(arrays[key + "running_var"] + arrays[key + "eps"])
-            x = node("Sub", [x, const(key + "mean", arrays[key + "running_mean"])])
-            x = node("Mul", [x, const(key + "inv_std", inv_std)])
-            x = node("Mul", [x, const(key + "gamma", arrays[key + "gamma"])])
-            x = node("Add", [x, const(key + "beta", arrays[key + "beta"])])
-        elif kind == "ensemble":  # (n, d) -> member rows (k n, d), member m scaled by r_m
-            r = arrays[key + "r"]
-            k, d = r.shape
-            rows = node("Reshape", [x, shape(key + "rows", [1, -1, d])])
-            x = node("Mul", [rows, const(key + "r", r.reshape(k, 1, d))])
-            x = node("Reshape", [x, shape(key + "flat", [-1, d])])
-        elif kind == "ensemble_linear":  # each member's block times its own W_m
-            W, b = arrays[key + "W"], arrays[key + "b"]
-            k, d_in, d_out = W.shape
-            x = node("Reshape", [x, shape(key + "members", [k, -1, d_in])])
-            x = node("MatMul", [x, const(key + "W", W)])
-            x = node("Add", [x, const(key + "b", b.reshape(k, 1, d_out))])
-            x = node("Reshape", [x, shape(key + "flat", [-1, d_out])])
-        elif kind == "ensemble_mean":  # evaluation: the mean over the k member blocks
-            k = int(arrays[key + "k"])
-            width = model.modules[index - 1].out_features  # the output layer's units
-            x = node("Reshape", [x, shape(key + "members", [k, -1, width])])
-            x = node("ReduceMean", [x], axes=[0], keepdims=0)
-        # identity (and dropout at inference): nothing to do
+    for index, module in enumerate(model.modules):
+        entry = layer_of(module)
+        if entry is None or entry.onnx is None:
+            raise UserInputError(f"layer {index} {module!r}: has no ONNX form")
+        x = entry.onnx(builder, x, arrays, f"layer{index}.")
     if model.head == "softmax":
         x = node("Softmax", [x], axis=1)
     elif model.head == "sigmoid":

@@ -23,7 +23,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 import mlptrain.sklearn.engine as engine
 import mlptrain.sklearn.persist as persist
-from mlptrain.nn.linear import Linear
+from mlptrain.nn.registry import is_linear
 from mlptrain.sklearn.params import PARAMETER_CONSTRAINTS, config_dict
 from mlptrain.training.schedule import make_schedule
 from mlptrain.training.setup import Setup, build
@@ -297,13 +297,13 @@ class MLPBase(BaseEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices (n_in, n_out) of the linear layers: views of the trained weights."""
         check_is_fitted(self)
-        return [m.params["W"] for m in self._setup.model.modules if isinstance(m, Linear)]
+        return [m.params["W"] for m in self._setup.model.modules if is_linear(m)]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors (n_out,) of the linear layers: views of the trained weights."""
         check_is_fitted(self)
-        return [m.params["b"] for m in self._setup.model.modules if isinstance(m, Linear)]
+        return [m.params["b"] for m in self._setup.model.modules if is_linear(m)]
 
     def _model_inputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

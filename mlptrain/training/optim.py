@@ -15,17 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.nn.registry import layer_of
+from mlptrain.nn.registry import is_linear
 from mlptrain.nn.sequential import Sequential
 
 
-def _is_linear(module: Any) -> bool:
-    entry = layer_of(module)
-    return entry is not None and entry.role == "linear"
-
-
 def _decayed_weights(model: Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(m.params["W"], m.grads["W"]) for m in model.modules if _is_linear(m)]
+    return [(m.params["W"], m.grads["W"]) for m in model.modules if is_linear(m)]
 
 
 def clip_grad_norm(model: Sequential, max_norm: float) -> float:

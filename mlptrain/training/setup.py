@@ -15,7 +15,6 @@ import numpy as np
 from mlptrain.config import Config, check_against_data
 from mlptrain.data import Prepared, prepare
 from mlptrain.nn.build import build_model
-from mlptrain.nn.linear import Linear
 from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
 from mlptrain.nn.sequential import Head, Sequential
 from mlptrain.training.optim import Optimizer, make_optimizer
@@ -125,7 +124,7 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     )
     # The first layer's input is the data: its gradient is never needed.
     first = model.modules[0]
-    if isinstance(first, Linear):
+    if getattr(first, "needs_input_grad", None) is not None:  # linear, ensemble
         first.needs_input_grad = False
     optimizer = make_optimizer(cfg.train.optimizer, model)
     schedule = make_schedule(cfg.train.schedule, base_lr=optimizer.lr, epochs=cfg.train.epochs)
