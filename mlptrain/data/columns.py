@@ -7,8 +7,10 @@ them, each with a note naming the line that keeps it:
 
 - a likely id, kept out of training and carried through predict: a text column whose values
   are almost all distinct (at least ``ID_SHARE`` of its non-missing cells, and at least
-  ``ID_MIN_ROWS`` of them); or a whole-number column whose values are all distinct and either
-  carries an id's name (``ID_NAMES``: rownames, id, index, PID, ...) or numbers the rows (no
+  ``ID_MIN_ROWS`` of them); or a whole-number column that carries an id's name (``ID_NAMES``:
+  rownames, id, index, PID, ...) and whose values are all distinct, or almost all (at least
+  ``ID_SHARE`` of ``ID_MIN_ROWS`` or more: a patient id with a few repeat visits); or a
+  whole-number column whose values are all distinct and that numbers the rows (no
   gaps, at least ``ID_MIN_ROWS`` rows, and its values fill at least ``SEQUENCE_SHARE`` of the
   range from its least to its greatest, as a row number does even after a random split has
   taken some rows away). On a table sorted by the target, a row number is the target in
@@ -160,11 +162,15 @@ def _infer_kind(name: str, column: Column, present: int, levels: int | None) -> 
     # a column with gaps is not constant: whether a cell is missing may tell something
     if len(column.values) == len(values) > 1 and values.min() == values.max():
         return "ignore", CONSTANT
-    if column.integer and len(values) >= 2 and len(np.unique(values)) == len(values):
+    if column.integer and len(values) >= 2:
+        distinct = len(np.unique(values))
         named = _plain(name) in ID_NAMES or _ID_SUFFIX.search(name) is not None
+        near_unique = len(values) >= ID_MIN_ROWS and distinct >= ID_SHARE * len(values)
+        if named and (distinct == len(values) or near_unique):
+            return "id", LIKELY_ID
         span = float(values.max() - values.min()) + 1
         numbers_rows = len(values) == len(column.values) >= ID_MIN_ROWS  # row numbers: no gaps
-        if named or (numbers_rows and len(values) >= SEQUENCE_SHARE * span):
+        if distinct == len(values) and numbers_rows and len(values) >= SEQUENCE_SHARE * span:
             return "id", LIKELY_ID
     return "numeric", "inferred"
 

@@ -38,6 +38,20 @@ def test_numeric_row_numbers_and_named_ids_are_likely_ids() -> None:
     assert found["x"] == ("numeric", "inferred")
 
 
+def test_a_named_id_with_a_few_repeats_is_a_likely_id() -> None:
+    """MASS/biopsy's patient ID: 645 distinct of 699 rows (repeat visits)."""
+    rng = np.random.default_rng(3)
+    ids = rng.choice(10_000_000, N, replace=False)
+    ids[:4] = ids[4:8]  # 4 repeats of 60: 93% distinct
+    found = kinds({"ID": ids, "visit": np.repeat(np.arange(N // 2), 2) * 1000 + 7})
+    assert found["ID"] == ("id", "likely id")
+    # not named like an id, 50% distinct: a number
+    assert found["visit"] == ("numeric", "inferred")
+    many_repeats = ids.copy()
+    many_repeats[:12] = many_repeats[12:24]  # 80% distinct: a number that repeats
+    assert kinds({"ID": many_repeats})["ID"] == ("numeric", "inferred")
+
+
 def test_look_alikes_are_kept() -> None:
     rng = np.random.default_rng(2)
     found = kinds(
