@@ -139,3 +139,14 @@ def test_leak_rows_put_the_ids_kept_run_beside_the_dropped_one(table: ModuleType
     rows = table._leak_rows(results, kept)
     assert rows[2] == "| p/t | rownames | 0.810 | 0.800 | 0.850 |"
     assert rows[3] == "| p/u | rownames | 0.500 | 0.500 | 0.450 |"
+
+
+def test_the_ablation_table_in_the_docs_is_the_results_file(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # its own imports, as a script
+    defaults = _load("tables_defaults")
+    results = json.loads(
+        (ROOT / "benchmarks" / "tables_defaults_results.json").read_text(encoding="utf-8")
+    )
+    text = defaults.markdown(results)
+    assert text.splitlines()[3].startswith("| base | ")
+    assert text in (ROOT / "docs" / "tables.md").read_text(encoding="utf-8")
