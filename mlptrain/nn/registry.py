@@ -116,7 +116,7 @@ _ENTRIES = (
         },
         export="linear",
         onnx=onnx_ops.linear,
-        doc='``y = x W + b``; ``units: null`` (last layer only) means "as many as the data needs".',
+        doc='``y = x W + b``; ``units: null`` (the output layer only) means "as many as the data needs".',
     ),
     LayerType(
         "relu",
