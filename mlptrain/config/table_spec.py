@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from mlptrain.config.problems import problem, show_value
 from mlptrain.config.strict import Strict as _TableStrict
 
-ColumnKind = Literal["numeric", "categorical", "ignore", "id"]
+ColumnKind = Literal["numeric", "categorical", "date", "ignore", "id"]
 
 
 class MissingSpec(_TableStrict):

@@ -27,10 +27,13 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import did_you_mean, quote_list
+from mlptrain.data.dates import FORMATS, ISO, detect_format
 from mlptrain.data.tables import Column, Table
 from mlptrain.errors import DataError
 
-COLUMN_KINDS = ("numeric", "categorical", "ignore", "id")
+COLUMN_KINDS = ("numeric", "categorical", "date", "ignore", "id")
+# the kinds a model reads (a date column as the numeric features of mlptrain.data.dates)
+FEATURE_KINDS = ("numeric", "categorical", "date")
 ID_SHARE = 0.9
 ID_MIN_ROWS = 20
 SEQUENCE_SHARE = 0.5
@@ -52,6 +55,7 @@ class ColumnInfo:
     how: str
     n_missing: int
     n_levels: int | None  # distinct values of a text column
+    date_format: str | None = None  # a date column: "iso" or a strptime format
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,7 @@ class ColumnInfo:
             "how": self.how,
             "n_missing": self.n_missing,
             "n_levels": self.n_levels,
+            **({"date_format": self.date_format} if self.date_format else {}),
         }
 
 
@@ -127,15 +132,25 @@ def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[Colu
                 f"{where}: data.columns.{name}: listed as numeric, but it holds text such as "
                 f"{_first_non_number(column)!r}; list it as categorical or fix those cells"
             )
+        date_format = detect_format(column) if kind in (None, "date") else None
+        if kind == "date" and date_format is None:
+            raise DataError(
+                f"{where}: data.columns.{name}: listed as date, but its values are not dates in "
+                "one format (ISO 8601 such as 2021-03-04, or " + ", ".join(FORMATS) + "); list "
+                "it as categorical or fix those cells"
+            )
+        if kind is None and date_format is not None:
+            kind, how = "date", "inferred"
         if kind is None:
             kind, how = _infer_kind(name, column, table.n_rows - missing, levels)
-        if kind in ("numeric", "categorical") and missing == table.n_rows:
+        if kind in FEATURE_KINDS and missing == table.n_rows:
             raise DataError(
                 f"{where}: column {name!r} is empty (all {table.n_rows} cells are missing); "
                 f"remove it or add '{name}: ignore' under data.columns"
             )
-        infos.append(ColumnInfo(name, kind, how, missing, levels))
-    if not any(info.kind in ("numeric", "categorical") for info in infos):
+        fmt = date_format if kind == "date" else None
+        infos.append(ColumnInfo(name, kind, how, missing, levels, fmt))
+    if not any(info.kind in FEATURE_KINDS for info in infos):
         guessed = [f"{i.name!r} ({i.how})" for i in infos if i.how in (LIKELY_ID, CONSTANT)]
         raise DataError(
             f"{where}: 0 features: no numeric or categorical column besides the target "
@@ -177,6 +192,18 @@ def _infer_kind(name: str, column: Column, present: int, levels: int | None) -> 
 
 def _plain(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def date_notes(infos: list[ColumnInfo]) -> list[str]:
+    """One note per date column: what the model reads of it, and the line that changes it."""
+    return [
+        f"column {i.name!r} holds dates "
+        f"({'ISO 8601' if i.date_format == ISO else i.date_format}): the model reads their year, "
+        "month, day of the week, day of the year and days since 1970 as numbers; add "
+        f"'{i.name}: categorical' under data.columns to read them as categories"
+        for i in infos
+        if i.kind == "date" and i.how == "inferred"
+    ]
 
 
 def likely_id_notes(infos: list[ColumnInfo], n_rows: int) -> list[str]:
@@ -241,6 +268,8 @@ def summary_rows(infos: list[ColumnInfo]) -> list[list[str]]:
     for info in infos:
         kind = {LIKELY_ID: "id (likely)", CONSTANT: "ignore (constant)"}.get(info.how, info.kind)
         levels = "" if info.n_levels is None or info.kind == "numeric" else str(info.n_levels)
+        if info.date_format is not None:  # the format it was read in
+            kind = f"date ({'ISO 8601' if info.date_format == ISO else info.date_format})"
         rows.append([info.name, kind, str(info.n_missing), levels])
     return rows
 

@@ -12,7 +12,14 @@ import numpy as np
 
 from mlptrain.data._text import did_you_mean
 from mlptrain.data.assigned import pop_column, split_from_column
-from mlptrain.data.columns import likely_id_notes, resolve_target, target_values, type_columns
+from mlptrain.data.columns import (
+    FEATURE_KINDS,
+    date_notes,
+    likely_id_notes,
+    resolve_target,
+    target_values,
+    type_columns,
+)
 from mlptrain.data.files import RawData, _read_npz, check_file, check_finite
 from mlptrain.data.preprocess import infer_task
 from mlptrain.data.split_files import read_with_split_files
@@ -244,7 +251,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     y, rows = target_values(
         table, target, drop_missing=getattr(data_cfg, "drop_missing_target", False)
     )
-    notes = [*table.notes, *likely_id_notes(infos, table.n_rows)]
+    notes = [*table.notes, *date_notes(infos), *likely_id_notes(infos, table.n_rows)]
     if len(rows) < table.n_rows:
         notes.append(
             f"{table.n_rows - len(rows)} row(s) without a target value dropped "
@@ -253,7 +260,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
         table = table.take(rows)
         split = None if split is None else split[rows]
         groups = None if groups is None else groups[rows]
-    features = [i.name for i in infos if i.kind in ("numeric", "categorical")]
+    features = [i.name for i in infos if i.kind in FEATURE_KINDS]
     kind = "Parquet" if str(data_cfg.path).lower().endswith(".parquet") else "CSV"
     source = f"{kind} {data_cfg.path} (target column {target!r})"
     table.source = str(data_cfg.path)

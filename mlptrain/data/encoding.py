@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import quote_list
-from mlptrain.data.columns import ColumnInfo
+from mlptrain.data.columns import FEATURE_KINDS, ColumnInfo
+from mlptrain.data.dates import FORMATS, ISO, part_names, with_date_parts
 from mlptrain.data.tables import Table
 from mlptrain.errors import DataError
 
@@ -194,7 +195,9 @@ class TableEncoder:
         self.ids: list[str] = state["ids"]
         self.refuse: dict[str, bool] = state["refuse"]
         self.features: list[str] = state["features"]
-        self.text_inputs = [c["name"] for c in self.categorical]
+        # date column -> its format; the model reads their parts (mlptrain.data.dates)
+        self.dates: dict[str, str] = state.get("dates") or {}
+        self.text_inputs = [c["name"] for c in self.categorical] + list(self.dates)
 
     @classmethod
     def from_state(cls, state: Any, source: str) -> TableEncoder:
@@ -212,6 +215,10 @@ class TableEncoder:
                 values = [c["fill"], *c["categories"], *(c["infrequent"] or [])]
                 if not all(isinstance(v, str) or v is None for v in values):
                     raise TypeError(f"categories of {c['name']} must be strings")
+            if not all(
+                isinstance(k, str) and (v == ISO or v in FORMATS) for k, v in encoder.dates.items()
+            ):
+                raise TypeError(f"date formats must be one of iso, {', '.join(FORMATS)}")
             names = [*encoder.features, *encoder.ids, *encoder.indicators]
             if not all(isinstance(n, str) for n in names):
                 raise TypeError("column names must be strings")
@@ -221,14 +228,16 @@ class TableEncoder:
             ) from None
         return encoder
 
-    def check_inputs(self, table: Table) -> None:
-        """Every input column present, and the numeric ones holding numbers."""
+    def check_inputs(self, table: Table) -> Table:
+        """Every input column present, and the numeric ones holding numbers: ``table`` with
+        its date columns' parts added."""
         missing = [name for name in self.features if name not in table.columns]
         if missing:
             raise DataError(
                 f"{table.source}: missing column(s) {quote_list(missing)}; the model reads "
                 f"{quote_list(self.features, 20)}"
             )
+        table = with_date_parts(table, self.dates)
         for c in self.numeric:
             column = table.columns[c["name"]]
             if column.levels is not None:
@@ -237,11 +246,15 @@ class TableEncoder:
                     f"{table.source}: column {c['name']!r} holds text such as {sample!r}; the "
                     "model was trained on numbers in this column"
                 )
+        return table
 
     @property
     def inputs(self) -> list[str]:
-        """The raw columns the encoder reads, in table order of kind (numeric, categorical)."""
-        return [c["name"] for c in self.numeric] + [c["name"] for c in self.categorical]
+        """The raw columns the encoder reads, in table order of kind (numeric, categorical,
+        dates)."""
+        parts = {p for name in self.dates for p in part_names(name)}
+        numeric = [c["name"] for c in self.numeric if c["name"] not in parts]
+        return numeric + [c["name"] for c in self.categorical] + list(self.dates)
 
     @property
     def feature_names(self) -> list[str]:
@@ -276,7 +289,10 @@ class TableEncoder:
     def fit(
         cls, table: Table, infos: list[ColumnInfo], train_rows: np.ndarray, settings: Settings
     ) -> TableEncoder:
+        dates = {i.name: str(i.date_format) for i in infos if i.kind == "date"}
+        table = with_date_parts(table, dates)
         numeric = [i.name for i in infos if i.kind == "numeric"]
+        numeric += [part for name in dates for part in part_names(name)]
         categorical = [i.name for i in infos if i.kind == "categorical"]
         constant = settings.categorical_missing == "constant"
         if settings.numeric_missing == "refuse":
@@ -312,7 +328,8 @@ class TableEncoder:
             "numeric": [],
             "categorical": [],
             "indicators": [],
-            "features": [i.name for i in infos if i.kind in ("numeric", "categorical")],
+            "features": [i.name for i in infos if i.kind in FEATURE_KINDS],
+            "dates": dates,
             "table_columns": [i.name for i in infos],
             "target": next((i.name for i in infos if i.kind == "target"), None),
             "ids": [i.name for i in infos if i.kind == "id"],
@@ -361,7 +378,7 @@ class TableEncoder:
     ) -> tuple[np.ndarray, dict[str, int]]:
         """The encoded matrix (n, width) in ``dtype``, and per categorical column the number of
         rows holding a category not seen in training (encoded as infrequent or all zeros)."""
-        self.check_inputs(table)
+        table = self.check_inputs(table)
         n = table.n_rows if rows is None else len(rows)
         out = np.zeros((n, self.width), dtype=dtype)
         unseen: dict[str, int] = {}

@@ -48,6 +48,13 @@ def build_onnx(predictor: Any) -> Any:
         return output
 
     n_features = int(predictor.meta["n_features"])
+    dates = list(getattr(predictor.table, "dates", None) or [])
+    if dates:
+        raise UserInputError(
+            f"the model reads date column(s) {', '.join(map(repr, dates))}, and ONNX has no "
+            "operator that reads dates from text; export --format numpy (its predict.py reads "
+            "them)"
+        )
     if getattr(predictor, "table", None) is not None:
         # raw columns in: one (N, 1) input per feature column, the preprocessing as nodes
         from mlptrain.data.frame import DEFAULT_NA_VALUES

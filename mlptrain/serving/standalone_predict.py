@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import csv
+import datetime
 import io
 import os
 import re
@@ -185,6 +186,45 @@ def read_table(path, weights):
     return {name: np.char.strip(cells[:, j]) for j, name in enumerate(header)}
 
 
+def add_date_parts(weights, columns):
+    """Each date column's year, month, weekday, day of year and days since 1970, as the
+    model's numeric inputs ``<name>:<part>`` (mlptrain.data.dates)."""
+    names = weights.get("table_date_names", np.array([], dtype=str))
+    for name, fmt in zip(names, weights.get("table_date_formats", names), strict=True):
+        name, fmt = str(name), str(fmt)
+        levels, codes = np.unique(columns[name], return_inverse=True)
+        when = []
+        for level in levels:
+            if level in weights["table_na_values"]:
+                when.append(np.datetime64("NaT", "s"))
+                continue
+            try:
+                if fmt == "iso":
+                    when.append(np.datetime64(level, "s"))
+                else:
+                    when.append(np.datetime64(datetime.datetime.strptime(level, fmt), "s"))
+            except ValueError:
+                fail(
+                    f"column {name!r} holds {level!r}, which is not a date in the format the "
+                    f"model was trained on ({'ISO 8601' if fmt == 'iso' else fmt})"
+                )
+        when = np.array(when, dtype="datetime64[s]")
+        day = when.astype("datetime64[D]")
+        year, month = day.astype("datetime64[Y]"), day.astype("datetime64[M]")
+        with np.errstate(invalid="ignore"):
+            parts = {
+                "year": year.astype(np.float64) + 1970,
+                "month": (month - year).astype(np.float64) + 1,
+                "weekday": (day - np.datetime64("1970-01-05")).astype(np.float64) % 7,
+                "yearday": (day - year).astype(np.float64) + 1,
+                "days": (when - np.datetime64("1970-01-01", "s")) / np.timedelta64(1, "D"),
+            }
+        for part, values in parts.items():
+            values = np.where(np.isnat(day), np.nan, values)[codes]
+            columns[f"{name}:{part}"] = np.char.mod("%.17g", values)
+    return columns
+
+
 def encode_table(weights, columns):
     """Raw columns -> the encoded matrix, exactly as mlptrain's TableEncoder does it."""
     na = weights["table_na_values"]
@@ -235,9 +275,13 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def forward(weights, X):
+def forward(weights, X, encoded=False):
+    """The model's outputs; ``encoded``: X comes from encode_table, already scaled."""
     dtype = np.dtype(str(weights["dtype"]))
-    x = ((X - weights["scaler_shift"]) / weights["scaler_scale"]).astype(dtype)
+    if encoded:
+        x = X.astype(dtype)
+    else:
+        x = ((X - weights["scaler_shift"]) / weights["scaler_scale"]).astype(dtype)
     for index, kind in enumerate(weights["layer_types"]):
         key = f"layer{index}."
         if kind == "linear":
@@ -273,9 +317,9 @@ def forward(weights, X):
     return x
 
 
-def predict(weights, X):
+def predict(weights, X, encoded=False):
     """(labels or values, probabilities or None)."""
-    out = forward(weights, X)
+    out = forward(weights, X, encoded)
     head = str(weights["head"])
     if head == "softmax":
         proba = softmax(out)
@@ -302,14 +346,15 @@ def main(argv=None):
     if not Path(args.input).is_file():
         fail(f"{args.input}: no such file; give a CSV (with a header) or an NPZ with an array X")
     weights = load_weights()
-    if "table_features" in weights and not args.input.lower().endswith(".npz"):
-        columns = read_table(args.input, weights)
+    encoded = "table_features" in weights and not args.input.lower().endswith(".npz")
+    if encoded:  # raw table rows, encoded (and scaled) as mlptrain does
+        columns = add_date_parts(weights, read_table(args.input, weights))
         X = encode_table(weights, columns)
         ids = [(str(n), columns[str(n)]) for n in weights["table_ids"] if str(n) in columns]
     else:
         X = read_features(args.input, [str(n) for n in weights["feature_names"]])
         ids = []
-    predicted, proba = predict(weights, X)
+    predicted, proba = predict(weights, X, encoded)
     if args.proba and proba is None:
         fail("--proba needs a classifier; this model does regression")
     header, columns = [name for name, _ in ids], [values for _, values in ids]

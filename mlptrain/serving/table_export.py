@@ -115,6 +115,8 @@ def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
         "table_thousands": np.array(str(data.get("thousands") or "auto"), dtype=str),
         "table_decimal": np.array(str(data.get("decimal") or "."), dtype=str),
         "table_indicators": np.array(table.indicators, dtype=str),
+        "table_date_names": np.array(list(table.dates), dtype=str),
+        "table_date_formats": np.array(list(table.dates.values()), dtype=str),
         "table_num_names": np.array([c["name"] for c in table.numeric], dtype=str),
     }
     for key in ("shift", "scale", "mul", "add"):

@@ -349,3 +349,27 @@ def test_standalone_script_refuses_non_finite_features_as_predict_does(runs, tmp
     predicted = cli("predict", runs["every_layer"], path)
     assert predicted.exit_code == 2
     assert core in predicted.stderr
+
+
+def test_standalone_script_scales_an_all_numeric_table_once(tmp_path, cli):
+    """A table model with numeric columns only: its script encoded (and scaled) the raw rows,
+    then scaled them again with the folded scaler, and printed wrong probabilities."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * [1, 10, 100] + [0, 50, 1000]
+    labels = np.where(X[:, 0] + X[:, 1] / 10 > 5, "yes", "no")
+    rows = [f"{a:.3f},{b:.3f},{c:.3f}" for a, b, c in X]
+    (tmp_path / "t.csv").write_text(
+        "a,b,c,y\n" + "\n".join(f"{r},{lab}" for r, lab in zip(rows, labels, strict=True)) + "\n"
+    )
+    new = tmp_path / "new.csv"
+    new.write_text("a,b,c\n" + "\n".join(rows[:6]) + "\n")
+    run = tmp_path / "run"
+    assert cli("fit", tmp_path / "t.csv", "--target", "y", "--out", run, "--set",
+               "train.epochs=3").exit_code == 0  # fmt: skip
+    expected = cli("predict", run, new, "--proba").stdout
+    export_numpy(run, tmp_path / "exported")
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout == expected
