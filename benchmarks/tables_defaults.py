@@ -23,41 +23,7 @@ from typing import Any
 
 import tables_scoring as scoring
 import tables_suite as suite
-
-HELD_OUT = (
-    suite.Table(
-        "Ecdat",
-        "Males",
-        "wage",
-        "regression",
-        ("rownames", "nr"),
-        "young males' wages; 4,360 rows; gaps in residence",
-    ),
-    suite.Table(
-        "AER",
-        "NMES1988",
-        "visits",
-        "regression",
-        ("rownames", "nvisits", "ovisits", "novisits"),
-        "physician visits; 4,406 rows; 9 text columns; other visit counts dropped",
-    ),
-    suite.Table(
-        "Ecdat",
-        "Benefits",
-        "ui",
-        "classification",
-        ("rownames",),
-        "unemployment insurance take-up; 4,877 rows; 11 text columns",
-    ),
-    suite.Table(
-        "openintro",
-        "smoking",
-        "smoke",
-        "classification",
-        ("rownames", "amt_weekends", "amt_weekdays", "type"),
-        "UK smoking survey; 1,691 rows; gaps; amounts and type reveal the target",
-    ),
-)
+from tables_suite import HELD_OUT
 
 
 def _layers(k: int | None, hidden: str = "linear") -> list[Any]:

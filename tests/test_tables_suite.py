@@ -150,3 +150,12 @@ def test_the_ablation_table_in_the_docs_is_the_results_file(monkeypatch) -> None
     text = defaults.markdown(results)
     assert text.splitlines()[3].startswith("| base | ")
     assert text in (ROOT / "docs" / "tables.md").read_text(encoding="utf-8")
+
+
+def test_the_held_out_block_in_the_docs_is_the_results_file(table: ModuleType) -> None:
+    results = json.loads(
+        (ROOT / "benchmarks" / "tables_suite_heldout.json").read_text(encoding="utf-8")
+    )
+    block = table.render_held_out(results)
+    assert "| mlptrain |" in block and "Ecdat/Males" in block
+    assert block in (ROOT / "docs" / "tables.md").read_text(encoding="utf-8")
