@@ -14,10 +14,15 @@ from mlptrain.config.vocabulary import (
     REGRESSION_MONITORS,
 )
 from mlptrain.config.yamlsafe import KeyPath
+from mlptrain.nn.losses import LOSS_TYPES, losses_for
 
 
 def _task_of_loss(loss: str) -> str:
-    return "regression" if loss == "mse" else "classification"
+    return LOSS_TYPES[loss].task
+
+
+def _allowed_losses(task: str) -> str:
+    return ", ".join(losses_for(task))
 
 
 def _monitor_problems(config: Config, task: str, why: str) -> list[tuple[KeyPath, str]]:
@@ -55,11 +60,11 @@ def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
     problems: list[tuple[KeyPath, str]] = []
     loss, task = config.model.loss, config.data.task
     if loss is not None and task != "auto" and _task_of_loss(loss) != task:
-        allowed = "mse" if task == "regression" else "cross_entropy, bce"
         problems.append(
             (
                 ("model", "loss"),
-                f"{loss!r} is not allowed with data.task {task!r}; allowed: {allowed}",
+                f"{loss!r} is not allowed with data.task {task!r}; allowed: "
+                + _allowed_losses(task),
             )
         )
     if config.train.class_weight is not None and loss not in (*CLASSIFICATION_LOSSES, None):
@@ -68,7 +73,7 @@ def cross_section_problems(config: Config) -> list[tuple[KeyPath, str]]:
                 ("train", "class_weight"),
                 f"{show_value(config.train.class_weight)} is not allowed "
                 f"with loss {loss!r}; class weights need a classification loss "
-                "(cross_entropy, bce); allowed here: null",
+                f"({_allowed_losses('classification')}); allowed here: null",
             )
         )
     if loss is not None:
@@ -98,13 +103,16 @@ def _output_units_problems(
     last = cfg.model.output_index
     units = getattr(cfg.model.layers[last], "units", None)
     loss = cfg.model.loss
-    if loss == "bce":
-        needed, what = 1, "bce reads one logit per row"
-    elif loss == "cross_entropy" and n_classes is not None:
-        needed, what = n_classes, f"the data has {n_classes} classes (cross_entropy)"
-    elif loss == "mse" and n_targets is not None:
+    entry = LOSS_TYPES.get(str(loss))
+    if entry is None:
+        return []
+    if entry.one_logit:
+        needed, what = 1, f"{loss} reads one logit per row"
+    elif entry.task == "classification" and n_classes is not None:
+        needed, what = n_classes, f"the data has {n_classes} classes ({loss})"
+    elif entry.task == "regression" and n_targets is not None:
         noun = "target column" if n_targets == 1 else "target columns"
-        needed, what = n_targets, f"the data has {n_targets} {noun} (mse)"
+        needed, what = n_targets, f"the data has {n_targets} {noun} ({loss})"
     else:
         return []
     if units is None or units == needed:
@@ -141,16 +149,19 @@ def check_against_data(
         raise ValueError("check_against_data needs cfg.for_task(task): the loss is not set")
     data_is = f"the data is {task} (dataset {cfg.data.dataset!r})"
     if _task_of_loss(loss) != task:
-        allowed = "mse" if task == "regression" else "cross_entropy, bce"
-        problems.append(
-            (("model", "loss"), f"{loss!r} is not allowed: {data_is}; allowed: {allowed}")
-        )
-    if task == "classification" and loss == "bce" and n_classes != 2:
         problems.append(
             (
                 ("model", "loss"),
-                f"'bce' needs exactly 2 classes but the data has "
-                f"{n_classes}; allowed: cross_entropy",
+                f"{loss!r} is not allowed: {data_is}; allowed: {_allowed_losses(task)}",
+            )
+        )
+    if task == "classification" and LOSS_TYPES[loss].one_logit and n_classes != 2:
+        others = [name for name in losses_for(task) if not LOSS_TYPES[name].one_logit]
+        problems.append(
+            (
+                ("model", "loss"),
+                f"{loss!r} needs exactly 2 classes but the data has "
+                f"{n_classes}; allowed: {', '.join(others)}",
             )
         )
     weights = cfg.train.class_weight

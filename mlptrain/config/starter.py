@@ -9,23 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlptrain.config.vocabulary import TASK_LOSSES
 from mlptrain.errors import UserInputError
-
-# Hidden width and training length per dataset: small sets get small nets and more epochs.
-_SIZES: dict[str, tuple[int, int, int, float]] = {
-    # name: (hidden units, epochs, batch size, learning rate)
-    "iris": (32, 200, 16, 1e-2),
-    "wine": (64, 100, 16, 3e-3),
-    "breast_cancer": (32, 100, 32, 1e-3),
-    "digits": (128, 30, 64, 1e-3),
-    "diabetes": (16, 300, 32, 3e-3),
-    "moons": (64, 100, 32, 3e-3),
-    "circles": (64, 100, 32, 3e-3),
-    "blobs": (32, 60, 32, 3e-3),
-    "classification": (64, 80, 32, 1e-3),
-    "regression": (64, 150, 32, 3e-3),
-}
-_FILE_DEFAULT = (64, 100, 32, 1e-3)
 
 
 def starter_config(
@@ -63,7 +48,7 @@ def starter_config(
         raise UserInputError(
             f"a target column is only for dataset csv; {dataset!r} has its target built in"
         )
-    hidden, epochs, batch, lr = _SIZES.get(dataset, _FILE_DEFAULT)
+    hidden, epochs, batch, lr = info.starter
     task = task or info.task
     regression = task == "regression"
     lines = [
@@ -100,7 +85,7 @@ def starter_config(
         f"    - {{type: linear, units: {hidden}}}",
         "    - relu",
         "    - {type: linear}            # units left out: as many outputs as the data needs",
-        f"  loss: {'mse' if regression else 'cross_entropy'}",
+        f"  loss: {TASK_LOSSES['regression' if regression else 'classification']}",
         "train:",
         f"  epochs: {epochs}",
         f"  batch_size: {batch}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from mlptrain.config.monitors import direction
+from mlptrain.nn.losses import losses_for
 
 DatasetName = Literal[
     "iris",
@@ -42,7 +43,7 @@ FILE_DATASETS = ("csv", "npz", "parquet")
 TABLE_DATASETS = ("csv", "parquet")
 # Built-in datasets whose task is known without loading them; used for the default loss.
 REGRESSION_DATASETS = ("diabetes", "regression")
-CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+CLASSIFICATION_LOSSES = tuple(losses_for("classification"))
 # The loss an omitted ``model.loss`` becomes once the task is known.
 TASK_LOSSES: dict[str, LossName] = {"classification": "cross_entropy", "regression": "mse"}
 # ``early_stopping.monitor: auto`` watches the task's headline validation score.

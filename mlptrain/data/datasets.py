@@ -54,31 +54,44 @@ class DatasetInfo:
     n_samples: int | None
     n_features: int | None
     n_classes: int | None
+    # what `mlptrain init` writes (hidden units, epochs, batch size, learning rate): small
+    # sets get small nets and more epochs
+    starter: tuple[int, int, int, float] = (64, 100, 32, 1e-3)
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo("iris", "bundled", "classification",
-                    "Iris flowers: 4 measurements, 3 species", 150, 4, 3),
+                    "Iris flowers: 4 measurements, 3 species", 150, 4, 3,
+                    starter=(32, 200, 16, 1e-2)),
         DatasetInfo("digits", "bundled", "classification",
-                    "8x8 images of handwritten digits 0-9", 1797, 64, 10),
+                    "8x8 images of handwritten digits 0-9", 1797, 64, 10,
+                    starter=(128, 30, 64, 1e-3)),
         DatasetInfo("wine", "bundled", "classification",
-                    "Wine chemical analysis: 3 cultivars", 178, 13, 3),
+                    "Wine chemical analysis: 3 cultivars", 178, 13, 3,
+                    starter=(64, 100, 16, 3e-3)),
         DatasetInfo("breast_cancer", "bundled", "classification",
-                    "Breast cancer diagnosis (malignant/benign)", 569, 30, 2),
+                    "Breast cancer diagnosis (malignant/benign)", 569, 30, 2,
+                    starter=(32, 100, 32, 1e-3)),
         DatasetInfo("diabetes", "bundled", "regression",
-                    "Diabetes progression after one year", 442, 10, None),
+                    "Diabetes progression after one year", 442, 10, None,
+                    starter=(16, 300, 32, 3e-3)),
         DatasetInfo("moons", "generator", "classification",
-                    "Two interleaving half circles (make_moons)", 500, 2, 2),
+                    "Two interleaving half circles (make_moons)", 500, 2, 2,
+                    starter=(64, 100, 32, 3e-3)),
         DatasetInfo("circles", "generator", "classification",
-                    "A circle inside a circle (make_circles)", 500, 2, 2),
+                    "A circle inside a circle (make_circles)", 500, 2, 2,
+                    starter=(64, 100, 32, 3e-3)),
         DatasetInfo("blobs", "generator", "classification",
-                    "Isotropic Gaussian blobs (make_blobs)", 500, 2, 3),
+                    "Isotropic Gaussian blobs (make_blobs)", 500, 2, 3,
+                    starter=(32, 60, 32, 3e-3)),
         DatasetInfo("classification", "generator", "classification",
-                    "Random n-class problem (make_classification)", 500, 20, 3),
+                    "Random n-class problem (make_classification)", 500, 20, 3,
+                    starter=(64, 80, 32, 1e-3)),
         DatasetInfo("regression", "generator", "regression",
-                    "Random linear regression problem (make_regression)", 500, 10, None),
+                    "Random linear regression problem (make_regression)", 500, 10, None,
+                    starter=(64, 150, 32, 3e-3)),
         DatasetInfo("csv", "file", "auto",
                     "A CSV/TSV table (.gz too): numbers, categories, gaps; target column last "
                     "unless data.target says",

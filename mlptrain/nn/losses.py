@@ -5,6 +5,8 @@ See docs/derivations.md#losses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mlptrain.nn.activations import stable_sigmoid
@@ -209,8 +211,35 @@ class BCEWithLogits(Loss):
         return "BCEWithLogits()"
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "cross_entropy": SoftmaxCrossEntropy,
-    "mse": MSELoss,
-    "bce": BCEWithLogits,
+@dataclass(frozen=True)
+class LossType:
+    """One loss a config can name, declared once: its class, the head that turns its outputs
+    into predictions, its task, and whether it reads one logit per row (binary only)."""
+
+    name: str
+    loss: type[Loss]
+    head: str  # "softmax" | "sigmoid" | "identity" (Sequential's Head)
+    task: str  # "classification" | "regression"
+    one_logit: bool = False
+
+    def make(self, class_weights: np.ndarray | None = None) -> Loss:
+        """The loss; class weights apply to classification losses only."""
+        if self.task == "regression":
+            return self.loss()
+        return self.loss(class_weights)  # type: ignore[call-arg]
+
+
+LOSS_TYPES: dict[str, LossType] = {
+    entry.name: entry
+    for entry in (
+        LossType("cross_entropy", SoftmaxCrossEntropy, "softmax", "classification"),
+        LossType("mse", MSELoss, "identity", "regression"),
+        LossType("bce", BCEWithLogits, "sigmoid", "classification", one_logit=True),
+    )
 }
+LOSSES: dict[str, type[Loss]] = {name: entry.loss for name, entry in LOSS_TYPES.items()}
+
+
+def losses_for(task: str) -> list[str]:
+    """The names of the losses of ``task``, in declaration order."""
+    return [name for name, entry in LOSS_TYPES.items() if entry.task == task]

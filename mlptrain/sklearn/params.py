@@ -16,6 +16,7 @@ from typing import Any
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from mlptrain.config import OPTIMIZERS, SCHEDULES, schema
+from mlptrain.config.vocabulary import TASK_LOSSES
 from mlptrain.nn.batchnorm import BatchNorm1d
 from mlptrain.nn.dropout import Dropout
 from mlptrain.nn.init import INITIALIZERS
@@ -161,7 +162,7 @@ def config_dict(
         "model": {
             "init": params["init"],
             "layers": hidden_layers(params),
-            "loss": "cross_entropy" if task == "classification" else "mse",
+            "loss": TASK_LOSSES[task],
         },
         "train": {
             "epochs": int(params["max_iter"]),

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.config import optim_spec as spec_
 from mlptrain.nn.registry import is_linear
 from mlptrain.nn.sequential import Sequential
 
@@ -182,13 +183,9 @@ class AdamW(Adam):
     decoupled = True
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
-
-
-def make_optimizer(spec: Any, model: Sequential) -> Optimizer:
-    """Build the optimizer named by a config's ``train.optimizer`` section."""
-    kind = spec.type
-    if kind == "sgd":
+def make_optimizer(spec: spec_.Optimizer, model: Sequential) -> Optimizer:
+    """Build the optimizer a config's ``train.optimizer`` section describes."""
+    if isinstance(spec, spec_.SGD):
         return SGD(
             model,
             lr=spec.lr,
@@ -196,6 +193,7 @@ def make_optimizer(spec: Any, model: Sequential) -> Optimizer:
             nesterov=spec.nesterov,
             weight_decay=spec.weight_decay,
         )
-    return OPTIMIZERS[kind](  # type: ignore[call-arg]
+    kind = AdamW if isinstance(spec, spec_.AdamW) else Adam
+    return kind(
         model, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps, weight_decay=spec.weight_decay
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mlptrain.config import optim_spec as spec_
+
 
 class Schedule:
     def __init__(self, base_lr: float, epochs: int) -> None:
@@ -105,17 +107,16 @@ class Plateau(Schedule):
         self.bad_epochs = int(state["bad_epochs"])
 
 
-def make_schedule(spec: Any, *, base_lr: float, epochs: int) -> Schedule:
-    """Build the schedule named by a config's ``train.schedule`` section."""
-    kind = spec.type
-    if kind == "step":
+def make_schedule(spec: spec_.Schedule, *, base_lr: float, epochs: int) -> Schedule:
+    """Build the schedule a config's ``train.schedule`` section describes."""
+    if isinstance(spec, spec_.StepSchedule):
         return StepDecay(base_lr, epochs, spec.step_size, spec.gamma)
-    if kind == "cosine":
+    if isinstance(spec, spec_.CosineSchedule):
         return Cosine(base_lr, epochs, spec.warmup_epochs, spec.min_lr)
-    if kind == "plateau":
+    if isinstance(spec, spec_.PlateauSchedule):
         from mlptrain.config import monitor_mode
 
-        monitor = getattr(spec, "monitor", "val_loss")
+        monitor = spec.monitor
         return Plateau(
             base_lr, epochs, spec.factor, spec.patience, spec.min_lr, mode=monitor_mode(monitor)
         )

@@ -15,7 +15,7 @@ import numpy as np
 from mlptrain.config import Config, check_against_data
 from mlptrain.data import Prepared, prepare
 from mlptrain.nn.build import build_model
-from mlptrain.nn.losses import BCEWithLogits, Loss, MSELoss, SoftmaxCrossEntropy
+from mlptrain.nn.losses import LOSS_TYPES, Loss
 from mlptrain.nn.sequential import Head, Sequential
 from mlptrain.training.optim import Optimizer, make_optimizer
 from mlptrain.training.schedule import Schedule, make_schedule
@@ -54,12 +54,12 @@ class Setup:
 
 
 def head_for(loss_name: str) -> Head:
-    return {"cross_entropy": "softmax", "bce": "sigmoid", "mse": "identity"}[loss_name]  # type: ignore[return-value]
+    return LOSS_TYPES[loss_name].head  # type: ignore[return-value]
 
 
 def output_units(loss_name: str, data: Prepared) -> int:
-    """Units of the last linear layer when the config leaves them out."""
-    return 1 if loss_name == "bce" else data.n_outputs_hint
+    """Units of the output layer when the config leaves them out."""
+    return 1 if LOSS_TYPES[loss_name].one_logit else data.n_outputs_hint
 
 
 def class_weights(cfg: Config, data: Prepared) -> np.ndarray | None:
@@ -79,11 +79,7 @@ def class_weights(cfg: Config, data: Prepared) -> np.ndarray | None:
 
 
 def make_loss(cfg: Config, data: Prepared) -> Loss:
-    name = cfg.model.loss
-    if name == "mse":
-        return MSELoss()
-    weights = class_weights(cfg, data)
-    return BCEWithLogits(weights) if name == "bce" else SoftmaxCrossEntropy(weights)
+    return LOSS_TYPES[str(cfg.model.loss)].make(class_weights(cfg, data))
 
 
 def build_stack(

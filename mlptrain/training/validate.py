@@ -19,6 +19,7 @@ from mlptrain.config import Config, ConfigSource, check_against_data, resolve_co
 from mlptrain.errors import RunError, UserInputError
 from mlptrain.nn.build import layer_type
 from mlptrain.nn.gradcheck import GradcheckResult
+from mlptrain.nn.losses import LOSS_TYPES
 from mlptrain.nn.registry import (
     BATCH_STATISTICS,
     LAYERS,
@@ -56,6 +57,7 @@ def lint_layers(
     is the width of the last linear layer once resolved against the data.
     """
     kinds = [layer_type(spec) for spec in layers]
+    entry = LOSS_TYPES.get(loss)
     warnings: list[str] = []
     if kinds and _has(kinds[0], NONLINEAR):
         warnings.append(
@@ -92,10 +94,10 @@ def lint_layers(
         last = linear_at[-1]
         for index in range(last + 1, len(kinds)):
             kind = kinds[index]
-            if _has(kind, PROBABILITY) and loss in ("cross_entropy", "bce"):
+            if _has(kind, PROBABILITY) and entry is not None and entry.task == "classification":
                 warnings.append(
                     f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
-                    f"{'softmax' if loss == 'cross_entropy' else 'sigmoid'} to the logits "
+                    f"{entry.head} to the logits "
                     "itself, so this squashes twice; remove it"
                 )
             elif _has(kind, NONLINEAR) or _has(kind, RANDOM_MASK):
@@ -104,7 +106,7 @@ def lint_layers(
                     "outputs the loss reads; end the stack with a linear layer"
                 )
         units = n_outputs if n_outputs is not None else _units(layers[last])
-        if loss == "bce" and units is not None and units > 1:
+        if entry is not None and entry.one_logit and units is not None and units > 1:
             warnings.append(
                 f"model.layers[{last}]: bce with {units} outputs; binary cross-entropy reads "
                 "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
@@ -198,7 +200,7 @@ def validate_config(path: ConfigSource, overrides: Sequence[str] = ()) -> Valida
     if raw.task == "classification":
         values, counted = np.unique(raw.y, return_counts=True)
         classes, counts = [c.item() for c in values], [int(n) for n in counted]
-        n_outputs = 1 if cfg.model.loss == "bce" else len(classes)
+        n_outputs = 1 if LOSS_TYPES[str(cfg.model.loss)].one_logit else len(classes)
     else:
         n_outputs = 1 if raw.y.ndim == 1 else raw.y.shape[1]
     check_against_data(
