@@ -227,6 +227,15 @@ def test_lookup_tables_and_monitor_mode() -> None:
     assert set(OPTIMIZERS) == {"sgd", "adam", "adamw"}
     assert set(SCHEDULES) == {"constant", "step", "cosine", "plateau"}
     assert set(LOSSES) == {"cross_entropy", "mse", "bce"}
+    from mlptrain.nn.losses import LOSS_TYPES, losses_for
+
+    assert set(LOSS_TYPES) == set(LOSSES)  # the config's names and nn's entries agree
+    assert losses_for("classification") == ["cross_entropy", "bce"]
+    assert [LOSS_TYPES[n].head for n in ("cross_entropy", "bce", "mse")] == [
+        "softmax",
+        "sigmoid",
+        "identity",
+    ]
     modes = {name: monitor_mode(name) for name in MONITORS}
     assert modes["val_loss"] == modes["val_rmse"] == modes["train_loss"] == "min"
     assert modes["val_accuracy"] == modes["val_r2"] == modes["val_f1_macro"] == "max"
