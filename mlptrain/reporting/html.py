@@ -17,7 +17,7 @@ from typing import Any
 
 from mlptrain.reporting.metrics import HEADLINE, SCALAR_METRICS
 from mlptrain.reporting.page import e, fmt, html_page, is_number, table
-from mlptrain.reporting.tables import sample_epochs
+from mlptrain.reporting.tables import sample_epochs, shape_text
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_HTML
 
@@ -239,10 +239,7 @@ def _data_section(report: dict[str, Any]) -> list[str]:
 
 def _model_section(report: dict[str, Any]) -> list[str]:
     model = report["model"]
-    rows = [
-        [r["index"], r["layer"], f"(n, {r['output_shape'][1]})", r["params"]]
-        for r in model["layers"]
-    ]
+    rows = [[r["index"], r["layer"], shape_text(r), r["params"]] for r in model["layers"]]
     return [
         '<section id="model">',
         "<h2>Model</h2>",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlptrain.data import Prepared, Split
+from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.metrics import (
@@ -22,7 +23,7 @@ from mlptrain.reporting.metrics import (
     classification_metrics,
     regression_metrics,
 )
-from mlptrain.reporting.tables import format_number, markdown_table, sample_epochs
+from mlptrain.reporting.tables import format_number, markdown_table, sample_epochs, shape_text
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_JSON, REPORT_MD
 
@@ -69,16 +70,21 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def model_summary(model: Sequential, n_inputs: int) -> list[dict[str, Any]]:
-    """One row per module: index, name, output shape and parameter count (like Keras)."""
+    """One row per module: index, name, output shape and parameter count (like Keras);
+    ``members``: rows per sample in its output (k inside an ensemble, else 1)."""
     rows = []
-    width = n_inputs
+    width, members = n_inputs, 1
     for index, module in enumerate(model.modules):
         width = getattr(module, "out_features", width)
+        entry = layer_of(module)
+        if entry is not None and entry.role == "ensemble":  # opens or closes an ensemble
+            members = int(getattr(module, "k", 1)) if members == 1 else 1
         rows.append(
             {
                 "index": index,
                 "layer": repr(module),
                 "output_shape": [None, width],
+                "members": members,
                 "params": int(sum(p.size for p in module.params.values())),
             }
         )
@@ -238,10 +244,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
     out += ["", "## Model", ""]
     out += markdown_table(
         ["#", "layer", "output shape", "params"],
-        [
-            [r["index"], r["layer"], f"(n, {r['output_shape'][1]})", f"{r['params']:,}"]
-            for r in model["layers"]
-        ],
+        [[r["index"], r["layer"], shape_text(r), f"{r['params']:,}"] for r in model["layers"]],
     )
     out += [
         "",

@@ -47,3 +47,10 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(markdown_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in rows]
     return lines
+
+
+def shape_text(row: dict[str, Any], n: str = "n") -> str:
+    """A summary row's output shape: ``(n, 256)``, or ``(8·n, 256)`` inside an ensemble."""
+    members = int(row.get("members", 1))
+    rows = n if members == 1 else f"{members}·{n}"
+    return f"({rows}, {row['output_shape'][1]})"

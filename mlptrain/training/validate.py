@@ -148,11 +148,13 @@ class Validation:
 
     def table(self) -> str:
         """``Layer | Output shape | Param #`` and the total, as Keras' model.summary prints."""
+        from mlptrain.reporting.tables import shape_text
+
         header = ("Layer (type)", "Output shape", "Param #")
         body = [
             (
                 f"{row['index']} {row['layer']}",
-                f"(None, {row['output_shape'][1]})",
+                shape_text(row, "None"),
                 f"{row['params']:,}",
             )
             for row in self.rows

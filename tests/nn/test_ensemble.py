@@ -216,3 +216,13 @@ def test_matches_pytorch() -> None:
 def test_a_broken_ensemble_is_refused_by_the_builder(specs: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_model(specs, n_inputs=D, n_outputs=C, rng=np.random.default_rng(0))
+
+
+def test_the_model_summary_shows_member_rows() -> None:
+    from mlptrain.reporting.report import model_summary
+    from mlptrain.reporting.tables import shape_text
+
+    rows = model_summary(_model(), D)
+    assert [r["members"] for r in rows] == [K, K, K, K, K, K, 1]
+    assert [shape_text(r) for r in rows][::3] == [f"({K}·n, {D})", f"({K}·n, {H})", "(n, 3)"]
+    assert sum(r["params"] for r in rows) == _model().flat_params.size
