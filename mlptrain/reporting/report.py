@@ -149,6 +149,8 @@ def input_weight_norms(
     if first is None:
         return []
     W = np.asarray(first.params["W"], dtype=np.float64)
+    if W.ndim == 3:  # an ensemble_linear (k, in, out): each input's row across the members
+        W = W.transpose(1, 0, 2).reshape(W.shape[1], -1)
     rows = [
         {
             "column": name,

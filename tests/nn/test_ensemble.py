@@ -226,3 +226,16 @@ def test_the_model_summary_shows_member_rows() -> None:
     assert [r["members"] for r in rows] == [K, K, K, K, K, K, 1]
     assert [shape_text(r) for r in rows][::3] == [f"({K}·n, {D})", f"({K}·n, {H})", "(n, 3)"]
     assert sum(r["params"] for r in rows) == _model().flat_params.size
+
+
+def test_input_weight_norms_read_each_input_across_the_members() -> None:
+    """A packed ensemble's first weights are (k, in, out): an input's norm spans the members."""
+    from mlptrain.reporting.report import input_weight_norms
+
+    specs = [{"type": "ensemble", "k": K}, {"type": "ensemble_linear"}, "ensemble_mean"]
+    model = build_model(specs, n_inputs=D, n_outputs=C, rng=np.random.default_rng(13))
+    W = model.modules[1].params["W"].astype(np.float64)
+    rows = input_weight_norms(model, [("a", 0, 1), ("rest", 1, D)])
+    norms = {row["column"]: row["norm"] for row in rows}
+    assert norms["a"] == pytest.approx(np.sqrt(np.sum(W[:, 0] ** 2)))
+    assert norms["rest"] == pytest.approx(np.sqrt(np.sum(W[:, 1:] ** 2)))
