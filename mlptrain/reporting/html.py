@@ -17,7 +17,7 @@ from typing import Any
 
 from mlptrain.reporting.metrics import HEADLINE, SCALAR_METRICS
 from mlptrain.reporting.page import e, fmt, html_page, is_number, table
-from mlptrain.reporting.tables import sample_epochs, shape_text
+from mlptrain.reporting.tables import baseline_column, sample_epochs, shape_text
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_HTML
 
@@ -329,14 +329,18 @@ def _results_section(report: dict[str, Any], images: dict[str, str | None]) -> l
     task = report["task"]
     out = ['<section id="results">', "<h2>Results</h2>"]
     if metrics:
-        splits = list(metrics)
-        names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in splits)]
+        names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
+        columns = {**metrics}
+        baseline = baseline_column(report)
+        if baseline is not None:  # the model that ignores the features, beside the splits
+            columns[baseline[0]] = baseline[1]
+        splits = list(columns)
         headline = HEADLINE[task]
         out.append("<h3>Metrics per split</h3>")
         out.append(
             table(
                 ["metric", *splits],
-                [[m, *[metrics[s].get(m) for s in splits]] for m in names],
+                [[m, *[columns[s].get(m) for s in splits]] for m in names],
                 numeric_header=[False, *[True] * len(splits)],
                 row_classes=["best" if m == headline else "" for m in names],
                 row_headers=True,

@@ -23,7 +23,13 @@ from mlptrain.reporting.metrics import (
     classification_metrics,
     regression_metrics,
 )
-from mlptrain.reporting.tables import format_number, markdown_table, sample_epochs, shape_text
+from mlptrain.reporting.tables import (
+    baseline_column,
+    format_number,
+    markdown_table,
+    sample_epochs,
+    shape_text,
+)
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_JSON, REPORT_MD
 
@@ -55,6 +61,29 @@ def split_metrics(
     else:
         metrics = regression_metrics(split.y, model.predict(split.X))
     return _finite_or_none(metrics)
+
+
+def baseline_metrics(
+    task: str, train_y: np.ndarray, split: Split, class_names: list[str] | None
+) -> dict[str, Any]:
+    """The report metrics, on ``split``, of the model that ignores the features: the training
+    rows' class shares as every row's probabilities (it predicts the majority class; scikit-
+    learn's ``DummyClassifier(strategy="prior")``), or the training rows' mean
+    (``DummyRegressor()``). A model that learned anything beats it."""
+    if task == "classification":
+        names = class_names or []
+        counts = np.bincount(np.asarray(train_y, dtype=np.int64), minlength=len(names))
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(counts / counts.sum())
+        log_proba = np.broadcast_to(log_prior, (len(split.y), len(log_prior)))
+        return _finite_or_none(classification_metrics(split.y, log_proba, names))
+    train = np.asarray(train_y, dtype=np.float64)
+    target = np.asarray(split.y, dtype=np.float64)
+    mean = np.broadcast_to(train.mean(axis=0), target.shape)
+    return _finite_or_none(regression_metrics(split.y, mean))
+
+
+BASELINE_STRATEGY = {"classification": "majority class", "regression": "training mean"}
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -285,9 +314,13 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
     metrics = report["metrics"]
     if metrics:
         names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
+        columns = {**metrics}
+        baseline = baseline_column(report)
+        if baseline is not None:
+            columns[baseline[0]] = baseline[1]
         out += ["## Metrics", ""]
         out += markdown_table(
-            ["metric", *metrics], [[m, *[metrics[s].get(m) for s in metrics]] for m in names]
+            ["metric", *columns], [[m, *[columns[s].get(m) for s in columns]] for m in names]
         )
         out += [""]
         if task == "classification" and "test" in metrics:

@@ -54,3 +54,11 @@ def shape_text(row: dict[str, Any], n: str = "n") -> str:
     members = int(row.get("members", 1))
     rows = n if members == 1 else f"{members}·{n}"
     return f"({rows}, {row['output_shape'][1]})"
+
+
+def baseline_column(report: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(column title, metrics) of the report's baseline, for the metrics tables."""
+    baseline = report.get("baseline")
+    if not baseline:
+        return None
+    return f"baseline: {baseline['strategy']} ({baseline['split']})", baseline["metrics"]

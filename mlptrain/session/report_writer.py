@@ -10,6 +10,8 @@ from mlptrain.config import config_to_dict
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared
 from mlptrain.reporting.report import (
+    BASELINE_STRATEGY,
+    baseline_metrics,
     build_report,
     describe_data,
     input_weight_norms,
@@ -66,6 +68,13 @@ def write_run_report(
         error=error,
         version=__version__,
     )
+    scored = data.test if data.test is not None else data.val
+    if with_metrics and scored is not None:
+        report["baseline"] = {
+            "split": "test" if data.test is not None else "val",
+            "strategy": BASELINE_STRATEGY[data.task],
+            "metrics": baseline_metrics(data.task, data.train.y, scored, class_names(data)),
+        }
     if with_metrics and data.task == "regression" and data.test is not None:
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
     if data.table is not None:
