@@ -8,9 +8,12 @@ own tests in test_plots.py and test_html_report.py).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -29,6 +32,31 @@ def assert_no_traceback(result: Result) -> None:
         assert result.exception is None, repr(result.exception)
     else:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
+
+
+def exported_script_output(run: Path, rows: Path, folder: Path) -> str:
+    """What ``run``'s NumPy export (written into ``folder``) prints for ``rows`` with --proba."""
+    from mlptrain.serving.export import export_numpy
+
+    export_numpy(run, folder)
+    done = subprocess.run(
+        [sys.executable, str(folder / "predict.py"), str(rows), "--proba"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def assert_same_predictions(expected: str, got: str) -> None:
+    """Two prediction CSVs printed with --proba: the header and the labels equal, the
+    probabilities to float32 rounding (two float32 forwards may differ in the last digits)."""
+    ours = [line.split(",") for line in expected.strip().splitlines()]
+    theirs = [line.split(",") for line in got.strip().splitlines()]
+    assert [row[0] for row in theirs] == [row[0] for row in ours]
+    np.testing.assert_allclose(
+        np.array([row[1:] for row in theirs[1:]], dtype=float),
+        np.array([row[1:] for row in ours[1:]], dtype=float),
+        rtol=1e-6,
+    )
 
 
 @pytest.fixture(scope="session")

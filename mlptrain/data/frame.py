@@ -132,24 +132,25 @@ def text_column(name: str, codes: np.ndarray, levels: np.ndarray, na: np.ndarray
     return Column(name, mapping[codes], unique[keep])
 
 
-def promote_numeric(column: Column, keep_text: bool, numbers: NumberFormat = PLAIN) -> Column:
+def promote_numeric(
+    column: Column, keep_text: bool, numbers: NumberFormat = PLAIN
+) -> tuple[Column, bool]:
     """A text column whose levels all parse as numbers (written as ``numbers`` says) becomes
-    numeric (the inference rule)."""
+    numeric (the inference rule); and whether that needed the format's marks."""
     if column.levels is None or keep_text:
-        return column
+        return column, False
     if len(column.levels) == 0:
-        return Column(column.name, np.full(len(column.values), np.nan))
-    parsed, _ = numbers.read(column.levels)
+        return Column(column.name, np.full(len(column.values), np.nan)), False
+    parsed, plain = numbers.read(column.levels)
     if parsed is None:
-        return column
+        return column, False
     values = np.append(parsed, np.nan)[column.values]
-    return Column(column.name, values, None, bool(np.all(parsed == np.round(parsed))))
+    integer = bool(np.all(parsed == np.round(parsed)))
+    return Column(column.name, values, None, integer), not plain
 
 
-def _format_note(path: Path, name: str, column: Column, numbers: NumberFormat) -> str | None:
-    """A note when a text column was read as numbers thanks to the format's marks."""
-    if column.levels is None or len(column.levels) == 0 or numbers.read(column.levels)[1]:
-        return None
+def _format_note(path: Path, name: str, numbers: NumberFormat) -> str:
+    """The note for a text column read as numbers thanks to the format's marks."""
     marks = [f"{numbers.thousands!r} as the thousands separator"] if numbers.thousands else []
     if numbers.decimal != ".":
         marks.append(f"{numbers.decimal!r} as the decimal mark")
@@ -187,10 +188,9 @@ def finish_table(
     out: dict[str, Column] = {}
     notes: list[str] = []
     for name in names:
-        column = promote_numeric(columns[name], name in text_columns, numbers)
-        if not column.is_text and columns[name].is_text:
-            note = _format_note(path, name, columns[name], numbers)
-            notes += [note] if note else []
+        column, marked = promote_numeric(columns[name], name in text_columns, numbers)
+        if marked:
+            notes.append(_format_note(path, name, numbers))
         elif column.is_text and name not in text_columns:
             note = _other_format_note(path, name, column, numbers)
             notes += [note] if note else []
@@ -249,5 +249,5 @@ def table_from_mapping(
         levels, codes = np.unique(text, return_inverse=True)
         codes = np.where(gaps, len(levels), codes).astype(np.int64)
         column = text_column(name, codes, levels, na)
-        columns[name] = promote_numeric(column, name in text_columns)
+        columns[name], _ = promote_numeric(column, name in text_columns)
     return Table(columns, n_rows or 0, source)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from mlptrain.data.frame import Column
 from mlptrain.data.tables import table_from_mapping
 from mlptrain.errors import DataError
 from mlptrain.store.layout import REPORT_JSON
-from tests.conftest import assert_no_traceback
+from tests.conftest import assert_no_traceback, assert_same_predictions, exported_script_output
 
 
 def _column(values: list[str], name: str = "when") -> Column:
@@ -122,21 +120,8 @@ def test_fit_predict_and_the_exported_script_read_dates_alike(
          "amount": [0.1, 0.1, 0.5, -1]}
     )  # fmt: skip
     assert list(predictor.predict(frame)) == labels  # pandas datetimes, through the API
-    from mlptrain.serving.export import export_numpy
-
-    export_numpy(run, tmp_path / "exported")
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    ours = [line.split(",") for line in predicted.stdout.strip().splitlines()]
-    theirs = [line.split(",") for line in done.stdout.strip().splitlines()]
-    assert [row[0] for row in theirs] == [row[0] for row in ours]  # header, labels
-    np.testing.assert_allclose(  # float32 forwards: the last digits may differ
-        np.array([row[1:] for row in theirs[1:]], dtype=float),
-        np.array([row[1:] for row in ours[1:]], dtype=float),
-        rtol=1e-6,
-    )
+    script = exported_script_output(run, new, tmp_path / "exported")
+    assert_same_predictions(predicted.stdout, script)
 
     onnx = cli("export", run, "--format", "onnx", "--out", tmp_path / "onnx")
     assert onnx.exit_code == 2

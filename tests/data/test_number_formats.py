@@ -4,8 +4,6 @@ and the same in predict and in the exported script."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import mlptrain
 from mlptrain.data.numbers import NumberFormat
 from mlptrain.data.tables import load_table
 from mlptrain.errors import DataError
-from tests.conftest import assert_no_traceback
+from tests.conftest import assert_no_traceback, assert_same_predictions, exported_script_output
 
 ENGINES = ["pyarrow", "python"]
 
@@ -168,21 +166,8 @@ def test_predict_and_the_exported_script_read_the_file_as_training_did(
     )
     predicted = cli("predict", run, new, "--proba")
     assert predicted.exit_code == 0, predicted.output
-    from mlptrain.serving.export import export_numpy
-
-    export_numpy(run, tmp_path / "exported")
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    ours = [line.split(",") for line in predicted.stdout.strip().splitlines()]
-    theirs = [line.split(",") for line in done.stdout.strip().splitlines()]
-    assert [row[0] for row in ours] == [row[0] for row in theirs]
-    np.testing.assert_allclose(
-        np.array([row[1:] for row in ours[1:]], dtype=float),
-        np.array([row[1:] for row in theirs[1:]], dtype=float),
-        rtol=1e-6,
-    )
+    script = exported_script_output(run, new, tmp_path / "exported")
+    assert_same_predictions(predicted.stdout, script)
     # the same rows with plain numbers give the same predictions
     plain = _write(
         tmp_path / "plain.csv",

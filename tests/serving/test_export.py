@@ -11,6 +11,7 @@ import pytest
 import mlptrain
 from mlptrain.errors import UserInputError
 from mlptrain.serving.export import export_numpy, export_onnx
+from tests.conftest import assert_same_predictions, exported_script_output
 
 ALL_LAYERS = """
 name: every_layer
@@ -367,16 +368,4 @@ def test_standalone_script_scales_an_all_numeric_table_once(tmp_path, cli):
     assert cli("fit", tmp_path / "t.csv", "--target", "y", "--out", run, "--set",
                "train.epochs=3").exit_code == 0  # fmt: skip
     expected = cli("predict", run, new, "--proba").stdout
-    export_numpy(run, tmp_path / "exported")
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "exported" / "predict.py"), str(new), "--proba"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    ours = [line.split(",") for line in expected.strip().splitlines()]
-    theirs = [line.split(",") for line in done.stdout.strip().splitlines()]
-    assert [row[0] for row in theirs] == [row[0] for row in ours]  # header, labels
-    np.testing.assert_allclose(  # float32 forwards: the last digits may differ
-        np.array([row[1:] for row in theirs[1:]], dtype=float),
-        np.array([row[1:] for row in ours[1:]], dtype=float),
-        rtol=1e-6,
-    )
+    assert_same_predictions(expected, exported_script_output(run, new, tmp_path / "exported"))
