@@ -157,7 +157,9 @@ def _bounds(metadata: list[object]) -> str:
 
 def suggest(value: object, allowed: Sequence[str], noun: str = "") -> str:
     """'did you mean 'relu'? allowed: a, b, c' (the suggestion only when one is close)."""
-    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    # an abbreviation ('val_acc') means the shortest word it begins; else the closest spelling
+    started = sorted((a for a in allowed if str(value) and a.startswith(str(value))), key=len)
+    close = started or difflib.get_close_matches(str(value), list(allowed), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     # words as they are; marks such as ',' or ' ' quoted, or they vanish into the list
     shown = (a if a.replace("_", "").isalnum() else repr(a) for a in sorted(allowed))

@@ -14,7 +14,9 @@ SPLITS = ("train", "val", "test")
 # Splits a choice may be made on; the test split is deliberately not among them.
 SELECTION_SPLITS = ("train", "val")
 # Metrics that improve downwards; every other metric (accuracy, f1, r2, ...) improves upwards.
-MINIMISED_METRICS = ("loss", "log_loss", "mse", "rmse", "mae")
+MINIMISED_METRICS = (
+    "loss", "log_loss", "brier", "mse", "rmse", "mae", "median_absolute_error", "mape"
+)  # fmt: skip
 
 
 # A stopping monitor that the data's task settles: its headline validation score.

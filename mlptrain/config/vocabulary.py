@@ -28,6 +28,9 @@ MonitorName = Literal[
     "val_accuracy",
     "val_balanced_accuracy",
     "val_f1_macro",
+    "val_mcc",
+    "val_roc_auc",
+    "val_average_precision",
     "val_r2",
     "val_mse",
     "val_rmse",
@@ -52,7 +55,14 @@ TASK_HEADLINE_MONITORS: dict[str, MonitorName] = {
     "regression": "val_r2",
 }
 StoppingMonitor = Literal["auto", MonitorName]
-CLASSIFICATION_MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_f1_macro")
+CLASSIFICATION_MONITORS = (
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_f1_macro",
+    "val_mcc",
+    "val_roc_auc",
+    "val_average_precision",
+)
 REGRESSION_MONITORS = ("val_r2", "val_mse", "val_rmse", "val_mae")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlptrain.reporting.metrics import HEADLINE, SCALAR_METRICS
 from mlptrain.reporting.page import e, fmt, html_page, is_number, table
-from mlptrain.reporting.tables import baseline_column, sample_epochs, shape_text
+from mlptrain.reporting.tables import baseline_column, metric_notes, sample_epochs, shape_text
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_HTML
 
@@ -346,6 +346,7 @@ def _results_section(report: dict[str, Any], images: dict[str, str | None]) -> l
                 row_headers=True,
             )
         )
+        out += [f'<p class="note">{e(note)}.</p>' for note in metric_notes(metrics)]
     out += figures
     test = metrics.get("test") or {}
     if task == "classification" and test.get("per_class"):

@@ -32,7 +32,10 @@ def epoch_metric(task: str, predictions: np.ndarray, targets: np.ndarray) -> flo
 
 
 def classification_metrics(
-    labels: np.ndarray, log_proba: np.ndarray, class_names: list[str]
+    labels: np.ndarray,
+    log_proba: np.ndarray,
+    class_names: list[str],
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Every classification metric of the report, for integer labels and the model's log
     class probabilities (``predict_log_proba``).
@@ -40,13 +43,16 @@ def classification_metrics(
     ``log_loss`` is the mean of -log p(true class) computed from those exactly, not from
     clipped probabilities: it is the unweighted training loss (cross-entropy or binary
     cross-entropy) on the same rows, so ``val_log_loss`` and ``val_loss`` agree however large
-    the logits grow.
+    the logits grow. The ranking metrics (``roc_auc``, ``average_precision``) read the
+    probabilities; a binary model's decisions are p(positive) >= ``threshold`` when one was
+    chosen (``evaluate --threshold``), the most probable class otherwise.
     """
     from sklearn import metrics
 
     n_classes = len(class_names)
     labels = np.asarray(labels)
-    predicted = log_proba.argmax(axis=1)
+    proba = probabilities(log_proba)
+    predicted = decide(proba, threshold)
     indices = list(range(n_classes))
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
         labels, predicted, labels=indices, zero_division=0
@@ -55,7 +61,12 @@ def classification_metrics(
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
         "balanced_accuracy": _balanced_accuracy(labels, predicted),
         "log_loss": float(-np.mean(log_proba[np.arange(len(labels)), labels])),
+        "mcc": float(metrics.matthews_corrcoef(labels, predicted)),
+        **ranking_metrics(labels, proba),
     }
+    if n_classes == 2:
+        result["positive_class"] = class_names[1]
+        result["threshold"] = 0.5 if threshold is None else float(threshold)
     for average in ("macro", "weighted"):
         p, r, f, _ = metrics.precision_recall_fscore_support(
             labels, predicted, labels=indices, average=average, zero_division=0
@@ -80,19 +91,76 @@ def classification_metrics(
     return result
 
 
+def probabilities(log_proba: np.ndarray) -> np.ndarray:
+    """Class probabilities in float64, each row summing to 1 (scikit-learn checks the sum)."""
+    proba = np.exp(np.asarray(log_proba, dtype=np.float64))
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class indices: the most probable class, or for two classes with a ``threshold``,
+    class 1 where p(class 1) >= threshold."""
+    if threshold is None or proba.shape[1] != 2:
+        return proba.argmax(axis=1)
+    return (proba[:, 1] >= threshold).astype(np.int64)
+
+
+def ranking_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
+    """``roc_auc``, ``average_precision`` and (binary) ``brier`` from the probabilities, as
+    scikit-learn computes them: for two classes of class 1's probability; for more, one class
+    against the rest, averaged over the classes (macro). Undefined (None) when a class has no
+    row, since a curve needs positives and negatives."""
+    from sklearn import metrics
+
+    n_classes = proba.shape[1]
+    present = np.bincount(labels, minlength=n_classes) > 0
+    result: dict[str, float | None] = {"roc_auc": None, "average_precision": None}
+    if n_classes == 2:
+        result["brier"] = float(metrics.brier_score_loss(labels, proba[:, 1], pos_label=1))
+    if not present.all():
+        return result
+    if n_classes == 2:
+        result["roc_auc"] = float(metrics.roc_auc_score(labels, proba[:, 1]))
+        result["average_precision"] = float(metrics.average_precision_score(labels, proba[:, 1]))
+        return result
+    one_hot = np.eye(n_classes, dtype=np.int64)[labels]
+    result["roc_auc"] = float(
+        metrics.roc_auc_score(labels, proba, multi_class="ovr", average="macro")
+    )
+    result["average_precision"] = float(
+        metrics.average_precision_score(one_hot, proba, average="macro")
+    )
+    return result
+
+
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
-    """mse, rmse, mae, r2 (averaged uniformly over targets when there are several)."""
+    """r2, rmse, mae, mse, median absolute error and mape, averaged uniformly over targets
+    when there are several. ``mape`` divides by the targets, so it is undefined (None, with a
+    note in ``notes``) when they include zero or change sign."""
     from sklearn import metrics
 
     targets = np.asarray(targets, dtype=np.float64).reshape(predictions.shape)
     predictions = np.asarray(predictions, dtype=np.float64)
     mse = float(metrics.mean_squared_error(targets, predictions))
-    return {
+    result: dict[str, Any] = {
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
         "mae": float(metrics.mean_absolute_error(targets, predictions)),
         "r2": float(metrics.r2_score(targets, predictions)),
+        "median_absolute_error": float(metrics.median_absolute_error(targets, predictions)),
+        "mape": None,
     }
+    if targets.size and (targets.min() > 0 or targets.max() < 0):
+        result["mape"] = float(metrics.mean_absolute_percentage_error(targets, predictions))
+    elif targets.size:
+        result["notes"] = [MAPE_UNDEFINED]
+    return result
+
+
+MAPE_UNDEFINED = (
+    "mape is not reported: the targets include zero or change sign, so a percentage of the "
+    "target is undefined or meaningless there"
+)
 
 
 def _balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
@@ -117,7 +185,11 @@ SCALAR_METRICS = {
         "recall_macro",
         "f1_macro",
         "f1_weighted",
+        "mcc",
+        "roc_auc",
+        "average_precision",
         "log_loss",
+        "brier",
     ],
-    "regression": ["r2", "rmse", "mae", "mse"],
+    "regression": ["r2", "rmse", "mae", "median_absolute_error", "mape", "mse"],
 }

@@ -27,6 +27,7 @@ from mlptrain.reporting.tables import (
     baseline_column,
     format_number,
     markdown_table,
+    metric_notes,
     sample_epochs,
     shape_text,
 )
@@ -322,7 +323,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
         out += markdown_table(
             ["metric", *columns], [[m, *[columns[s].get(m) for s in columns]] for m in names]
         )
-        out += [""]
+        out += ["", *[f"Note: {note}" for note in metric_notes(metrics)], ""]
         if task == "classification" and "test" in metrics:
             out += _class_details(metrics["test"], "test")
     if figures:
@@ -357,7 +358,7 @@ def render_split_markdown(result: dict[str, Any]) -> str:
     out += markdown_table(
         ["metric", split], [[m, metrics[m]] for m in SCALAR_METRICS[task] if m in metrics]
     )
-    out += [""]
+    out += ["", *[f"Note: {note}" for note in metric_notes({split: metrics})], ""]
     if task == "classification":
         out += _class_details(metrics, split)
     return "\n".join(out) + "\n"

@@ -62,3 +62,20 @@ def baseline_column(report: dict[str, Any]) -> tuple[str, dict[str, Any]] | None
     if not baseline:
         return None
     return f"baseline: {baseline['strategy']} ({baseline['split']})", baseline["metrics"]
+
+
+def metric_notes(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """What the metrics tables need said beneath them: why a metric is undefined, and for a
+    binary model which class is positive and the threshold its decisions use."""
+    notes: list[str] = []
+    for split in metrics.values():
+        for note in split.get("notes") or []:
+            if note not in notes:
+                notes.append(note)
+    first = next(iter(metrics.values()), {})
+    if first.get("positive_class") is not None:
+        notes.append(
+            f"positive class: {first['positive_class']}; a row is predicted positive when its "
+            f"probability is at least {first['threshold']:g}"
+        )
+    return notes

@@ -144,12 +144,15 @@ def test_regression_metrics_by_hand():
     targets = np.array([1.0, 2.0, 3.0, 4.0])
     predictions = np.array([[2.0], [2.0], [2.0], [6.0]])
     result = regression_metrics(targets, predictions)
-    # errors 1, 0, -1, 2: mse 6/4, mae 4/4; total sum of squares 5
+    # errors 1, 0, -1, 2: mse 6/4, mae 4/4; total sum of squares 5; absolute errors sorted
+    # 0, 1, 1, 2 (median 1); relative errors 1/1, 0/2, 1/3, 2/4
     assert result == {
         "mse": pytest.approx(1.5),
         "rmse": pytest.approx(math.sqrt(1.5)),
         "mae": pytest.approx(1.0),
         "r2": pytest.approx(1 - 6 / 5),
+        "median_absolute_error": pytest.approx(1.0),
+        "mape": pytest.approx((1 + 0 + 1 / 3 + 1 / 2) / 4),
     }
 
 
@@ -177,3 +180,97 @@ def test_epoch_r2_sums_float32_terms_in_float64():
     assert epoch_metric("regression", predictions, targets) == pytest.approx(
         1 - residual / total, rel=1e-12, abs=0
     )
+
+
+def _random_model(n_rows: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and log-probabilities that are informative but imperfect."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n_rows)
+    logits = rng.standard_normal((n_rows, n_classes)) + 1.5 * np.eye(n_classes)[labels]
+    log_proba = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return labels, log_proba
+
+
+def test_binary_ranking_metrics_against_sklearn():
+    labels, log_proba = _random_model(300, 2, seed=5)
+    p1 = np.exp(log_proba[:, 1])
+    result = classification_metrics(labels, log_proba, ["no", "yes"])
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, p1), rel=1e-12)
+    assert result["average_precision"] == pytest.approx(
+        skm.average_precision_score(labels, p1), rel=1e-12
+    )
+    assert result["brier"] == pytest.approx(skm.brier_score_loss(labels, p1), rel=1e-12)
+    predicted = log_proba.argmax(axis=1)
+    assert result["mcc"] == pytest.approx(skm.matthews_corrcoef(labels, predicted), rel=1e-12)
+    assert result["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(labels, predicted), rel=1e-12
+    )
+    assert result["log_loss"] == pytest.approx(skm.log_loss(labels, np.exp(log_proba)), rel=1e-9)
+    assert result["positive_class"] == "yes"
+    assert result["threshold"] == 0.5
+
+
+def test_multiclass_ranking_metrics_are_one_vs_rest_macro_as_sklearn():
+    labels, log_proba = _random_model(400, 4, seed=6)
+    proba = np.exp(log_proba)
+    result = classification_metrics(labels, log_proba, ["a", "b", "c", "d"])
+    assert result["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(labels, proba, multi_class="ovr", average="macro"), rel=1e-12
+    )
+    # average precision per class against the rest, then the plain mean
+    per_class = [skm.average_precision_score(labels == k, proba[:, k]) for k in range(4)]
+    assert result["average_precision"] == pytest.approx(np.mean(per_class), rel=1e-12)
+    assert result["mcc"] == pytest.approx(
+        skm.matthews_corrcoef(labels, proba.argmax(axis=1)), rel=1e-12
+    )
+    assert "brier" not in result and "threshold" not in result
+
+
+def test_ranking_metrics_are_undefined_when_a_class_has_no_row():
+    labels, log_proba = _random_model(50, 3, seed=7)
+    labels[labels == 2] = 0
+    result = classification_metrics(labels, log_proba, ["a", "b", "c"])
+    assert result["roc_auc"] is None and result["average_precision"] is None
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(labels, log_proba.argmax(axis=1)))
+
+
+def test_a_threshold_decides_binary_classes_and_every_decision_metric_follows():
+    labels, log_proba = _random_model(300, 2, seed=8)
+    p1 = np.exp(log_proba[:, 1])
+    result = classification_metrics(labels, log_proba, ["no", "yes"], threshold=0.3)
+    predicted = (p1 >= 0.3).astype(int)
+    assert predicted.sum() > log_proba.argmax(axis=1).sum()  # the threshold changed decisions
+    assert result["threshold"] == 0.3
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(labels, predicted))
+    assert result["f1_macro"] == pytest.approx(skm.f1_score(labels, predicted, average="macro"))
+    assert result["mcc"] == pytest.approx(skm.matthews_corrcoef(labels, predicted))
+    assert result["confusion_matrix"] == skm.confusion_matrix(labels, predicted).tolist()
+    # the ranking metrics do not depend on the threshold
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, p1))
+
+
+def test_regression_extra_metrics_against_sklearn():
+    rng = np.random.default_rng(9)
+    targets = rng.uniform(1, 5, (60, 2))
+    predictions = targets + rng.standard_normal((60, 2)) * 0.3
+    result = regression_metrics(targets, predictions)
+    assert result["median_absolute_error"] == pytest.approx(
+        skm.median_absolute_error(targets, predictions), rel=1e-12
+    )
+    assert result["mape"] == pytest.approx(
+        skm.mean_absolute_percentage_error(targets, predictions), rel=1e-12
+    )
+    assert "notes" not in result
+    # all-negative targets keep a meaningful percentage
+    assert regression_metrics(-targets, -predictions)["mape"] == pytest.approx(result["mape"])
+
+
+@pytest.mark.parametrize("targets", [[0.0, 1.0, 2.0], [-1.0, 1.0, 2.0]])
+def test_mape_is_refused_with_a_note_where_targets_cross_zero(targets):
+    y = np.array(targets)
+    result = regression_metrics(y, (y + 0.5).reshape(-1, 1))
+    assert result["mape"] is None
+    assert result["notes"] == [
+        "mape is not reported: the targets include zero or change sign, so a percentage of "
+        "the target is undefined or meaningless there"
+    ]
