@@ -56,7 +56,9 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
     ),
 }
 TRAINING_FIGURES = ("curves", "lr", "diagnostics")
-RESULT_FIGURES = ("confusion", "per_class", "pred_vs_true", "residuals")
+RESULT_FIGURES = (
+    "confusion", "per_class", "roc", "pr", "calibration", "threshold", "pred_vs_true", "residuals"
+)  # fmt: skip
 
 
 def write_html(run_dir: Path, report: dict[str, Any], figures: dict[str, Path]) -> Path:

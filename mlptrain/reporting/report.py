@@ -21,6 +21,7 @@ from mlptrain.reporting.metrics import (
     HEADLINE,
     SCALAR_METRICS,
     classification_metrics,
+    probabilities,
     regression_metrics,
 )
 from mlptrain.reporting.tables import (
@@ -192,17 +193,27 @@ def input_weight_norms(
     return sorted(rows, key=lambda row: -row["norm"])
 
 
-# A regression report keeps at most this many (true, predicted) pairs for its scatter plots.
+# A report keeps at most this many rows of a split's predictions for its figures: (true,
+# predicted) pairs of a regression, (label, probabilities) of a classifier.
 PREDICTION_SAMPLE = 2000
 
 
-def prediction_sample(model: Any, split: Split) -> dict[str, list[float]]:
-    """(true, predicted) values of the first target on a split, evenly subsampled, so
-    ``mlptrain report`` can redraw the regression figures from report.json alone."""
+def prediction_sample(model: Any, split: Split, classes: list[str] | None = None) -> dict[str, Any]:
+    """A split's predictions, evenly subsampled, so ``mlptrain report`` can redraw the
+    figures from report.json alone: (true, predicted) values of the first target, or with
+    ``classes`` the class indices and probabilities (6 decimals) the ranking figures read."""
     model = _targets_model(model)
     rows = np.arange(len(split.y))
     if len(rows) > PREDICTION_SAMPLE:
         rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)
+    if classes is not None:
+        proba = probabilities(model.predict_log_proba(split.X[rows]))
+        return {
+            "n_rows": len(split.y),
+            "classes": list(classes),
+            "y_true": np.asarray(split.y[rows], dtype=np.int64).tolist(),
+            "proba": np.round(proba, 6).tolist(),
+        }
     predicted = np.asarray(model.predict(split.X[rows]), dtype=np.float64).reshape(len(rows), -1)
     true = np.asarray(split.y[rows], dtype=np.float64).reshape(len(rows), -1)
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}

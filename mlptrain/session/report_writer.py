@@ -77,6 +77,10 @@ def write_run_report(
         }
     if with_metrics and data.task == "regression" and data.test is not None:
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
+    if with_metrics and data.task == "classification" and scored is not None:
+        report["predictions"] = {
+            report["baseline"]["split"]: prediction_sample(setup.trained, scored, class_names(data))
+        }
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
     if tracking is not None:

@@ -103,3 +103,11 @@ def test_drawer_starts_workers_only_for_long_enough_fits(tmp_path: Path) -> None
         assert list(drawn) == ["curves", "lr", "confusion", "diagnostics"]
     finally:
         long.close()
+
+
+def test_every_figure_is_drawn_by_exactly_one_worker_group():
+    from mlptrain.reporting.figures import FIGURES
+    from mlptrain.reporting.figures.worker import GROUPS
+
+    names = [name for group in GROUPS for name in group]
+    assert sorted(names) == sorted(FIGURES)

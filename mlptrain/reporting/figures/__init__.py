@@ -1,7 +1,8 @@
 """The PNG figures of a run, drawn from the report dict alone (like report.md).
 
 ``make_figures`` picks the figures that apply to the report (learning curves, learning rate,
-confusion matrix and per-class scores, predicted-vs-true and residuals, layer diagnostics)
+confusion matrix and per-class scores, ROC, precision-recall, calibration and threshold
+curves, predicted-vs-true and residuals, layer diagnostics)
 and writes each one atomically. One module per kind of figure; ``style`` holds the look and
 the fixed layout they share.
 
@@ -24,6 +25,7 @@ from mlptrain.errors import RunError
 from mlptrain.reporting.figures.classification import confusion, per_class
 from mlptrain.reporting.figures.curves import curves, learning_rate
 from mlptrain.reporting.figures.layers import diagnostics
+from mlptrain.reporting.figures.ranking import calibration, pr, roc, threshold
 from mlptrain.reporting.figures.regression import pred_vs_true, residuals
 from mlptrain.reporting.figures.style import STYLE, png_bytes
 from mlptrain.store.atomic import atomic_write_bytes
@@ -37,6 +39,10 @@ FIGURES: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "lr": learning_rate,
     "confusion": confusion,
     "per_class": per_class,
+    "roc": roc,
+    "pr": pr,
+    "calibration": calibration,
+    "threshold": threshold,
     "pred_vs_true": pred_vs_true,
     "residuals": residuals,
     "diagnostics": diagnostics,
@@ -50,8 +56,8 @@ def make_figures(
     only those in ``names`` when given (the figure workers split the set between them).
 
     Returns figure name -> PNG path, in display order; names are the file stems
-    (``curves``, ``lr``, ``confusion``, ``per_class``, ``pred_vs_true``, ``residuals``,
-    ``diagnostics``). Each file is written atomically: old or new, never partial.
+    (``curves``, ``lr``, ``confusion``, ``per_class``, ``roc``, ``pr``, ``calibration``,
+    ``threshold``, ``pred_vs_true``, ``residuals``, ``diagnostics``). Each file is written atomically: old or new, never partial.
     """
     from matplotlib import rc_context
 

@@ -30,8 +30,8 @@ from typing import Any
 # Two groups of about equal drawing time (measured): the diagnostics grid and the learning
 # rate; everything else. A worker per group.
 GROUPS: tuple[tuple[str, ...], ...] = (
-    ("diagnostics", "lr"),
-    ("curves", "confusion", "per_class", "pred_vs_true", "residuals"),
+    ("diagnostics", "lr", "roc", "pr"),
+    ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true", "residuals"),
 )
 TIMEOUT = 300.0
 # Start workers only when at least this much training is left to hide their start-up.
