@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Predictor", "Run", "__version__", "evaluate", "fit", "load"]
+__all__ = ["Predictor", "Run", "__version__", "evaluate", "fit", "load", "set_threshold"]
 _API_NAMES = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:
-    from mlptrain.api import Predictor, Run, evaluate, fit, load
+    from mlptrain.api import Predictor, Run, evaluate, fit, load, set_threshold
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ from mlptrain.reporting.report import split_metrics
 from mlptrain.serving.loading import Predictor, load
 from mlptrain.session.directory import prepare_run_dir, resolve_checkpoint
 from mlptrain.session.report_writer import class_names
+from mlptrain.session.threshold import Threshold, apply_threshold, write_threshold
 from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.checkpoint import load_checkpoint
@@ -33,6 +34,7 @@ from mlptrain.store.layout import (
     REPORT_HTML,
     REPORT_JSON,
     REPORT_MD,
+    THRESHOLD_FILE,
 )
 from mlptrain.store.lock import RunLock
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
@@ -173,6 +175,7 @@ def fit(
                 REPORT_HTML,
                 f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
                 f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}",
+                THRESHOLD_FILE,
                 TRACKING_STATE,
             ):
                 (run_dir / stale).unlink(missing_ok=True)
@@ -202,6 +205,8 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
         raise UserInputError(f"«split» {split!r}: allowed: {', '.join(SPLITS)}")
     ckpt = load_checkpoint(resolve_checkpoint(path))
     setup = setup_from_checkpoint(ckpt)
+    trained = setup.trained
+    apply_threshold(trained, ckpt)
     data = setup.data
     chosen = getattr(data, split)
     if chosen is None:
@@ -214,5 +219,45 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
         "split": split,
         "task": data.task,
         "n_samples": len(chosen.y),
-        "metrics": split_metrics(setup.trained, data.task, chosen, class_names(data)),
+        "metrics": split_metrics(trained, data.task, chosen, class_names(data)),
     }
+
+
+def set_threshold(
+    path: str | Path, *, threshold: float | None = None, threshold_for: str | None = None
+) -> Threshold:
+    """Choose a binary classifier's decision threshold and keep it with the run
+    (threshold.json), so that evaluate, predict, serve and the exports decide by it:
+    ``threshold`` as given, or the one the rule ``threshold_for`` (``f1``, ``precision=0.9``,
+    ``recall=0.8``) picks on the run's validation split, never on its test split."""
+    from mlptrain.reporting.metrics import probabilities
+    from mlptrain.reporting.thresholds import check_threshold, choose_threshold, parse_rule
+
+    if (threshold is None) == (threshold_for is None):
+        raise UserInputError("give «threshold» (a value) or «threshold_for» (a rule): one of them")
+    checkpoint = resolve_checkpoint(path)
+    ckpt = load_checkpoint(checkpoint)
+    classes = ckpt.meta.get("classes")
+    if classes is None or len(classes) != 2:
+        what = "does regression" if classes is None else f"has {len(classes)} classes"
+        raise UserInputError(f"a decision threshold needs a binary classifier; this model {what}")
+    common = {"positive_class": str(classes[1]), "checkpoint": checkpoint.name,
+              "checkpoint_sha256": ckpt.sha256}  # fmt: skip
+    if threshold is not None:
+        chosen = Threshold(
+            check_threshold(threshold), rule="given", split=None, score=None, **common
+        )
+    else:
+        parsed = parse_rule(str(threshold_for))
+        setup = setup_from_checkpoint(ckpt)
+        val = setup.data.val
+        if val is None:
+            raise UserInputError(
+                "«threshold_for» chooses on the validation split, and this run has none "
+                "(data.val_size is 0); give a value with «threshold» instead"
+            )
+        p1 = probabilities(setup.trained.predict_log_proba(val.X))[:, 1]
+        cut, score = choose_threshold(val.y == 1, p1, parsed)
+        chosen = Threshold(cut, rule=str(parsed), split="val", score=score, **common)
+    write_threshold(chosen, checkpoint)
+    return chosen

@@ -283,6 +283,26 @@ def evaluate(
             "trained with, data.target, else 'target').",
         ),
     ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="P",
+            help="Binary classifiers: predict the positive class when its probability is at "
+            "least P, from now on (kept in the run's threshold.json for predict, serve and "
+            "export).",
+        ),
+    ] = None,
+    threshold_for: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold-for",
+            metavar="RULE",
+            help="Binary classifiers: choose the threshold on the validation split for f1, "
+            "precision=P (most recall with at least that precision) or recall=R, and keep it "
+            "as --threshold does.",
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
@@ -291,19 +311,25 @@ def evaluate(
 
     The split is rebuilt from the run's saved config and seed; if the data changed since the
     run was trained, evaluate refuses (exit 2). --data FILE scores another labelled file.
+    --threshold or --threshold-for first sets a binary classifier's decision threshold.
 
     Example: mlptrain evaluate runs/digits/20260101-120000 --split val --format json
     """
     with user_errors():
         from mlptrain.api import evaluate as evaluate_run
+        from mlptrain.api import set_threshold
         from mlptrain.errors import UserInputError
         from mlptrain.reporting.report import format_metrics_table, render_split_markdown
         from mlptrain.serving.score import score_file
+        from mlptrain.store.layout import THRESHOLD_FILE
 
         if data is not None and split is not Split.test:
             raise UserInputError("--data scores all rows of a file; it takes no --split")
         if target is not None and data is None:
             raise UserInputError("--target names the label column of a --data file; give --data")
+        if threshold is not None or threshold_for is not None:
+            chosen = set_threshold(path, threshold=threshold, threshold_for=threshold_for)
+            typer.echo(f"{chosen.describe()}; kept in the run's {THRESHOLD_FILE}", err=True)
         notes: list[str] = []
         result = (
             evaluate_run(path, split=split.value)

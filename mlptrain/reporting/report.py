@@ -59,7 +59,8 @@ def split_metrics(
     model = _targets_model(model)
     if task == "classification":
         log_proba = model.predict_log_proba(split.X)
-        metrics = classification_metrics(split.y, log_proba, class_names or [])
+        threshold = getattr(model, "threshold", None)
+        metrics = classification_metrics(split.y, log_proba, class_names or [], threshold)
     else:
         metrics = regression_metrics(split.y, model.predict(split.X))
     return _finite_or_none(metrics)

@@ -68,6 +68,8 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)
+    if predictor.trained.threshold is not None:  # the run's decision threshold on p(class 1)
+        arrays["threshold"] = np.array(predictor.trained.threshold, dtype=np.float64)
     if getattr(predictor, "table", None) is not None:
         from mlptrain.serving.table_export import table_arrays
 

@@ -13,6 +13,7 @@ from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.data.matching import DEFAULT_TARGET, placeholder_names, select_features
 from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.session.directory import resolve_checkpoint
+from mlptrain.session.threshold import Threshold, apply_threshold
 from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
 from mlptrain.training.run_state import config_from_checkpoint, load_model_state, model_tensors
 from mlptrain.training.setup import build_stack
@@ -43,6 +44,10 @@ class Predictor:
         self.task: str = meta["task"]
         # lines for the user from the last call: columns taken by position, columns ignored
         self.notes: list[str] = []
+        # a binary classifier's decision threshold from the run's threshold.json (see
+        # mlptrain.session.threshold), and why the run's file was not applied, if it was not
+        self.threshold: Threshold | None = None
+        self.threshold_note: str | None = None
 
     @property
     def input_names(self) -> list[str]:
@@ -115,6 +120,12 @@ class Predictor:
             return self.encoder.decode(out)
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
+    def threshold_notes(self) -> list[str]:
+        """What a user should hear about the decision threshold with the predictions."""
+        if self.threshold is not None:
+            return [f"labels decided by the run's {self.threshold.describe()}"]
+        return [self.threshold_note] if self.threshold_note else []
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (n, classes), columns in the order of ``classes``."""
         if self.encoder is None:
@@ -157,7 +168,9 @@ def load(path: str | Path) -> Predictor:
     if meta.get("table") is not None:
         table = TableEncoder.from_state(meta["table"], str(ckpt.path))
     trained = TrainedModel.from_target_state(model, target_state)
-    return Predictor(trained, scaler, encoder, meta, table)
+    predictor = Predictor(trained, scaler, encoder, meta, table)
+    predictor.threshold, predictor.threshold_note = apply_threshold(trained, ckpt)
+    return predictor
 
 
 def output_units_from(ckpt: Checkpoint) -> int:

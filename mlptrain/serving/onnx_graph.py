@@ -1,4 +1,5 @@
-"""The ONNX graph of a trained model: raw features in, probabilities or predictions out.
+"""The ONNX graph of a trained model: raw features in; labels and probabilities (classifiers)
+or predictions (regression) out.
 
 Needs the optional extra ``mlptrain[onnx]``. One small block of standard ONNX operators per
 layer, emitted by the layer's export op (the registry's ``export``, as for weights.npz); the scaler in front, the head behind.
@@ -26,7 +27,9 @@ def onnx_available() -> bool:
 
 
 def build_onnx(predictor: Any) -> Any:
-    """An ONNX ModelProto of the predictor: input ``features`` (raw), output ``output``."""
+    """An ONNX ModelProto of the predictor: input ``features`` (raw; a table model: one input
+    per raw column); outputs ``label`` (strings) and ``probabilities`` for a classifier, as
+    scikit-learn models converted to ONNX give them, ``predictions`` for a regression."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -88,14 +91,18 @@ def build_onnx(predictor: Any) -> Any:
     elif predictor.trained.output_scale is not None and predictor.trained.output_shift is not None:
         x = node("Mul", [x, const("output_scale", predictor.trained.output_scale)])
         x = node("Add", [x, const("output_shift", predictor.trained.output_shift)])
-    nodes.append(helper.make_node("Identity", [x], ["output"]))
-    graph = helper.make_graph(
-        nodes,
-        "mlptrain",
-        graph_inputs,
-        [helper.make_tensor_value_info("output", elem, [None, None])],
-        initializer=inits,
-    )
+    if predictor.encoder is None:
+        nodes.append(helper.make_node("Identity", [x], ["predictions"]))
+        outputs = [helper.make_tensor_value_info("predictions", elem, [None, None])]
+    else:
+        nodes.append(helper.make_node("Identity", [x], ["probabilities"]))
+        label = _label_nodes(predictor, "probabilities", node, const, inits)
+        nodes.append(helper.make_node("Identity", [label], ["label"]))
+        outputs = [
+            helper.make_tensor_value_info("label", TensorProto.STRING, [None]),
+            helper.make_tensor_value_info("probabilities", elem, [None, None]),
+        ]
+    graph = helper.make_graph(nodes, "mlptrain", graph_inputs, outputs, initializer=inits)
     proto = helper.make_model(
         graph,
         producer_name="mlptrain",
@@ -108,8 +115,28 @@ def build_onnx(predictor: Any) -> Any:
         {
             "classes": json.dumps(labels),
             "feature_names": json.dumps(predictor.feature_names),
-            "output": "probabilities" if predictor.encoder is not None else "predictions",
+            "outputs": json.dumps(
+                ["label", "probabilities"] if predictor.encoder is not None else ["predictions"]
+            ),
         },
     )
     onnx.checker.check_model(proto)
     return proto
+
+
+def _label_nodes(predictor: Any, proba: str, node: Any, const: Any, inits: list[Any]) -> str:
+    """Each row's class label (a string) from its probabilities, decided as ``predict`` decides:
+    the most probable class, or with the run's threshold, class 1 where p(class 1) >= it."""
+    from onnx import numpy_helper
+
+    labels = np.array([str(c) for c in predictor.encoder.to_list()], dtype=object)
+    inits.append(numpy_helper.from_array(labels, "class_labels"))
+    threshold = predictor.trained.threshold
+    if threshold is None:
+        index = node("ArgMax", [proba], axis=1, keepdims=0)
+    else:
+        column = numpy_helper.from_array(np.array(1, dtype=np.int64), "positive_column")
+        inits.append(column)
+        p1 = node("Gather", [proba, "positive_column"], axis=1)
+        index = node("Cast", [node("GreaterOrEqual", [p1, const("threshold", threshold)])], to=7)
+    return node("Gather", ["class_labels", index], axis=0)

@@ -138,6 +138,8 @@ def predict_rows(
             notes=notes,
         )
     predicted = predictor.predict(X)
+    if notes is not None:
+        notes.extend(predictor.threshold_notes())
     unseen = dict(predictor.unseen)
     if unseen and notes is not None:
         from mlptrain.data.encoding import unseen_note

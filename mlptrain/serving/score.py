@@ -88,7 +88,7 @@ def score_file(
     except DataError as exc:
         raise DataError(f"{data_path}: {exc}") from None
     if notes is not None:
-        notes.extend(read_notes)
+        notes.extend([*read_notes, *predictor.threshold_notes()])
         if predictor.unseen:
             from mlptrain.data.encoding import unseen_note
 

@@ -330,6 +330,8 @@ def predict(weights, X, encoded=False):
         if "output_scale" in weights:
             out = out * weights["output_scale"] + weights["output_shift"]
         return (out[:, 0] if out.shape[1] == 1 else out), None
+    if "threshold" in weights:  # the run's decision threshold on p(class 1)
+        return weights["classes"][(proba[:, 1] >= float(weights["threshold"])).astype(int)], proba
     return weights["classes"][proba.argmax(axis=1)], proba
 
 

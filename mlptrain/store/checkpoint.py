@@ -42,6 +42,7 @@ class Checkpoint:
     tensors: dict[str, np.ndarray]
     meta: dict[str, Any]
     path: Path
+    sha256: str = ""  # the verified digest of tensors and metadata
 
 
 def _dtype_tag(dtype: np.dtype[Any]) -> str:
@@ -124,7 +125,9 @@ def load_checkpoint(path: StrPath) -> Checkpoint:
     tensors = valid.tensors
     if checkpoint_digest(tensors, valid.metadata["meta"]) != valid.metadata["sha256"]:
         raise CheckpointError(f"{valid.path}: {_INTEGRITY_FAILED}")
-    return Checkpoint(tensors=tensors, meta=valid.meta, path=valid.path)
+    return Checkpoint(
+        tensors=tensors, meta=valid.meta, path=valid.path, sha256=valid.metadata["sha256"]
+    )
 
 
 _INTEGRITY_FAILED = (

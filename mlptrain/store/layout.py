@@ -10,3 +10,4 @@ REPORT_HTML = "report.html"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.safetensors"  # what a resume needs
 BEST_CHECKPOINT = "best.safetensors"  # the model the report describes
+THRESHOLD_FILE = "threshold.json"  # a binary classifier's chosen decision threshold

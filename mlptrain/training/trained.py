@@ -3,6 +3,8 @@
 Regression targets are standardised for training (``data.target_scaler``), so the stack's
 raw outputs are in standardised units; ``TrainedModel.predict`` maps them back
 (y = out · scale + shift, in the model's dtype). The stack itself knows nothing of the targets.
+A binary classifier may carry a decision ``threshold`` on p(class 1), chosen after training
+(``mlptrain evaluate --threshold-for``); without one it predicts the most probable class.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlptrain.nn.sequential import Sequential
+from mlptrain.reporting.metrics import decide, probabilities
 
 
 @dataclass
@@ -21,6 +24,7 @@ class TrainedModel:
     model: Sequential
     output_shift: np.ndarray | None = None
     output_scale: np.ndarray | None = None
+    threshold: float | None = None
 
     @classmethod
     def from_target_state(
@@ -38,6 +42,9 @@ class TrainedModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class indices (classifiers) or values in the targets' units (regression)."""
+        if self.threshold is not None:
+            # the probabilities the metrics decide on (float64, from the log-probabilities)
+            return decide(probabilities(self.model.predict_log_proba(x)), self.threshold)
         out = self.model.predict(x)
         if self.output_scale is not None and self.output_shift is not None:
             out = out * self.output_scale + self.output_shift

@@ -174,9 +174,18 @@ def test_onnx_matches_predictor(runs, kind, tmp_path):
         feeds = {name: X[:, [j]] for j, name in enumerate(predictor.table.features)}
     else:
         feeds = {"features": X}
-    (got,) = session.run(None, feeds)
-    want = predictor.predict_proba(X) if predictor.encoder is not None else predictor.predict(X)
-    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds), strict=True))
+    if predictor.encoder is None:
+        want = predictor.predict(X)
+        np.testing.assert_allclose(
+            got["predictions"].reshape(want.shape), want, rtol=1e-5, atol=1e-5
+        )
+        return
+    assert list(got) == ["label", "probabilities"]
+    np.testing.assert_allclose(
+        got["probabilities"], predictor.predict_proba(X), rtol=1e-5, atol=1e-5
+    )
+    assert got["label"].tolist() == [str(c) for c in predictor.predict(X)]
 
 
 @pytest.mark.parametrize("layers", [MLP_LAYERS, ENSEMBLE_LAYERS], ids=["mlp", "ensemble"])
@@ -207,7 +216,7 @@ def test_onnx_takes_raw_table_columns(tmp_path, layers):
                                     for k, v in raw.items()})  # fmt: skip
     assert predictor.unseen == {"plan": 1, "city": 1}
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {k: v.reshape(-1, 1) for k, v in raw.items()})
+    (got,) = session.run(["probabilities"], {k: v.reshape(-1, 1) for k, v in raw.items()})
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
