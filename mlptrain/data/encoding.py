@@ -270,6 +270,17 @@ class TableEncoder:
     def width(self) -> int:
         return len(self.feature_names)
 
+    def raw_groups(self) -> list[tuple[str, list[int]]]:
+        """Each raw input column with every encoded column it becomes: a numeric column and
+        its gap indicator, a categorical column's levels, a date column's parts."""
+        raw_of = {part: name for name in self.dates for part in part_names(name)}
+        raw_of.update({f"{name}={MISSING_CATEGORY}": name for name in self.indicators})
+        owned: dict[str, list[int]] = {}
+        for name, start, stop in self.groups():
+            raw = raw_of.get(name, name)  # a gap indicator's column, which may be a date part
+            owned.setdefault(raw_of.get(raw, raw), []).extend(range(start, stop))
+        return list(owned.items())
+
     def groups(self) -> list[tuple[str, int, int]]:
         """(input column, first, past-the-end) encoded columns of each input column."""
         out, start = [], 0

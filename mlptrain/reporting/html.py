@@ -57,7 +57,8 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
 }
 TRAINING_FIGURES = ("curves", "lr", "diagnostics")
 RESULT_FIGURES = (
-    "confusion", "per_class", "roc", "pr", "calibration", "threshold", "pred_vs_true", "residuals"
+    "confusion", "per_class", "roc", "pr", "calibration", "threshold", "pred_vs_true", "residuals",
+    "importance",
 )  # fmt: skip
 
 

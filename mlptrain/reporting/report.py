@@ -338,11 +338,30 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
         out += ["", *[f"Note: {note}" for note in metric_notes(metrics)], ""]
         if task == "classification" and "test" in metrics:
             out += _class_details(metrics["test"], "test")
+    out += _importance(report.get("importance"))
     if figures:
         out += ["## Figures", ""]
         out += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
         out += [""]
     return "\n".join(out) + "\n"
+
+
+def _importance(entry: dict[str, Any] | None) -> list[str]:
+    """Permutation importance per input column (every column; the figure shows the top)."""
+    if not entry or not entry.get("columns"):
+        return []
+    out = [
+        f"### Permutation importance ({entry['split']} split, {entry['rows']} rows)",
+        "",
+        f"Drop in {entry['metric']} when the column is shuffled: mean and standard deviation "
+        f"over {entry['repeats']} shuffles.",
+        "",
+    ]
+    out += markdown_table(
+        ["column", "encoded columns", "mean drop", "sd"],
+        [[r["column"], r["encoded_columns"], r["mean"], r["std"]] for r in entry["columns"]],
+    )
+    return [*out, ""]
 
 
 def _class_details(metrics: dict[str, Any], split: str) -> list[str]:

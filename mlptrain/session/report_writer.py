@@ -9,6 +9,7 @@ from mlptrain import __version__
 from mlptrain.config import config_to_dict
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared
+from mlptrain.reporting.importance import importance_entry
 from mlptrain.reporting.report import (
     BASELINE_STRATEGY,
     baseline_metrics,
@@ -83,6 +84,16 @@ def write_run_report(
         }
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
+    if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
+        groups = (
+            data.table.raw_groups()
+            if data.table is not None
+            else [(name, [j]) for j, name in enumerate(data.feature_names)]
+        )
+        val = data.val
+        report["importance"] = importance_entry(
+            setup.trained.predict, val.X, val.y, groups, data.task, "val"
+        )
     if tracking is not None:
         # A tracker that failed while the run started is in the report it uploads.
         tracking.drain()

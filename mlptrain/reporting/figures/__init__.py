@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mlptrain.errors import RunError
 from mlptrain.reporting.figures.classification import confusion, per_class
 from mlptrain.reporting.figures.curves import curves, learning_rate
+from mlptrain.reporting.figures.importance import importance
 from mlptrain.reporting.figures.layers import diagnostics
 from mlptrain.reporting.figures.ranking import calibration, pr, roc, threshold
 from mlptrain.reporting.figures.regression import pred_vs_true, residuals
@@ -45,6 +46,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "threshold": threshold,
     "pred_vs_true": pred_vs_true,
     "residuals": residuals,
+    "importance": importance,
     "diagnostics": diagnostics,
 }
 
@@ -57,7 +59,7 @@ def make_figures(
 
     Returns figure name -> PNG path, in display order; names are the file stems
     (``curves``, ``lr``, ``confusion``, ``per_class``, ``roc``, ``pr``, ``calibration``,
-    ``threshold``, ``pred_vs_true``, ``residuals``, ``diagnostics``). Each file is written atomically: old or new, never partial.
+    ``threshold``, ``pred_vs_true``, ``residuals``, ``importance``, ``diagnostics``). Each file is written atomically: old or new, never partial.
     """
     from matplotlib import rc_context
 

@@ -30,7 +30,7 @@ from typing import Any
 # Two groups of about equal drawing time (measured): the diagnostics grid and the learning
 # rate; everything else. A worker per group.
 GROUPS: tuple[tuple[str, ...], ...] = (
-    ("diagnostics", "lr", "roc", "pr"),
+    ("diagnostics", "lr", "roc", "pr", "importance"),
     ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true", "residuals"),
 )
 TIMEOUT = 300.0
