@@ -319,7 +319,8 @@ def evaluate(
         from mlptrain.api import evaluate as evaluate_run
         from mlptrain.api import set_threshold
         from mlptrain.errors import UserInputError
-        from mlptrain.reporting.report import format_metrics_table, render_split_markdown
+        from mlptrain.reporting.markdown import render_split_markdown
+        from mlptrain.reporting.report import format_metrics_table
         from mlptrain.serving.score import score_file
         from mlptrain.store.layout import THRESHOLD_FILE
 

@@ -27,6 +27,10 @@ class Split:
     y: np.ndarray
     # Per-sample weights (n,) in the run's dtype, or None: every sample counts once.
     weight: np.ndarray | None = None
+    # Which rows of the data as read these are (0-based), and a table's id columns' values for
+    # them, as read: how a report points at a row (its most confidently wrong ones).
+    rows: np.ndarray | None = None
+    ids: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -324,12 +328,15 @@ def prepare_rows(
         feature_names, n_features = list(raw.feature_names), raw.X.shape[1]
 
     def part(rows: np.ndarray) -> Split:
+        ids = None
         if table is not None:
             # each part's matrix is written once, directly in the training dtype
             X, _ = table.transform(raw.table, rows, dtype)
+            ids = {name: raw.table.columns[name].strings()[rows]
+                   for name in table.ids if name in raw.table.columns}  # fmt: skip
         else:
             X = scaler.transform(rows_of(raw.X, rows), dtype)
-        return Split(X, np.ascontiguousarray(rows_of(targets, rows)))
+        return Split(X, np.ascontiguousarray(rows_of(targets, rows)), rows=rows, ids=ids)
 
     train = part(train_rows)
     if train_weight is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mlptrain.reporting.html_run import importance_table, run_section, worst_section
 from mlptrain.reporting.metrics import HEADLINE, SCALAR_METRICS
 from mlptrain.reporting.page import e, fmt, html_page, is_number, table
 from mlptrain.reporting.tables import baseline_column, metric_notes, sample_epochs, shape_text
@@ -85,6 +86,7 @@ def render_html(report: dict[str, Any], figures: dict[str, Path]) -> str:
         *_training_section(report, images),
         *_results_section(report, images),
         *_other_figures(images),
+        *run_section(report),
         _footer(report),
     ]
     return html_page(title, body, stylesheet="report.css")
@@ -127,6 +129,8 @@ def _header(report: dict[str, Any]) -> list[str]:
     nav = [("data", "Data"), ("model", "Model"), ("training", "Training")]
     if report.get("metrics"):
         nav.append(("results", "Results"))
+    if report.get("environment") or report.get("config"):
+        nav.append(("run", "Run"))
     links = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in nav)
     return [
         "<header>",
@@ -351,9 +355,11 @@ def _results_section(report: dict[str, Any], images: dict[str, str | None]) -> l
         )
         out += [f'<p class="note">{e(note)}.</p>' for note in metric_notes(metrics)]
     out += figures
+    out += importance_table(report)
     test = metrics.get("test") or {}
     if task == "classification" and test.get("per_class"):
         out += _class_details(test)
+    out += worst_section(report)
     out.append("</section>")
     return out
 

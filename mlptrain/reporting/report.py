@@ -17,20 +17,14 @@ from mlptrain.data import Prepared, Split
 from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
+from mlptrain.reporting.environment import environment
+from mlptrain.reporting.markdown import render_markdown
 from mlptrain.reporting.metrics import (
     HEADLINE,
     SCALAR_METRICS,
     classification_metrics,
     probabilities,
     regression_metrics,
-)
-from mlptrain.reporting.tables import (
-    baseline_column,
-    format_number,
-    markdown_table,
-    metric_notes,
-    sample_epochs,
-    shape_text,
 )
 from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.layout import REPORT_JSON, REPORT_MD
@@ -165,6 +159,8 @@ def build_report(
             "history": history,
         },
         "metrics": metrics,
+        "config": config,  # the resolved config: every setting the run used
+        "environment": environment(version),
         # plain-language problems seen in the per-layer diagnostics and the learning curves
         "warnings": warnings_from_history(history, kept_epoch=best_epoch),
     }
@@ -220,6 +216,38 @@ def prediction_sample(model: Any, split: Split, classes: list[str] | None = None
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
+# The report lists this many of the test split's worst-predicted rows.
+WORST_ROWS = 10
+
+
+def worst_rows(model: Any, split: Split, classes: list[str] | None) -> list[dict[str, Any]]:
+    """The split's rows the model got most confidently wrong (a classifier: wrong, by the
+    probability it gave its wrong answer) or furthest off (a regression: by the absolute
+    error of the first target), worst first: the row of the data as read (0-based), a table's
+    id columns, the truth, the prediction and that probability or error."""
+    model = _targets_model(model)
+    if classes is not None:
+        proba = model.predict_proba(split.X)
+        predicted = model.predict(split.X)
+        confidence = proba[np.arange(len(predicted)), predicted]
+        wrong = np.flatnonzero(predicted != split.y)
+        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_ROWS]
+        found = [{"true": classes[int(split.y[i])], "predicted": classes[int(predicted[i])],
+                  "probability": float(confidence[i])} for i in order]  # fmt: skip
+    else:
+        values = np.asarray(model.predict(split.X), dtype=np.float64).reshape(len(split.y), -1)
+        truth = np.asarray(split.y, dtype=np.float64).reshape(len(split.y), -1)
+        error = np.abs(values[:, 0] - truth[:, 0])
+        order = np.argsort(-error, kind="stable")[:WORST_ROWS]
+        found = [{"true": float(truth[i, 0]), "predicted": float(values[i, 0]),
+                  "error": float(error[i])} for i in order]  # fmt: skip
+    rows = split.rows if split.rows is not None else np.arange(len(split.y))
+    return [
+        {"row": int(rows[i]), "ids": {k: str(v[i]) for k, v in (split.ids or {}).items()}, **entry}
+        for i, entry in zip(order, found, strict=True)
+    ]
+
+
 def write_reports(
     run_dir: Path,
     report: dict[str, Any],
@@ -248,151 +276,6 @@ def write_reports(
     if drawn:  # report.md was written first, so it exists even if a figure failed
         atomic_write_text(run_dir / REPORT_MD, render_markdown(report, drawn))
     write_html(run_dir, report, drawn)
-
-
-def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = None) -> str:
-    """report.md; ``figures`` (name -> PNG path in the run directory) are linked at the end."""
-    task = report["task"]
-    data, training, model = report["data"], report["training"], report["model"]
-    out = [f"# {report['name']}: {task} report", ""]
-    if report["status"] != "completed":
-        out += [f"**Run {report['status']}**: {report.get('error') or ''}", ""]
-    out += ["## Data", ""]
-    out += markdown_table(
-        ["source", "features", "train", "val", "test"],
-        [[data["source"], data["n_features"], data["n_train"], data["n_val"], data["n_test"]]],
-    )
-    if data.get("classes"):
-        out += ["", f"Classes ({len(data['classes'])}): " + ", ".join(map(str, data["classes"]))]
-    if data.get("columns"):
-        out += ["", "### Columns", ""]
-        out += markdown_table(
-            ["column", "type", "missing", "levels"],
-            [
-                [c["name"], c["kind"] + (" (likely)" if c["how"] == "likely id" else ""),
-                 c["n_missing"], "" if c["n_levels"] is None or c["kind"] == "numeric" else c["n_levels"]]
-                for c in data["columns"]
-            ],
-        )  # fmt: skip
-    for note in data.get("notes") or []:
-        out += ["", f"Note: {note}"]
-    if report.get("input_weights"):
-        out += ["", "### First-layer weight norm per input column", ""]
-        out += markdown_table(
-            ["column", "encoded columns", "norm"],
-            [
-                [r["column"], r["encoded_columns"], format_number(r["norm"])]
-                for r in report["input_weights"]
-            ],
-        )
-    out += ["", "## Model", ""]
-    out += markdown_table(
-        ["#", "layer", "output shape", "params"],
-        [[r["index"], r["layer"], shape_text(r), f"{r['params']:,}"] for r in model["layers"]],
-    )
-    out += [
-        "",
-        f"Total parameters: {model['total_params']:,}; loss: {model['loss']}; "
-        f"init: {model['init']}",
-        "",
-    ]
-    opt = ", ".join(f"{k}={v}" for k, v in report["optimizer"].items() if k != "type")
-    sched = ", ".join(f"{k}={v}" for k, v in report["schedule"].items() if k != "type")
-    out += ["## Training", ""]
-    out += [
-        f"- optimizer: {report['optimizer']['type']} ({opt})",
-        f"- schedule: {report['schedule']['type']}" + (f" ({sched})" if sched else ""),
-        f"- batch size {training['batch_size']}, dtype {training['dtype']}, seed {training['seed']}",
-        f"- epochs run: {training['epochs_run']} of {training['epochs_configured']}"
-        + (" (stopped early)" if training["stopped_early"] else "")
-        + (f"; best epoch {training['best_epoch']}" if training.get("best_epoch") else ""),
-        f"- training time: {training['seconds']:.2f} s",
-        "",
-    ]
-    history = training["history"]
-    if history:
-        keys = [
-            k
-            for k in history[0]
-            if k not in ("epoch", "seconds") and not isinstance(history[0][k], dict | list)
-        ]
-        out += ["### Learning curve", ""]
-        out += markdown_table(
-            ["epoch", *keys],
-            [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
-        )
-        out += [""]
-    if report.get("warnings"):
-        out += ["## Warnings", "", *[f"- {w}" for w in report["warnings"]], ""]
-    metrics = report["metrics"]
-    if metrics:
-        names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
-        columns = {**metrics}
-        baseline = baseline_column(report)
-        if baseline is not None:
-            columns[baseline[0]] = baseline[1]
-        out += ["## Metrics", ""]
-        out += markdown_table(
-            ["metric", *columns], [[m, *[columns[s].get(m) for s in columns]] for m in names]
-        )
-        out += ["", *[f"Note: {note}" for note in metric_notes(metrics)], ""]
-        if task == "classification" and "test" in metrics:
-            out += _class_details(metrics["test"], "test")
-    out += _importance(report.get("importance"))
-    if figures:
-        out += ["## Figures", ""]
-        out += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
-        out += [""]
-    return "\n".join(out) + "\n"
-
-
-def _importance(entry: dict[str, Any] | None) -> list[str]:
-    """Permutation importance per input column (every column; the figure shows the top)."""
-    if not entry or not entry.get("columns"):
-        return []
-    out = [
-        f"### Permutation importance ({entry['split']} split, {entry['rows']} rows)",
-        "",
-        f"Drop in {entry['metric']} when the column is shuffled: mean and standard deviation "
-        f"over {entry['repeats']} shuffles.",
-        "",
-    ]
-    out += markdown_table(
-        ["column", "encoded columns", "mean drop", "sd"],
-        [[r["column"], r["encoded_columns"], r["mean"], r["std"]] for r in entry["columns"]],
-    )
-    return [*out, ""]
-
-
-def _class_details(metrics: dict[str, Any], split: str) -> list[str]:
-    """Per-class table and confusion matrix with the real labels."""
-    out = [f"### Per class ({split})", ""]
-    out += markdown_table(
-        ["class", "precision", "recall", "f1", "support"],
-        [
-            [r["label"], r["precision"], r["recall"], r["f1"], r["support"]]
-            for r in metrics["per_class"]
-        ],
-    )
-    out += ["", f"### Confusion matrix ({split}; rows: true, columns: predicted)", ""]
-    labels = [str(label) for label in metrics["labels"]]
-    out += markdown_table(
-        ["", *labels], [[labels[i], *row] for i, row in enumerate(metrics["confusion_matrix"])]
-    )
-    return [*out, ""]
-
-
-def render_split_markdown(result: dict[str, Any]) -> str:
-    """Markdown for one evaluated split (``mlptrain evaluate --format md``)."""
-    task, split, metrics = result["task"], result["split"], result["metrics"]
-    out = [f"## {split} metrics of {result['checkpoint']} ({result['n_samples']} samples)", ""]
-    out += markdown_table(
-        ["metric", split], [[m, metrics[m]] for m in SCALAR_METRICS[task] if m in metrics]
-    )
-    out += ["", *[f"Note: {note}" for note in metric_notes({split: metrics})], ""]
-    if task == "classification":
-        out += _class_details(metrics, split)
-    return "\n".join(out) + "\n"
 
 
 def headline(report: dict[str, Any], split: str = "test") -> tuple[str, float | None]:

@@ -19,6 +19,7 @@ from mlptrain.reporting.report import (
     model_summary,
     prediction_sample,
     split_metrics,
+    worst_rows,
     write_reports,
 )
 from mlptrain.training.setup import Setup
@@ -82,6 +83,8 @@ def write_run_report(
         report["predictions"] = {
             report["baseline"]["split"]: prediction_sample(setup.trained, scored, class_names(data))
         }
+    if with_metrics and data.test is not None:
+        report["worst"] = worst_rows(setup.trained, data.test, class_names(data))
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
     if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
