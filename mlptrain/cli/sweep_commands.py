@@ -167,7 +167,9 @@ def cv(
     Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
     """
     with user_errors():
+        from mlptrain.reporting.report import format_metrics_table
         from mlptrain.search.cv import cross_validate, monitoring_note
+        from mlptrain.search.oof import OOF_FILE
 
         result = cross_validate(
             config,
@@ -182,4 +184,6 @@ def cv(
         typer.echo(monitoring_note(result.summary))
         for name, stat in result.summary["metrics"].items():
             typer.echo(f"  {name:<20} {stat['mean']:.4f} ± {stat['std']:.4f}")
-        typer.echo(f"results: {result.dir / 'cv.json'}")
+        typer.echo("out of fold (every row's prediction by the fold that held it out):")
+        typer.echo(format_metrics_table(result.summary["out_of_fold"], result.summary["task"]))
+        typer.echo(f"results: {result.dir / 'cv.json'}; predictions: {result.dir / OOF_FILE}")

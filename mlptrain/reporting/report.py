@@ -57,7 +57,7 @@ def split_metrics(
         metrics = classification_metrics(split.y, log_proba, class_names or [], threshold)
     else:
         metrics = regression_metrics(split.y, model.predict(split.X))
-    return _finite_or_none(metrics)
+    return finite_or_none(metrics)
 
 
 def baseline_metrics(
@@ -73,23 +73,23 @@ def baseline_metrics(
         with np.errstate(divide="ignore"):
             log_prior = np.log(counts / counts.sum())
         log_proba = np.broadcast_to(log_prior, (len(split.y), len(log_prior)))
-        return _finite_or_none(classification_metrics(split.y, log_proba, names))
+        return finite_or_none(classification_metrics(split.y, log_proba, names))
     train = np.asarray(train_y, dtype=np.float64)
     target = np.asarray(split.y, dtype=np.float64)
     mean = np.broadcast_to(train.mean(axis=0), target.shape)
-    return _finite_or_none(regression_metrics(split.y, mean))
+    return finite_or_none(regression_metrics(split.y, mean))
 
 
 BASELINE_STRATEGY = {"classification": "majority class", "regression": "training mean"}
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
     """NaN/inf (e.g. R² of a one-sample split) become None: JSON has no NaN, and None == None
     lets ``evaluate`` reproduce report.json exactly."""
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.errors import DataError, UserInputError
+from mlptrain.search.oof import OOF_FILE, out_of_fold
 from mlptrain.store.atomic import atomic_write_text, check_writable
 
 MAX_FOLDS = 100
@@ -185,7 +186,7 @@ def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in metrics.items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "threshold"
     }
 
 
@@ -218,7 +219,22 @@ def run_fold(
             "n_monitor": 0 if data.val is None else len(data.val.y),
             "n_held_out": len(held_out),
             "metrics": scalar_metrics(setup, data.test),
+            "held_out": held_out_predictions(setup, held_out),
         }
+
+
+def held_out_predictions(setup: Any, rows: np.ndarray) -> dict[str, Any]:
+    """The held-out fold's rows of the data and the model's predictions of them: the log
+    probabilities with the fold's classes, or the values in the targets' units."""
+    data = setup.data
+    if data.encoder is not None:
+        return {
+            "rows": rows.tolist(),
+            "classes": [str(c) for c in data.encoder.classes],
+            "log_proba": setup.trained.predict_log_proba(data.test.X).tolist(),
+        }
+    values = np.asarray(setup.trained.predict(data.test.X), dtype=np.float64)
+    return {"rows": rows.tolist(), "values": values.reshape(len(rows), -1).tolist()}
 
 
 def _mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -257,7 +273,7 @@ def cross_validate(
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
-    make_folds(cfg, folds)  # input errors (too many folds) before any worker starts
+    split_data = make_folds(cfg, folds)  # input errors (too many folds) before any worker
     if out is None:
         # Trackers do not change the folds' results: they do not change the directory either.
         untracked = {k: v for k, v in base.items() if k != "track"}
@@ -289,6 +305,9 @@ def cross_validate(
         parent.finish("failed", {}, [])
         raise
     results.sort(key=lambda r: r["fold"])
+    oof = out_of_fold(split_data, results)
+    for result in results:
+        del result["held_out"]  # in oof.csv, not in cv.json
     names = list(results[0]["metrics"])
     summary = {
         "name": cfg.name,
@@ -301,17 +320,20 @@ def cross_validate(
         "metrics": {
             name: _mean_std([r["metrics"][name] for r in results])
             for name in names
-            if all(math.isfinite(r["metrics"][name]) for r in results)
+            if all(math.isfinite(r["metrics"].get(name, math.nan)) for r in results)
         },
+        # every metric of the report on all rows' out-of-fold predictions at once
+        "out_of_fold": oof.metrics,
         "config": base,
     }
+    atomic_write_text(out / OOF_FILE, oof.csv_text)
     atomic_write_text(out / "cv.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "cv.md", render_markdown(summary))
     parent.finish(
         "completed",
         {f"{name}_mean": stat["mean"] for name, stat in summary["metrics"].items()}
         | {f"{name}_std": stat["std"] for name, stat in summary["metrics"].items()},
-        ["cv.json", "cv.md"],
+        ["cv.json", "cv.md", OOF_FILE],
     )
     return CVResult(out, summary)
 
@@ -327,6 +349,7 @@ def _forget_tracking(out: Path) -> None:
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
+    from mlptrain.reporting.metrics import SCALAR_METRICS
     from mlptrain.reporting.tables import markdown_table
 
     lines = [
@@ -343,6 +366,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += markdown_table(
         ["metric", "mean", "std"],
         [[name, f"{s['mean']:.4f}", f"{s['std']:.4f}"] for name, s in summary["metrics"].items()],
+    )
+    oof = summary.get("out_of_fold") or {}
+    lines += ["", f"## Out of fold ({OOF_FILE})", "",
+              "Every row's prediction by the fold that held it out, scored at once.", ""]  # fmt: skip
+    lines += markdown_table(
+        ["metric", "value"], [[m, oof[m]] for m in SCALAR_METRICS[summary["task"]] if m in oof]
     )
     return "\n".join(lines) + "\n"
 

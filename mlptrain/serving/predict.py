@@ -26,7 +26,7 @@ from mlptrain.errors import UserInputError
 INPUT_SUFFIXES = (".csv", ".npz")
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
     """A value as CSV text: labels as they are, floats so that they read back exactly."""
     if isinstance(value, float | np.floating):
         return repr(float(value))
@@ -59,9 +59,9 @@ class Predictions:
             header += [f"prediction_{j}" for j in range(self.predicted.shape[1])]
             columns += [self.predicted[:, j] for j in range(self.predicted.shape[1])]
         if self.probabilities is not None:
-            header += [f"proba_{_cell(label)}" for label in self.classes or []]
+            header += [f"proba_{csv_cell(label)}" for label in self.classes or []]
             columns += [self.probabilities[:, j] for j in range(self.probabilities.shape[1])]
-        rows = [[_cell(col[i]) for col in columns] for i in range(len(self.predicted))]
+        rows = [[csv_cell(col[i]) for col in columns] for i in range(len(self.predicted))]
         return header, rows
 
 
