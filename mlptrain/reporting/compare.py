@@ -9,7 +9,7 @@ from typing import Any
 
 from mlptrain.config import diff_configs
 from mlptrain.errors import UserInputError
-from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.reporting.metrics import COMPARED_METRICS, HEADLINE
 from mlptrain.reporting.report import write_reports
 from mlptrain.reporting.tables import markdown_table
 from mlptrain.store.jsonl import read_jsonl
@@ -143,6 +143,10 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
     }
 
 
+def _number(value: Any) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
 def _lookup(config: dict[str, Any], dotted: str) -> Any:
     """The value at a key path like ``model.layers[0].units`` (None where absent)."""
     node: Any = config
@@ -160,6 +164,7 @@ def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> s
     """The comparison as an aligned text table, or a Markdown table; the first column names
     each run by its directory. Runs of different tasks show each their own headline metric."""
     metric = comparison["headline"]
+    task = next((t for t, m in HEADLINE.items() if m == metric), None)
     header = [
         "run",
         "name",
@@ -168,14 +173,13 @@ def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> s
         "optimizer",
         "epochs",
         "best",
-        f"test {metric}" if metric else "test headline",
+        *([f"test {m}" for m in COMPARED_METRICS[task]] if task else ["test headline"]),
         "seconds",
     ]
     header += comparison["differing_keys"]
     body = []
     for row in comparison["runs"]:
-        value = row["headline"]["value"]
-        shown = "–" if value is None else f"{value:.4f}"
+        shown = _number(row["headline"]["value"])
         body.append(
             [
                 row["run"],
@@ -185,7 +189,11 @@ def comparison_table(comparison: dict[str, Any], *, markdown: bool = False) -> s
                 row["optimizer"],
                 str(row["epochs_run"]),
                 str(row["best_epoch"]),
-                shown if metric else f"{row['headline']['metric']} {shown}",
+                *(
+                    [_number(row["test"].get(m)) for m in COMPARED_METRICS[task]]
+                    if task
+                    else [f"{row['headline']['metric']} {shown}"]
+                ),  # fmt: skip
                 f"{row['seconds']:.2f}",
                 *[json.dumps(row["differs"][k]) for k in comparison["differing_keys"]],
             ]

@@ -193,3 +193,10 @@ SCALAR_METRICS = {
     ],
     "regression": ["r2", "rmse", "mae", "median_absolute_error", "mape", "mse"],
 }
+
+# The test metrics ``mlptrain compare`` shows side by side for runs of one task: the headline,
+# how well the model ranks, and how far off it is.
+COMPARED_METRICS = {
+    "classification": ["accuracy", "roc_auc", "log_loss"],
+    "regression": ["r2", "rmse", "mae"],
+}
