@@ -61,7 +61,7 @@ def run_section(report: dict[str, Any]) -> list[str]:
         return []
     out = ['<section id="run">', "<h2>What the run was</h2>"]
     if env:
-        out.append(table(["", "version"], [[k, v] for k, v in env.items()], row_headers=True))
+        out.append(table(["", "value"], [[k, v] for k, v in env.items()], row_headers=True))
     fingerprint = (report.get("data") or {}).get("fingerprint") or {}
     if fingerprint:
         out += [

@@ -152,7 +152,7 @@ def _environment(env: dict[str, Any] | None) -> list[str]:
     if not env:
         return []
     out = ["## Environment", ""]
-    out += markdown_table(["", "version"], [[k, v] for k, v in env.items()])
+    out += markdown_table(["", "value"], [[k, v] for k, v in env.items()])
     return [
         *out,
         "",

@@ -78,3 +78,36 @@ def test_a_fit_keeps_the_test_probabilities_the_model_gives(tmp_path: Path, no_f
     assert kept["n_rows"] == report["data"]["n_test"] == len(test.y) == len(kept["y_true"])
     assert kept["y_true"] == test.y.tolist()
     np.testing.assert_allclose(kept["proba"], setup.trained.predict_proba(test.X), atol=1e-6)
+    # the run's test metrics, recomputed by scikit-learn from the model's own probabilities
+    from sklearn import metrics
+
+    proba = setup.trained.predict_proba(test.X).astype(np.float64)
+    reported = report["metrics"]["test"]
+    assert reported["roc_auc"] == pytest.approx(metrics.roc_auc_score(test.y, proba[:, 1]))
+    assert reported["average_precision"] == pytest.approx(
+        metrics.average_precision_score(test.y, proba[:, 1])
+    )
+    assert reported["brier"] == pytest.approx(metrics.brier_score_loss(test.y, proba[:, 1]))
+    assert reported["mcc"] == pytest.approx(metrics.matthews_corrcoef(test.y, proba.argmax(axis=1)))
+
+
+def test_the_figures_curves_are_sklearns() -> None:
+    from sklearn import metrics
+
+    from mlptrain.reporting.figures.ranking import pr_points, roc_points
+
+    rng = np.random.default_rng(4)
+    positive = rng.random(300) < 0.3
+    score = np.round(rng.random(300) * 0.6 + 0.4 * positive, 2)  # ties included
+    fpr, tpr = roc_points(positive, score)
+    want_fpr, want_tpr, _ = metrics.roc_curve(positive, score, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, want_fpr)
+    np.testing.assert_allclose(tpr, want_tpr)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(metrics.roc_auc_score(positive, score))
+    precision, recall, cuts = pr_points(positive, score)
+    want_p, want_r, want_cuts = metrics.precision_recall_curve(positive, score)
+    np.testing.assert_allclose(precision, want_p[:-1][::-1])
+    np.testing.assert_allclose(recall, want_r[:-1][::-1])
+    np.testing.assert_allclose(cuts, want_cuts[::-1])
+    ap = np.sum(np.diff(recall, prepend=0.0) * precision)
+    assert ap == pytest.approx(metrics.average_precision_score(positive, score))

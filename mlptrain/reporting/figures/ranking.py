@@ -2,7 +2,9 @@
 precision-recall curves, the reliability diagram, and (binary) the scores against the threshold.
 
 All four read the (label, probabilities) sample that report.json keeps of the test split (val
-without one); the curves come from ``sklearn.metrics`` as users know them. A binary model
+without one). The curves are computed here in NumPy, as ``sklearn.metrics``' ``roc_curve``
+and ``precision_recall_curve`` compute them (tests/reporting/test_ranking_figures.py checks
+they agree): importing scikit-learn would cost a figure worker more than drawing. A binary model
 draws its positive class; up to ``MAX_CURVE_CLASSES`` classes draw one curve per class
 against the rest; more would be a tangle, so those figures are left out.
 """
@@ -106,8 +108,6 @@ def _legend(ax: Axes, n_curves: int, loc: str) -> None:
 
 def roc(report: dict[str, Any]) -> Figure | None:
     """ROC curve: true-positive against false-positive rate, with the area under it."""
-    from sklearn.metrics import auc, roc_curve
-
     scores = scores_of(report)
     if scores is None:
         return None
@@ -117,8 +117,8 @@ def roc(report: dict[str, Any]) -> Figure | None:
     fig, axes = panels(5.8, 5.4, left=0.8, top=0.45)
     ax = axes[0, 0]
     for (name, positive, p), colour in zip(curves, _colours(len(curves)), strict=True):
-        fpr, tpr, _ = roc_curve(positive, p)
-        ax.plot(fpr, tpr, color=colour, label=f"{short(name)} (AUC {auc(fpr, tpr):.3f})")
+        fpr, tpr = roc_points(positive, p)
+        ax.plot(fpr, tpr, color=colour, label=f"{short(name)} (AUC {np.trapezoid(tpr, fpr):.3f})")
     ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2, label="chance")
     _square(ax)
     ax.set_xlabel("false positive rate")
@@ -132,8 +132,6 @@ def roc(report: dict[str, Any]) -> Figure | None:
 def pr(report: dict[str, Any]) -> Figure | None:
     """Precision against recall, with the average precision and the rate of positives (what
     a model that ranks at random achieves)."""
-    from sklearn.metrics import average_precision_score, precision_recall_curve
-
     scores = scores_of(report)
     if scores is None:
         return None
@@ -143,9 +141,10 @@ def pr(report: dict[str, Any]) -> Figure | None:
     fig, axes = panels(5.8, 5.4, left=0.8, top=0.45)
     ax = axes[0, 0]
     for (name, positive, p), colour in zip(curves, _colours(len(curves)), strict=True):
-        precision, recall, _ = precision_recall_curve(positive, p)
-        ap = average_precision_score(positive, p)
-        ax.step(recall, precision, where="post", color=colour, label=f"{short(name)} (AP {ap:.3f})")
+        precision, recall, _ = pr_points(positive, p)
+        ap = float(np.sum(np.diff(recall, prepend=0.0) * precision))
+        ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="pre", color=colour,
+                label=f"{short(name)} (AP {ap:.3f})")  # fmt: skip
         if scores.binary:
             rate = float(positive.mean())
             ax.axhline(rate, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2,
@@ -202,14 +201,11 @@ def calibration(report: dict[str, Any]) -> Figure | None:
 def threshold(report: dict[str, Any]) -> Figure | None:
     """Binary only: precision, recall and F1 of the positive class at every threshold, with
     the threshold the model's decisions use."""
-    from sklearn.metrics import precision_recall_curve
-
     scores = scores_of(report)
     if scores is None or not scores.binary or not scores.one_vs_rest():
         return None
     _, positive, p = scores.one_vs_rest()[0]
-    precision, recall, cuts = precision_recall_curve(positive, p)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    precision, recall, cuts = pr_points(positive, p)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator),
                    where=denominator > 0)  # fmt: skip
@@ -227,6 +223,30 @@ def threshold(report: dict[str, Any]) -> Figure | None:
     ax.set_title(f"scores against the threshold ({scores.where()})", fontsize=10)
     ax.legend(loc="lower left")
     return fig
+
+
+def _counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(true positives, false positives, threshold) at each distinct score, highest first:
+    the rows with score >= threshold are predicted positive."""
+    order = np.argsort(-score, kind="mergesort")
+    score, hit = score[order], positive[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # each distinct score's end
+    true_pos = np.cumsum(hit)[last]
+    return true_pos, last + 1 - true_pos, score[last]
+
+
+def roc_points(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate) from (0, 0) up, as ``roc_curve`` with
+    ``drop_intermediate=False``."""
+    true_pos, false_pos, _ = _counts(positive, score)
+    return np.r_[0.0, false_pos / false_pos[-1]], np.r_[0.0, true_pos / true_pos[-1]]
+
+
+def pr_points(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(precision, recall, threshold) at each distinct score, highest threshold first, as
+    ``precision_recall_curve`` (which lists them lowest first and adds the point (1, 0))."""
+    true_pos, false_pos, cuts = _counts(positive, score)
+    return true_pos / (true_pos + false_pos), true_pos / true_pos[-1], cuts
 
 
 def _square(ax: Axes) -> None:
