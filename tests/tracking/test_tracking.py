@@ -289,6 +289,8 @@ def comparable_files(run_dir: Path) -> dict[str, object]:
         elif name == "report.json":
             report = json.loads(path.read_text())
             report.pop("tracking", None)
+            # the resolved config the report keeps holds the tracker's settings, by design
+            report.get("config", {}).pop("track", None)
             report["training"]["seconds"] = None
             for record in report["training"]["history"]:
                 record["seconds"] = None
