@@ -7,7 +7,6 @@ pyarrow's own tables never exist whole (docs/tables.md has the measurement).
 from __future__ import annotations
 
 import csv
-import gzip
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from mlptrain.data.frame import (
     python_encoding,
     text_column,
 )
+from mlptrain.data.memory import MemoryFile, Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
@@ -79,7 +79,7 @@ def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[
 
 
 def read_arrow_csv(
-    path: Path,
+    path: Source,
     delimiter: str,
     header: bool,
     na: Sequence[str],
@@ -123,7 +123,10 @@ def read_arrow_csv(
         )
         try:
             reader = pacsv.open_csv(
-                path, read_options=read, parse_options=parse, convert_options=convert
+                pa.BufferReader(path.data) if isinstance(path, MemoryFile) else path,
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
             )
             columns, n_rows = _arrow_columns(reader, names, np.asarray(na, dtype=str))
         except UnicodeDecodeError:  # transcoding from another encoding
@@ -144,11 +147,9 @@ def read_arrow_csv(
     raise DataError(f"{path}: cannot settle the column types")  # unreachable in practice
 
 
-def _encoding_error(path: Path, encoding: str) -> DataError:
+def _encoding_error(path: Source, encoding: str) -> DataError:
     """Where the file stops being text in ``encoding`` (read again only on this error path)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = read_raw(path)
     try:
         raw.decode(python_encoding(encoding))
     except UnicodeDecodeError as exc:
