@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import quote_list
+from mlptrain.data.membership import isin_text
 from mlptrain.data.memory import Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
@@ -120,9 +121,9 @@ def check_names(path: Source, names: Sequence[str]) -> None:
 def text_column(name: str, codes: np.ndarray, levels: np.ndarray, na: np.ndarray) -> Column:
     """Strip the levels, turn missing markers into -1 and merge levels equal after stripping."""
     levels = np.char.strip(levels.astype(str)) if len(levels) else levels.astype(str)
-    is_na = np.isin(levels, na)
+    is_na = isin_text(levels, na)
     unique, inverse = np.unique(levels, return_inverse=True)
-    keep = ~np.isin(unique, na)
+    keep = ~isin_text(unique, na)
     renumber = np.cumsum(keep) - 1
     mapping = np.where(is_na, -1, renumber[inverse]).astype(np.int32)
     mapping = np.append(mapping, np.int32(-1))  # code -1 stays missing
