@@ -1,6 +1,6 @@
 """Load test of `mlptrain serve` on this machine (requests to 127.0.0.1 only).
 
-    python benchmarks/serve_load.py RUN_DIR --rows FILE.csv [--quick]
+    python benchmarks/serve_load.py RUN_DIR --rows FILE.csv [--quick] [--workers N]
 
 Starts `mlptrain serve RUN_DIR` on a free 127.0.0.1 port, then, each phase bounded in requests
 and seconds:
@@ -65,6 +65,14 @@ def body(columns: list[str], rows: list[list]) -> bytes:
     return json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
 
 
+def http_stack() -> str:
+    """Which of uvicorn's optional fast parts the server can use (it picks them when present)."""
+    import importlib.util
+
+    have = [name for name in ("httptools", "uvloop") if importlib.util.find_spec(name)]
+    return "uvicorn with " + (", ".join(have) if have else "h11 and asyncio")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -111,11 +119,16 @@ def clients(port: int, n_clients: int, payloads, max_requests: int, max_seconds:
     return results, time.perf_counter() - start
 
 
-def start_server(run: Path) -> tuple[subprocess.Popen, int]:
+def start_server(run: Path, workers: int | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # this checkout first; a PYTHONPATH already set (extra packages) after it
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)],
+        command + (["--workers", str(workers)] if workers else []),
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -161,10 +174,12 @@ def main() -> None:
         "--rows", type=Path, required=True, help="a CSV of rows mlptrain predict takes"
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     print(f"load average before: {os.getloadavg()}")
-    process, port = start_server(args.run)
+    print(f"cores: {os.cpu_count()}; workers: {args.workers or 'default'}; {http_stack()}")
+    process, port = start_server(args.run, args.workers)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as answer:
             meta = json.loads(answer.read())

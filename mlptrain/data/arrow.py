@@ -7,7 +7,6 @@ pyarrow's own tables never exist whole (docs/tables.md has the measurement).
 from __future__ import annotations
 
 import csv
-import gzip
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -23,12 +22,39 @@ from mlptrain.data.frame import (
     python_encoding,
     text_column,
 )
+from mlptrain.data.memory import MemoryFile, Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
 _BLOCK_BYTES = (
     4 * 2**20
 )  # pyarrow's streaming block: small enough to stay lean, big enough to be fast
+
+
+# Each pyarrow compute call costs ~20 µs whatever the array's size, a large share of a one-row
+# read (a served request): the casts and fills below are skipped where they would change nothing.
+
+
+def _floats(array):  # type: ignore[no-untyped-def]
+    """A numeric (or all-null) arrow array as float64 numpy, NaN where null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_float64(array.type):
+        array = array.cast(pa.float64())
+    if array.null_count:
+        array = pc.fill_null(array, np.nan)
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _indices(indices) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A dictionary array's indices as int64 numpy, -1 where null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if indices.null_count:
+        indices = pc.fill_null(indices.cast(pa.int64()), -1)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[str, Column], int]:
@@ -49,15 +75,16 @@ def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[
             if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
                 kinds.setdefault(name, "numeric")
                 integer[name] &= not pa.types.is_floating(kind)
-                as_float = pc.fill_null(array.cast(pa.float64()), np.nan)
-                numbers[name].append(as_float.to_numpy(zero_copy_only=False))
+                numbers[name].append(_floats(array))
                 continue
             kinds[name] = "text"
             if not pa.types.is_dictionary(kind):
                 array = pc.dictionary_encode(array.cast(pa.string()))
-            dictionary = array.dictionary.cast(pa.string())
+            dictionary = array.dictionary
+            if not pa.types.is_string(dictionary.type):
+                dictionary = dictionary.cast(pa.string())
             offset = sum(len(level) for level in levels[name])
-            index = pc.fill_null(array.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
+            index = _indices(array.indices)
             codes[name].append(np.where(index < 0, -1, index + offset).astype(np.int32))
             levels[name].append(np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=str))
     # each column's blocks are joined and dropped one column at a time, so the peak holds the
@@ -79,7 +106,7 @@ def _arrow_columns(batches, names: Sequence[str], na: np.ndarray) -> tuple[dict[
 
 
 def read_arrow_csv(
-    path: Path,
+    path: Source,
     delimiter: str,
     header: bool,
     na: Sequence[str],
@@ -123,7 +150,10 @@ def read_arrow_csv(
         )
         try:
             reader = pacsv.open_csv(
-                path, read_options=read, parse_options=parse, convert_options=convert
+                pa.BufferReader(path.data) if isinstance(path, MemoryFile) else path,
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
             )
             columns, n_rows = _arrow_columns(reader, names, np.asarray(na, dtype=str))
         except UnicodeDecodeError:  # transcoding from another encoding
@@ -144,11 +174,9 @@ def read_arrow_csv(
     raise DataError(f"{path}: cannot settle the column types")  # unreachable in practice
 
 
-def _encoding_error(path: Path, encoding: str) -> DataError:
+def _encoding_error(path: Source, encoding: str) -> DataError:
     """Where the file stops being text in ``encoding`` (read again only on this error path)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = read_raw(path)
     try:
         raw.decode(python_encoding(encoding))
     except UnicodeDecodeError as exc:

@@ -17,12 +17,14 @@ categories (sorted, frequent ones first, then ``<column>=infrequent``), then one
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mlptrain.data._text import quote_list
+from mlptrain.data.category_lookup import CategoryLookup
 from mlptrain.data.columns import FEATURE_KINDS, ColumnInfo
 from mlptrain.data.dates import FORMATS, ISO, part_names, with_date_parts
 from mlptrain.data.tables import Table
@@ -76,15 +78,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _positions(levels: np.ndarray, known: np.ndarray, fallback: int) -> np.ndarray:
-    """Each level's index in ``known`` (unsorted, unique), or ``fallback`` where absent."""
-    if len(known) == 0:
-        return np.full(len(levels), fallback, dtype=np.int64)
-    order = np.argsort(known)
-    at = np.minimum(np.searchsorted(known[order], levels), len(known) - 1)
-    return np.where(known[order][at] == levels, order[at], fallback)
 
 
 def _refuse_gaps(table: Table, name: str, rows: np.ndarray | None, key: str) -> None:
@@ -198,6 +191,11 @@ class TableEncoder:
         # date column -> its format; the model reads their parts (mlptrain.data.dates)
         self.dates: dict[str, str] = state.get("dates") or {}
         self.text_inputs = [c["name"] for c in self.categorical] + list(self.dates)
+
+    @functools.cached_property
+    def _lookups(self) -> dict[str, CategoryLookup]:
+        """Each categorical column's one-hot positions, built at the first ``transform``."""
+        return {c["name"]: CategoryLookup.of(c) for c in self.categorical}
 
     @classmethod
     def from_state(cls, state: Any, source: str) -> TableEncoder:
@@ -410,24 +408,15 @@ class TableEncoder:
         start = len(self.numeric)
         for c in self.categorical:
             column = table.columns[c["name"]]
-            known = np.asarray(c["categories"], dtype=str)
-            rare = np.asarray(c["infrequent"] or [], dtype=str)
-            size = len(known) + (c["infrequent"] is not None)
+            categories = self._lookups[c["name"]]
             levels = column.levels if column.levels is not None else column.strings()
             codes = column.values if column.levels is not None else np.arange(table.n_rows)
             if rows is not None:
                 codes = codes[rows]
             # one lookup entry per level of this file (and one for a gap), never per row;
             # rare and unseen levels go to the infrequent column if any, else nowhere (-1)
-            fallback = len(known) if c["infrequent"] is not None else -1
-            lookup = _positions(levels, known, fallback)
-            new_level = ~(np.isin(levels, known) | np.isin(levels, rare))
-            fill = (
-                -1
-                if c["fill"] is None
-                else int(_positions(np.array([c["fill"]]), known, fallback)[0])
-            )
-            lookup = np.append(lookup, fill)
+            lookup = np.append(categories.position(levels), categories.fill)
+            new_level = categories.new(levels)
             codes = np.where(codes < 0, len(levels), codes)
             if c["fill"] is None and (codes == len(levels)).any():
                 _refuse_gaps(table, c["name"], rows, "categorical")
@@ -437,7 +426,7 @@ class TableEncoder:
                 unseen[c["name"]] = n_unseen
             hot = np.flatnonzero(index >= 0)
             out[hot, start + index[hot]] = 1
-            start += size
+            start += categories.size
         for name in self.indicators:
             out[:, start] = (
                 table.columns[name].missing if rows is None else table.columns[name].missing[rows]

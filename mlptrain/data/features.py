@@ -19,6 +19,7 @@ from mlptrain.data.files import (
     parse_csv,
 )
 from mlptrain.data.matching import match_columns
+from mlptrain.data.memory import MemoryFile
 from mlptrain.errors import DataError
 
 
@@ -46,7 +47,7 @@ def check_features(
 
 
 def read_features(
-    path: str | Path,
+    path: str | Path | MemoryFile,
     *,
     feature_names: Sequence[str],
     target: str | None = None,
@@ -60,7 +61,7 @@ def read_features(
     (position used, columns ignored) are appended to ``notes``.
     """
     n_features = len(feature_names)
-    path = check_file(path)
+    path = path if isinstance(path, MemoryFile) else check_file(path)
     if path.suffix.lower() == ".npz":
         arrays = load_npz(path, ("X",))
         X = npz_features(path, arrays["X"])
@@ -97,7 +98,7 @@ def read_features(
 
 
 def read_table_inputs(
-    path: str | Path, *, encoder: Any, data: dict[str, Any], keep: Sequence[str] = ()
+    path: str | Path | MemoryFile, *, encoder: Any, data: dict[str, Any], keep: Sequence[str] = ()
 ) -> tuple[Any, list[str]]:
     """A raw table for a table model, read as its training file was (delimiter, header,
     missing markers), and notes for the user (columns the model does not use).

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import did_you_mean, nonfinite_error, plain_list, quote_list
+from mlptrain.data.memory import MemoryFile
 from mlptrain.data.preprocess import infer_task
 from mlptrain.errors import DataError
 
@@ -84,7 +85,7 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path | MemoryFile) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -109,7 +110,7 @@ def _is_number(text: str) -> bool:
 
 
 def parse_csv(
-    path: Path, *, header_required: bool = True
+    path: Path | MemoryFile, *, header_required: bool = True
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The header, the cells as a stripped string array (n_rows, n_columns), and each row's line.
 
@@ -160,7 +161,7 @@ def parse_csv(
 
 
 def _cells(
-    path: Path, rows: list[list[str]], lines: list[int], width: int, first: str
+    path: Path | MemoryFile, rows: list[list[str]], lines: list[int], width: int, first: str
 ) -> np.ndarray:
     for row, line in zip(rows, lines, strict=True):
         if len(row) != width:
@@ -176,7 +177,7 @@ def _missing_mask(cells: np.ndarray) -> np.ndarray:
 
 
 def numeric_columns(
-    path: Path,
+    path: Path | MemoryFile,
     cells: np.ndarray,
     names: Sequence[str],
     numbers: Sequence[int],

@@ -9,15 +9,15 @@ non-missing cell parses as a number, unless it is named in ``text_columns``.
 from __future__ import annotations
 
 import codecs
-import gzip
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlptrain.data._text import quote_list
+from mlptrain.data.membership import isin_text
+from mlptrain.data.memory import Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
@@ -83,7 +83,7 @@ def python_encoding(encoding: str) -> str:
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
-def not_in_encoding(path: Path, encoding: str, raw: bytes, exc: UnicodeDecodeError) -> DataError:
+def not_in_encoding(path: Source, encoding: str, raw: bytes, exc: UnicodeDecodeError) -> DataError:
     """The one message for a file that is not text in ``encoding``: where, and the option."""
     line = raw.count(b"\n", 0, exc.start) + 1
     byte = raw[exc.start : exc.start + 1].hex().upper()
@@ -94,11 +94,9 @@ def not_in_encoding(path: Path, encoding: str, raw: bytes, exc: UnicodeDecodeErr
     )
 
 
-def open_text_sample(path: Path, encoding: str = "utf-8") -> str:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+def open_text_sample(path: Source, encoding: str = "utf-8") -> str:
     try:
-        with opener(path, "rb") as handle:
-            raw = handle.read(_SNIFF_BYTES)
+        raw = read_raw(path, _SNIFF_BYTES)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read the file: {exc}") from None
     text = raw.decode(python_encoding(encoding), errors="replace")
@@ -107,7 +105,7 @@ def open_text_sample(path: Path, encoding: str = "utf-8") -> str:
     return text
 
 
-def check_names(path: Path, names: Sequence[str]) -> None:
+def check_names(path: Source, names: Sequence[str]) -> None:
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if not name.strip():
@@ -123,9 +121,9 @@ def check_names(path: Path, names: Sequence[str]) -> None:
 def text_column(name: str, codes: np.ndarray, levels: np.ndarray, na: np.ndarray) -> Column:
     """Strip the levels, turn missing markers into -1 and merge levels equal after stripping."""
     levels = np.char.strip(levels.astype(str)) if len(levels) else levels.astype(str)
-    is_na = np.isin(levels, na)
+    is_na = isin_text(levels, na)
     unique, inverse = np.unique(levels, return_inverse=True)
-    keep = ~np.isin(unique, na)
+    keep = ~isin_text(unique, na)
     renumber = np.cumsum(keep) - 1
     mapping = np.where(is_na, -1, renumber[inverse]).astype(np.int32)
     mapping = np.append(mapping, np.int32(-1))  # code -1 stays missing
@@ -149,7 +147,7 @@ def promote_numeric(
     return Column(column.name, values, None, integer), not plain
 
 
-def _format_note(path: Path, name: str, numbers: NumberFormat) -> str:
+def _format_note(path: Source, name: str, numbers: NumberFormat) -> str:
     """The note for a text column read as numbers thanks to the format's marks."""
     marks = [f"{numbers.thousands!r} as the thousands separator"] if numbers.thousands else []
     if numbers.decimal != ".":
@@ -160,7 +158,9 @@ def _format_note(path: Path, name: str, numbers: NumberFormat) -> str:
     )
 
 
-def _other_format_note(path: Path, name: str, column: Column, numbers: NumberFormat) -> str | None:
+def _other_format_note(
+    path: Source, name: str, column: Column, numbers: NumberFormat
+) -> str | None:
     """A hint when a text column would be numbers with the other decimal mark."""
     other = "," if numbers.decimal == "." else "."
     levels = column.levels
@@ -175,7 +175,7 @@ def _other_format_note(path: Path, name: str, column: Column, numbers: NumberFor
 
 
 def finish_table(
-    path: Path,
+    path: Source,
     names: Sequence[str],
     columns: dict[str, Column],
     n_rows: int,

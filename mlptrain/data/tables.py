@@ -12,7 +12,6 @@ The columns come out typed as ``mlptrain.data.frame`` describes (numeric or text
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from mlptrain.data.frame import (
     table_from_mapping,
     text_column,
 )
+from mlptrain.data.memory import MemoryFile, Source, as_source, file_name, read_raw
 from mlptrain.data.numbers import NumberFormat
 from mlptrain.errors import DataError
 
@@ -46,12 +46,11 @@ def show_delimiter(delimiter: str) -> str:
     return "'\\t'" if delimiter == "\t" else repr(delimiter)
 
 
-def is_table_path(path: str | Path) -> bool:
-    name = Path(path).name.lower()
-    return name.endswith(TABLE_SUFFIXES)
+def is_table_path(path: str | Path | MemoryFile) -> bool:
+    return file_name(as_source(path)).endswith(TABLE_SUFFIXES)
 
 
-def sniff_delimiter(path: Path, sample: str) -> str:
+def sniff_delimiter(path: Source, sample: str) -> str:
     """The delimiter that splits every sampled line into the same number (> 1) of fields."""
     lines = [line for line in sample.splitlines()[:_SNIFF_LINES] if line.strip()]
     best: tuple[int, str] | None = None
@@ -73,7 +72,7 @@ def sniff_delimiter(path: Path, sample: str) -> str:
 
 
 def _read_stdlib(
-    path: Path,
+    path: Source,
     delimiter: str,
     header: bool,
     na: np.ndarray,
@@ -81,10 +80,8 @@ def _read_stdlib(
     encoding: str,
     numbers: NumberFormat,
 ) -> Table:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
+        raw = read_raw(path)
         text = raw.decode(python_encoding(encoding))
     except UnicodeDecodeError as exc:
         raise not_in_encoding(path, encoding, raw, exc) from None
@@ -114,8 +111,24 @@ def _read_stdlib(
     return finish_table(path, names, columns, len(body), text_columns, delimiter, numbers)
 
 
+def _check_file(path: Source) -> None:
+    """A file of a table type that holds something (rows in memory: that they are some)."""
+    if isinstance(path, MemoryFile):
+        if not path.data:
+            raise DataError(f"{path}: the file is empty")
+        return
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not is_table_path(path):
+        raise DataError(f"{path}: unsupported file type; tables are {quote_list(TABLE_SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+
+
 def load_table(
-    path: str | Path,
+    path: str | Path | MemoryFile,
     *,
     delimiter: str = "auto",
     header: bool = True,
@@ -136,16 +149,9 @@ def load_table(
     written (mlptrain.data.numbers).
     """
     numbers = NumberFormat.from_options(thousands, decimal)
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a file")
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not is_table_path(path):
-        raise DataError(f"{path}: unsupported file type; tables are {quote_list(TABLE_SUFFIXES)}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    if path.name.lower().endswith(".parquet"):
+    path = as_source(path)
+    _check_file(path)
+    if isinstance(path, Path) and path.name.lower().endswith(".parquet"):
         return read_parquet(path, na_values, text_columns, numbers)
     if delimiter == "\\t":
         delimiter = "\t"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.data.memory import MemoryFile, as_source, file_name
 from mlptrain.errors import UserInputError
 
 INPUT_SUFFIXES = (".csv", ".npz")
@@ -86,7 +87,7 @@ def predict_table(
 
 def predict_rows(
     predictor: Any,
-    input_path: str | Path,
+    input_path: str | Path | MemoryFile,
     *,
     proba: bool = False,
     keep: Sequence[str] = (),
@@ -97,16 +98,18 @@ def predict_rows(
     one path from a file of rows to predictions (``mlptrain predict`` and ``mlptrain serve``).
 
     ``layout`` overrides how a table model's file is read (``header``, ``delimiter``) for a
-    file written by the caller rather than in the training file's format.
+    file written by the caller rather than in the training file's format. ``input_path`` may
+    be a ``MemoryFile``: rows held in memory (a served request), read as a file of them.
     """
     from mlptrain.data import read_features
     from mlptrain.data.features import read_table_inputs
     from mlptrain.data.tables import TABLE_SUFFIXES
 
-    name = Path(input_path).name.lower()
+    input_path = as_source(input_path)
+    name = file_name(input_path)
     allowed = (*TABLE_SUFFIXES, ".npz") if predictor.table is not None else INPUT_SUFFIXES
     if not name.endswith(allowed):
-        suffix = Path(input_path).suffix.lower()
+        suffix = input_path.suffix.lower()
         raise UserInputError(
             f"{input_path}: unsupported input type {suffix or '(none)'!r}; allowed: "
             + ", ".join(allowed)
@@ -120,6 +123,7 @@ def predict_rows(
         from mlptrain.data.files import check_file, load_npz
 
         # an NPZ has no header: its X columns are the table's feature columns, in order
+        assert isinstance(input_path, Path)  # rows in memory are CSV text
         X = load_npz(check_file(input_path), ("X",))["X"]
     elif predictor.table is not None:
         data = (predictor.meta.get("config") or {}).get("data") or {}

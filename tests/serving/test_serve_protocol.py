@@ -329,3 +329,17 @@ def test_json_cells_are_written_as_the_readers_read_them():
     tiny = json.dumps({"inputs": [[5e-324, 1.0000000000000002]]}).encode()
     cells = json_rows(tiny, names=["p", "q"], na_token="").text.splitlines()[1].split(",")
     assert [float(c) for c in cells] == [5e-324, 1.0000000000000002]
+
+
+def test_plain_cells_are_written_as_converted_cells():
+    """Rows of only str/int/float/null cells are written in one call: the same text as cell by
+    cell (the path a bool, or a model's own missing marker, takes)."""
+    from mlptrain.serving.http.protocol import _cells, json_rows
+
+    rows = [["a", 1, 0.1, None, 1e300], ["x,y", -7, float("nan"), "", 5e-324]]
+    text = json_rows(json.dumps({"inputs": rows}).encode(), names=list("pqrst"), na_token="")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list("pqrst"))
+    writer.writerows([_cells(row, "", lambda j: "") for row in rows])
+    assert text.text == buffer.getvalue()

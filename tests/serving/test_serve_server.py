@@ -153,3 +153,20 @@ def test_two_workers_answer_alike_and_stop_on_sigterm(customers_run, tmp_path):
     assert all(status == 200 for status, _ in answers)
     assert all([str(p) for p in answer["predictions"]] == expected for _, answer in answers)
     assert code == 0, err
+
+
+def test_a_server_process_runs_blas_on_one_thread():
+    """``one_blas_thread`` (called by a server before it serves) leaves every BLAS library of
+    the process at one thread; run in a child so this test process keeps its own setting."""
+    code = (
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from mlptrain.serving.http.server import one_blas_thread\n"
+        "one_blas_thread()\n"
+        "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[1]"

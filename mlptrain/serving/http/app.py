@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -115,11 +113,6 @@ def create_app(service: Service) -> Starlette:
         log.exception("request failed")
         return error(500, f"internal error ({type(exc).__name__}); the server log has details")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        service.close()
-
     return Starlette(
         routes=[
             Route("/invocations", invocations, methods=["POST"]),
@@ -133,5 +126,4 @@ def create_app(service: Service) -> Starlette:
             HTTPException: http_error,
             Exception: crashed,
         },
-        lifespan=lifespan,
     )

@@ -1,14 +1,14 @@
 """A loaded model answering requests: rows in, predictions out, through ``predict_rows``.
 
-One ``Service`` per server process. Its ``Predictor`` keeps per-call state (the unseen
-categories of the last call), so predictions are made one request at a time under a lock;
-more cores are used with more worker processes (``workers``).
+One ``Service`` per server process. A request's rows go to ``predict_rows`` as a
+``MemoryFile`` named ``request``: read as a file of them would be, without a temporary file.
+Its ``Predictor`` keeps per-call state (the unseen categories of the last call), so predictions
+are made one request at a time under a lock; more cores are used with more worker processes
+(``workers``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.data.frame import DEFAULT_NA_VALUES
+from mlptrain.data.memory import MemoryFile
 from mlptrain.errors import MlptrainError, UserInputError
 from mlptrain.serving.http.protocol import RequestError, Rows
 from mlptrain.serving.loading import Predictor, load
@@ -44,7 +45,6 @@ class Service:
         self.sha256 = sha256
         self.limits = limits
         self._lock = threading.Lock()
-        self._scratch = tempfile.TemporaryDirectory(prefix="mlptrain-serve-")
 
     @classmethod
     def load(cls, path: str | Path, limits: Limits) -> Service:
@@ -81,26 +81,21 @@ class Service:
             raise RequestError("proba=true needs a classifier; this model does regression")
         if keep and self.predictor.table is None:
             raise RequestError("keep needs a model trained on a table")
-        handle, name = tempfile.mkstemp(suffix=".csv", dir=self._scratch.name)
         notes: list[str] = []
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-                file.write(rows.text)
             with self._lock:
                 result = predict_rows(
                     self.predictor,
-                    name,
+                    MemoryFile(REQUEST, rows.text.encode("utf-8")),
                     proba=proba,
                     keep=keep,
                     notes=notes,
                     layout=WRITTEN_LAYOUT if rows.written else None,
                 )
         except UserInputError as exc:
-            raise RequestError(str(exc).replace(name, REQUEST)) from None
+            raise RequestError(str(exc)) from None
         except MlptrainError as exc:
-            raise RequestError(str(exc).replace(name, REQUEST), status=500) from None
-        finally:
-            Path(name).unlink(missing_ok=True)
+            raise RequestError(str(exc), status=500) from None
         answer: dict[str, Any] = {"predictions": result.predicted.tolist()}
         if result.probabilities is not None:
             answer["classes"] = [_plain(c) for c in result.classes or []]
@@ -141,9 +136,6 @@ class Service:
         for c in table.categorical:
             kinds[c["name"]] = {"type": "category", "categories": list(c["categories"])}
         return [{"name": name, **kinds.get(name, {"type": "number"})} for name in table.features]
-
-    def close(self) -> None:
-        self._scratch.cleanup()
 
 
 def _plain(value: Any) -> Any:

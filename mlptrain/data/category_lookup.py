@@ -1,0 +1,69 @@
+"""A categorical column's fitted one-hot positions, built once per model (``CategoryLookup``).
+
+``TableEncoder.transform`` looks each level of a file up: its one-hot position, and whether it
+is new (neither a category nor an infrequent one). The lookup is built from the encoder's state
+once, not per call, and answers a few levels (a served request) by dictionary, many (a file)
+by sorted search: the same positions either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlptrain.data.membership import SMALL, isin_text
+
+
+@dataclass(frozen=True)
+class CategoryLookup:
+    """``known``: the categories in one-hot order; ``rare``: the infrequent ones; ``fallback``:
+    where rare and unseen levels go (the infrequent column, or -1: nowhere); ``fill``: where a
+    gap goes (the fill category's position, or -1 when gaps are refused); ``size``: the
+    column's width in the encoded matrix."""
+
+    known: np.ndarray
+    rare: frozenset[str]
+    fallback: int
+    fill: int
+    size: int
+    positions: dict[str, int]
+    order: np.ndarray  # argsort of known
+    ordered: np.ndarray  # known[order]
+
+    @classmethod
+    def of(cls, column: dict[str, Any]) -> CategoryLookup:
+        """From one entry of ``TableEncoder.categorical``."""
+        known = np.asarray(column["categories"], dtype=str)
+        infrequent = column["infrequent"]
+        fallback = len(known) if infrequent is not None else -1
+        positions = {str(category): j for j, category in enumerate(known.tolist())}
+        fill = -1 if column["fill"] is None else positions.get(str(column["fill"]), fallback)
+        order = np.argsort(known)
+        return cls(
+            known=known,
+            rare=frozenset(np.asarray(infrequent or [], dtype=str).tolist()),
+            fallback=fallback,
+            fill=fill,
+            size=len(known) + (infrequent is not None),
+            positions=positions,
+            order=order,
+            ordered=known[order],
+        )
+
+    def position(self, levels: np.ndarray) -> np.ndarray:
+        """Each level's one-hot position, ``fallback`` where it is not a frequent category."""
+        if len(levels) <= SMALL:
+            get = self.positions.get
+            return np.fromiter(
+                (get(level, self.fallback) for level in levels.tolist()), np.int64, len(levels)
+            )
+        if len(self.known) == 0:
+            return np.full(len(levels), self.fallback, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ordered, levels), len(self.known) - 1)
+        return np.where(self.ordered[at] == levels, self.order[at], self.fallback)
+
+    def new(self, levels: np.ndarray) -> np.ndarray:
+        """Whether each level is new: neither a category nor an infrequent one."""
+        return ~(isin_text(levels, self.positions) | isin_text(levels, self.rare))
