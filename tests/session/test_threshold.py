@@ -264,3 +264,24 @@ def test_an_unreachable_precision_is_refused_with_what_is_reachable() -> None:
 def test_a_validation_split_of_one_class_cannot_choose() -> None:
     with pytest.raises(UserInputError, match="needs both classes among the validation rows"):
         choose_threshold(np.ones(4, dtype=bool), np.linspace(0.1, 0.9, 4), parse_rule("f1"))
+
+
+def test_serve_decides_by_the_threshold_and_says_so(run, tmp_path) -> None:
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from mlptrain.serving.http.app import create_app
+    from mlptrain.serving.http.service import Limits, Service
+
+    mlptrain.set_threshold(run, threshold=0.2)
+    rows = mixed_rows(30, seed=5)
+    body = "\n".join(",".join(row) for row in rows) + "\n"
+    served = TestClient(create_app(Service.load(run, Limits())))
+    meta = served.get("/metadata").json()
+    assert meta["threshold"] == {"value": 0.2, "positive_class": "yes", "rule": "given"}
+    answer = served.post("/invocations?proba=true", content=body,
+                         headers={"Content-Type": "text/csv"}).json()  # fmt: skip
+    yes = answer["classes"].index("yes")
+    assert answer["predictions"] == ["yes" if p[yes] >= 0.2 else "no"
+                                     for p in answer["probabilities"]]  # fmt: skip
+    assert "labels decided by the run's threshold 0.2 on p(yes), given" in answer["notes"]

@@ -126,6 +126,14 @@ class Service:
             "trained_with": meta.get("mlptrain_version"),
             "mlptrain_version": __version__,
             "limits": {"max_rows": self.limits.max_rows, "max_bytes": self.limits.max_bytes},
+            # a binary model's decision threshold from the run's threshold.json, if applied
+            "threshold": None
+            if self.predictor.threshold is None
+            else {
+                "value": self.predictor.threshold.value,
+                "positive_class": self.predictor.threshold.positive_class,
+                "rule": self.predictor.threshold.rule,
+            },
         }
 
     def _inputs(self) -> list[dict[str, Any]]:
