@@ -108,53 +108,60 @@ def _legend(ax: Axes, n_curves: int, loc: str) -> None:
 
 def roc(report: dict[str, Any]) -> Figure | None:
     """ROC curve: true-positive against false-positive rate, with the area under it."""
-    scores = scores_of(report)
-    if scores is None:
-        return None
-    curves = scores.one_vs_rest()
-    if not curves:
-        return None
-    fig, axes = panels(5.8, 5.4, left=0.8, top=0.45)
-    ax = axes[0, 0]
-    for (name, positive, p), colour in zip(curves, _colours(len(curves)), strict=True):
+
+    def draw(ax: Axes, name: str, positive: np.ndarray, p: np.ndarray, colour: Any) -> None:
         fpr, tpr = roc_points(positive, p)
         ax.plot(fpr, tpr, color=colour, label=f"{short(name)} (AUC {np.trapezoid(tpr, fpr):.3f})")
-    ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2, label="chance")
-    _square(ax)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    against = "" if scores.binary else ", each class against the rest"
-    ax.set_title(f"ROC ({scores.where()}{against})", fontsize=10)
-    _legend(ax, len(curves), "lower right")
+
+    fig = _curves_figure(report, "ROC", draw)
+    if fig is not None:
+        ax = fig.axes[0]
+        ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2,
+                label="chance")  # fmt: skip
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        _legend(ax, len(ax.lines), "lower right")
     return fig
 
 
 def pr(report: dict[str, Any]) -> Figure | None:
-    """Precision against recall, with the average precision and the rate of positives (what
-    a model that ranks at random achieves)."""
-    scores = scores_of(report)
-    if scores is None:
-        return None
-    curves = scores.one_vs_rest()
-    if not curves:
-        return None
-    fig, axes = panels(5.8, 5.4, left=0.8, top=0.45)
-    ax = axes[0, 0]
-    for (name, positive, p), colour in zip(curves, _colours(len(curves)), strict=True):
+    """Precision against recall, with the average precision and (binary) the share of
+    positives: what a model that ranks at random achieves."""
+
+    def draw(ax: Axes, name: str, positive: np.ndarray, p: np.ndarray, colour: Any) -> None:
         precision, recall, _ = pr_points(positive, p)
         ap = float(np.sum(np.diff(recall, prepend=0.0) * precision))
         ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="pre", color=colour,
                 label=f"{short(name)} (AP {ap:.3f})")  # fmt: skip
+
+    fig = _curves_figure(report, "precision-recall", draw)
+    scores = scores_of(report)
+    if fig is not None and scores is not None:
+        ax = fig.axes[0]
         if scores.binary:
-            rate = float(positive.mean())
+            rate = float((scores.labels == 1).mean())
             ax.axhline(rate, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2,
                        label=f"share of positives {rate:.3f}")  # fmt: skip
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        _legend(ax, len(ax.lines), "lower left")
+    return fig
+
+
+def _curves_figure(report: dict[str, Any], title: str, draw: Any) -> Figure | None:
+    """One square panel with a curve per class against the rest (one for a binary model),
+    each drawn by ``draw(ax, name, is_positive, p, colour)``; None when there is nothing."""
+    scores = scores_of(report)
+    curves = [] if scores is None else scores.one_vs_rest()
+    if scores is None or not curves:
+        return None
+    fig, axes = panels(5.8, 5.4, left=0.8, top=0.45)
+    ax = axes[0, 0]
+    for (name, positive, p), colour in zip(curves, _colours(len(curves)), strict=True):
+        draw(ax, name, positive, p, colour)
     _square(ax)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
     against = "" if scores.binary else ", each class against the rest"
-    ax.set_title(f"precision-recall ({scores.where()}{against})", fontsize=10)
-    _legend(ax, len(curves), "lower left")
+    ax.set_title(f"{title} ({scores.where()}{against})", fontsize=10)
     return fig
 
 
