@@ -327,15 +327,18 @@ def prepare_rows(
         scaler = Scaler(scale).fit(rows_of(raw.X, train_rows), train_weight)
         feature_names, n_features = list(raw.feature_names), raw.X.shape[1]
 
+    # a table's id columns as text, read once for every part
+    id_text = {} if table is None else {
+        name: raw.table.columns[name].strings() for name in table.ids if name in raw.table.columns
+    }  # fmt: skip
+
     def part(rows: np.ndarray) -> Split:
-        ids = None
         if table is not None:
             # each part's matrix is written once, directly in the training dtype
             X, _ = table.transform(raw.table, rows, dtype)
-            ids = {name: raw.table.columns[name].strings()[rows]
-                   for name in table.ids if name in raw.table.columns}  # fmt: skip
         else:
             X = scaler.transform(rows_of(raw.X, rows), dtype)
+        ids = {name: text[rows] for name, text in id_text.items()} if table is not None else None
         return Split(X, np.ascontiguousarray(rows_of(targets, rows)), rows=rows, ids=ids)
 
     train = part(train_rows)

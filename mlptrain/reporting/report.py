@@ -23,6 +23,7 @@ from mlptrain.reporting.metrics import (
     HEADLINE,
     SCALAR_METRICS,
     classification_metrics,
+    decide,
     probabilities,
     regression_metrics,
 )
@@ -228,7 +229,7 @@ def worst_rows(model: Any, split: Split, classes: list[str] | None) -> list[dict
     model = _targets_model(model)
     if classes is not None:
         proba = model.predict_proba(split.X)
-        predicted = model.predict(split.X)
+        predicted = decide(proba, getattr(model, "threshold", None))  # as model.predict does
         confidence = proba[np.arange(len(predicted)), predicted]
         wrong = np.flatnonzero(predicted != split.y)
         order = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_ROWS]

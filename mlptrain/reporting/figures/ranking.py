@@ -113,7 +113,7 @@ def roc(report: dict[str, Any]) -> Figure | None:
         fpr, tpr = roc_points(positive, p)
         ax.plot(fpr, tpr, color=colour, label=f"{short(name)} (AUC {np.trapezoid(tpr, fpr):.3f})")
 
-    fig = _curves_figure(report, "ROC", draw)
+    fig = _curves_figure(scores_of(report), "ROC", draw)
     if fig is not None:
         ax = fig.axes[0]
         ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.2,
@@ -134,8 +134,8 @@ def pr(report: dict[str, Any]) -> Figure | None:
         ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="pre", color=colour,
                 label=f"{short(name)} (AP {ap:.3f})")  # fmt: skip
 
-    fig = _curves_figure(report, "precision-recall", draw)
     scores = scores_of(report)
+    fig = _curves_figure(scores, "precision-recall", draw)
     if fig is not None and scores is not None:
         ax = fig.axes[0]
         if scores.binary:
@@ -148,10 +148,9 @@ def pr(report: dict[str, Any]) -> Figure | None:
     return fig
 
 
-def _curves_figure(report: dict[str, Any], title: str, draw: Any) -> Figure | None:
+def _curves_figure(scores: Scores | None, title: str, draw: Any) -> Figure | None:
     """One square panel with a curve per class against the rest (one for a binary model),
     each drawn by ``draw(ax, name, is_positive, p, colour)``; None when there is nothing."""
-    scores = scores_of(report)
     curves = [] if scores is None else scores.one_vs_rest()
     if scores is None or not curves:
         return None
