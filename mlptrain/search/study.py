@@ -130,15 +130,16 @@ def _sqlite_engine_kwargs(url: str) -> dict[str, Any]:
 
 def _open_storage(optuna: Any, url: str, kwargs: dict[str, Any], attempts: int = 5) -> Any:
     """Workers starting together race to create the tables of a new database: the loser sees
-    an OperationalError or IntegrityError and simply tries again."""
+    an OperationalError or IntegrityError (SQLite), or a ProgrammingError (PostgreSQL: a table
+    the other process created a moment before already exists), and simply tries again."""
     import time
 
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        except (OperationalError, IntegrityError):
+        except (OperationalError, IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
