@@ -255,12 +255,12 @@ def write_reports(
     *,
     figures: bool = True,
     html: bool = True,
-    workers: FigureDrawer | None = None,
+    drawer: FigureDrawer | None = None,
 ) -> None:
     """report.json, report.md, the figures and report.html, each written atomically (old or
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
-    ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``workers`` (a
-    fit's drawer) may draw the figures in parallel processes."""
+    ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``drawer`` (a
+    fit's) may draw the figures in its worker process."""
     atomic_write_text(run_dir / REPORT_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(run_dir / REPORT_MD, render_markdown(report))
     if not html:
@@ -270,8 +270,8 @@ def write_reports(
 
     if not figures:
         drawn = {}
-    elif workers is not None:
-        drawn = workers.draw(report, run_dir / "figures")
+    elif drawer is not None:
+        drawn = drawer.draw(report, run_dir / "figures")
     else:
         drawn = make_figures(report, run_dir / "figures")
     if drawn:  # report.md was written first, so it exists even if a figure failed

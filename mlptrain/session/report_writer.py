@@ -44,7 +44,7 @@ def write_run_report(
     with_metrics: bool = True,
     figures: bool = True,
     html: bool = True,
-    workers: FigureDrawer | None = None,
+    drawer: FigureDrawer | None = None,
     tracking: TrackingSession | None = None,
 ) -> dict[str, Any]:
     data = setup.data
@@ -101,5 +101,5 @@ def write_run_report(
         # A tracker that failed while the run started is in the report it uploads.
         tracking.drain()
         report["tracking"] = tracking.entry()
-    write_reports(run_dir, report, figures=figures, html=html, workers=workers)
+    write_reports(run_dir, report, figures=figures, html=html, drawer=drawer)
     return report

@@ -68,7 +68,7 @@ def train_in(
     """Train ``setup`` in a locked ``run_dir``; ``start`` may restore a checkpoint first.
 
     SIGINT/SIGTERM stop the run after the current step (see mlptrain.training.signals).
-    With ``figures``, figure workers may import matplotlib while the model trains.
+    With ``figures``, a figure worker may import matplotlib while the model trains.
     The config's trackers (mlptrain.tracking) follow the run from a background thread;
     ``tracking_parent`` nests its MLflow run under a sweep's or a cv's parent run.
     """
@@ -78,9 +78,8 @@ def train_in(
     if not (figures and html):
         return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
     drawer = FigureDrawer(setup.config.train.epochs)
-    watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
     try:
-        return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer, tracked)
+        return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, drawer, tracked)
     finally:
         drawer.close()
 
@@ -120,7 +119,7 @@ def _train_in(
     figures: bool,
     html: bool,
     deferred: bool,
-    workers: FigureDrawer | None,
+    drawer: FigureDrawer | None,
     tracked: _Tracked,
 ) -> Run:
     from mlptrain.training.signals import Interrupted, ReportInterrupted, StopOnSignals
@@ -128,6 +127,8 @@ def _train_in(
     saver = Saver(setup, run_dir, deferred=deferred)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
     saver.trainer = trainer
+    if drawer is not None:
+        _lend_a_core(trainer, drawer)
     if start is not None:
         start(trainer, saver)
     tracked.open(setup, run_dir, trainer)
@@ -148,7 +149,7 @@ def _train_in(
             with_metrics=False,
             figures=figures,
             html=html,
-            workers=workers,
+            drawer=drawer,
             tracking=tracking,
         )
         tracked.finish("failed", report)
@@ -177,7 +178,7 @@ def _train_in(
     status = trainer.stopped_by or "completed"
     try:
         report = write_run_report(
-            setup, trainer, run_dir, status=status, figures=figures, html=html, workers=workers,
+            setup, trainer, run_dir, status=status, figures=figures, html=html, drawer=drawer,
             tracking=tracking,
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -192,6 +193,17 @@ def _train_in(
         report=report,
         config=setup.config,
     )
+
+
+def _lend_a_core(trainer: Trainer, drawer: FigureDrawer) -> None:
+    """Let the drawer start its worker after the first epoch, and train on one BLAS thread
+    from then on: the worker imports matplotlib on the other core."""
+
+    def observe(record: dict[str, Any]) -> None:
+        drawer.observe_epoch(record)
+        trainer.core_lent = drawer.has_worker
+
+    trainer.callbacks = compose(trainer.callbacks, Callbacks(on_epoch_end=observe))
 
 
 def write_run_dir(

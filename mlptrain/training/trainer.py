@@ -97,6 +97,9 @@ class Trainer:
         # Why an observer ended the run early (StopTraining's message), e.g. "pruned".
         self.stopped_by: str | None = None
         self.diagnostics = LayerDiagnostics(setup.model)
+        # Set by an observer that gave a core to another process of this fit (the figure
+        # worker): from the next epoch on, BLAS runs on one thread whatever the model's size.
+        self.core_lent = False
 
     @property
     def task(self) -> str:
@@ -158,7 +161,7 @@ class Trainer:
         s.model.reuse_outputs(True)
         members = s.model.members
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
-        with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
+        with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size, self.core_lent):
             for index in batches[state.batch :]:
                 # Gather into buffers allocated once per batch size (no per-step allocation).
                 if len(index) != len(xb_buf):

@@ -1,14 +1,20 @@
-"""Figure workers: the same PNGs as in-process drawing, and every failure falls back to it."""
+"""The figure worker: the same PNGs as in-process drawing, and every failure falls back to it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mlptrain.errors import RunError
+from mlptrain.reporting import figures
 from mlptrain.reporting.figures import make_figures, worker
 from tests.reporting.test_plots import classification_report
+
+NAMES = ["curves", "lr", "confusion", "diagnostics"]
 
 
 def _report() -> dict:
@@ -17,97 +23,135 @@ def _report() -> dict:
     return report
 
 
-@pytest.mark.parametrize("count", [1, 2])
-def test_workers_draw_what_make_figures_draws(tmp_path: Path, count: int) -> None:
-    workers = worker.start_workers(count)
-    assert workers is not None and len(workers.processes) == count
-    drawn = workers.draw(_report(), tmp_path / "by_workers")
-    expected = make_figures(_report(), tmp_path / "in_process")
-    # Same names in the same display order, each a PNG of the same size.
-    assert list(drawn) == list(expected) == ["curves", "lr", "confusion", "diagnostics"]
-    for name, path in drawn.items():
-        assert path == tmp_path / "by_workers" / f"{name}.png"
-        data, reference = path.read_bytes(), expected[name].read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n"
-        assert data[16:24] == reference[16:24]  # IHDR: width and height
-    assert all(p.poll() is not None for p in workers.processes) or not workers.processes
-
-
 @pytest.fixture(autouse=True)
 def _idle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The workers start whatever the load and size of the machine running the tests."""
+    """The worker starts whatever the load and size of the machine running the tests."""
     monkeypatch.setattr(worker, "_load", lambda: 0.0)
     monkeypatch.setattr(worker, "_cores", lambda: 2)
 
 
+def _no_drawing_here(*args: object, **kwargs: object) -> dict:
+    raise AssertionError("drawn in the parent process: the worker's answer was not used")
+
+
+def test_worker_draws_what_make_figures_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = make_figures(_report(), tmp_path / "in_process")
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    process = started.process
+    # The worker must really draw: the in-process fallback would give the same files.
+    monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
+    drawn = started.draw(_report(), tmp_path / "by_worker")
+    # Same names in the same display order, each a PNG of the same size.
+    assert list(drawn) == list(expected) == NAMES
+    for name, path in drawn.items():
+        assert path == tmp_path / "by_worker" / f"{name}.png"
+        data, reference = path.read_bytes(), expected[name].read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data[16:24] == reference[16:24]  # IHDR: width and height
+    assert process.returncode == 0 and started.process is None
+
+
+def test_both_halves_are_drawn_in_parallel_processes(tmp_path: Path) -> None:
+    """The worker draws one group and a fork of it the other; each answer counts."""
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform: the worker draws every figure itself")
+    answer = worker._draw_in_two(_report(), tmp_path, NAMES)
+    assert sorted(answer["written"]) == sorted(NAMES)
+    first = [n for n in NAMES if n in worker.GROUPS[0]]
+    assert first and len(first) < len(NAMES)  # both processes had figures to draw
+    assert all((tmp_path / f"{name}.png").is_file() for name in NAMES)
+
+
+def test_an_error_in_the_fork_is_the_answer(tmp_path: Path) -> None:
+    blocker = tmp_path / "figures"
+    blocker.write_text("a file where the figure directory should be")
+    answer = worker._draw_in_two(_report(), blocker, NAMES)
+    assert "could not create the figure directory" in answer["error"]
+
+
 def test_dead_worker_falls_back_to_drawing_here(tmp_path: Path) -> None:
-    workers = worker.start_workers()
-    assert workers is not None
-    workers.processes[0].kill()
-    workers.processes[0].wait()
-    drawn = workers.draw(_report(), tmp_path)
-    assert list(drawn) == ["curves", "lr", "confusion", "diagnostics"]
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    started.process.kill()
+    started.process.wait()
+    drawn = started.draw(_report(), tmp_path)
+    assert list(drawn) == NAMES
     assert all(path.is_file() for path in drawn.values())
-    assert workers.processes == []
+    assert started.process is None
+
+
+def test_hung_worker_is_killed_and_the_figures_drawn_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "TIMEOUT", 1.0)
+    # Reads nothing and answers nothing, like a worker stuck in its imports.
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    started = time.monotonic()
+    drawn = worker.Worker(stuck).draw(_report(), tmp_path)
+    assert time.monotonic() - started < 30
+    assert list(drawn) == NAMES
+    assert stuck.returncode is not None
 
 
 def test_worker_error_surfaces_as_the_in_process_error(tmp_path: Path) -> None:
     blocker = tmp_path / "figures"
     blocker.write_text("a file where the figure directory should be")
-    workers = worker.start_workers()
-    assert workers is not None
+    started = worker.start_worker()
+    assert started is not None
     with pytest.raises(RunError, match="could not create the figure directory"):
-        workers.draw(_report(), blocker)
-    assert workers.processes == []
+        started.draw(_report(), blocker)
+    assert started.process is None
 
 
-def test_workers_only_with_an_idle_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_only_with_an_idle_core(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "_cores", lambda: 1)
-    monkeypatch.setattr(worker, "_load", lambda: 0.0)
-    assert worker.start_workers() is None
+    assert worker.start_worker() is None
     monkeypatch.setattr(worker, "_cores", lambda: 2)
-    for load, expected in ((0.3, 2), (1.0, None), (20.0, None)):
+    for load, starts in ((0.3, True), (1.0, False), (20.0, False)):
         monkeypatch.setattr(worker, "_load", lambda load=load: load)
-        workers = worker.start_workers()
-        assert (workers and len(workers.processes)) == expected
-        if workers is not None:
-            workers.close()
+        started = worker.start_worker()
+        assert (started is not None) is starts
+        if started is not None:
+            started.close()
 
 
-def test_closing_unused_workers_ends_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "_load", lambda: 0.0)
-    workers = worker.start_workers()
-    assert workers is not None
-    processes = list(workers.processes)
-    workers.close()
-    assert all(p.returncode is not None for p in processes)
+def test_closing_an_unused_worker_ends_it() -> None:
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    process = started.process
+    started.close()
+    assert process.returncode is not None and started.process is None
 
 
-def test_drawer_starts_workers_only_for_long_enough_fits(tmp_path: Path) -> None:
+def test_drawer_starts_the_worker_only_for_long_enough_fits(tmp_path: Path) -> None:
     short = worker.FigureDrawer(epochs=12)
     short.observe_epoch({"epoch": 1, "seconds": 0.01})  # 0.11 s left: not worth a process
     short.observe_epoch({"epoch": 2, "seconds": 5.0})  # decided after the first epoch only
-    assert short.workers is None
-    assert list(short.draw(_report(), tmp_path / "here")) == [
-        "curves",
-        "lr",
-        "confusion",
-        "diagnostics",
-    ]
+    assert short.worker is None and not short.has_worker
+    assert list(short.draw(_report(), tmp_path / "here")) == NAMES
 
     long = worker.FigureDrawer(epochs=12)
     long.observe_epoch({"epoch": 1, "seconds": 0.2})  # 2.2 s left
     try:
-        assert long.workers is not None and len(long.workers.processes) == 2
-        drawn = long.draw(_report(), tmp_path / "workers")
-        assert list(drawn) == ["curves", "lr", "confusion", "diagnostics"]
+        assert long.has_worker
+        drawn = long.draw(_report(), tmp_path / "worker")
+        assert list(drawn) == NAMES
+        assert not long.has_worker  # the worker ends with its answer
     finally:
         long.close()
 
 
-def test_every_figure_is_drawn_by_exactly_one_worker_group():
+def test_every_figure_is_drawn_by_exactly_one_group() -> None:
     from mlptrain.reporting.figures import FIGURES
-    from mlptrain.reporting.figures.worker import GROUPS
 
-    names = [name for group in GROUPS for name in group]
+    names = [name for group in worker.GROUPS for name in group]
     assert sorted(names) == sorted(FIGURES)

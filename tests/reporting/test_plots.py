@@ -216,7 +216,7 @@ def test_empty_history_and_failed_run(tmp_path: Path) -> None:
 
 def test_hostile_and_many_labels_still_render(tmp_path: Path, no_leaked_figures: None) -> None:
     """A malformed mathtext label ($\\frac{$) must not make savefig raise; 21 classes
-    stack the panels and drop the cell annotations."""
+    drop the cell annotations of the confusion matrix."""
     report = classification_report()
     report["training"]["history"] = []
     test = report["metrics"]["test"]

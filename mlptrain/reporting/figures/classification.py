@@ -35,9 +35,10 @@ def _label_room(ticks: list[str], rotate: bool) -> tuple[float, float]:
 
 
 def confusion(report: dict[str, Any]) -> Figure | None:
-    """Test confusion matrix: raw counts and normalised by true class (each row = recall)."""
-    from matplotlib.ticker import MaxNLocator
-
+    """Test confusion matrix in one panel: each cell's count, coloured by its share of the
+    true class (so the diagonal reads as each class's recall, and a small class's mistakes
+    are as visible as a large one's). Empty cells stay blank, so the eye goes to the
+    mistakes that did happen."""
     test = _test_metrics(report)
     matrix = test.get("confusion_matrix")
     if not matrix:
@@ -49,92 +50,49 @@ def confusion(report: dict[str, Any]) -> Figure | None:
         labels = list(range(n_classes))
     ticks = [short(label) for label in labels]
     row_totals = counts.sum(axis=1, keepdims=True)
-    # A class absent from the test split has an all-zero row: show zeros, not NaN.
-    normalised = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
+    # A class absent from the test split has an all-zero row: zeros, not NaN.
+    shares = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
     rotate = n_classes > 6 or max(len(t) for t in ticks) > 6
     label_w, label_h = _label_room(ticks, rotate)
     left, bottom = 0.45 + label_w, 0.45 + label_h
-    # Right of each panel: its colour bar and the bar's tick labels.
-    bar = 1.0
-    # Side by side up to 12 classes; beyond that the panels are stacked so each can use the
-    # full page width and its tick labels stay legible when the browser scales the image down.
-    stacked = n_classes > 12
-    if stacked:
-        panel = min(0.3 * n_classes + 3.0, 10.0)
-        fig, axes = panels(
-            panel + 1.2,
-            2 * panel + 0.8,
-            2,
-            1,
-            left=left,
-            right=0.3,
-            bottom=bottom,
-            # The figure title sits 2% of this tall figure's height from its top edge.
-            top=0.5 + 0.02 * (2 * panel + 0.8),
-            hgap=bottom + 0.45,
-        )
-    else:
-        panel = min(max(0.42 * n_classes + 2.8, 4.4), 5.8)
-        fig, axes = panels(
-            2 * panel + 1.4,
-            panel + 0.5,
-            1,
-            2,
-            left=left,
-            right=0.3,
-            bottom=bottom,
-            top=0.8,
-            wgap=left + bar - 0.3,
-        )
-    font = 10 if n_classes <= 8 else 8 if n_classes <= 14 else 6.5
-    for ax, values, title, vmax, fmt in (
-        (axes.ravel()[0], counts, "counts", max(counts.max(), 1.0), "{:.0f}"),
-        (axes.ravel()[1], normalised, "share of each true class", 1.0, "{:.2f}"),
-    ):
-        image = ax.imshow(values, cmap=HEATMAP, vmin=0, vmax=vmax)
-        colour_bar = fig.colorbar(image, ax=ax, shrink=0.82, fraction=0.06, pad=0.03)
-        if values is counts:
-            colour_bar.locator = MaxNLocator(integer=True)
-            colour_bar.update_ticks()
-        ax.set_xticks(
-            range(n_classes),
-            ticks,
-            rotation=45 if rotate else 0,
-            ha="right" if rotate else "center",
-            rotation_mode="anchor",
-        )
-        ax.set_yticks(range(n_classes), ticks)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        ax.set_title(title)
-        ax.grid(False)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        if n_classes <= 20:
-            _annotate(ax, values, vmax, fmt, font)
-    fig.suptitle("confusion matrix (test split; rows: true class, columns: predicted)")
-    return fig
-
-
-def _annotate(ax: Any, values: np.ndarray, vmax: float, fmt: str, font: float) -> None:
-    n_classes = values.shape[0]
-    for row in range(n_classes):
-        for col in range(n_classes):
-            value = values[row, col]
-            # White text on dark cells, dark text on light ones; empty cells are greyed so
-            # the eye goes to the mistakes that did happen.
-            colour = "white" if value > 0.55 * vmax else "#111827"
-            if value == 0:
-                colour = "#9ca3af"
+    # The matrix grows with the classes, up to most of a page's width; the colour bar takes
+    # its right edge.
+    panel = min(max(0.42 * n_classes + 2.8, 4.6), 10.0)
+    fig, axes = panels(
+        panel + left + 0.3, panel + bottom - 0.6, left=left, right=0.3, bottom=bottom, top=0.6
+    )
+    ax = axes[0, 0]
+    image = ax.imshow(shares, cmap=HEATMAP, vmin=0, vmax=1)
+    colour_bar = fig.colorbar(image, ax=ax, shrink=0.82, fraction=0.06, pad=0.03)
+    colour_bar.set_label("share of the true class")
+    ax.set_xticks(
+        range(n_classes),
+        ticks,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor",
+    )
+    ax.set_yticks(range(n_classes), ticks)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("confusion matrix (test split): counts, coloured by share of the true class")
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if n_classes <= 20:
+        font = 10 if n_classes <= 8 else 8 if n_classes <= 14 else 6.5
+        for row, col in zip(*np.nonzero(counts), strict=True):
+            # White text on dark cells, dark text on light ones.
             ax.text(
                 col,
                 row,
-                "0" if value == 0 else fmt.format(value),
+                f"{counts[row, col]:.0f}",
                 ha="center",
                 va="center",
                 fontsize=font,
-                color=colour,
+                color="white" if shares[row, col] > 0.55 else "#111827",
             )
+    return fig
 
 
 def per_class(report: dict[str, Any]) -> Figure | None:

@@ -39,6 +39,11 @@ STYLE: dict[str, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
+    # A fixed title position: left to matplotlib (titley None), every draw measures the
+    # whole axes to keep the title clear of top tick labels, which no figure here has. That
+    # measuring was ~40% of a two-panel figure's drawing time.
+    "axes.titley": 1.0,
+    "axes.titlepad": 6.0,
     "axes.labelsize": 10,
     "axes.labelcolor": "#374151",
     "axes.edgecolor": "#9ca3af",
@@ -103,8 +108,6 @@ def png_bytes(fig: Figure) -> bytes:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-    # Drop the artists now rather than at the next garbage collection (large scatters).
-    fig.clear()
     return buffer.getvalue()
 
 
@@ -127,13 +130,16 @@ def power_label(value: float) -> str:
 
 def log_y(ax: Axes) -> None:
     """Log-scale y axis labelled as plain text (no mathtext)."""
-    from matplotlib.ticker import LogFormatter
+    from matplotlib.ticker import LogFormatter, LogLocator
 
     class _PlainLog(LogFormatter):
         def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
             return power_label(x)
 
     ax.set_yscale("log")
+    # Minor ticks at 2 and 5 of each decade, not all eight: every tick is a few artists to
+    # lay out and draw, and 2-5-10 is what a reader interpolates from anyway.
+    ax.yaxis.set_minor_locator(LogLocator(10, subs=(2.0, 5.0)))
     ax.yaxis.set_major_formatter(_PlainLog(10))
     ax.yaxis.set_minor_formatter(_PlainLog(10, labelOnlyBase=False))
 

@@ -1,17 +1,19 @@
-"""Figure workers: processes that import matplotlib while the model trains, then draw.
+"""The figure worker: a process that imports matplotlib while the model trains, then draws.
 
-Importing matplotlib and warming its font cache costs ~0.45 s, drawing a run's figures
-~0.6-0.9 s (docs/performance.md). ``FigureDrawer`` launches two worker processes after a fit's
-first epoch, if a core is idle and the epochs left take long enough to hide the start-up; each imports matplotlib and draws a throw-away figure while training runs (training
-small networks uses one BLAS thread, so the second core is otherwise idle). When the report
-is ready, ``Workers.draw`` hands each worker the report and its share of the figures; they
-draw in parallel and write the PNGs atomically, exactly as ``make_figures`` does in-process.
+Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits run's figures
+~2 s on one core (docs/performance.md). ``FigureDrawer`` launches one worker process after a
+fit's first epoch, if a core is idle and the epochs left take long enough to hide its start-up;
+it imports matplotlib and draws a throw-away figure while training runs on the other core
+(the fit's session keeps training to one BLAS thread while the worker lives, so the two do not
+fight over the cores). When the report is ready, ``Workers.draw`` hands the worker the report;
+the worker forks (where the platform can) so that two warm processes draw half the figures
+each, in parallel, and writes the PNGs atomically, exactly as ``make_figures`` does in-process.
 
-Anything that goes wrong with a worker (it cannot start, dies, answers garbage, hangs past
+Anything that goes wrong with the worker (it cannot start, dies, answers garbage, hangs past
 ``TIMEOUT``) falls back to drawing in this process, so a figure error still surfaces as the
-same ``RunError`` and a missing worker never loses a figure. Workers run in their own session,
-so a Ctrl-C meant for the fit does not hit them mid-import; ``close`` ends them, and a worker
-whose parent died sees its stdin close and exits.
+same ``RunError`` and a missing worker never loses a figure. The worker runs in its own
+session, so a Ctrl-C meant for the fit does not hit it mid-import; ``close`` ends it, and a
+worker whose parent died sees its stdin close and exits.
 
 Protocol: the parent writes one JSON object ``{"report": ..., "out_dir": ..., "names": [...]}``
 to the worker's stdin and closes it; the worker prints one JSON object, ``{"written":
@@ -24,79 +26,104 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Two groups of about equal drawing time (measured on a digits report: ~1.1 s and ~1.3 s at
-# load ~1.7): the diagnostics grid, learning rate, ROC, precision-recall and importance;
-# everything else. A worker per group.
+# Two groups of about equal drawing time, measured on a digits report in a warm process:
+# diagnostics, ROC and precision-recall ~0.7 s; curves, confusion, per-class scores and
+# calibration ~0.75 s. (A regression run draws curves and pred_vs_true | diagnostics,
+# residuals and importance.) The worker's fork draws the first group, the worker the second.
 GROUPS: tuple[tuple[str, ...], ...] = (
-    ("diagnostics", "lr", "roc", "pr", "importance"),
-    ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true", "residuals"),
+    ("diagnostics", "lr", "roc", "pr", "importance", "residuals"),
+    ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true"),
 )
 TIMEOUT = 300.0
-# Start workers only when at least this much training is left to hide their start-up.
+# Start the worker only when at least this much training is left to hide its start-up.
 MIN_REMAINING = 0.5
 
 
-class Workers:
-    """Started worker processes, one per figure group; see the module docstring."""
+class Worker:
+    """A started worker process; see the module docstring."""
 
-    def __init__(self, processes: list[subprocess.Popen[bytes]]) -> None:
-        self.processes = processes
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process: subprocess.Popen[bytes] | None = process
 
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         """Figure name -> PNG path, in display order, as ``make_figures`` returns it."""
         from mlptrain.reporting.figures import FIGURES, make_figures
 
         out_dir = Path(out_dir)
-        written: dict[str, Path] = {}
+        process = self.process
+        if process is None:
+            return make_figures(report, out_dir)
+        # A worker that hangs (in its imports, or drawing) is killed at TIMEOUT, which ends
+        # the blocked write or read below and sends the figures to the fallback.
+        watchdog = threading.Timer(TIMEOUT, process.kill)
+        watchdog.start()
         try:
-            groups = GROUPS if len(self.processes) > 1 else (tuple(FIGURES),)
-            for process, names in zip(self.processes, groups, strict=False):
-                message = {"report": report, "out_dir": str(out_dir), "names": list(names)}
-                assert process.stdin is not None
-                process.stdin.write(json.dumps(message, allow_nan=False).encode())
-                process.stdin.close()
-            for process in self.processes:
-                written.update(_answer(process))
-        except (OSError, ValueError, subprocess.TimeoutExpired):
+            written = _ask(process, report, out_dir)
+        except (OSError, ValueError):
             # No usable answer: draw here; a real drawing error is raised from make_figures.
             self.close()
             return make_figures(report, out_dir)
         finally:
+            watchdog.cancel()
             self.close()
         return {name: written[name] for name in FIGURES if name in written}
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            for stream in (process.stdin, process.stdout, process.stderr):
-                if stream is not None and not stream.closed:
-                    stream.close()
-        self.processes = []
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
 
-    def __enter__(self) -> Workers:
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
+def _ask(
+    process: subprocess.Popen[bytes], report: dict[str, Any], out_dir: Path
+) -> dict[str, Path]:
+    from mlptrain.reporting.figures import FIGURES
+
+    assert process.stdin is not None and process.stdout is not None
+    message = {"report": report, "out_dir": str(out_dir), "names": list(FIGURES)}
+    process.stdin.write(json.dumps(message, allow_nan=False).encode())
+    process.stdin.close()
+    # Not ``communicate``: stdin is closed already, and ``communicate`` raises on that
+    # (ValueError: flush of closed file), which once sent every fit to the in-process
+    # fallback unnoticed.
+    out = process.stdout.read()
+    process.wait()
+    answer = json.loads(out.decode() or "null")
+    if not isinstance(answer, dict) or "written" not in answer:
+        # The worker's own error (or a crash): let the in-process drawing raise it.
+        raise ValueError(f"figure worker failed: {answer!r}")
+    return {str(name): Path(path) for name, path in answer["written"].items()}
+
+
 class FigureDrawer:
-    """Draws a fit's figures, in workers when the fit trains long enough to hide their start.
+    """Draws a fit's figures, in the worker when the fit trains long enough to hide its start.
 
     ``observe_epoch`` is called after each epoch; after the first one, when the epochs left
-    should take at least ``MIN_REMAINING`` seconds (about what a worker needs to import
-    matplotlib), the workers are started. Shorter fits, and fits killed in their first epoch,
-    never start a process. ``draw`` uses the workers if they were started, else draws here.
+    should take at least ``MIN_REMAINING`` seconds (about what the worker needs to import
+    matplotlib), the worker is started. Shorter fits, and fits killed in their first epoch,
+    never start a process. ``draw`` uses the worker if it was started, else draws here.
     """
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
-        self.workers: Workers | None = None
+        self.worker: Worker | None = None
         self._decided = False
 
     def observe_epoch(self, record: dict[str, Any]) -> None:
@@ -106,64 +133,55 @@ class FigureDrawer:
         seconds = record.get("seconds")
         per_epoch = float(seconds) if isinstance(seconds, int | float) else 0.0
         if per_epoch * (self.epochs - int(record.get("epoch", self.epochs))) >= MIN_REMAINING:
-            self.workers = start_workers()
+            self.worker = start_worker()
+
+    @property
+    def has_worker(self) -> bool:
+        """True while a worker process runs (and uses a core of its own)."""
+        return self.worker is not None and self.worker.process is not None
 
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         from mlptrain.reporting.figures import make_figures
 
-        if self.workers is None:
+        if self.worker is None:
             return make_figures(report, out_dir)
-        return self.workers.draw(report, out_dir)
+        return self.worker.draw(report, out_dir)
 
     def close(self) -> None:
-        if self.workers is not None:
-            self.workers.close()
+        if self.worker is not None:
+            self.worker.close()
 
 
-def _answer(process: subprocess.Popen[bytes]) -> dict[str, Path]:
-    out, _ = process.communicate(timeout=TIMEOUT)
-    answer = json.loads(out.decode() or "null")
-    if not isinstance(answer, dict) or "written" not in answer:
-        # The worker's own error (or a crash): let the in-process drawing raise it.
-        raise ValueError(f"figure worker failed: {answer!r}")
-    return {str(name): Path(path) for name, path in answer["written"].items()}
+def start_worker() -> Worker | None:
+    """Launch the worker; None when no core is idle (one core, or a load average of
+    cores − 1 or more) or it cannot be started.
 
-
-def start_workers(count: int | None = None) -> Workers | None:
-    """Launch ``count`` workers (default: one per figure group); None when no core is idle
-    (one core, or a load average of cores − 1 or more) or they cannot be started.
-
-    Workers pay off only by using an idle core: on a saturated machine their own interpreter,
-    numpy and matplotlib imports are extra CPU time that the fit waits for, and drawing in
-    the fit's own process was measured faster (docs/performance.md)."""
+    The worker pays off only by using an idle core: on a saturated machine its own
+    interpreter, numpy and matplotlib imports are extra CPU time that the fit waits for, and
+    drawing in the fit's own process was measured faster (docs/performance.md)."""
     cores = _cores()
     if cores < 2 or _load() >= cores - 1:
         return None
-    if count is None:
-        count = len(GROUPS)
     import mlptrain
 
-    # The workers must import this very mlptrain, wherever it was imported from.
+    # The worker must import this very mlptrain, wherever it was imported from.
     package_root = str(Path(mlptrain.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    processes: list[subprocess.Popen[bytes]] = []
+    # Drawing does no large matrix products: OpenBLAS threads would only spin.
+    env["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        for _ in range(min(count, len(GROUPS))):
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "mlptrain.reporting.figures.worker"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,
-                )
-            )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlptrain.reporting.figures.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     except OSError:
-        Workers(processes).close()
         return None
-    return Workers(processes)
+    return Worker(process)
 
 
 def _cores() -> int:
@@ -192,18 +210,54 @@ def _warm_up() -> None:
     fig.savefig(io.BytesIO(), format="png")
 
 
-def main() -> int:
+def _draw(report: dict[str, Any], out_dir: Path, names: Iterable[str]) -> dict[str, Any]:
     from mlptrain.reporting.figures import make_figures
 
+    try:
+        written = make_figures(report, out_dir, names=names)
+    except Exception as exc:  # reported to the parent, which redraws in-process and raises
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"written": {k: str(v) for k, v in written.items()}}
+
+
+def _draw_in_two(report: dict[str, Any], out_dir: Path, names: list[str]) -> dict[str, Any]:
+    """Draw the first group in a fork of this (warm) process and the rest here, in parallel;
+    without ``os.fork`` (Windows), all here."""
+    first = [name for name in names if name in GROUPS[0]]
+    rest = [name for name in names if name not in GROUPS[0]]
+    if not hasattr(os, "fork") or not first or not rest:
+        return _draw(report, out_dir, names)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the fork: draw the first group, answer through the pipe, leave at once
+        os.close(read_end)
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(_draw(report, out_dir, first)).encode())
+        finally:
+            os._exit(0)  # no atexit handlers, no flush of the parent's stdout buffer
+    os.close(write_end)
+    mine = _draw(report, out_dir, rest)
+    with os.fdopen(read_end, "rb") as pipe:
+        raw = pipe.read()
+    os.waitpid(child, 0)
+    theirs = json.loads(raw.decode() or "null")
+    if not isinstance(theirs, dict) or "written" not in theirs:
+        return theirs if isinstance(theirs, dict) else {"error": "the figure fork died"}
+    if "written" not in mine:
+        return mine
+    return {"written": {**theirs["written"], **mine["written"]}}
+
+
+def main() -> int:
     _warm_up()
     raw = sys.stdin.buffer.read()
     if not raw:  # the parent closed without a job (the fit failed or was stopped)
         return 0
     try:
         job = json.loads(raw)
-        written = make_figures(job["report"], Path(job["out_dir"]), names=job["names"])
-        answer: dict[str, Any] = {"written": {k: str(v) for k, v in written.items()}}
-    except Exception as exc:  # reported to the parent, which redraws in-process and raises
+        answer = _draw_in_two(job["report"], Path(job["out_dir"]), list(job["names"]))
+    except Exception as exc:  # a malformed job: reported to the parent, which draws itself
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(answer))
     return 0
