@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlptrain.reporting.metrics import COMPARED_METRICS
 from mlptrain.reporting.page import e, html_page
 from mlptrain.reporting.tables import markdown_table
 from mlptrain.search.spec import SweepSpec, Trial, headline_metric, monitor_minimised, yaml_text
@@ -29,6 +30,13 @@ def info_metric(base: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -
             if name in record.get("metrics", {}):
                 return name
     return "test_r2" if headline_metric(base) == "r2" else "test_accuracy"
+
+
+def shown_metrics(info: str) -> list[str]:
+    """The validation metrics each trial's row shows beside its ranked value (as ``compare``
+    shows them for test): accuracy, roc_auc, log_loss, or r2, rmse, mae."""
+    task = "regression" if info == "test_r2" else "classification"
+    return [f"val_{name}" for name in COMPARED_METRICS[task]]
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -104,6 +112,7 @@ def summarise(
         "monitor": monitor,
         "mode": "min" if minimise else "max",
         "info_metric": info,
+        "shown_metrics": shown_metrics(info),
         "spec": spec.to_dict(),
         "n_trials": len(trials),
         "counts": counts,
@@ -173,14 +182,15 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             for row in summary["leaderboard"]
         ],
     )  # fmt: skip
+    shown = summary.get("shown_metrics", [])
     lines += ["", "## Trials", ""]
     lines += markdown_table(
-        ["trial", "parameters", "seed", "status", "value", summary["info_metric"], "epochs",
-         "seconds"],
+        ["trial", "parameters", "seed", "status", "value", *shown, summary["info_metric"],
+         "epochs", "seconds"],
         [
             [trial["trial"], params_text(trial["params"]), trial["seed"], trial["status"],
-             _fmt(trial["monitor"]), _fmt(trial["info"]), _fmt(trial.get("epochs")),
-             _fmt(trial["seconds"])]
+             _fmt(trial["monitor"]), *[_fmt(trial["metrics"].get(m)) for m in shown],
+             _fmt(trial["info"]), _fmt(trial.get("epochs")), _fmt(trial["seconds"])]
             for trial in summary["trials"]
         ],
     )  # fmt: skip
@@ -242,16 +252,18 @@ def render_html(
             "<h2>Optimisation history and parameter importances</h2>"
             f"<img alt='optimisation history' src='data:image/png;base64,{data}'>"
         )
+    shown = summary.get("shown_metrics", [])
     parts.append(
         "<h2>Trials</h2><table><tr><th>trial</th><th>parameters</th><th>seed</th>"
-        f"<th>status</th><th>value</th><th>{e(summary['info_metric'])}</th><th>epochs</th>"
-        "<th>seconds</th><th>error</th></tr>"
-    )
+        "<th>status</th><th>value</th>" + "".join(f"<th>{e(m)}</th>" for m in shown)
+        + f"<th>{e(summary['info_metric'])}</th><th>epochs</th><th>seconds</th><th>error</th></tr>"
+    )  # fmt: skip
     for trial in summary["trials"]:
         parts.append(
             f"<tr class='{e(trial['status'])}'>" + trial_cell(trial["trial"])
             + cell(params_text(trial["params"])) + cell(trial["seed"]) + cell(trial["status"])
-            + cell(_fmt(trial["monitor"])) + cell(_fmt(trial["info"])) + cell(_fmt(trial.get("epochs")))
+            + cell(_fmt(trial["monitor"])) + "".join(cell(_fmt(trial["metrics"].get(m))) for m in shown)
+            + cell(_fmt(trial["info"])) + cell(_fmt(trial.get("epochs")))
             + cell(_fmt(trial["seconds"]))
             + cell(trial["error"] or "") + "</tr>"
         )  # fmt: skip

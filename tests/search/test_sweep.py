@@ -125,6 +125,23 @@ def test_test_metrics_are_shown_in_their_own_column_and_never_rank(full_sweep: P
     assert "test_accuracy (information, not ranked)" in (full_sweep / "sweep.html").read_text()
 
 
+def test_trials_show_their_validation_metrics(full_sweep: Path) -> None:
+    """accuracy, roc_auc and log_loss on validation beside each trial's ranked value, each the
+    trial's own report value."""
+    summary = json.loads((full_sweep / "sweep.json").read_text())
+    shown = ["val_accuracy", "val_roc_auc", "val_log_loss"]
+    assert summary["shown_metrics"] == shown
+    md = (full_sweep / "sweep.md").read_text()
+    assert "| trial | parameters | seed | status | value | " + " | ".join(shown) + " |" in md
+    html = (full_sweep / "sweep.html").read_text()
+    for trial in summary["trials"]:
+        val = json.loads((full_sweep / trial["trial"] / "report.json").read_text())["metrics"]
+        cells = [f"{val['val'][m.removeprefix('val_')]:.4g}" for m in shown]
+        row = [l for l in md.splitlines() if l.startswith(f"| {trial['trial']} |")]
+        assert len(row) == 1 and " | ".join(cells) in row[0]
+        assert "".join(f"<td>{c}</td>" for c in cells) in html
+
+
 def test_dask_cluster_gives_identical_trials(
     full_sweep: Path, config_path: Path, tmp_path: Path
 ) -> None:
