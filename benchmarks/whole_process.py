@@ -4,7 +4,8 @@
 
 For each workload, fresh processes in turn, round after round (after one warm-up round that
 fills the OS file cache): `mlptrain fit benchmarks/wN.yaml` (with its figures and
-report.html), the same with `--no-figures`, and `python benchmarks/sklearn_fit.py WN` (load,
+report.html), the same with `--no-figures`, the same with the figures drawn in the fit's own
+process (the figure worker switched off), and `python benchmarks/sklearn_fit.py WN` (load,
 split, scale, fit, score). Reported: min / median / max per command, and per round the ratios
 fit ÷ script and the seconds the figures add (fit − fit --no-figures of the same round), with
 their medians; the load average before and after. Also `mlptrain --help`. Targets
@@ -30,6 +31,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from mlptrain.store.atomic import atomic_write_text  # noqa: E402
+
+IN_PROCESS = (
+    "import sys, mlptrain.reporting.figures.worker as w; w.start_worker = lambda: None; "
+    "from mlptrain.cli import main; sys.argv = ['mlptrain', *sys.argv[1:]]; main()"
+)
 
 
 def _time(cmd: list[str]) -> float:
@@ -79,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             commands = {
                 "fit": fit,
                 "fit --no-figures": [*fit, "--no-figures"],
+                # The same fit with its figures drawn in the fit's own process: does the
+                # figure worker pay for itself (issue 21)?
+                "fit, figures in-process": [sys.executable, "-c", IN_PROCESS, *fit[1:]],
                 "sklearn script": [sys.executable, str(HERE / "sklearn_fit.py"), workload],
             }
             times = measure(commands, args.repeats)
@@ -90,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             entry["fit --no-figures / script"] = _stats(
                 [a / b for a, b in zip(times["fit --no-figures"], script, strict=True)]
             )
-            entry["figures add (s)"] = _stats(
-                [a - b for a, b in zip(times["fit"], times["fit --no-figures"], strict=True)]
-            )
+            for variant, label in (("fit", ""), ("fit, figures in-process", ", in-process")):
+                entry[f"figures add{label} (s)"] = _stats(
+                    [a - b for a, b in zip(times[variant], times["fit --no-figures"], strict=True)]
+                )
             results["workloads"][workload] = entry
             print(workload)
             for name, row in entry.items():

@@ -78,8 +78,9 @@ def train_in(
     if not (figures and html):
         return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
     drawer = FigureDrawer(setup.config.train.epochs)
+    watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
     try:
-        return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, drawer, tracked)
+        return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer, tracked)
     finally:
         drawer.close()
 
@@ -127,8 +128,6 @@ def _train_in(
     saver = Saver(setup, run_dir, deferred=deferred)
     trainer = Trainer(setup, callbacks=callbacks, save=saver)
     saver.trainer = trainer
-    if drawer is not None:
-        _lend_a_core(trainer, drawer)
     if start is not None:
         start(trainer, saver)
     tracked.open(setup, run_dir, trainer)
@@ -193,17 +192,6 @@ def _train_in(
         report=report,
         config=setup.config,
     )
-
-
-def _lend_a_core(trainer: Trainer, drawer: FigureDrawer) -> None:
-    """Let the drawer start its worker after the first epoch, and train on one BLAS thread
-    from then on: the worker imports matplotlib on the other core."""
-
-    def observe(record: dict[str, Any]) -> None:
-        drawer.observe_epoch(record)
-        trainer.core_lent = drawer.has_worker
-
-    trainer.callbacks = compose(trainer.callbacks, Callbacks(on_epoch_end=observe))
 
 
 def write_run_dir(

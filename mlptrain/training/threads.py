@@ -13,11 +13,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-# Below this many multiply-adds per forward pass, one BLAS thread is faster. Measured on the
-# 2-core benchmark machine when idle: W1 (3.3M) runs 10-15% faster on 2 threads, so only
-# smaller products (iris, wine: under 0.1M) go single-threaded. On a machine shared with other
-# jobs one thread wins by far more (W1 1.5-4x, docs/performance.md): set OPENBLAS_NUM_THREADS=1.
-SINGLE_THREAD_MACS = 1_000_000
+# Below this many multiply-adds per forward pass, one BLAS thread. W1 (digits 64-256-128-10,
+# batch 64: 3.3M) ran 10-15% faster on 2 threads on the idle 2-core machine, but next to a
+# process using both cores OpenBLAS's second thread spins waiting for a core and an epoch
+# took many times longer (docs/performance.md#blas-threads); W2 (128-512-256-10, batch 256:
+# 51M) gains from every core. The count must not follow the machine's load instead: float32
+# products on 1 and on 2 OpenBLAS threads differ in the last bits (its single-threaded small-
+# matrix kernels), and the same config must give the same weights whatever else runs.
+SINGLE_THREAD_MACS = 10_000_000
 
 _controller: Any = None
 

@@ -1,4 +1,4 @@
-"""BLAS threads per training step: one for small products, or while a core is lent out."""
+"""BLAS threads per training step: one for small products, every one for large ones."""
 
 from __future__ import annotations
 
@@ -23,16 +23,17 @@ def two_threads():
 
 
 @pytest.mark.parametrize(
-    ("macs", "core_lent", "inside"),
+    ("n_params", "batch_size", "inside"),
     [
-        (SINGLE_THREAD_MACS - 1, False, {1}),  # small products: one thread
-        (SINGLE_THREAD_MACS, False, {2}),  # large ones keep every thread
-        (SINGLE_THREAD_MACS * 100, True, {1}),  # the figure worker has the other core
+        (50_826, 64, {1}),  # W1, digits 64-256-128-10: 3.3M multiply-adds, one thread
+        (SINGLE_THREAD_MACS - 1, 1, {1}),
+        (SINGLE_THREAD_MACS, 1, {2}),
+        (199_946, 256, {2}),  # W2, 128-512-256-10 at batch 256: 51M, every thread
     ],
 )
 def test_threads_inside_and_after_the_block(
-    two_threads: None, macs: int, core_lent: bool, inside: set[int]
+    two_threads: None, n_params: int, batch_size: int, inside: set[int]
 ) -> None:
-    with blas_threads_for(macs, 1, core_lent):
+    with blas_threads_for(n_params, batch_size):
         assert _blas_threads() == inside
     assert _blas_threads() == {2}

@@ -4,8 +4,8 @@ Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits r
 ~2 s on one core (docs/performance.md). ``FigureDrawer`` launches one worker process after a
 fit's first epoch, if a core is idle and the epochs left take long enough to hide its start-up;
 it imports matplotlib and draws a throw-away figure while training runs on the other core
-(the fit's session keeps training to one BLAS thread while the worker lives, so the two do not
-fight over the cores). When the report is ready, ``Workers.draw`` hands the worker the report;
+(a model small enough for its epochs to leave time for this trains on one BLAS thread:
+mlptrain.training.threads). When the report is ready, ``Workers.draw`` hands the worker the report;
 the worker forks (where the platform can) so that two warm processes draw half the figures
 each, in parallel, and writes the PNGs atomically, exactly as ``make_figures`` does in-process.
 
