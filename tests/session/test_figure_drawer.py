@@ -1,0 +1,35 @@
+"""Drawing the figures in the worker changes nothing about training: same weights, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlptrain
+from mlptrain.reporting.figures import worker
+
+
+def test_weights_do_not_depend_on_the_figure_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configs_dir: Path
+) -> None:
+    config = configs_dir / "digits.yaml"
+    overrides = ["train.epochs=4", "train.dtype=float32"]
+    plain = mlptrain.fit(config, overrides=overrides, out=tmp_path / "plain", figures=False)
+    started: list[object] = []
+    real_start = worker.start_worker
+
+    def start() -> worker.Worker | None:
+        started.append(real_start())
+        return started[-1]  # type: ignore[return-value]
+
+    # Start the worker whatever the machine's load and however short the epochs.
+    monkeypatch.setattr(worker, "_load", lambda: 0.0)
+    monkeypatch.setattr(worker, "_cores", lambda: 2)
+    monkeypatch.setattr(worker, "MIN_REMAINING", 0.0)
+    monkeypatch.setattr(worker, "start_worker", start)
+    drawn = mlptrain.fit(config, overrides=overrides, out=tmp_path / "drawn", figures=True)
+    assert len(started) == 1 and started[0] is not None
+    assert (tmp_path / "drawn" / "figures" / "curves.png").is_file()
+    np.testing.assert_array_equal(plain.model.flat_params, drawn.model.flat_params)
