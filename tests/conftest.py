@@ -21,6 +21,58 @@ from mlptrain.cli import app
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
+# The tiers (README, "Development"): `pytest -m "not slow and not server"` is the fast tier.
+# Measured with `pytest --durations=0` (2026-12-04): these modules take 8 s or more each
+# (whole runs, sweeps, crash loops, exported scripts); the tests below take 3 s or more in
+# modules that are otherwise quick.
+SLOW_MODULES = {
+    "tests/cli/test_cli_columns.py",
+    "tests/cli/test_cli_fit.py",
+    "tests/cli/test_cli_one_command.py",
+    "tests/cli/test_cli_rough_edges.py",
+    "tests/cli/test_cli_tools.py",
+    "tests/cli/test_tables_cli.py",
+    "tests/config/test_configs_shipped.py",
+    "tests/reporting/test_compare.py",
+    "tests/reporting/test_figure_workers.py",
+    "tests/search/test_cv.py",
+    "tests/search/test_sweep.py",
+    "tests/search/test_sweep_optuna.py",
+    "tests/serving/test_export.py",
+    "tests/session/test_crash_safety.py",
+    "tests/session/test_figure_drawer.py",
+    "tests/session/test_resume.py",
+    "tests/tracking/test_tracking.py",
+    "tests/training/test_signals.py",
+}
+SLOW_TESTS = {
+    "tests/data/test_dates.py::test_fit_predict_and_the_exported_script_read_dates_alike",
+    "tests/data/test_number_formats.py::test_predict_and_the_exported_script_read_the_file_as_training_did",
+    "tests/nn/test_ensemble.py::test_matches_pytorch",
+    "tests/sklearn/test_readme_sklearn.py::test_readme_sklearn_example_runs_as_written",
+    "tests/sklearn/test_sklearn_integration.py::test_to_run_dir_serves_evaluate_predict_report_and_export",
+    "tests/reporting/test_diagnostics.py::test_training_records_layers_and_reports_warnings",
+    "tests/reporting/test_html_report.py::test_regression_page",
+}
+# Modules whose tests start a server on localhost (MLflow, Dask, PostgreSQL, mlptrain serve).
+SERVER_MODULES = {
+    "tests/search/test_sweep_dask_study.py",
+    "tests/search/test_sweep_postgres.py",
+    "tests/serving/test_serve_server.py",
+    "tests/tracking/test_tracking_server.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(config.rootpath)
+    for item in items:
+        module = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        test = f"{module}::{item.name.split('[')[0]}"
+        if module in SLOW_MODULES or test in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        if module in SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+
 
 def assert_no_traceback(result: Result) -> None:
     """The command exited on purpose (``typer.Exit`` / ``SystemExit``), not by an exception.
