@@ -38,9 +38,10 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
         "layer diagnostics",
     ),
     "confusion": (
-        "Rows are the true class, columns the prediction; the diagonal is correct. The right "
-        "panel divides each row by its total, so its diagonal is each class's recall.",
-        "confusion matrix heatmaps",
+        "Rows are the true class, columns the prediction; the diagonal is correct. Each cell "
+        "shows its count, coloured by its share of the row (the true class), so the colour of "
+        "the diagonal is each class's recall; empty cells are blank.",
+        "confusion matrix heatmap",
     ),
     "per_class": (
         "Precision, recall and F1 of each class on the test split.",

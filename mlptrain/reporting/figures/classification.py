@@ -57,14 +57,20 @@ def confusion(report: dict[str, Any]) -> Figure | None:
     left, bottom = 0.45 + label_w, 0.45 + label_h
     # The matrix grows with the classes, up to most of a page's width; the colour bar takes
     # its right edge.
-    panel = min(max(0.42 * n_classes + 2.8, 4.6), 10.0)
+    panel = min(max(0.42 * n_classes + 2.2, 3.8), 9.0)
+    # Right of the matrix: its colour bar, the bar's tick labels and its label.
+    right = 1.1
     fig, axes = panels(
-        panel + left + 0.3, panel + bottom - 0.6, left=left, right=0.3, bottom=bottom, top=0.6
+        panel + left + right, panel + bottom + 0.6, left=left, right=right, bottom=bottom, top=0.6
     )
     ax = axes[0, 0]
     image = ax.imshow(shares, cmap=HEATMAP, vmin=0, vmax=1)
-    colour_bar = fig.colorbar(image, ax=ax, shrink=0.82, fraction=0.06, pad=0.03)
-    colour_bar.set_label("share of the true class")
+    # The bar in the right margin, so the matrix keeps its size (and its cells stay square).
+    box = ax.get_position()
+    bar_axes = fig.add_axes((box.x1 + 0.2 / fig.get_figwidth(), box.y0 + 0.1 * box.height,
+                             0.18 / fig.get_figwidth(), 0.8 * box.height))  # fmt: skip
+    colour_bar = fig.colorbar(image, cax=bar_axes)
+    colour_bar.set_label("share of the true class (row)")
     ax.set_xticks(
         range(n_classes),
         ticks,
@@ -75,7 +81,7 @@ def confusion(report: dict[str, Any]) -> Figure | None:
     ax.set_yticks(range(n_classes), ticks)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("confusion matrix (test split): counts, coloured by share of the true class")
+    ax.set_title("confusion matrix (test split)")
     ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
