@@ -78,7 +78,7 @@ def create_app(service: Service) -> Starlette:
             data = (service.predictor.meta.get("config") or {}).get("data") or {}
             rows = csv_rows(body, header=bool(data.get("header", True)))
         else:
-            rows = json_rows(body, names=service.input_names, na_token=service.na_token)
+            rows = json_rows(body, names=service.input_names)
         check_rows(rows, service.limits.max_rows)
         return service.predict(rows, proba=proba, keep=keep)
 
