@@ -119,13 +119,23 @@ def clients(port: int, n_clients: int, payloads, max_requests: int, max_seconds:
     return results, time.perf_counter() - start
 
 
-def start_server(run: Path, workers: int | None = None) -> tuple[subprocess.Popen, int]:
+def start_server(
+    run: Path, workers: int | None = None, code: Path = ROOT
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    # this checkout first; a PYTHONPATH already set (extra packages) after it
+    # the checkout to measure first; a PYTHONPATH already set (extra packages) after it
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
     }
+    imported = subprocess.run(
+        [sys.executable, "-c", "import mlptrain; print(mlptrain.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(f"the server imports {imported}")
     command = [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)]
     process = subprocess.Popen(
         command + (["--workers", str(workers)] if workers else []),
@@ -175,11 +185,21 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
     parser.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        help="the checkout the server runs (default: this one); run the script with the same "
+        "PYTHONPATH so that the in-process figure is that checkout's too",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     print(f"load average before: {os.getloadavg()}")
     print(f"cores: {os.cpu_count()}; workers: {args.workers or 'default'}; {http_stack()}")
-    process, port = start_server(args.run, args.workers)
+    process, port = start_server(args.run, args.workers, args.code.resolve())
+    import mlptrain
+
+    print(f"in-process figures import {mlptrain.__file__}")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as answer:
             meta = json.loads(answer.read())

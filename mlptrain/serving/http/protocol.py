@@ -88,14 +88,16 @@ def _records(records: list[Any], key: str) -> tuple[list[str], list[Sequence[Any
 
 
 def _positional(rows: list[Any], key: str, names: Sequence[str]) -> list[Sequence[Any]]:
-    for i, row in enumerate(rows):
-        if not isinstance(row, list):
-            raise RequestError(f"{key}[{i}] is not a list of values")
-        if len(row) != len(names):
-            raise RequestError(
-                f"{key}[{i}] has {len(row)} values, but the model reads {len(names)} columns "
-                f"({', '.join(names)}); give the values in that order or name the columns"
-            )
+    # checked with C-level passes (type, len); only a refused body looks for the row
+    if set(map(type, rows)) - {list}:
+        i = next(i for i, row in enumerate(rows) if not isinstance(row, list))
+        raise RequestError(f"{key}[{i}] is not a list of values")
+    if set(map(len, rows)) - {len(names)}:
+        i, row = next((i, row) for i, row in enumerate(rows) if len(row) != len(names))
+        raise RequestError(
+            f"{key}[{i}] has {len(row)} values, but the model reads {len(names)} columns "
+            f"({', '.join(names)}); give the values in that order or name the columns"
+        )
     # by column: each a tuple of one cell per row (one row: one cell each)
     return list(zip(*rows, strict=True)) if rows else [() for _ in names]
 
