@@ -65,7 +65,8 @@ def _numbers(cells: Sequence[Any], kinds: set[type]) -> Column | None:
     except OverflowError:
         return None
     integer = float not in kinds
-    if integer and len(values) and np.nanmax(np.abs(values), initial=0.0) >= _INT64 / 2:
+    # near int64's edge a float cannot tell: ask the ints themselves (NaN compares False)
+    if integer and bool((np.abs(values) >= _INT64 / 2).any()):
         integer = all(-_INT64 <= c < _INT64 for c in cells if c is not None)
     return Column("", values, None, integer)
 
