@@ -236,6 +236,15 @@ def main() -> None:
         print(f"in-process Predictor.predict, 1,000-row batches: {local:.0f} rows/s")
         for n_clients, rate in served_batch.items():
             print(f"  served/in-process at {n_clients} clients: {rate / local:.2f}")
+        # the server's own setting (BLAS on one thread): on a busy 2-core machine the default
+        # BLAS threads make the figure above vary by 2x from run to run
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            single = in_process_rows_per_s(args.run, rows_file, 1000, 10 / scale)
+        print(f"in-process, BLAS on one thread as in the server: {single:.0f} rows/s")
+        for n_clients, rate in served_batch.items():
+            print(f"  served/in-process (one thread) at {n_clients} clients: {rate / single:.2f}")
         mixed(port, process.pid, columns, rows, 20_000 // scale)
     finally:
         process.send_signal(signal.SIGTERM)
