@@ -128,18 +128,22 @@ def start_server(
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
     }
+    # run from the checkout: `python -m` puts the working directory first on sys.path, so a
+    # server started elsewhere (e.g. in another checkout) would import that one's code
     imported = subprocess.run(
         [sys.executable, "-c", "import mlptrain; print(mlptrain.__file__)"],
         env=env,
+        cwd=code,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     print(f"the server imports {imported}")
-    command = [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)]
+    command = [sys.executable, "-m", "mlptrain", "serve", str(run.resolve()), "--port", str(port)]
     process = subprocess.Popen(
         command + (["--workers", str(workers)] if workers else []),
         env=env,
+        cwd=code,
         stdout=subprocess.DEVNULL,
     )
     for _ in range(300):
