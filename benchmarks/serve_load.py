@@ -119,17 +119,31 @@ def clients(port: int, n_clients: int, payloads, max_requests: int, max_seconds:
     return results, time.perf_counter() - start
 
 
-def start_server(run: Path, workers: int | None = None) -> tuple[subprocess.Popen, int]:
+def start_server(
+    run: Path, workers: int | None = None, code: Path = ROOT
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    # this checkout first; a PYTHONPATH already set (extra packages) after it
+    # the checkout to measure first; a PYTHONPATH already set (extra packages) after it
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
     }
-    command = [sys.executable, "-m", "mlptrain", "serve", str(run), "--port", str(port)]
+    # run from the checkout: `python -m` puts the working directory first on sys.path, so a
+    # server started elsewhere (e.g. in another checkout) would import that one's code
+    imported = subprocess.run(
+        [sys.executable, "-c", "import mlptrain; print(mlptrain.__file__)"],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(f"the server imports {imported}")
+    command = [sys.executable, "-m", "mlptrain", "serve", str(run.resolve()), "--port", str(port)]
     process = subprocess.Popen(
         command + (["--workers", str(workers)] if workers else []),
         env=env,
+        cwd=code,
         stdout=subprocess.DEVNULL,
     )
     for _ in range(300):
@@ -175,11 +189,21 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
     parser.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        help="the checkout the server runs (default: this one); run the script with the same "
+        "PYTHONPATH so that the in-process figure is that checkout's too",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     print(f"load average before: {os.getloadavg()}")
     print(f"cores: {os.cpu_count()}; workers: {args.workers or 'default'}; {http_stack()}")
-    process, port = start_server(args.run, args.workers)
+    process, port = start_server(args.run, args.workers, args.code.resolve())
+    import mlptrain
+
+    print(f"in-process figures import {mlptrain.__file__}")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as answer:
             meta = json.loads(answer.read())
@@ -216,6 +240,15 @@ def main() -> None:
         print(f"in-process Predictor.predict, 1,000-row batches: {local:.0f} rows/s")
         for n_clients, rate in served_batch.items():
             print(f"  served/in-process at {n_clients} clients: {rate / local:.2f}")
+        # the server's own setting (BLAS on one thread): on a busy 2-core machine the default
+        # BLAS threads make the figure above vary by 2x from run to run
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            single = in_process_rows_per_s(args.run, rows_file, 1000, 10 / scale)
+        print(f"in-process, BLAS on one thread as in the server: {single:.0f} rows/s")
+        for n_clients, rate in served_batch.items():
+            print(f"  served/in-process (one thread) at {n_clients} clients: {rate / single:.2f}")
         mixed(port, process.pid, columns, rows, 20_000 // scale)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -41,7 +41,9 @@ def _floats(array):  # type: ignore[no-untyped-def]
     import pyarrow.compute as pc
 
     if not pa.types.is_float64(array.type):
-        array = array.cast(pa.float64())
+        # unsafe: a whole number beyond 2**53 rounds to the nearest float, as float(int) does
+        # (a safe cast refuses it, and the file could not be read at all)
+        array = array.cast(pa.float64(), safe=False)
     if array.null_count:
         array = pc.fill_null(array, np.nan)
     return array.to_numpy(zero_copy_only=False)

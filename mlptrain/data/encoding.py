@@ -264,8 +264,9 @@ class TableEncoder:
         names += [f"{name}={MISSING_CATEGORY}" for name in self.indicators]
         return names
 
-    @property
+    @functools.cached_property
     def width(self) -> int:
+        """The encoded matrix's columns; once per model (every ``transform`` asks)."""
         return len(self.feature_names)
 
     def raw_groups(self) -> list[tuple[str, list[int]]]:

@@ -13,6 +13,7 @@ from mlptrain.data.files import (
     check_file,
     feature_matrix,
     load_npz,
+    no_data_rows,
     npz_feature_names,
     npz_features,
     numeric_columns,
@@ -74,24 +75,48 @@ def read_features(
         names = match.names if columns else list(feature_names)
     else:
         header, cells, lines = parse_csv(path, header_required=False)
-        match = match_columns(
-            header or None, cells.shape[1], feature_names=feature_names,
-            n_features=n_features, source=str(path), ignore=[target] if target else [],
-        )  # fmt: skip
-        names = match.names if header else list(feature_names)
-        X = numeric_columns(
-            path,
-            cells[:, match.indices],
-            names,
-            [j + 1 for j in match.indices],
-            lines,
-            hint="the model's features are numbers",
+        return cell_features(
+            path, header, cells, lines, feature_names=feature_names, target=target, notes=notes
         )
-        error = nonfinite_error(
-            X, names, what="features", where=str(path), row_text=lambda i: f"line {lines[i]}"
-        )
-        if error:
-            raise error
+    if notes is not None:
+        notes.extend(match.notes)
+    return check_features(X, n_features=n_features, feature_names=names, source=str(path)), names
+
+
+def cell_features(
+    path: str | Path | MemoryFile,
+    header: Sequence[str],
+    cells: np.ndarray,
+    lines: np.ndarray,
+    *,
+    feature_names: Sequence[str],
+    target: str | None = None,
+    notes: list[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Prediction inputs from a table of cells (n_rows, n_columns) -- a CSV's text, or a
+    request's numbers -- under ``header`` (``[]``: by position) with each row's line for
+    messages: matched, read as numbers and checked as ``read_features`` says."""
+    if len(cells) == 0:
+        raise no_data_rows(path)
+    n_features = len(feature_names)
+    match = match_columns(
+        list(header) or None, cells.shape[1], feature_names=feature_names,
+        n_features=n_features, source=str(path), ignore=[target] if target else [],
+    )  # fmt: skip
+    names = match.names if header else list(feature_names)
+    X = numeric_columns(
+        path,
+        cells[:, match.indices],
+        names,
+        [j + 1 for j in match.indices],
+        lines,
+        hint="the model's features are numbers",
+    )
+    error = nonfinite_error(
+        X, names, what="features", where=str(path), row_text=lambda i: f"line {lines[i]}"
+    )
+    if error:
+        raise error
     if notes is not None:
         notes.extend(match.notes)
     return check_features(X, n_features=n_features, feature_names=names, source=str(path)), names
@@ -107,19 +132,15 @@ def read_table_inputs(
     ones are ignored. Without one, the columns are the training file's, in order, with or
     without the target column.
     """
-    from mlptrain.data.frame import DEFAULT_NA_VALUES
     from mlptrain.data.tables import Column, Table, load_table
 
     header = bool(data.get("header", True))
-    numeric = {c["name"] for c in encoder.numeric}
-    # kept columns are copied as written, unless the model reads them as numbers
-    text = [*encoder.text_inputs, *encoder.ids, *(k for k in keep if k not in numeric)]
     table: Table = load_table(
         path,
         delimiter=data.get("delimiter") or "auto",
         header=header,
-        na_values=data.get("na_values") or DEFAULT_NA_VALUES,
-        text_columns=text,
+        na_values=na_values(data),
+        text_columns=text_inputs(encoder, keep),
         encoding=data.get("encoding") or "utf-8",
         thousands=data.get("thousands") or "auto",
         decimal=data.get("decimal") or ".",
@@ -139,16 +160,39 @@ def read_table_inputs(
             table.n_rows,
             table.source,
         )  # fmt: skip
+    return check_table_inputs(table, encoder=encoder, keep=keep, where=str(path))
+
+
+def na_values(data: dict[str, Any]) -> list[str]:
+    """The cells a table model's inputs read as missing: the run's ``data.na_values``."""
+    from mlptrain.data.frame import DEFAULT_NA_VALUES
+
+    return list(data.get("na_values") or DEFAULT_NA_VALUES)
+
+
+def text_inputs(encoder: Any, keep: Sequence[str]) -> list[str]:
+    """The input columns read as text: categories, dates, ids, and kept columns (copied as
+    written) unless the model reads them as numbers."""
+    numeric = {c["name"] for c in encoder.numeric}
+    return [*encoder.text_inputs, *encoder.ids, *(k for k in keep if k not in numeric)]
+
+
+def check_table_inputs(
+    table: Any, *, encoder: Any, keep: Sequence[str], where: str
+) -> tuple[Any, list[str]]:
+    """The one gate of a table model's inputs, a file's or a request's typed columns: every
+    feature and ``keep`` column present; notes for the user (columns the model does not use)."""
+    trained: list[str] = list(encoder.state.get("table_columns") or [])
     missing = [name for name in encoder.features if name not in table.columns]
     if missing:
         raise DataError(
-            f"{path}: missing column(s) {quote_list(missing)}; the model reads "
+            f"{where}: missing column(s) {quote_list(missing)}; the model reads "
             f"{quote_list(encoder.features, 20)}"
         )
     absent = [name for name in keep if name not in table.columns]
     if absent:
         raise DataError(
-            f"{path}: keep: no column named {quote_list(absent)}; the columns are "
+            f"{where}: keep: no column named {quote_list(absent)}; the columns are "
             f"{quote_list(table.names, 20)}"
         )
     known = {*trained, *encoder.features, *encoder.ids, *keep}

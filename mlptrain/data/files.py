@@ -155,9 +155,14 @@ def parse_csv(
             )
         seen[name] = number
     if len(rows) == 1:
-        raise DataError(f"{path}: 0 samples: the file has a header but no data rows")
+        raise no_data_rows(path)
     cells = _cells(path, rows[1:], lines[1:], len(header), "the header")
     return header, cells, np.array(lines[1:])
+
+
+def no_data_rows(path: Path | MemoryFile | str) -> DataError:
+    """A table of features with a header and no rows (a file's, or an empty request's)."""
+    return DataError(f"{path}: 0 samples: the file has a header but no data rows")
 
 
 def _cells(
@@ -177,7 +182,7 @@ def _missing_mask(cells: np.ndarray) -> np.ndarray:
 
 
 def numeric_columns(
-    path: Path | MemoryFile,
+    path: Path | MemoryFile | str,
     cells: np.ndarray,
     names: Sequence[str],
     numbers: Sequence[int],

@@ -7,14 +7,15 @@ missing one is an error, extra columns are ignored with a note), by position onl
 header-less CSV or an NPZ ``X`` without names (with a note). Classifiers write the original class labels, and with
 ``proba`` one ``proba_<label>`` column per class. A model trained on a csv/parquet table
 takes raw rows in that table's format instead: columns by name, gaps imputed and categories
-encoded as in training (docs/tables.md).
+encoded as in training (docs/tables.md). ``predict_cells`` takes the same rows as JSON cells
+(``mlptrain serve``) and joins this path where a file's typed columns do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,14 +93,12 @@ def predict_rows(
     proba: bool = False,
     keep: Sequence[str] = (),
     notes: list[str] | None = None,
-    layout: Mapping[str, Any] | None = None,
 ) -> Predictions:
     """The predictions of a loaded ``Predictor`` for every row of ``input_path``, in order: the
     one path from a file of rows to predictions (``mlptrain predict`` and ``mlptrain serve``).
 
-    ``layout`` overrides how a table model's file is read (``header``, ``delimiter``) for a
-    file written by the caller rather than in the training file's format. ``input_path`` may
-    be a ``MemoryFile``: rows held in memory (a served request), read as a file of them.
+    ``input_path`` may be a ``MemoryFile``: rows held in memory (a served CSV body), read as
+    a file of them.
     """
     from mlptrain.data import read_features
     from mlptrain.data.features import read_table_inputs
@@ -118,7 +117,7 @@ def predict_rows(
         raise UserInputError("--proba needs a classifier; this model does regression")
     if keep and (predictor.table is None or name.endswith(".npz")):
         raise UserInputError("--keep needs a table input for a model trained on a table")
-    echoed: dict[str, np.ndarray] = {}
+    read_notes: list[str] = []
     if predictor.table is not None and name.endswith(".npz"):
         from mlptrain.data.files import check_file, load_npz
 
@@ -127,20 +126,85 @@ def predict_rows(
         X = load_npz(check_file(input_path), ("X",))["X"]
     elif predictor.table is not None:
         data = (predictor.meta.get("config") or {}).get("data") or {}
-        data = {**data, **(layout or {})}
         X, read_notes = read_table_inputs(input_path, encoder=predictor.table, data=data, keep=keep)
-        for column_name in [*predictor.table.ids, *keep]:
-            if column_name in X.columns and column_name not in echoed:
-                echoed[column_name] = X.columns[column_name].strings()
-        if notes is not None:
-            notes.extend(read_notes)
     else:
         X, _ = read_features(
             input_path,
             feature_names=predictor.input_names,
             target=predictor.target_name,
-            notes=notes,
+            notes=read_notes,
         )
+    return predict_inputs(predictor, X, read_notes, proba=proba, keep=keep, notes=notes)
+
+
+def predict_cells(
+    predictor: Any,
+    names: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    *,
+    source: str,
+    proba: bool = False,
+    keep: Sequence[str] = (),
+    notes: list[str] | None = None,
+) -> Predictions:
+    """The predictions for rows given as JSON cells, one sequence per column of ``names``
+    (``mlptrain serve``): typed as the same rows in a file would be (mlptrain.data.cells)
+    and joining ``predict_rows`` where a file's typed columns do, so that the checks, the
+    messages (the rows named ``source``) and the predictions are those of that file."""
+    from mlptrain.data.cells import matrix_from_cells, table_from_cells
+    from mlptrain.data.features import cell_features, check_table_inputs, na_values, text_inputs
+    from mlptrain.data.numbers import NumberFormat
+
+    read_notes: list[str] = []
+    if predictor.table is not None:
+        data = (predictor.meta.get("config") or {}).get("data") or {}
+        numbers = NumberFormat.from_options(
+            data.get("thousands") or "auto", data.get("decimal") or "."
+        )
+        table = table_from_cells(
+            names,
+            columns,
+            source=source,
+            na_values=na_values(data),
+            text_columns=text_inputs(predictor.table, keep),
+            numbers=numbers,
+        )
+        X, read_notes = check_table_inputs(table, encoder=predictor.table, keep=keep, where=source)
+    else:
+        cells = matrix_from_cells(names, columns, source=source)
+        # the lines a file of these rows would give them: a header, then one row per line
+        X, _ = cell_features(
+            source,
+            names,
+            cells,
+            np.arange(2, len(cells) + 2),
+            feature_names=predictor.input_names,
+            target=predictor.target_name,
+            notes=read_notes,
+        )
+    return predict_inputs(predictor, X, read_notes, proba=proba, keep=keep, notes=notes)
+
+
+def predict_inputs(
+    predictor: Any,
+    X: Any,
+    read_notes: list[str],
+    *,
+    proba: bool,
+    keep: Sequence[str],
+    notes: list[str] | None,
+) -> Predictions:
+    """The common end of ``predict_rows`` and ``predict_cells``: typed inputs to
+    predictions, with a table's id and ``keep`` columns echoed as read."""
+    from mlptrain.data.tables import Table
+
+    echoed: dict[str, np.ndarray] = {}
+    if predictor.table is not None and isinstance(X, Table):
+        for column_name in [*predictor.table.ids, *keep]:
+            if column_name in X.columns and column_name not in echoed:
+                echoed[column_name] = X.columns[column_name].strings()
+    if notes is not None:
+        notes.extend(read_notes)
     predicted = predictor.predict(X)
     if notes is not None:
         notes.extend(predictor.threshold_notes())

@@ -49,3 +49,27 @@ def test_few_levels_are_looked_up_as_many(column):
     assert lookup.new(LEVELS).tolist() == [v not in known and v not in rare for v in LEVELS]
     fill = column["fill"]
     assert lookup.fill == (-1 if fill is None else known.index(fill) if fill in known else fallback)
+
+
+def test_text_column_of_a_few_levels_is_the_vectorised_rule(monkeypatch):
+    """``text_column`` strips, drops missing markers and merges in Python for a few levels;
+    random levels (spaces, markers, unicode, gaps) against the NumPy rule it replaces."""
+    from mlptrain.data import frame
+
+    rng = np.random.default_rng(0)
+    pool = ["a", " a", "b ", "NA", " NA ", "", "  ", "z", "Z", "\u00e9", "\u00a0x", "?", "1", " 1"]
+    na = np.array(["", "NA", "N/A", "NaN", "nan", "null", "NULL", "?"])
+    for trial in range(300):
+        k, n = int(rng.integers(0, 12)), int(rng.integers(1, 20))
+        levels = np.array(rng.choice(pool, k, replace=False).tolist() if k else [], dtype=str)
+        codes = rng.integers(-1, k, n) if k else np.full(n, -1)
+        if trial % 2:  # a gap as the code past the last level, as the CSV readers give it
+            codes = np.where(codes < 0, k, codes)
+        few = frame.text_column("c", codes, levels, na)
+        with monkeypatch.context() as patch:
+            patch.setattr(frame, "SMALL", -1)
+            many = frame.text_column("c", codes, levels, na)
+        assert few.values.dtype == many.values.dtype == np.int32
+        assert few.values.tolist() == many.values.tolist()
+        assert few.levels is not None and many.levels is not None
+        assert few.levels.tolist() == many.levels.tolist()

@@ -263,3 +263,15 @@ def test_onnx_preprocessing_matches_the_encoder(tmp_path: Path, settings) -> Non
     expected, unseen = encoder.transform(table, None, np.float64)
     assert unseen  # the odd rows hold cities the training rows never saw
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_whole_numbers_beyond_2_to_53_read_as_the_nearest_float(tmp_path: Path, engine) -> None:
+    """pyarrow reads them as int64; its safe cast to float64 refused them, and the file could
+    not be read at all. Each is the float Python's float(int) gives (round to nearest)."""
+    big = [2**53 + 1, 2**63 - 1, -(2**60) - 3]
+    path = tmp_path / "big.csv"
+    path.write_text("n,y\n" + "".join(f"{v},{i}\n" for i, v in enumerate(big)))
+    column = load_table(path, engine=engine).columns["n"]
+    assert column.values.tolist() == [float(v) for v in big]
+    assert column.integer

@@ -315,31 +315,34 @@ def test_an_unexpected_failure_is_one_line_500(digits_run, monkeypatch):
     assert "boom" not in answer.text
 
 
-def test_json_cells_are_written_as_the_readers_read_them():
+def test_json_bodies_become_cells_by_column():
+    """Each format's rows as cells by column, untouched (typed later as a file's text would be:
+    tests/data/test_cells.py); a key a record lacks is a gap."""
     from mlptrain.serving.http.protocol import json_rows
 
-    payload = {"instances": [{"a": True, "b": None, "c": 0.1, "d": 10**20, "e": "x,y"}]}
-    text = json.dumps(payload).encode()
-    assert (
-        json_rows(text, names=[], na_token="").text
-        == "a,b,c,d,e\ntrue,,0.1," + str(10**20) + ',"x,y"\n'
-    )
-    # a model whose missing markers do not include the empty cell gets its own marker for null
-    assert json_rows(text, names=[], na_token="?").text.splitlines()[1].split(",")[1] == "?"
-    tiny = json.dumps({"inputs": [[5e-324, 1.0000000000000002]]}).encode()
-    cells = json_rows(tiny, names=["p", "q"], na_token="").text.splitlines()[1].split(",")
-    assert [float(c) for c in cells] == [5e-324, 1.0000000000000002]
+    cells = [["a", 1, 0.1, None, True], ["x,y", -7, float("nan"), "", 10**20]]
+    names = list("pqrst")
+    bodies = {
+        "dataframe_split": {"columns": names, "data": cells},
+        "instances": cells,
+        "inputs": {n: [row[j] for row in cells] for j, n in enumerate(names)},
+        "dataframe_records": [dict(zip(names, row, strict=True)) for row in cells],
+    }
+    for key, value in bodies.items():
+        rows = json_rows(json.dumps({key: value}).encode(), names=names)
+        assert rows.text is None and rows.n_rows == 2 and list(rows.names) == names
+        got = [list(column) for column in rows.columns]
+        assert repr(got) == repr([[row[j] for row in cells] for j in range(5)])
+    records = json_rows(b'{"dataframe_records": [{"p": 1}, {"q": 2}]}', names=[])
+    assert list(records.names) == ["p", "q"] and records.columns == [[1, None], [None, 2]]
+    empty = json_rows(b'{"instances": []}', names=["p", "q"])
+    assert empty.n_rows == 0 and list(empty.names) == ["p", "q"]
 
 
-def test_plain_cells_are_written_as_converted_cells():
-    """Rows of only str/int/float/null cells are written in one call: the same text as cell by
-    cell (the path a bool, or a model's own missing marker, takes)."""
-    from mlptrain.serving.http.protocol import _cells, json_rows
-
-    rows = [["a", 1, 0.1, None, 1e300], ["x,y", -7, float("nan"), "", 5e-324]]
-    text = json_rows(json.dumps({"inputs": rows}).encode(), names=list("pqrst"), na_token="")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list("pqrst"))
-    writer.writerows([_cells(row, "", lambda j: "") for row in rows])
-    assert text.text == buffer.getvalue()
+def test_an_integer_beyond_pythons_digit_limit_is_malformed_json(digits):
+    """json.loads refuses it with a ValueError that is not a JSONDecodeError: a 400, not a 500."""
+    served = digits[0]
+    body = b'{"instances": [[' + b"1" * 5000 + b"]]}"
+    answer = served.post("/invocations", content=body, headers={"content-type": "application/json"})
+    assert_refused(answer, 400)
+    assert answer.json()["message"].startswith("malformed JSON: ")

@@ -1,20 +1,17 @@
-"""MLflow's scoring protocol: request bodies → a CSV of rows, and the limits on them.
+"""MLflow's scoring protocol: request bodies → rows, and the limits on them.
 
-Every body becomes CSV text that ``predict_rows`` reads as ``mlptrain predict`` reads a file,
-so a served request and a file of the same rows take one path to the same predictions. A CSV
-body is kept as sent; a JSON body (``dataframe_split``, ``dataframe_records``, ``instances``,
-``inputs``) is written as a comma-separated file with a header, numbers as ``repr`` (which reads
-back to the same float), ``null`` as a missing cell.
+A CSV body is kept as sent, for ``predict_rows`` to read as ``mlptrain predict`` reads a file.
+A JSON body (``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``) becomes its
+cells by column, for ``predict_cells`` to type as the same rows in a file would be typed
+(mlptrain.data.cells): no CSV text in between, the same checks and predictions.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +21,11 @@ from mlptrain.errors import UserInputError
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV_TYPES = ("text/csv",)
 JSON_TYPES = ("application/json",)
+
+
+def loads(body: bytes) -> Any:
+    """The JSON value of a body (UTF-8, a byte-order mark allowed)."""
+    return json.loads(_text(body))
 
 
 class RequestError(UserInputError):
@@ -36,12 +38,14 @@ class RequestError(UserInputError):
 
 @dataclass(frozen=True)
 class Rows:
-    """A request's rows as CSV text, how many rows it holds, and whether it has the training
-    file's layout (a CSV body) or the one the server wrote (a header, commas)."""
+    """A request's rows and how many they are: a CSV body's ``text`` as sent (in the training
+    file's layout), or a JSON body's column ``names`` and ``columns`` of cells, one sequence of
+    ``n_rows`` cells per name."""
 
-    text: str
     n_rows: int
-    written: bool
+    text: str | None = None
+    names: Sequence[str] = ()
+    columns: Sequence[Sequence[Any]] = ()
 
 
 def media_type(content_type: str | None) -> str:
@@ -70,67 +74,42 @@ def csv_rows(body: bytes, *, header: bool) -> Rows:
         count = sum(1 for row in csv.reader(io.StringIO(text)) if row)
     except csv.Error as exc:
         raise RequestError(f"cannot parse the CSV body: {exc}") from None
-    return Rows(text, max(count - int(header), 0), written=False)
+    return Rows(max(count - int(header), 0), text=text)
 
 
-def _cell(value: Any, na_token: str, where: Callable[[], str]) -> str:
-    if value is None:
-        return na_token
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        # repr reads back to the same float; nan and inf as the readers spell them
-        return repr(value) if math.isfinite(value) else str(value)
-    if isinstance(value, int | str):
-        return str(value)
-    kind = "a list" if isinstance(value, list) else "an object"
-    raise RequestError(f"{where()} holds {kind}; a cell is a number, a string or null")
-
-
-# cells csv.writer already writes as _cell does (floats by repr, None as ""): when every cell
-# is one of these, the rows are written as they are, in one call (a 1,000-row body is 10,000
-# cells), rather than converted one by one
-_PLAIN = frozenset({str, int, float, type(None)})
-
-
-def _all_plain(rows: list[list[Any]]) -> bool:
-    return set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN
-
-
-def _cells(row: list[Any], na_token: str, where: Callable[[int], str]) -> list[Any]:
-    return [_cell(value, na_token, lambda j=j: where(j)) for j, value in enumerate(row)]
-
-
-def _records(records: list[Any], key: str) -> tuple[list[str], list[list[Any]]]:
+def _records(records: list[Any], key: str) -> tuple[list[str], list[Sequence[Any]]]:
     names: dict[str, None] = {}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise RequestError(f"{key}[{i}] is not an object of column: value")
-        names.update(dict.fromkeys(str(k) for k in record))
-    return list(names), [[record.get(name) for name in names] for record in records]
+        names.update(dict.fromkeys(record))
+    # a key missing from a record is a gap in its row, as a short record reads in a file
+    return [str(n) for n in names], [[record.get(n) for record in records] for n in names]
 
 
-def _positional(rows: list[Any], key: str, names: Sequence[str]) -> list[list[Any]]:
-    for i, row in enumerate(rows):
-        if not isinstance(row, list):
-            raise RequestError(f"{key}[{i}] is not a list of values")
-        if len(row) != len(names):
-            raise RequestError(
-                f"{key}[{i}] has {len(row)} values, but the model reads {len(names)} columns "
-                f"({', '.join(names)}); give the values in that order or name the columns"
-            )
-    return rows
+def _positional(rows: list[Any], key: str, names: Sequence[str]) -> list[Sequence[Any]]:
+    # checked with C-level passes (type, len); only a refused body looks for the row
+    if set(map(type, rows)) - {list}:
+        i = next(i for i, row in enumerate(rows) if not isinstance(row, list))
+        raise RequestError(f"{key}[{i}] is not a list of values")
+    if set(map(len, rows)) - {len(names)}:
+        i, row = next((i, row) for i, row in enumerate(rows) if len(row) != len(names))
+        raise RequestError(
+            f"{key}[{i}] has {len(row)} values, but the model reads {len(names)} columns "
+            f"({', '.join(names)}); give the values in that order or name the columns"
+        )
+    # by column: each a tuple of one cell per row (one row: one cell each)
+    return list(zip(*rows, strict=True)) if rows else [() for _ in names]
 
 
-def _columns(mapping: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
+def _columns(mapping: dict[str, Any], key: str) -> tuple[list[str], list[Sequence[Any]]]:
     lengths = {len(v) if isinstance(v, list) else -1 for v in mapping.values()}
     if -1 in lengths or len(lengths) > 1:
         raise RequestError(f"{key}: the columns must be lists of the same length")
-    names = [str(k) for k in mapping]
-    return names, [list(row) for row in zip(*mapping.values(), strict=True)]
+    return [str(k) for k in mapping], list(mapping.values())
 
 
-def _split(value: Any, names: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+def _split(value: Any, names: Sequence[str]) -> tuple[list[str], list[Sequence[Any]]]:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise RequestError('dataframe_split must be an object with "columns" and "data"')
     columns = value.get("columns")
@@ -143,8 +122,8 @@ def _split(value: Any, names: Sequence[str]) -> tuple[list[str], list[list[Any]]
     )
 
 
-def _table(key: str, value: Any, names: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
-    """(column names, rows of cells) of one JSON input."""
+def _table(key: str, value: Any, names: Sequence[str]) -> tuple[list[str], list[Sequence[Any]]]:
+    """(column names, cells by column) of one JSON input."""
     if key == "dataframe_split":
         return _split(value, names)
     if isinstance(value, dict):
@@ -156,32 +135,23 @@ def _table(key: str, value: Any, names: Sequence[str]) -> tuple[list[str], list[
     return list(names), _positional(value, key, names)
 
 
-def json_rows(body: bytes, *, names: Sequence[str], na_token: str) -> Rows:
-    """A JSON body in one of MLflow's formats as CSV text with a header. ``names``: the
-    model's input columns, for rows given as lists of values in that order."""
+def json_rows(body: bytes, *, names: Sequence[str]) -> Rows:
+    """A JSON body in one of MLflow's formats as its cells by column. ``names``: the model's
+    input columns, for rows given as lists of values in that order."""
     try:
-        payload = json.loads(_text(body))
-    except json.JSONDecodeError as exc:
+        payload = loads(body)
+    except ValueError as exc:  # JSONDecodeError, and an integer of more digits than allowed
         raise RequestError(f"malformed JSON: {exc}") from None
     keys = [k for k in JSON_FORMATS if isinstance(payload, dict) and k in payload]
     if len(keys) != 1:
         raise RequestError(
             "the JSON body must be an object with exactly one of " + ", ".join(JSON_FORMATS)
         )
-    header, rows = _table(keys[0], payload[keys[0]], names)
-    # an empty batch reads as a file of the model's header and no rows: predict's message
-    header = header or list(names)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    if not na_token and _all_plain(rows):
-        writer.writerows(rows)
-        return Rows(buffer.getvalue(), len(rows), written=True)
-    for i, row in enumerate(rows):
-        writer.writerow(
-            _cells(row, na_token, lambda j, i=i: f"{keys[0]} row {i} column {header[j]!r}")
-        )
-    return Rows(buffer.getvalue(), len(rows), written=True)
+    header, columns = _table(keys[0], payload[keys[0]], names)
+    if not header:
+        # an empty batch reads as a file of the model's header and no rows: predict's message
+        header, columns = list(names), [() for _ in names]
+    return Rows(len(columns[0]) if columns else 0, names=header, columns=columns)
 
 
 def check_rows(rows: Rows, max_rows: int) -> None:

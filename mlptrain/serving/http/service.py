@@ -1,7 +1,9 @@
-"""A loaded model answering requests: rows in, predictions out, through ``predict_rows``.
+"""A loaded model answering requests: rows in, predictions out, through ``predict_rows``
+(a CSV body) or ``predict_cells`` (a JSON body's cells).
 
-One ``Service`` per server process. A request's rows go to ``predict_rows`` as a
-``MemoryFile`` named ``request``: read as a file of them would be, without a temporary file.
+One ``Service`` per server process. A CSV body goes to ``predict_rows`` as a ``MemoryFile``
+named ``request``: read as a file of them would be, without a temporary file. A JSON body's
+cells are typed as that file's would be and join the same path, named ``request`` too.
 Its ``Predictor`` keeps per-call state (the unseen categories of the last call), so predictions
 are made one request at a time under a lock; more cores are used with more worker processes
 (``workers``).
@@ -15,15 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.data.memory import MemoryFile
 from mlptrain.errors import MlptrainError, UserInputError
 from mlptrain.serving.http.protocol import RequestError, Rows
 from mlptrain.serving.loading import Predictor, load
-from mlptrain.serving.predict import predict_rows
+from mlptrain.serving.predict import predict_cells, predict_rows
 
-# how the server writes a JSON body's rows: a header and commas, whatever the training file was
-WRITTEN_LAYOUT = {"header": True, "delimiter": ","}
 # the name a request's rows go by in messages, where predict names its input file
 REQUEST = "request"
 
@@ -64,15 +63,6 @@ class Service:
         n_features = int(self.predictor.meta["n_features"])
         return self.predictor.feature_names or [f"x{j}" for j in range(n_features)]
 
-    @property
-    def na_token(self) -> str:
-        """How a JSON ``null`` is written so that the reader sees a missing cell."""
-        if self.predictor.table is None:
-            return ""
-        data = (self.predictor.meta.get("config") or {}).get("data") or {}
-        na_values = list(data.get("na_values") or DEFAULT_NA_VALUES)
-        return "" if "" in na_values or not na_values else str(na_values[0])
-
     def predict(self, rows: Rows, *, proba: bool, keep: Sequence[str]) -> dict[str, Any]:
         """The response to rows: predictions, and probabilities, echoed columns, unseen
         categories and notes when there are any. Bad rows are a RequestError with the
@@ -84,14 +74,24 @@ class Service:
         notes: list[str] = []
         try:
             with self._lock:
-                result = predict_rows(
-                    self.predictor,
-                    MemoryFile(REQUEST, rows.text.encode("utf-8")),
-                    proba=proba,
-                    keep=keep,
-                    notes=notes,
-                    layout=WRITTEN_LAYOUT if rows.written else None,
-                )
+                if rows.text is None:
+                    result = predict_cells(
+                        self.predictor,
+                        rows.names,
+                        rows.columns,
+                        source=REQUEST,
+                        proba=proba,
+                        keep=keep,
+                        notes=notes,
+                    )
+                else:
+                    result = predict_rows(
+                        self.predictor,
+                        MemoryFile(REQUEST, rows.text.encode("utf-8")),
+                        proba=proba,
+                        keep=keep,
+                        notes=notes,
+                    )
         except UserInputError as exc:
             raise RequestError(str(exc)) from None
         except MlptrainError as exc:
