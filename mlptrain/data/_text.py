@@ -54,7 +54,7 @@ def nonfinite_error(
     if count == 0:
         return None
     per_column = bad.sum(axis=0)
-    columns = [f"{names[j]!r} ({int(per_column[j])})" for j in np.flatnonzero(per_column)]
+    columns = [f"{names[j]!r} ({int(per_column[j])})" for j in np.flatnonzero(per_column).tolist()]
     first_row = int(np.flatnonzero(bad.any(axis=1))[0])
     noun = "value" if count == 1 else "values"
     return DataError(

@@ -152,5 +152,5 @@ def write_npz(path: str | Path, raw: RawData) -> None:
             raise ValueError(f"split labels must be among {SPLIT_NAMES}")
         arrays["split"] = raw.split
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **arrays vs allow_pickle
     atomic_write_bytes(Path(path), buffer.getvalue())

@@ -102,6 +102,7 @@ def _first_non_number(column: Column) -> str:
 def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[ColumnInfo]:
     """One ColumnInfo per column of ``table`` (the target's kind is "target")."""
     where = table.source
+    kind: str | None  # listed, then inferred for a column not listed
     for name, kind in listed.items():
         if name not in table.columns:
             raise DataError(

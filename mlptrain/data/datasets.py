@@ -28,16 +28,25 @@ from mlptrain.errors import DataError
 
 
 class DataConfig(Protocol):
-    """The attributes of the config's ``data`` section that this module reads."""
+    """The attributes of the config's ``data`` section that this module reads (read-only
+    properties, so that the schema's narrower types, Literals and Path, match)."""
 
-    dataset: str
-    params: dict[str, Any]
-    path: str | Path | None
-    target: str | None
-    task: str
-    test_size: float
-    val_size: float
-    scale: str
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def path(self) -> str | Path | None: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def test_size(self) -> float: ...
+    @property
+    def val_size(self) -> float: ...
+    @property
+    def scale(self) -> str: ...
 
 
 TABLE_DATASETS = ("csv", "parquet")
@@ -327,7 +336,7 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
         )
     if info.kind == "file" and not path:
         raise DataError(f"data.path is required when data.dataset is {name!r}")
-    if info.kind == "file" and not Path(path).exists():
+    if info.kind == "file" and path and not Path(path).exists():
         try:
             check_file(path)  # "file not found", with a near name in that folder if any
         except DataError as exc:

@@ -94,8 +94,10 @@ def _refuse_gaps(table: Table, name: str, rows: np.ndarray | None, key: str) -> 
         )
 
 
-def _extended_levels(levels: np.ndarray, constant: bool) -> np.ndarray:
+def _extended_levels(levels: np.ndarray | None, constant: bool) -> np.ndarray:
     """A column's levels, with the 'missing' category appended when gaps are filled with it."""
+    if levels is None:  # the reader reads every categorical column as text
+        raise ValueError("a categorical column must be a text column, with levels")
     if constant and MISSING_CATEGORY not in levels:
         return np.append(levels, MISSING_CATEGORY)
     return levels

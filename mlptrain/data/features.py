@@ -63,7 +63,7 @@ def read_features(
     """
     n_features = len(feature_names)
     path = path if isinstance(path, MemoryFile) else check_file(path)
-    if path.suffix.lower() == ".npz":
+    if not isinstance(path, MemoryFile) and path.suffix.lower() == ".npz":
         arrays = load_npz(path, ("X",))
         X = npz_features(path, arrays["X"])
         columns = npz_feature_names(arrays, X.shape[1])

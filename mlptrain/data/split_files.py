@@ -38,6 +38,8 @@ def _join(parts: list[Column]) -> Column:
     levels = np.unique(np.concatenate([p.levels for p in parts if p.levels is not None]))
     codes = []
     for part in parts:
+        if part.levels is None:  # read_with_split_files reads a column as text in all or none
+            raise ValueError(f"column {name!r} is text in one file and not in another")
         # code -1 (missing) stays -1 through the appended entry
         renumber = np.append(np.searchsorted(levels, part.levels), -1).astype(np.int32)
         codes.append(renumber[part.values])

@@ -197,7 +197,7 @@ def _assigned_rows(split: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np
 
 def _pool_rows(
     raw: RawData, data_cfg: DataConfig, *, seed: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The training file's rows (``POOL``) give, at random, the parts no file of their own
     gives: the test rows (``test_size`` of them), then ``val_size`` of the rest."""
     split = np.array(raw.split)

@@ -83,5 +83,5 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **arrays vs allow_pickle
     return buffer.getvalue()
