@@ -39,7 +39,7 @@ from mlptrain.store.layout import (
 from mlptrain.store.lock import RunLock
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import with_trackers
-from mlptrain.training.arrays import point_at_run_dir, setup_for_arrays
+from mlptrain.training.arrays import point_at_run_dir, run_data_path, setup_for_arrays
 from mlptrain.training.run_state import setup_from_checkpoint
 from mlptrain.training.setup import build, output_units
 from mlptrain.training.trainer import Callbacks
@@ -148,12 +148,12 @@ def fit(
     cfg = setup.config = with_trackers(setup.config, track)
     if init_from is not None:
         resuming.init_weights(setup, init_from)
-    resolved = cfg.with_output_units(output_units(cfg.model.loss, setup.data))
+    resolved = cfg.with_output_units(output_units(cfg.model.settled_loss, setup.data))
     setup.config = resolved
     if on_warning is not None:
         from mlptrain.training.validate import lint_config
 
-        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.loss, setup.data)):
+        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.settled_loss, setup.data)):
             on_warning(warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
@@ -162,7 +162,7 @@ def fit(
         resolved = setup.config = point_at_run_dir(resolved, run_dir)
     with RunLock(run_dir):
         if raw_arrays is not None:
-            write_npz(resolved.data.path, raw_arrays)
+            write_npz(run_data_path(run_dir), raw_arrays)
         # Only under the lock: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,11 +41,26 @@ class OneLineErrors(TyperGroup):
     (``mlptrain``, ``mlptrain fit`` with no arguments) is still shown in full.
     """
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        forwarded: dict[str, Any] = {
+            "args": args,
+            "prog_name": prog_name,
+            "complete_var": complete_var,
+            "windows_expand_args": windows_expand_args,
+            **extra,
+        }
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(standalone_mode=False, **forwarded)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(standalone_mode=False, **forwarded)
         except _UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the command's help
                 exc.show()  # type: ignore[attr-defined]

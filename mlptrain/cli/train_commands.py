@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from mlptrain.cli.app import OutputFormat, SetOpt, TrackOpt, app, flag_of, user_errors
-
-if TYPE_CHECKING:
-    from mlptrain.config import ConfigSource
 
 
 class Task(str, Enum):
@@ -110,7 +107,7 @@ def fit(
     with user_errors():
         from mlptrain.config.presets import config_source
 
-        options = dict(
+        options: dict[str, Any] = dict(
             overwrite=overwrite, quiet=quiet, resume=resume, init_from=init_from,
             checkpoint_every_steps=checkpoint_every_steps, gradcheck=gradcheck, figures=figures,
             track=track or [],
@@ -124,7 +121,7 @@ def fit(
 
 
 def _fit_one(
-    config: ConfigSource | None,
+    config: Path | dict[str, Any] | None,  # what config_source gives
     overrides: list[str],
     *,
     out: Path | None,
@@ -221,7 +218,7 @@ def _print_data(data: Any) -> None:
 
 def _fit_several(
     configs: list[Path],
-    sources: list[ConfigSource],
+    sources: list[Path | dict[str, Any]],
     overrides: list[str],
     *,
     out: Path | None,

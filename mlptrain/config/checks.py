@@ -43,7 +43,7 @@ def _monitor_problems(config: Config, task: str, why: str) -> list[tuple[KeyPath
 
 
 def _monitors(config: Config) -> list[tuple[KeyPath, str]]:
-    found = []
+    found: list[tuple[KeyPath, str]] = []
     if config.train.early_stopping is not None:
         found.append((("train", "early_stopping", "monitor"), config.train.early_stopping.monitor))
     if isinstance(config.train.schedule, PlateauSchedule):

@@ -134,7 +134,8 @@ def _describe(field: FieldInfo | None, target: object = None) -> str:
 
 
 def _bounds(metadata: list[object]) -> str:
-    low = high = None
+    low: tuple[str, object] | None = None  # ("[" or "(", the bound)
+    high: tuple[str, object] | None = None
     for item in metadata:
         if isinstance(item, Ge):
             low = ("[", item.ge)
@@ -188,8 +189,8 @@ def translate_errors(errors: list[Any], raw: object) -> list[tuple[KeyPath, str]
         if kind == "mlptrain":
             problems.append(((*path, *ctx["subpath"]), ctx["message"]))
         elif kind == "extra_forbidden":
-            allowed = list(owner.model_fields) if owner else []
-            problems.append((path, "unknown key; " + suggest(path[-1], allowed, " keys")))
+            keys = list(owner.model_fields) if owner else []
+            problems.append((path, "unknown key; " + suggest(path[-1], keys, " keys")))
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             tags = tuple(union_tags(target))
             noun = UNION_NOUNS.get(tags, "type")
@@ -205,9 +206,9 @@ def translate_errors(errors: list[Any], raw: object) -> list[tuple[KeyPath, str]
                 )
             problems.append((path, message))
         elif kind == "literal_error" and isinstance(value, str):
-            allowed = [str(v) for v in get_args(_strip_optional(field.annotation))] if field else []
+            choices = [str(v) for v in get_args(_strip_optional(field.annotation))] if field else []
             noun = _NOUNS.get(str(path[-1]), "value") if path else "value"
-            problems.append((path, f"unknown {noun} {value!r}; " + suggest(value, allowed)))
+            problems.append((path, f"unknown {noun} {value!r}; " + suggest(value, choices)))
         elif kind == "missing":
             problems.append((path, f"is required; must be {_describe(field, target)}"))
         else:

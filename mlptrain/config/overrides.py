@@ -93,10 +93,10 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
     """
     node: Any = root
     created: KeyPath | None = None
-    path = list(path)  # negative indices are resolved in place, so errors name the item
-    for depth, part in enumerate(path):
-        here = format_key_path(tuple(path[:depth])) if depth else "the top level"
-        last = depth == len(path) - 1
+    steps = list(path)  # negative indices are resolved in place, so errors name the item
+    for depth, part in enumerate(steps):
+        here = format_key_path(tuple(steps[:depth])) if depth else "the top level"
+        last = depth == len(steps) - 1
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise ConfigError(
@@ -108,7 +108,7 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
                     f"{len(node)} item{'s' if len(node) != 1 else ''} "
                     f"(allowed: 0 to {len(node) - 1}, or -1 to -{len(node)} from the end)"
                 )
-            part = path[depth] = part % len(node)
+            part = steps[depth] = part % len(node)
         elif not isinstance(node, dict):
             raise ConfigError(
                 f"--set {text}: {here} is {show_value(node)}, not a mapping; "
@@ -116,25 +116,26 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
             )
         if last:
             node[part] = value
-            return created or tuple(path)
-        child = node[part] if isinstance(node, list) else node.get(part)
+            return created or tuple(steps)
+        child = node[part] if isinstance(part, int) else node.get(part)
         if child is None:
-            if isinstance(path[depth + 1], int):
+            if isinstance(steps[depth + 1], int):
                 raise ConfigError(
-                    f"--set {text}: {format_key_path(tuple(path[: depth + 1]))} is not "
+                    f"--set {text}: {format_key_path(tuple(steps[: depth + 1]))} is not "
                     "set, so it has no items to index"
                 )
-            here_path = tuple(path[: depth + 1])
+            here_path = tuple(steps[: depth + 1])
             default_type = _DEFAULT_TYPES.get(here_path)
             child = node[part] = {"type": default_type} if default_type else {}
             created = created or here_path
         elif (
             isinstance(child, str)
-            and isinstance(path[depth + 1], str)
-            and _is_shorthand(tuple(path[: depth + 1]))
+            and isinstance(steps[depth + 1], str)
+            and _is_shorthand(tuple(steps[: depth + 1]))
         ):
             child = node[part] = {"type": child}  # `relu` -> `{type: relu}` so it can gain fields
         node = child
+    raise ValueError(f"--set {text}: no key path")  # _parse_override never gives an empty one
 
 
 def _is_shorthand(path: KeyPath) -> bool:

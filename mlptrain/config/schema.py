@@ -7,7 +7,17 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    NamedTuple,
+    TypeAlias,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import (
     Field,
@@ -65,11 +75,16 @@ def _bare_name(value: object) -> object:
 _Strict = Strict
 
 
-def _layer_model(entry: LayerType) -> type[_Strict]:
+# A layer's model class, made at run time by create_model (a _Strict subclass): its fields
+# (units, p, ...) are invisible to a type checker, so it is typed as type[Any].
+LayerModel: TypeAlias = type[Any]
+
+
+def _layer_model(entry: LayerType) -> LayerModel:
     """The strict pydantic model of one registry entry: ``type`` and the entry's options."""
     fields: dict[str, Any] = {"type": (Literal[entry.name], entry.name)}  # type: ignore[valid-type]
     for name, option in entry.options.items():
-        bounds = dict(option.bounds)
+        bounds: dict[str, Any] = dict(option.bounds)  # ge, gt, le, lt: Field's keywords
         fields[name] = (
             option.type,
             Field(option.default, description=option.description, **bounds),
@@ -80,13 +95,13 @@ def _layer_model(entry: LayerType) -> type[_Strict]:
 
 
 # One model per entry of the layer registry (mlptrain.nn.registry), in its order.
-LAYER_MODELS: dict[str, type[_Strict]] = {name: _layer_model(e) for name, e in LAYERS.items()}
+LAYER_MODELS: dict[str, LayerModel] = {name: _layer_model(e) for name, e in LAYERS.items()}
 LinearLayer = LAYER_MODELS["linear"]
 # the layer types that may produce the outputs (the loss reads the last one's)
-OUTPUT_LAYERS = (LinearLayer, LAYER_MODELS["ensemble_linear"])
+OUTPUT_LAYERS: tuple[LayerModel, ...] = (LinearLayer, LAYER_MODELS["ensemble_linear"])
 
 
-def layer_model(module: type) -> type[_Strict]:
+def layer_model(module: type) -> LayerModel:
     """The config model of the layer type whose nn class is ``module`` (e.g. ``Dropout``)."""
     for name, entry in LAYERS.items():
         if entry.module is module:
@@ -94,10 +109,15 @@ def layer_model(module: type) -> type[_Strict]:
     raise KeyError(f"no layer type for {module.__name__}")
 
 
-Layer = Annotated[
-    Union[tuple(LAYER_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    # The union is built at run time, one model per registry entry (create_model): a type
+    # checker cannot see those models, so to it a layer spec is Any.
+    Layer: TypeAlias = Any
+else:
+    Layer = Annotated[
+        Union[tuple(LAYER_MODELS.values())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 def union_tags(union: object) -> dict[str, type[_Strict]]:
@@ -239,6 +259,13 @@ class ModelSpec(_Strict):
     # None: not written, and the task is known only once the data is read (Config.for_task)
     loss: LossName | None = None
 
+    @property
+    def settled_loss(self) -> LossName:
+        """The loss, once :meth:`Config.for_task` has filled an omitted one from the task."""
+        if self.loss is None:
+            raise ValueError("the loss is not settled yet: Config.for_task fills it from the task")
+        return self.loss
+
     @field_validator("layers", mode="before")
     @classmethod
     def _bare_layer_names(cls, value: object) -> object:
@@ -367,7 +394,9 @@ class Config(_Strict):
             return raw
         if "loss" in raw["model"]:
             return raw
-        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        data = raw.get("data")
+        if not isinstance(data, dict):
+            data = {}
         task = data.get("task", "auto")
         if task == "auto":
             if data.get("dataset") in FILE_DATASETS:

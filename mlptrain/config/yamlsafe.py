@@ -41,6 +41,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -366,7 +367,7 @@ class _Builder:
         if node.tag != expected:
             self._bad_tag(node, path)
 
-    def _bad_tag(self, node: Node, path: KeyPath) -> None:
+    def _bad_tag(self, node: Node, path: KeyPath) -> NoReturn:
         where = f"{format_key_path(path)}: " if path else ""
         raise _Problem(
             f"{where}tag {_short_tag(node.tag)!r} is not allowed; allowed: {_ALLOWED_TAGS}",

@@ -30,11 +30,15 @@ class Module:
         # Opt-in (``reuse_outputs``): training-mode outputs written into buffers reused per
         # batch shape, so successive forwards return the same array. Off by default.
         self.reuses_outputs = False
+        # Layers with weights on their input (linear, ensemble_linear) set it: False skips
+        # dL/dx, for the first layer, whose input is the data. None: no such switch.
+        self.needs_input_grad: bool | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """dL/dx, or None where ``needs_input_grad`` is False (nothing before wants it)."""
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

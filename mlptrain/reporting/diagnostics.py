@@ -127,9 +127,12 @@ class LayerDiagnostics:
             mask = module.inspect_cache().get("active")
             if mask is None:
                 continue
-            active = mask.any(axis=0)
+            active = np.asarray(mask.any(axis=0))  # the stubs allow a scalar for 1-D masks
             alive = self._alive[j]
-            self._alive[j] = active if alive is None else np.logical_or(alive, active, out=alive)
+            if alive is None:
+                self._alive[j] = active
+            else:
+                np.logical_or(alive, active, out=alive)
         for j, (_, module) in enumerate(self._squashers):
             output = module.inspect_cache().get("output")
             if output is None:
@@ -248,13 +251,13 @@ def _update_ratio_warnings(history: list[dict[str, Any]]) -> list[str]:
 
 
 def _overfitting_warning(history: list[dict[str, Any]], kept_epoch: int | None) -> list[str]:
-    points = [
+    recorded = [
         (int(r.get("epoch", i + 1)), r.get("train_loss"), r.get("val_loss"))
         for i, r in enumerate(history)
     ]
     points = [
         (e, float(t), float(v))
-        for e, t, v in points
+        for e, t, v in recorded
         if isinstance(t, int | float) and isinstance(v, int | float)
     ]
     if len(points) < OVERFIT_MIN_EPOCHS + 1:
@@ -299,8 +302,8 @@ def _still_improving_warning(history: list[dict[str, Any]]) -> list[str]:
     """The loss early stopping would watch (validation, else training) is least at the last
     epoch: the run ended while the model was still improving."""
     key = "val_loss" if all("val_loss" in r for r in history) else "train_loss"
-    losses = [r.get(key) for r in history]
-    if len(history) < 2 or not all(isinstance(v, int | float) for v in losses):
+    losses = [v for r in history if isinstance(v := r.get(key), int | float)]
+    if len(history) < 2 or len(losses) < len(history):
         return []
     if int(np.argmin(losses)) != len(losses) - 1:
         return []

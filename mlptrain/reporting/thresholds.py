@@ -83,10 +83,10 @@ def choose_threshold(positive: np.ndarray, p1: np.ndarray, rule: Rule) -> tuple[
     assert rule.level is not None
     reached = (precision if rule.metric == "precision" else recall) >= rule.level
     if not reached.any():
-        best = float((precision if rule.metric == "precision" else recall).max())
+        most = float((precision if rule.metric == "precision" else recall).max())
         raise UserInputError(
             f"«threshold_for» {rule}: no threshold reaches {rule.metric} {rule.level:g} on the "
-            f"validation split (the most it reaches is {best:.4f}); ask for less"
+            f"validation split (the most it reaches is {most:.4f}); ask for less"
         )
     # precision=P: the lowest such threshold (most recall); recall=R: the highest (most precision)
     index = int(np.flatnonzero(reached)[0 if rule.metric == "precision" else -1])

@@ -35,7 +35,7 @@ class Folds:
 
     raw: Any  # mlptrain.data.RawData
     folds: list[tuple[np.ndarray, np.ndarray]]  # (training rows, held-out rows)
-    test: np.ndarray
+    test: np.ndarray | None  # None when data.test_size is 0
 
 
 def make_folds(cfg: Any, n_folds: int) -> Folds:
@@ -309,7 +309,7 @@ def cross_validate(
     for result in results:
         del result["held_out"]  # in oof.csv, not in cv.json
     names = list(results[0]["metrics"])
-    summary = {
+    summary: dict[str, Any] = {
         "name": cfg.name,
         "folds": folds,
         "seed": cfg.seed,

@@ -290,7 +290,7 @@ def expand_trials(spec: SweepSpec, base_seed: int) -> list[Trial]:
             for sample in ParameterSampler(distributions, n_iter=n_iter, random_state=base_seed)
         ]
     order = spec.keys
-    trials = []
+    trials: list[Trial] = []
     for point in points:
         for sample in samples:
             merged = {**point, **sample}

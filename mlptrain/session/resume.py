@@ -78,9 +78,9 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
     """The checkpoint's stored config with ``overrides``; refuses any change but RESUMABLE_KEYS."""
     stored = ckpt.meta.get("config")
     source = f"{ckpt.path} (stored config)"
-    cfg = parse_config_dict(stored, source=source) if isinstance(stored, dict) else None
-    if cfg is None:
+    if not isinstance(stored, dict):
         raise CheckpointError(f"{ckpt.path}: holds no config to resume with")
+    cfg = parse_config_dict(stored, source=source)
     if not overrides:
         return cfg
     changed_cfg = parse_config_dict(stored, source=source, overrides=overrides)
@@ -130,7 +130,7 @@ def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint
         check_same_data(
             ckpt.meta["data_fingerprint"],
             fingerprint_for(cfg.data, seed=cfg.seed),
-            source=cfg.data.path or cfg.data.dataset,
+            source=str(cfg.data.path or cfg.data.dataset),
             run=str(run_dir),
             remedy="resume needs the same data",
         )

@@ -17,7 +17,7 @@ from mlptrain.session.saver import Saver
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.layout import BEST_CHECKPOINT, CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE
 from mlptrain.store.lock import RunLock
-from mlptrain.training.arrays import plain, point_at_run_dir
+from mlptrain.training.arrays import plain, point_at_run_dir, run_data_path
 from mlptrain.training.observers import compose
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested, Trainer, TrainState
@@ -212,7 +212,7 @@ def write_run_dir(
     setup.config = point_at_run_dir(setup.config, run_dir)
     with RunLock(run_dir):
         clean_temp_files(run_dir)
-        write_npz(setup.config.data.path, raw)
+        write_npz(run_data_path(run_dir), raw)
         atomic_write_text(run_dir / CONFIG_FILE, config_to_yaml(setup.config))
         saver = Saver(setup, run_dir)
         saver.trainer = Trainer(setup)

@@ -118,7 +118,8 @@ def shell_data(cfg: Config, meta: dict[str, Any], tensors: dict[str, np.ndarray]
             "standard",
             {"scaler.shift": tensors["target.shift"], "scaler.scale": tensors["target.scale"]},
         )
-    n_outputs = encoder.n_classes if encoder is not None else len(target_scaler.shift)  # type: ignore[union-attr]
+    # a regression snapshot stores its target scaling, one shift per output
+    n_outputs = encoder.n_classes if encoder is not None else len(tensors["target.shift"])
     empty = Split(np.empty((0, n_features), dtype), np.empty(0, np.int64))
     return Prepared(
         task=meta["task"],

@@ -25,6 +25,7 @@ class MLPClassifier(ClassifierMixin, MLPBase):
     """
 
     _task = "classification"
+    classes_: np.ndarray  # set by the first fit (or partial_fit's classes=)
 
     def _targets(
         self, y: np.ndarray, *, first: bool, incremental: bool, classes: Any

@@ -75,7 +75,8 @@ def tensors_digest(tensors: Mapping[str, np.ndarray]) -> str:
         digest.update(len(record).to_bytes(8, "little"))
         digest.update(record)
         digest.update(array.nbytes.to_bytes(8, "little"))
-        digest.update(array.reshape(-1).view(np.uint8))
+        # numpy's stubs give ndarray __buffer__ only for Python >= 3.12; it is a buffer on 3.10
+        digest.update(array.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     return digest.hexdigest()
 
 

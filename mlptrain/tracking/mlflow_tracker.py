@@ -90,7 +90,7 @@ class MlflowTracker:
         tags: Mapping[str, str],
         run_id: str | None = None,
         parent_run_id: str | None = None,
-        on_run: Callable[[dict[str, str]], None] | None = None,
+        on_run: Callable[[dict[str, str | None]], object] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment

@@ -78,9 +78,13 @@ def setup_for_arrays(
     return build(cfg, data), raw
 
 
+def run_data_path(run_dir: Path) -> Path:
+    """The run directory's data.npz, as an absolute path (as every resolved config stores its
+    data path)."""
+    return Path(os.path.abspath(Path(run_dir) / ARRAY_DATA_FILE))
+
+
 def point_at_run_dir(cfg: Config, run_dir: Path) -> Config:
-    """``cfg`` reading its data from the run directory's data.npz (an absolute path, as
-    every resolved config stores its data path)."""
-    path = Path(os.path.abspath(Path(run_dir) / ARRAY_DATA_FILE))
-    data = cfg.data.model_copy(update={"dataset": "npz", "path": path})
+    """``cfg`` reading its data from the run directory's data.npz (:func:`run_data_path`)."""
+    data = cfg.data.model_copy(update={"dataset": "npz", "path": run_data_path(run_dir)})
     return cfg.model_copy(update={"data": data})

@@ -195,5 +195,9 @@ def make_optimizer(spec: spec_.Optimizer, model: Sequential) -> Optimizer:
         )
     kind = AdamW if isinstance(spec, spec_.AdamW) else Adam
     return kind(
-        model, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps, weight_decay=spec.weight_decay
+        model,
+        lr=spec.lr,
+        betas=(spec.betas[0], spec.betas[1]),
+        eps=spec.eps,
+        weight_decay=spec.weight_decay,
     )

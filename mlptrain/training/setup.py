@@ -94,7 +94,7 @@ def build_stack(
         rng=rng,
         dtype=DTYPES[cfg.train.dtype],
         init=cfg.model.init,
-        head=head_for(cfg.model.loss),
+        head=head_for(cfg.model.settled_loss),
     )
 
 
@@ -116,7 +116,10 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     )
     init_rng, shuffle_rng = np.random.default_rng(cfg.seed).spawn(2)
     model = build_stack(
-        cfg, n_inputs=data.n_features, n_outputs=output_units(cfg.model.loss, data), rng=init_rng
+        cfg,
+        n_inputs=data.n_features,
+        n_outputs=output_units(cfg.model.settled_loss, data),
+        rng=init_rng,
     )
     # The first layer's input is the data: its gradient is never needed.
     first = model.modules[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ class TrainState:
     batch: int = 0
     epoch_loss: float = 0.0
     epoch_hits: float = 0.0
-    epoch_rng_state: dict[str, Any] | None = None
+    epoch_rng_state: Mapping[str, Any] | None = None
 
 
 def iterate_batches(

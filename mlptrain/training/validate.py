@@ -228,7 +228,7 @@ def validate_config(path: ConfigSource, overrides: Sequence[str] = ()) -> Valida
         rng=np.random.default_rng(cfg.seed),
         dtype=DTYPES[cfg.train.dtype],
         init=cfg.model.init,
-        head=head_for(cfg.model.loss),
+        head=head_for(cfg.model.settled_loss),
     )
     rows = model_summary(model, n_inputs)
     warnings = lint_config(cfg, n_outputs=rows[-1]["output_shape"][1] if rows else None)
@@ -240,7 +240,7 @@ def validate_config(path: ConfigSource, overrides: Sequence[str] = ()) -> Valida
 def lint_config(cfg: Config, *, n_outputs: int | None) -> list[str]:
     """The lint warnings of a config's model; ``validate`` and ``fit`` show these same ones."""
     return lint_layers(
-        cfg.model.layers, loss=cfg.model.loss, init=cfg.model.init, n_outputs=n_outputs
+        cfg.model.layers, loss=cfg.model.settled_loss, init=cfg.model.init, n_outputs=n_outputs
     )
 
 

@@ -28,6 +28,7 @@ from mlptrain.reporting.figures.style import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import LegendLocType
 
 MAX_CURVE_CLASSES = 10
 # Reliability diagram: equal-width bins of predicted probability.
@@ -102,7 +103,7 @@ def _colours(n: int) -> list[Any]:
     return [colormaps["tab10"](i) for i in range(n)]
 
 
-def _legend(ax: Axes, n_curves: int, loc: str) -> None:
+def _legend(ax: Axes, n_curves: int, loc: LegendLocType) -> None:
     ax.legend(loc=loc, fontsize=8 if n_curves > 5 else 9)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def short(text: object, limit: int = MAX_TICK_LABEL) -> str:
     return plain(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     # bool is an int subclass but never a measurement; None is how non-finite values are stored.
     return (
         isinstance(value, int | float)

@@ -17,6 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 DPI = 110
 # One colour per role, the same in every figure: train is always blue, validation orange.
@@ -31,7 +32,7 @@ HEATMAP = "Blues"
 # (flat-coloured plots compress well either way).
 PNG_COMPRESS_LEVEL = 1
 
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "figure.facecolor": "white",
