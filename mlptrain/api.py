@@ -41,7 +41,7 @@ from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import with_trackers
 from mlptrain.training.arrays import point_at_run_dir, run_data_path, setup_for_arrays
 from mlptrain.training.run_state import setup_from_checkpoint
-from mlptrain.training.setup import build, output_units
+from mlptrain.training.setup import Setup, build, output_units
 from mlptrain.training.trainer import Callbacks
 
 __all__ = ["Predictor", "Run", "evaluate", "fit", "load", "write_run_dir"]
@@ -102,28 +102,13 @@ def fit(
 
     overrides = list(overrides or ())
     if gradcheck:
-        from mlptrain.training.validate import gradcheck_gate
-
-        result = gradcheck_gate(config, overrides)
-        if callbacks is not None and callbacks.on_gradcheck is not None:
-            callbacks.on_gradcheck(result)
+        _gradcheck_first(config, overrides, callbacks)
     if checkpoint_every_steps is not None:
         overrides.append(f"checkpoint.every_steps={checkpoint_every_steps}")
     arrays = {"X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test}
-    with_arrays = X is not None or y is not None
-    if not with_arrays and any(v is not None for v in arrays.values()):
-        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
-    if with_arrays and (X is None or y is None):
-        raise UserInputError("X and y go together: give both (features and targets) or neither")
-    if resume is not None and with_arrays:
-        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
+    with_arrays = _check_arrays(X, y, arrays, resume=resume)
     if resume is not None:
-        if config is not None or init_from is not None or out is not None or overwrite:
-            raise UserInputError(
-                "«resume» continues a run in its own directory with the config stored in its "
-                "checkpoint; it cannot be combined with a «config», «init_from», «out» or "
-                "«overwrite»"
-            )
+        _check_resume_alone(config, init_from=init_from, out=out, overwrite=overwrite)
         return resuming.resume(
             resume,
             overrides=overrides,
@@ -143,18 +128,7 @@ def fit(
         setup = build(resolve_config(config, overrides), data=prepared)
     if callbacks is not None and callbacks.on_data is not None:
         callbacks.on_data(setup.data)
-    # setup.config, not the config given: build settles what the data decides (an omitted
-    # loss, monitor: auto)
-    cfg = setup.config = with_trackers(setup.config, track)
-    if init_from is not None:
-        resuming.init_weights(setup, init_from)
-    resolved = cfg.with_output_units(output_units(cfg.model.settled_loss, setup.data))
-    setup.config = resolved
-    if on_warning is not None:
-        from mlptrain.training.validate import lint_config
-
-        for warning in lint_config(cfg, n_outputs=output_units(cfg.model.settled_loss, setup.data)):
-            on_warning(warning)
+    resolved = _settle_config(setup, track=track, init_from=init_from, on_warning=on_warning)
     run_dir = prepare_run_dir(
         Path(out) if out is not None else None, resolved.name, overwrite=overwrite
     )
@@ -167,26 +141,8 @@ def fit(
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
         if overwrite:
-            # The old run's checkpoints go too: a --resume must never pick them up.
-            for stale in (
-                METRICS_FILE,
-                REPORT_JSON,
-                REPORT_MD,
-                REPORT_HTML,
-                f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
-                f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}",
-                THRESHOLD_FILE,
-                TRACKING_STATE,
-            ):
-                (run_dir / stale).unlink(missing_ok=True)
+            _remove_previous_run(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, config_to_yaml(resolved))
-        if overwrite and (run_dir / "figures").is_dir():
-            for figure in (run_dir / "figures").glob("*.png"):
-                figure.unlink()
-        if overwrite and (run_dir / "tensorboard").is_dir():
-            # The old run's curves would mix with the new one's at the same steps.
-            for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
-                events.unlink()
         return train_in(
             setup,
             run_dir,
@@ -197,6 +153,90 @@ def fit(
             tracking_parent=tracking_parent,
             on_warning=on_warning,
         )
+
+
+def _gradcheck_first(
+    config: str | Path | Config | dict[str, Any] | None,
+    overrides: Sequence[str],
+    callbacks: Callbacks | None,
+) -> None:
+    """``fit(gradcheck=True)``: check every derivative before anything else (GradcheckFailed)."""
+    from mlptrain.training.validate import gradcheck_gate
+
+    result = gradcheck_gate(config, overrides)
+    if callbacks is not None and callbacks.on_gradcheck is not None:
+        callbacks.on_gradcheck(result)
+
+
+def _check_arrays(X: Any, y: Any, arrays: Mapping[str, Any], *, resume: Any) -> bool:
+    """Whether ``fit`` trains on arrays; refuses a partial or conflicting set of them."""
+    with_arrays = X is not None or y is not None
+    if not with_arrays and any(v is not None for v in arrays.values()):
+        raise UserInputError("X_val, y_val, X_test and y_test need X and y as well")
+    if with_arrays and (X is None or y is None):
+        raise UserInputError("X and y go together: give both (features and targets) or neither")
+    if resume is not None and with_arrays:
+        raise UserInputError("resume continues a run on its own stored data; it takes no X, y")
+    return with_arrays
+
+
+def _check_resume_alone(config: Any, *, init_from: Any, out: Any, overwrite: bool) -> None:
+    """A resumed run keeps its directory and stored config: nothing may replace them."""
+    if config is not None or init_from is not None or out is not None or overwrite:
+        raise UserInputError(
+            "«resume» continues a run in its own directory with the config stored in its "
+            "checkpoint; it cannot be combined with a «config», «init_from», «out» or "
+            "«overwrite»"
+        )
+
+
+def _settle_config(
+    setup: Setup,
+    *,
+    track: Sequence[str],
+    init_from: str | Path | None,
+    on_warning: Callable[[str], None] | None,
+) -> Config:
+    """The config the run writes: trackers switched on, output units from the data; the
+    lint warnings ``validate`` would show go to ``on_warning``."""
+    from mlptrain.session import resume as resuming
+
+    # setup.config, not the config given: build settles what the data decides (an omitted
+    # loss, monitor: auto)
+    cfg = setup.config = with_trackers(setup.config, track)
+    if init_from is not None:
+        resuming.init_weights(setup, init_from)
+    n_outputs = output_units(cfg.model.settled_loss, setup.data)
+    setup.config = cfg.with_output_units(n_outputs)
+    if on_warning is not None:
+        from mlptrain.training.validate import lint_config
+
+        for warning in lint_config(cfg, n_outputs=n_outputs):
+            on_warning(warning)
+    return setup.config
+
+
+def _remove_previous_run(run_dir: Path) -> None:
+    """``overwrite``: the old run's files go, so that nothing of it mixes with the new one."""
+    # The old run's checkpoints go too: a --resume must never pick them up.
+    for stale in (
+        METRICS_FILE,
+        REPORT_JSON,
+        REPORT_MD,
+        REPORT_HTML,
+        f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
+        f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}",
+        THRESHOLD_FILE,
+        TRACKING_STATE,
+    ):
+        (run_dir / stale).unlink(missing_ok=True)
+    if (run_dir / "figures").is_dir():
+        for figure in (run_dir / "figures").glob("*.png"):
+            figure.unlink()
+    if (run_dir / "tensorboard").is_dir():
+        # The old run's curves would mix with the new one's at the same steps.
+        for events in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+            events.unlink()
 
 
 def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
