@@ -172,17 +172,7 @@ def run_sweep(
     from mlptrain.config import config_to_dict, load_config
     from mlptrain.tracking import with_trackers
 
-    if scheduler is not None and jobs != 1:
-        raise UserInputError(
-            "«jobs» applies to local runs; with «scheduler» the cluster's workers set the "
-            "parallelism (leave «jobs» out)"
-        )
-    if jobs < 1:
-        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
-    if figures not in FIGURES:
-        raise UserInputError(f"«figures» {figures!r}: allowed: {', '.join(FIGURES)}")
-    if scheduler is not None:
-        dask_distributed()  # fail before any work if Dask is missing
+    _check_run_options(jobs=jobs, scheduler=scheduler, figures=figures)
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
     monitor = check_study_options(spec, base, shard=shard, storage=storage)
@@ -191,25 +181,7 @@ def run_sweep(
     check_trials(base, trials, source=str(config))
     _check_validation_split(cfg.data.val_size, trials)
     sweep_dir = Path(out) if out is not None else sweep_dir_for(base, spec)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot create the sweep directory {sweep_dir}: {exc}") from None
-    plan = {
-        # Trackers watch a sweep without changing it: adding one does not make it another sweep.
-        "config": {k: v for k, v in base.items() if k != "track"},
-        "spec": spec.to_dict(),
-        "trials": [_trial_payload(t) for t in trials],
-    }
-    plan_text = json.dumps(plan, indent=2, sort_keys=True) + "\n"
-    plan_path = sweep_dir / "sweep-plan.json"
-    if plan_path.exists() and plan_path.read_text(encoding="utf-8") != plan_text:
-        raise UserInputError(
-            f"{sweep_dir} holds a different sweep (its sweep-plan.json differs from this one's "
-            "config, --set, --grid, --random, --trials, --seeds, --search or --prune); "
-            "choose another --out"
-        )
-    atomic_write_text(plan_path, plan_text)
+    _write_plan(sweep_dir, base, spec, trials)
 
     ref = None
     if spec.uses_study:
@@ -221,43 +193,14 @@ def run_sweep(
     mine = [t for t in trials if shard is None or t.index % shard[1] == shard[0]]
     skipped = [t.id for t in mine if records.get(t.id, {}).get("status") in FINISHED]
     todo = [t for t in mine if t.id not in skipped]
-    ran: list[str] = []
     parent = ParentRun(cfg, kind="sweep", out_dir=sweep_dir, params=spec.to_dict(), warn=on_warning)
-    stream: Iterator[dict[str, Any]] | None = None
-    if ref is not None:
-        from mlptrain.search.study_workers import run_study
-
-        skipped = (
-            [r["trial"] for r in records.values() if r.get("status") in FINISHED]
-            if tpe
-            else skipped
-        )
-        if tpe or todo:
-            payloads = None if tpe else [_trial_payload(t) for t in todo]
-            stream = run_study(
-                ref, base, sweep_dir, payloads, parent.info,
-                jobs=jobs, figures=figures == "all", scheduler=scheduler,
-            )  # fmt: skip
-    elif todo:
-        stream = (
-            _run_dask(base, todo, sweep_dir, scheduler, parent)
-            if scheduler is not None
-            else _run_local(base, todo, sweep_dir, jobs, figures == "all", parent)
-        )
-    try:
-        for record in stream or ():
-            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
-            records[record["trial"]] = record
-            ran.append(record["trial"])
-            if on_record is not None:
-                on_record(record)
-    except (KeyboardInterrupt, Interrupted):
-        parent.finish("interrupted", {}, [RESULTS])
-        done = sum(r.get("status") in FINISHED for r in latest_records(sweep_dir).values())
-        raise SweepInterrupted(sweep_dir, RESULTS, done) from None
-    except BaseException:
-        parent.finish("failed", {}, [RESULTS])
-        raise
+    if ref is not None and tpe:
+        skipped = [r["trial"] for r in records.values() if r.get("status") in FINISHED]
+    stream = _trial_stream(
+        ref, base, todo, sweep_dir, parent, tpe=tpe, jobs=jobs, figures=figures,
+        scheduler=scheduler,
+    )  # fmt: skip
+    ran = _record_all(stream, sweep_dir, records, parent, on_record)
     # Other shards (or workers of a shared study) may have finished trials meanwhile:
     # summarise what the file (or the study) holds now.
     records = {**latest_records(sweep_dir), **{tid: records[tid] for tid in ran}}
@@ -282,6 +225,106 @@ def run_sweep(
         ["sweep.json", "sweep.md", "sweep.html", "sweep.png", RESULTS],
     )
     return SweepResult(sweep_dir, trials, records, ran, skipped, summary)
+
+
+def _check_run_options(*, jobs: int, scheduler: str | None, figures: str) -> None:
+    """How the trials run: local jobs or a Dask scheduler, and whose figures are drawn."""
+    if scheduler is not None and jobs != 1:
+        raise UserInputError(
+            "«jobs» applies to local runs; with «scheduler» the cluster's workers set the "
+            "parallelism (leave «jobs» out)"
+        )
+    if jobs < 1:
+        raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
+    if figures not in FIGURES:
+        raise UserInputError(f"«figures» {figures!r}: allowed: {', '.join(FIGURES)}")
+    if scheduler is not None:
+        dask_distributed()  # fail before any work if Dask is missing
+
+
+def _write_plan(
+    sweep_dir: Path, base: Mapping[str, Any], spec: SweepSpec, trials: Sequence[Trial]
+) -> None:
+    """The sweep directory and its sweep-plan.json; a rerun must be the same sweep."""
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the sweep directory {sweep_dir}: {exc}") from None
+    plan = {
+        # Trackers watch a sweep without changing it: adding one does not make it another sweep.
+        "config": {k: v for k, v in base.items() if k != "track"},
+        "spec": spec.to_dict(),
+        "trials": [_trial_payload(t) for t in trials],
+    }
+    plan_text = json.dumps(plan, indent=2, sort_keys=True) + "\n"
+    plan_path = sweep_dir / "sweep-plan.json"
+    if plan_path.exists() and plan_path.read_text(encoding="utf-8") != plan_text:
+        raise UserInputError(
+            f"{sweep_dir} holds a different sweep (its sweep-plan.json differs from this one's "
+            "config, --set, --grid, --random, --trials, --seeds, --search or --prune); "
+            "choose another --out"
+        )
+    atomic_write_text(plan_path, plan_text)
+
+
+def _trial_stream(
+    ref: dict[str, Any] | None,
+    base: dict[str, Any],
+    todo: list[Trial],
+    sweep_dir: Path,
+    parent: ParentRun,
+    *,
+    tpe: bool,
+    jobs: int,
+    figures: str,
+    scheduler: str | None,
+) -> Iterator[dict[str, Any]] | None:
+    """The records of the trials this process runs, as they finish (None: nothing to run).
+
+    A study (tpe, pruning) runs through its workers; the others locally or on Dask.
+    """
+    if ref is not None:
+        if not (tpe or todo):
+            return None
+        from mlptrain.search.study_workers import run_study
+
+        payloads = None if tpe else [_trial_payload(t) for t in todo]
+        return run_study(
+            ref, base, sweep_dir, payloads, parent.info,
+            jobs=jobs, figures=figures == "all", scheduler=scheduler,
+        )  # fmt: skip
+    if not todo:
+        return None
+    if scheduler is not None:
+        return _run_dask(base, todo, sweep_dir, scheduler, parent)
+    return _run_local(base, todo, sweep_dir, jobs, figures == "all", parent)
+
+
+def _record_all(
+    stream: Iterator[dict[str, Any]] | None,
+    sweep_dir: Path,
+    records: dict[str, dict[str, Any]],
+    parent: ParentRun,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> list[str]:
+    """Append each record to results.jsonl as it comes (and into ``records``); the trial ids
+    that ran. An interrupt or a failure finishes the parent run before it propagates."""
+    ran: list[str] = []
+    try:
+        for record in stream or ():
+            append_line(sweep_dir / RESULTS, json.dumps(record, allow_nan=False, default=str))
+            records[record["trial"]] = record
+            ran.append(record["trial"])
+            if on_record is not None:
+                on_record(record)
+    except (KeyboardInterrupt, Interrupted):
+        parent.finish("interrupted", {}, [RESULTS])
+        done = sum(r.get("status") in FINISHED for r in latest_records(sweep_dir).values())
+        raise SweepInterrupted(sweep_dir, RESULTS, done) from None
+    except BaseException:
+        parent.finish("failed", {}, [RESULTS])
+        raise
+    return ran
 
 
 def check_study_options(
