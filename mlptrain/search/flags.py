@@ -3,8 +3,9 @@ as a whole: which flags go together, which search and pruner, which monitor."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlptrain.config.overrides import OVERRIDE_KEY
 from mlptrain.errors import UserInputError
@@ -36,7 +37,6 @@ def read_spec_file(path: str | Path) -> SweepSpec:
         line = lines.get(tuple(key))
         return f"{path}:{line}: {'.'.join(key)}" if line else f"{path}: {'.'.join(key)}"
 
-    spec = SweepSpec()
     for key in raw:
         if key not in _SPEC_KEYS:
             raise UserInputError(
@@ -47,18 +47,38 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     if not isinstance(grid, dict) or not isinstance(random, dict):
         name = "grid" if not isinstance(grid, dict) else "random"
         raise UserInputError(f"{where(name)}: must be a mapping from key paths to values")
+    spec = SweepSpec()
+    spec.grid.update(_file_grid(grid, where))
+    spec.random.update(_file_random(random, where))
+    _read_scalars(raw, where, spec)
+    _read_choices(raw, where, spec)
+    return spec
+
+
+def _file_grid(grid: dict[Any, Any], where: Callable[..., str]) -> dict[str, list[Any]]:
+    """The file's ``grid:`` entries, each a key path and a non-empty list of values."""
     for key, values in grid.items():
         if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('grid', str(key))}: not a key path; {_GRID_HELP}")
         if not isinstance(values, list) or not values:
             raise UserInputError(f"{where('grid', key)}: must be a non-empty list of values")
-        spec.grid[key] = values
+    return grid
+
+
+def _file_random(random: dict[Any, Any], where: Callable[..., str]) -> dict[str, Any]:
+    """The file's ``random:`` entries, each a key path and a distribution's text, parsed."""
+    parsed: dict[str, Any] = {}
     for key, text in random.items():
         if not OVERRIDE_KEY.match(str(key)) or key == "seed":
             raise UserInputError(f"{where('random', str(key))}: not a key path; {_RANDOM_HELP}")
         if not isinstance(text, str):
             raise UserInputError(f"{where('random', key)}: must be a string; {_RANDOM_HELP}")
-        spec.random[key] = parse_distribution(text, where("random", key))
+        parsed[key] = parse_distribution(text, where("random", key))
+    return parsed
+
+
+def _read_scalars(raw: dict[Any, Any], where: Callable[..., str], spec: SweepSpec) -> None:
+    """``trials``, ``seeds`` (integers) and ``monitor`` (a string) into ``spec``."""
     for name in ("trials", "seeds"):
         value = raw.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -69,13 +89,16 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     if monitor is not None and not isinstance(monitor, str):
         raise UserInputError(f"{where('monitor')}: must be a string such as val_loss")
     spec.monitor = monitor
+
+
+def _read_choices(raw: dict[Any, Any], where: Callable[..., str], spec: SweepSpec) -> None:
+    """``search`` and ``prune`` into ``spec``, each one of its allowed names."""
     for name, allowed in (("search", SEARCHES), ("prune", PRUNERS)):
         value = raw.get(name)
         if value is not None:
             if value not in allowed:
                 raise UserInputError(f"{where(name)}: {value!r}; allowed: {', '.join(allowed)}")
             setattr(spec, name, value)
-    return spec
 
 
 def build_spec(
