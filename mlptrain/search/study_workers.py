@@ -19,7 +19,7 @@ trial finishes (workers may join or leave).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
@@ -71,13 +71,24 @@ def _here(
         return (ref, base, str(sweep_dir), threads, figures, pending.pop(0), parent)
 
     if jobs == 1:
-        while (args := task_args()) is not None:
-            record = study_trial(*args)
-            if record is None:
-                return
-            yield record
-        return
+        yield from _in_turn(task_args)
+    else:
+        yield from _in_processes(task_args, jobs)
 
+
+def _in_turn(task_args: Callable[[], tuple[Any, ...] | None]) -> Iterator[dict[str, Any]]:
+    """One trial after another in this process, until none is left or the study is full."""
+    while (args := task_args()) is not None:
+        record = study_trial(*args)
+        if record is None:
+            return
+        yield record
+
+
+def _in_processes(
+    task_args: Callable[[], tuple[Any, ...] | None], jobs: int
+) -> Iterator[dict[str, Any]]:
+    """``jobs`` trials at a time in loky's worker processes, a new one as each finishes."""
     from joblib.externals.loky import get_reusable_executor
 
     executor = get_reusable_executor(max_workers=jobs)
