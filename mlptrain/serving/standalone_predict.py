@@ -275,6 +275,60 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _linear(x, weights, key):
+    x = x @ weights[key + "W"]
+    x += weights[key + "b"]
+    return x
+
+
+def _leaky_relu(x, weights, key):
+    return np.where(x > 0, x, x * x.dtype.type(weights[key + "negative_slope"]))
+
+
+def _gelu(x, weights, key):
+    c, k = x.dtype.type(np.sqrt(2.0 / np.pi)), x.dtype.type(0.044715)
+    return x.dtype.type(0.5) * x * (1 + np.tanh(c * (x + k * x * x * x)))
+
+
+def _batchnorm(x, weights, key):
+    eps = x.dtype.type(weights[key + "eps"])
+    inv_std = 1 / np.sqrt(weights[key + "running_var"] + eps)
+    x_hat = (x - weights[key + "running_mean"]) * inv_std
+    return x_hat * weights[key + "gamma"] + weights[key + "beta"]
+
+
+def _ensemble(x, weights, key):
+    """Member rows: k blocks of n rows, each scaled by r_m."""
+    r = weights[key + "r"]
+    return (r[:, None, :] * x[None, :, :]).reshape(-1, x.shape[1])
+
+
+def _ensemble_linear(x, weights, key):
+    W = weights[key + "W"]
+    x = np.matmul(x.reshape(W.shape[0], -1, W.shape[1]), W)
+    return (x + weights[key + "b"][:, None, :]).reshape(-1, W.shape[2])
+
+
+def _ensemble_mean(x, weights, key):
+    return x.reshape(int(weights[key + "k"]), -1, x.shape[1]).mean(axis=0)
+
+
+# Each layer type's inference forward: (x, weights, "layer<i>.") -> outputs.
+LAYER_FORWARD = {
+    "linear": _linear,
+    "relu": lambda x, weights, key: np.maximum(x, 0),
+    "leaky_relu": _leaky_relu,
+    "sigmoid": lambda x, weights, key: stable_sigmoid(x),
+    "tanh": lambda x, weights, key: np.tanh(x),
+    "gelu": _gelu,
+    "batchnorm": _batchnorm,
+    "ensemble": _ensemble,
+    "ensemble_linear": _ensemble_linear,
+    "ensemble_mean": _ensemble_mean,
+    "identity": lambda x, weights, key: x,
+}
+
+
 def forward(weights, X, encoded=False):
     """The model's outputs; ``encoded``: X comes from encode_table, already scaled."""
     dtype = np.dtype(str(weights["dtype"]))
@@ -283,37 +337,10 @@ def forward(weights, X, encoded=False):
     else:
         x = ((X - weights["scaler_shift"]) / weights["scaler_scale"]).astype(dtype)
     for index, kind in enumerate(weights["layer_types"]):
-        key = f"layer{index}."
-        if kind == "linear":
-            x = x @ weights[key + "W"]
-            x += weights[key + "b"]
-        elif kind == "relu":
-            x = np.maximum(x, 0)
-        elif kind == "leaky_relu":
-            x = np.where(x > 0, x, x * x.dtype.type(weights[key + "negative_slope"]))
-        elif kind == "sigmoid":
-            x = stable_sigmoid(x)
-        elif kind == "tanh":
-            x = np.tanh(x)
-        elif kind == "gelu":
-            c, k = x.dtype.type(np.sqrt(2.0 / np.pi)), x.dtype.type(0.044715)
-            x = x.dtype.type(0.5) * x * (1 + np.tanh(c * (x + k * x * x * x)))
-        elif kind == "batchnorm":
-            eps = x.dtype.type(weights[key + "eps"])
-            inv_std = 1 / np.sqrt(weights[key + "running_var"] + eps)
-            x_hat = (x - weights[key + "running_mean"]) * inv_std
-            x = x_hat * weights[key + "gamma"] + weights[key + "beta"]
-        elif kind == "ensemble":  # member rows: k blocks of n rows, each scaled by r_m
-            r = weights[key + "r"]
-            x = (r[:, None, :] * x[None, :, :]).reshape(-1, x.shape[1])
-        elif kind == "ensemble_linear":
-            W = weights[key + "W"]
-            x = np.matmul(x.reshape(W.shape[0], -1, W.shape[1]), W)
-            x = (x + weights[key + "b"][:, None, :]).reshape(-1, W.shape[2])
-        elif kind == "ensemble_mean":
-            x = x.reshape(int(weights[key + "k"]), -1, x.shape[1]).mean(axis=0)
-        elif kind != "identity":
+        layer = LAYER_FORWARD.get(str(kind))
+        if layer is None:
             fail(f"unknown layer type {kind!r} in weights.npz")
+        x = layer(x, weights, f"layer{index}.")
     return x
 
 
