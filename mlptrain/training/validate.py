@@ -57,20 +57,37 @@ def lint_layers(
     is the width of the last linear layer once resolved against the data.
     """
     kinds = [layer_type(spec) for spec in layers]
-    entry = LOSS_TYPES.get(loss)
-    warnings: list[str] = []
+    return [
+        *_first_layer_warnings(kinds),
+        *_adjacent_activation_warnings(kinds),
+        *_stacking_warnings(kinds),
+        *_output_warnings(kinds, layers, loss, n_outputs),
+        *_init_warnings(kinds, init),
+    ]
+
+
+def _first_layer_warnings(kinds: list[str]) -> list[str]:
     if kinds and _has(kinds[0], NONLINEAR):
-        warnings.append(
+        return [
             f"model.layers[0]: {kinds[0]} as the first layer acts on the scaled features "
             "themselves, before any weights; start the stack with a linear layer"
-        )
-    for index in range(1, len(kinds)):
-        if _has(kinds[index], NONLINEAR) and _has(kinds[index - 1], NONLINEAR):
-            warnings.append(
-                f"model.layers[{index - 1}] and model.layers[{index}]: two activations in a row "
-                f"({kinds[index - 1]}, {kinds[index]}) with no linear layer between them; "
-                "keep one of them"
-            )
+        ]
+    return []
+
+
+def _adjacent_activation_warnings(kinds: list[str]) -> list[str]:
+    return [
+        f"model.layers[{index - 1}] and model.layers[{index}]: two activations in a row "
+        f"({kinds[index - 1]}, {kinds[index]}) with no linear layer between them; "
+        "keep one of them"
+        for index in range(1, len(kinds))
+        if _has(kinds[index], NONLINEAR) and _has(kinds[index - 1], NONLINEAR)
+    ]
+
+
+def _stacking_warnings(kinds: list[str]) -> list[str]:
+    """Two linear layers with no activation between them; batch statistics after a mask."""
+    warnings: list[str] = []
     previous_linear: int | None = None
     for index, kind in enumerate(kinds):
         if _has(kind, NONLINEAR):
@@ -89,28 +106,44 @@ def lint_layers(
                 f"model.layers[{index}]: {kind} right after {before} sees different statistics "
                 f"in training (dropped units) and at inference; put {kind} before {before}"
             )
+    return warnings
+
+
+def _output_warnings(
+    kinds: list[str], layers: Sequence[Any], loss: str, n_outputs: int | None
+) -> list[str]:
+    """Layers after the last linear one, and a bce output wider than one logit."""
     linear_at = [i for i, kind in enumerate(kinds) if _is_linear(kind)]
-    if linear_at:
-        last = linear_at[-1]
-        for index in range(last + 1, len(kinds)):
-            kind = kinds[index]
-            if _has(kind, PROBABILITY) and entry is not None and entry.task == "classification":
-                warnings.append(
-                    f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
-                    f"{entry.head} to the logits "
-                    "itself, so this squashes twice; remove it"
-                )
-            elif _has(kind, NONLINEAR) or _has(kind, RANDOM_MASK):
-                warnings.append(
-                    f"model.layers[{index}]: {kind} after the last linear layer acts on the "
-                    "outputs the loss reads; end the stack with a linear layer"
-                )
-        units = n_outputs if n_outputs is not None else _units(layers[last])
-        if entry is not None and entry.one_logit and units is not None and units > 1:
+    if not linear_at:
+        return []
+    entry = LOSS_TYPES.get(loss)
+    last = linear_at[-1]
+    warnings: list[str] = []
+    for index in range(last + 1, len(kinds)):
+        kind = kinds[index]
+        if _has(kind, PROBABILITY) and entry is not None and entry.task == "classification":
             warnings.append(
-                f"model.layers[{last}]: bce with {units} outputs; binary cross-entropy reads "
-                "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
+                f"model.layers[{index}]: {kind} before the {loss} loss: the loss applies "
+                f"{entry.head} to the logits "
+                "itself, so this squashes twice; remove it"
             )
+        elif _has(kind, NONLINEAR) or _has(kind, RANDOM_MASK):
+            warnings.append(
+                f"model.layers[{index}]: {kind} after the last linear layer acts on the "
+                "outputs the loss reads; end the stack with a linear layer"
+            )
+    units = n_outputs if n_outputs is not None else _units(layers[last])
+    if entry is not None and entry.one_logit and units is not None and units > 1:
+        warnings.append(
+            f"model.layers[{last}]: bce with {units} outputs; binary cross-entropy reads "
+            "one logit: set units: 1 (or leave it out), or use cross_entropy for classes"
+        )
+    return warnings
+
+
+def _init_warnings(kinds: list[str], init: str) -> list[str]:
+    """An initialisation meant for another family of activations."""
+    warnings: list[str] = []
     for index, kind in enumerate(kinds):
         if not _has(kind, NONLINEAR):
             continue
