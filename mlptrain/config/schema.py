@@ -7,17 +7,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    Literal,
-    NamedTuple,
-    TypeAlias,
-    Union,
-    get_args,
-    get_origin,
-)
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import (
     Field,
@@ -77,7 +67,7 @@ _Strict = Strict
 
 # A layer's model class, made at run time by create_model (a _Strict subclass): its fields
 # (units, p, ...) are invisible to a type checker, so it is typed as type[Any].
-LayerModel: TypeAlias = type[Any]
+LayerModel = type[Any]
 
 
 def _layer_model(entry: LayerType) -> LayerModel:
@@ -112,7 +102,7 @@ def layer_model(module: type) -> LayerModel:
 if TYPE_CHECKING:
     # The union is built at run time, one model per registry entry (create_model): a type
     # checker cannot see those models, so to it a layer spec is Any.
-    Layer: TypeAlias = Any
+    Layer = Any
 else:
     Layer = Annotated[
         Union[tuple(LAYER_MODELS.values())],  # noqa: UP007
