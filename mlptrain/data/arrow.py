@@ -193,37 +193,85 @@ def _column_in_error(message: str, names: Sequence[str]) -> str | None:
     return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
 
 
-def read_parquet(
-    path: Path, na: Sequence[str], text_columns: Collection[str], numbers: NumberFormat = PLAIN
-) -> Table:
+def parquet_files(path: Path) -> list[Path]:
+    """The data files of a Parquet dataset folder, sorted (so their rows come in one order):
+    every ``*.parquet`` below it, hive partition folders (``key=value/``) included, without the
+    ``_SUCCESS``, ``_metadata`` and hidden files that Spark, Dask and pyarrow write beside them."""
+    files = sorted(
+        p
+        for p in path.rglob("*.parquet")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(
+            f"{path}: a folder without .parquet files; data.path names a table file "
+            "or a Parquet dataset folder (*.parquet files, hive partitions allowed)"
+        )
+    return files
+
+
+def parquet_dataset(path: Path):  # type: ignore[no-untyped-def]
+    """A pyarrow dataset of one Parquet file or of a dataset folder: the folder's files in
+    sorted order, hive partition keys (``year=2024/``) as columns."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow.dataset as ds
     except ImportError:
         raise DataError(
             f"{path}: reading Parquet needs pyarrow; install it with pip install 'mlptrain[tables]'"
         ) from None
+    if not path.is_dir():
+        return ds.dataset(str(path), format="parquet")
+    files = [str(p) for p in parquet_files(path)]
+    return ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(path))
+
+
+def plain_batch(batch, text_columns: Collection[str]):  # type: ignore[no-untyped-def]
+    """A record batch with every column a number, a string or a dictionary of strings: other
+    types (dates, booleans, decimals) and the ``text_columns`` become strings."""
+    import pyarrow as pa
+
+    arrays = []
+    for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        if name in text_columns or not (
+            pa.types.is_integer(array.type)
+            or pa.types.is_floating(array.type)
+            or pa.types.is_dictionary(array.type)
+            or pa.types.is_string(array.type)
+            or pa.types.is_large_string(array.type)
+        ):
+            array = array.cast(pa.string())
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def batches_table(
+    source: Source,
+    batches,  # type: ignore[no-untyped-def]
+    names: Sequence[str],
+    na: Sequence[str],
+    text_columns: Collection[str],
+    numbers: NumberFormat = PLAIN,
+    delimiter: str | None = None,
+) -> Table:
+    """Record batches (numbers, strings, dictionaries) as one typed ``Table``: the one
+    conversion every pyarrow reader shares, whole files and streamed batches alike."""
+    columns, n_rows = _arrow_columns(batches, names, np.asarray(na, dtype=str))
+    return finish_table(source, names, columns, n_rows, text_columns, delimiter, numbers)
+
+
+def read_parquet(
+    path: Path, na: Sequence[str], text_columns: Collection[str], numbers: NumberFormat = PLAIN
+) -> Table:
+    """A Parquet file or dataset folder (``parquet_dataset``), read batch by batch."""
+    dataset = parquet_dataset(path)
+    import pyarrow as pa
+
     try:
-        handle = pq.ParquetFile(path)
-        names = list(handle.schema_arrow.names)
+        names = list(dataset.schema.names)
         check_names(path, names)
-
-        def batches():
-            for batch in handle.iter_batches(batch_size=65536):
-                arrays = []
-                for name, array in zip(names, batch.columns, strict=True):
-                    if name in text_columns or not (
-                        pa.types.is_integer(array.type)
-                        or pa.types.is_floating(array.type)
-                        or pa.types.is_dictionary(array.type)
-                        or pa.types.is_string(array.type)
-                        or pa.types.is_large_string(array.type)
-                    ):
-                        array = array.cast(pa.string())
-                    arrays.append(array)
-                yield pa.RecordBatch.from_arrays(arrays, names=names)
-
-        columns, n_rows = _arrow_columns(batches(), names, np.asarray(na, dtype=str))
+        batches = (plain_batch(b, text_columns) for b in dataset.to_batches(batch_size=65536))
+        columns, n_rows = _arrow_columns(batches, names, np.asarray(na, dtype=str))
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
             f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}"
