@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,9 @@ class Prepared:
     table: TableEncoder | None = None
     columns: list | None = None
     notes: list[str] | None = None
+    # a streamed table (data.stream: true): how its record batches are read, placed and
+    # encoded (``StreamPlan``); ``train`` then holds no rows and val/test are None
+    stream: Any = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
