@@ -38,12 +38,10 @@ _BLOCK_BYTES = (
 def _floats(array):  # type: ignore[no-untyped-def]
     """A numeric (or all-null) arrow array as float64 numpy, NaN where null."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not pa.types.is_float64(array.type):
         array = array.cast(pa.float64())
-    if array.null_count:
-        array = pc.fill_null(array, np.nan)
+    # pyarrow turns a float array's nulls into NaN itself (no fill_null pass over the column)
     return array.to_numpy(zero_copy_only=False)
 
 
@@ -215,15 +213,19 @@ def parquet_dataset(path: Path):  # type: ignore[no-untyped-def]
     """A pyarrow dataset of one Parquet file or of a dataset folder: the folder's files in
     sorted order, hive partition keys (``year=2024/``) as columns."""
     try:
+        import pyarrow as pa
         import pyarrow.dataset as ds
     except ImportError:
         raise DataError(
             f"{path}: reading Parquet needs pyarrow; install it with pip install 'mlptrain[tables]'"
         ) from None
-    if not path.is_dir():
-        return ds.dataset(str(path), format="parquet")
-    files = [str(p) for p in parquet_files(path)]
-    return ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(path))
+    files = [str(p) for p in parquet_files(path)] if path.is_dir() else [str(path)]
+    hive = {"partitioning": "hive", "partition_base_dir": str(path)} if path.is_dir() else {}
+    schema = ds.dataset(files, format="parquet", **hive).schema
+    # string columns read as dictionaries, as Parquet mostly stores them: no per-row strings
+    text = [f.name for f in schema if f.type in (pa.string(), pa.large_string())]
+    read = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
+    return ds.dataset(files, format=read, **hive)
 
 
 def plain_batch(batch, text_columns: Collection[str]):  # type: ignore[no-untyped-def]

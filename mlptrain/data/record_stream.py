@@ -153,8 +153,10 @@ class RecordStream:
 
         try:
             if self.delimiter is None:
+                # pyarrow's default read-ahead (16 batches of 4 files) would hold several files
+                # decoded at once: one batch ahead keeps the memory flat whatever the files
                 scan = parquet_dataset(self.path).to_batches(
-                    batch_size=BATCH_ROWS, use_threads=True
+                    batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
                 )
             else:
                 scan = self._csv_reader()

@@ -1,12 +1,14 @@
 """A bounded shuffle buffer: rows arrive in file order, batches leave in a random order.
 
-Rows are appended as they are read; once the buffer holds ``capacity`` rows it is permuted
-with the run's shuffle Generator and full batches leave from its front until fewer than half
-of ``capacity`` rows remain (so every batch is drawn from at least half a buffer of rows
-that came from far apart in the file). At the end of the stream the remainder is permuted
-and leaves as batches too, the last one short. Memory: at most ``capacity`` rows plus one
-record batch. The order depends only on the rows, their order, the record batches' sizes, the
-capacity and the Generator's state: the same in every run of the same config and seed.
+The buffer is one array of ``capacity`` rows, allocated once. Until it is full, arriving rows
+fill it. Then each arriving block of m rows takes the place of m rows drawn at random (without
+replacement, by the run's shuffle Generator) from the buffer, and those m rows leave, in the
+order drawn; they go out as batches of ``batch_size`` (a short tail waits for the next block).
+At the end of the stream the rows held leave in a random order, the last batch short. A row
+thus leaves after a random wait that reaches far back into the file (what tf.data's shuffle
+buffer does), each row is copied in once and out once, and memory is ``capacity`` rows plus
+one block. The order depends only on the rows, their order, the blocks' sizes, the capacity
+and the Generator's state: the same in every run of the same config and seed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
+Pair = tuple[np.ndarray, np.ndarray]
 
 
 class ShuffleBuffer:
@@ -23,42 +27,49 @@ class ShuffleBuffer:
         self.capacity = max(capacity, batch_size)  # a buffer smaller than a batch mixes nothing
         self.batch_size = batch_size
         self.rng = rng  # None: rows leave in file order (train.shuffle: false)
-        self._X: list[np.ndarray] = []
-        self._y: list[np.ndarray] = []
-        self.held = 0
+        self._X: np.ndarray | None = None
+        self._y: np.ndarray | None = None
+        self.held = 0  # rows in the buffer (then ``capacity`` once it filled)
+        self._tail: Pair | None = None  # rows that left but do not fill a batch yet
 
-    def _take(self) -> tuple[np.ndarray, np.ndarray]:
-        X = self._X[0] if len(self._X) == 1 else np.concatenate(self._X)
-        y = self._y[0] if len(self._y) == 1 else np.concatenate(self._y)
-        if self.rng is not None:
-            order = self.rng.permutation(len(X))
-            X, y = X[order], y[order]
-        return X, y
+    def _emit(self, X: np.ndarray, y: np.ndarray, final: bool) -> Iterator[Pair]:
+        if self._tail is not None:
+            X, y = np.concatenate([self._tail[0], X]), np.concatenate([self._tail[1], y])
+            self._tail = None
+        full = len(X) if final else len(X) // self.batch_size * self.batch_size
+        for start in range(0, full, self.batch_size):
+            yield X[start : start + self.batch_size], y[start : start + self.batch_size]
+        if full < len(X):
+            self._tail = (X[full:], y[full:])
 
-    def _batches(
-        self, X: np.ndarray, y: np.ndarray, stop: int
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for start in range(0, stop, self.batch_size):
-            end = min(start + self.batch_size, stop)
-            yield X[start:end], y[start:end]
-
-    def add(self, X: np.ndarray, y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if len(X):
-            self._X.append(X)
-            self._y.append(y)
-            self.held += len(X)
-        if self.held < self.capacity:
+    def add(self, X: np.ndarray, y: np.ndarray) -> Iterator[Pair]:
+        if self.rng is None:  # no shuffling: the rows leave as they came
+            yield from self._emit(X, y, final=False)
             return
-        X_all, y_all = self._take()
-        leave = (self.held - self.capacity // 2) // self.batch_size * self.batch_size
-        yield from self._batches(X_all, y_all, leave)
-        self._X, self._y = [X_all[leave:]], [y_all[leave:]]
-        self.held -= leave
+        if self._X is None:
+            self._X = np.empty((self.capacity, *X.shape[1:]), X.dtype)
+            self._y = np.empty((self.capacity, *y.shape[1:]), y.dtype)
+        assert self._y is not None
+        fill = min(self.capacity - self.held, len(X))
+        self._X[self.held : self.held + fill] = X[:fill]
+        self._y[self.held : self.held + fill] = y[:fill]
+        self.held += fill
+        X, y = X[fill:], y[fill:]
+        while len(X):  # the buffer is full: each arriving row replaces one drawn at random
+            m = min(len(X), self.capacity)
+            slots = self.rng.permutation(self.capacity)[:m]
+            leaving = self._X[slots], self._y[slots]
+            self._X[slots], self._y[slots] = X[:m], y[:m]
+            X, y = X[m:], y[m:]
+            yield from self._emit(*leaving, final=False)
 
-    def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if not self.held:
+    def finish(self) -> Iterator[Pair]:
+        if self.rng is None or self._X is None or self._y is None:
+            if self._tail is not None:
+                yield from self._emit(self._tail[0][:0], self._tail[1][:0], final=True)
             return
-        X_all, y_all = self._take()
-        self._X, self._y, held = [], [], self.held
+        order = self.rng.permutation(self.held)
+        X, y = self._X[: self.held][order], self._y[: self.held][order]
+        self._X = self._y = None
         self.held = 0
-        yield from self._batches(X_all, y_all, held)
+        yield from self._emit(X, y, final=True)
