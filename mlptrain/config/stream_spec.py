@@ -32,6 +32,13 @@ def check_stream_options(spec: Any) -> None:
                     "true (it applies to a streamed table); remove it or set data.stream: true",
                 )
         return
+    if spec.thousands != fields["thousands"].get_default():
+        raise problem(
+            ("thousands",),
+            f"{show_value(spec.thousands)} is not allowed with data.stream: true (a streamed CSV "
+            "reads numbers as pyarrow parses them: data.decimal is honoured, a thousands "
+            "separator is not); remove it, or set data.stream: false",
+        )
     for key in _NOT_WITH_STREAM:
         if getattr(spec, key) is not None:
             raise problem(

@@ -34,6 +34,12 @@ def test_streamed_csv_fit(tmp_path: Path, cli, no_figures) -> None:
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["data"]["n_train"] + report["data"]["n_val"] + report["data"]["n_test"] == 300
     assert "accuracy" in report["metrics"]["test"]
+    # evaluate and resume reread the stream (its fingerprint from one pass, not a whole read)
+    result = cli("evaluate", tmp_path / "run")
+    assert result.exit_code == 0, result.output + result.stderr
+    result = cli("fit", "--resume", tmp_path / "run", "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 @pytest.mark.parametrize(
@@ -44,6 +50,7 @@ def test_streamed_csv_fit(tmp_path: Path, cli, no_figures) -> None:
          "every row to train/val/test by a hash of the row, or of data.split_key); remove it, "
          "or set data.stream: false"),
         ("  stream: true\n  test_path: t.csv", "data.test_path: "),
+        ("  stream: true\n  thousands: ','", "data.thousands: ',' is not allowed with data.stream"),
         ("  shuffle_buffer: 10",
          "data.shuffle_buffer: 10 is not allowed without data.stream: true"),
         ("  stream: true\n  shuffle_buffer: 0", "data.shuffle_buffer"),
