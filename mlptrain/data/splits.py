@@ -269,7 +269,12 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
 
 
 def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
-    """The fingerprint ``prepare`` would store, without scaling anything."""
+    """The fingerprint ``prepare`` would store, without scaling anything (a streamed table:
+    its first pass's, without holding the table)."""
+    if getattr(data_cfg, "stream", False):
+        from mlptrain.data.stream_plan import plan_stream
+
+        return plan_stream(data_cfg, seed=seed).fingerprint()
     raw = load_raw(data_cfg, seed=seed)
     return data_fingerprint(raw, *split_rows(raw, data_cfg, seed=seed))
 

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
     from mlptrain.tracking import TrackingSession
 
 
-def streamed_metrics(setup: Setup) -> dict[str, dict[str, Any]]:
-    """The report's metrics of every part of a streamed table, from one pass."""
-    trained = setup.trained
+def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, Any]]:
+    """The report's metrics of every part of a streamed table, from one pass, for
+    ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold)."""
+    trained = setup.trained if trained is None else trained
     threshold = getattr(trained, "threshold", None)
     tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold)
     names = class_names(setup.data)

@@ -90,6 +90,16 @@ def test_streamed_fit_writes_a_run_with_report_and_metrics(reference: Path) -> N
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+def test_evaluate_gives_the_reports_streamed_metrics(reference: Path) -> None:
+    from mlptrain.api import evaluate
+
+    report = json.loads((reference / "report.json").read_text())
+    for split in ("val", "test"):
+        result = evaluate(reference, split=split)
+        assert result["n_samples"] == report["data"][f"n_{split}"]
+        assert result["metrics"] == report["metrics"][split]
+
+
 def test_two_streamed_fits_are_bit_for_bit_equal(
     config: Path, reference: Path, tmp_path: Path
 ) -> None:
