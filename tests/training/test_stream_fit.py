@@ -222,3 +222,41 @@ def test_streamed_run_monitors_only_loss_and_headline(config: Path, tmp_path: Pa
     with pytest.raises(ConfigError, match=r"cannot monitor 'val_f1_macro' with data.stream"):
         fit(config, overrides=["train.early_stopping={monitor: val_f1_macro}"],
             out=tmp_path / "run", figures=False, callbacks=Callbacks())  # fmt: skip
+
+
+def test_a_buffer_holding_every_row_trains_as_the_rows_in_memory(tmp_path: Path) -> None:
+    """The one loop: with a shuffle buffer and an encoder sample as large as the training rows,
+    and the in-memory run given the same parts (``split_column``), the streamed run draws the
+    same permutation and so learns the same weights, up to the float sums of the encoder's fit
+    (its sample comes in another order)."""
+    from mlptrain.data.frame import table_from_mapping
+
+    rng = np.random.default_rng(4)
+    n = 900
+    ids = np.arange(n)
+    key = table_from_mapping({"id": ids}, names=["id"], text_columns=(), na_values=(), source="i")
+    parts = np.array(PART_NAMES)[assign_parts(row_hashes(key, ["id"], 5), 0.2, 0.1)]
+    x = rng.normal(size=n)
+    table = pa.table({"id": ids, "x": x, "c": rng.choice(["a", "b"], n).tolist(),
+                      "part": parts.tolist(), "y": np.where(x > 0, "p", "q").tolist()})  # fmt: skip
+    pq.write_table(table, tmp_path / "t.parquet")
+    base = CONFIG.replace("path: ds", "path: t.parquet").replace("{type: dropout, p: 0.1}", "tanh")
+    streamed = base.replace(
+        "  shuffle_buffer: 300\n  fit_sample: 700",
+        "  shuffle_buffer: 5000\n  fit_sample: 5000\n  split_key: id\n"
+        "  columns: {id: ignore, part: ignore}",
+    )
+    in_memory = base.replace(
+        "  stream: true\n  shuffle_buffer: 300\n  fit_sample: 700",
+        "  split_column: part\n  columns: {id: ignore}",
+    )
+    (tmp_path / "s.yaml").write_text(streamed)
+    (tmp_path / "m.yaml").write_text(in_memory)
+    a = fit(tmp_path / "s.yaml", out=tmp_path / "s", figures=False)
+    b = fit(tmp_path / "m.yaml", out=tmp_path / "m", figures=False)
+    assert a.report["data"]["n_test"] == b.report["data"]["n_test"]
+    weights_a, weights_b = state_of(a.dir), state_of(b.dir)
+    assert sorted(weights_a) == sorted(weights_b)
+    for name in weights_a:
+        np.testing.assert_allclose(weights_a[name], weights_b[name], rtol=1e-4, atol=1e-5)
+    assert a.report["metrics"]["test"]["accuracy"] == b.report["metrics"]["test"]["accuracy"]
