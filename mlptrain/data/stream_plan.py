@@ -164,6 +164,7 @@ def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
     keep = int(data_cfg.fit_sample)
     sample_batches: list[Any] = []
     sample_keys_held = np.zeros(0, dtype=np.uint64)
+    bound = np.uint64(2**64 - 1)  # keys at or above it cannot enter the sample
     n_missing_target = 0
     for batch, table in stream.tables():
         y, kept = target_values(table, target, drop_missing=data_cfg.drop_missing_target)
@@ -179,10 +180,14 @@ def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
         if y.dtype.kind in "iuf":
             moments.add(y[train])
         keys = sample_keys(hashes[train])
-        sample_batches.append(batch.take(train))
-        sample_keys_held = np.concatenate([sample_keys_held, keys])
+        # once ``keep`` rows are held, only a row with a smaller key can enter the sample:
+        # after the first rows, few do, and the pass allocates little (memory stays flat)
+        candidates = keys < bound
+        sample_batches.append(batch.take(train[candidates]))
+        sample_keys_held = np.concatenate([sample_keys_held, keys[candidates]])
         if len(sample_keys_held) > 2 * keep:
             sample_batches, sample_keys_held = _smallest(sample_batches, sample_keys_held, keep)
+            bound = sample_keys_held[-1]
     sample_batches, sample_keys_held = _smallest(sample_batches, sample_keys_held, keep)
     if parts["train"].rows == 0:
         raise DataError(f"{stream.path}: 0 training rows; a stream needs rows to train on")
@@ -225,6 +230,8 @@ def _smallest(batches: list[Any], keys: np.ndarray, keep: int) -> tuple[list[Any
         return [], np.zeros(0, dtype=np.uint64)
     order = np.argsort(keys, kind="stable")[:keep]
     chosen = table.take(pa.array(order)).combine_chunks()
+    del table, batches
+    pa.default_memory_pool().release_unused()  # hand the dropped rows' memory back
     return chosen.to_batches(), keys[order]
 
 
