@@ -26,7 +26,7 @@ from mlptrain.data.memory import MemoryFile, Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
-_BLOCK_BYTES = (
+BLOCK_BYTES = (
     4 * 2**20
 )  # pyarrow's streaming block: small enough to stay lean, big enough to be fast
 
@@ -126,7 +126,7 @@ def read_arrow_csv(
     # is read again one step up: null/int -> float -> text. At most two restarts per column.
     for _attempt in range(2 * len(names) + 1):
         read = pacsv.ReadOptions(
-            block_size=_BLOCK_BYTES,
+            block_size=BLOCK_BYTES,
             column_names=names,
             skip_rows=1 if header else 0,
             # pyarrow reads UTF-8 (and skips a byte-order mark) natively; others transcode
@@ -160,7 +160,7 @@ def read_arrow_csv(
             message = str(exc).splitlines()[0]
             if "UTF8" in message or "UTF-8" in message:
                 raise _encoding_error(path, encoding) from None
-            column = _column_in_error(message, names)
+            column = column_in_error(message, names)
             if column is None or column in text_columns:
                 raise DataError(f"{path}: cannot read the table: {message}") from None
             now = forced.get(column)
@@ -182,7 +182,7 @@ def _encoding_error(path: Source, encoding: str) -> DataError:
     return DataError(f"{path}: is not {encoding} text; set data.encoding to the file's encoding")
 
 
-def _column_in_error(message: str, names: Sequence[str]) -> str | None:
+def column_in_error(message: str, names: Sequence[str]) -> str | None:
     """The column a pyarrow conversion error names ('In CSV column #3: ...')."""
     marker = "column #"
     if "conversion error" not in message or marker not in message:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.data.arrow import (
-    _BLOCK_BYTES,
-    _column_in_error,
+    BLOCK_BYTES,
     batches_table,
+    column_in_error,
     parquet_dataset,
     plain_batch,
 )
@@ -112,7 +112,7 @@ class RecordStream:
         return pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(
-                block_size=_BLOCK_BYTES,
+                block_size=BLOCK_BYTES,
                 column_names=self.names,
                 skip_rows=1 if self.header else 0,
                 encoding="utf8"
@@ -144,7 +144,7 @@ class RecordStream:
                     pass
             except pa.ArrowInvalid as exc:
                 message = str(exc).splitlines()[0]
-                column = _column_in_error(message, self.names)
+                column = column_in_error(message, self.names)
                 if column is None or self.csv_types.get(column) == pa.string():
                     raise DataError(f"{self.path}: cannot read the table: {message}") from None
                 now = self.csv_types.get(column)
