@@ -20,7 +20,7 @@ from mlptrain.errors import UserInputError
 from mlptrain.reporting.report import split_metrics
 from mlptrain.serving.loading import Predictor, load
 from mlptrain.session.directory import prepare_run_dir, resolve_checkpoint
-from mlptrain.session.report_writer import class_names
+from mlptrain.session.report_writer import class_names, streamed_metrics
 from mlptrain.session.threshold import Threshold, apply_threshold, write_threshold
 from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
@@ -248,6 +248,16 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
     trained = setup.trained
     apply_threshold(trained, ckpt)
     data = setup.data
+    if data.stream is not None:  # a streamed table: its parts' metrics summed over batches
+        if not data.stream.n_rows[split]:
+            raise UserInputError(f"«split» {split}: this streamed run has no {split} rows")
+        return {
+            "checkpoint": str(ckpt.path),
+            "split": split,
+            "task": data.task,
+            "n_samples": data.stream.n_rows[split],
+            "metrics": streamed_metrics(setup, trained)[split],
+        }
     chosen = getattr(data, split)
     if chosen is None:
         raise UserInputError(

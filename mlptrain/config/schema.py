@@ -32,6 +32,7 @@ from mlptrain.config.optim_spec import (  # noqa: F401  (re-exported: the config
 )
 from mlptrain.config.problems import problem as _problem
 from mlptrain.config.problems import show_value
+from mlptrain.config.stream_spec import FIT_SAMPLE, SHUFFLE_BUFFER, check_stream_options
 from mlptrain.config.strict import Strict
 from mlptrain.config.table_spec import (
     CategoricalSpec,
@@ -162,6 +163,12 @@ class DataSpec(_Strict):
     test_size: float = Field(0.2, ge=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
     scale: Literal["standard", "minmax", "none"] = "standard"
+    # train from record batches, never holding the table (mlptrain.config.stream_spec)
+    stream: bool = False
+    shuffle_buffer: int = Field(SHUFFLE_BUFFER, ge=1)
+    fit_sample: int = Field(FIT_SAMPLE, ge=1)
+    # a column whose value places a row in train/val/test (default: a hash of the whole row)
+    split_key: str | None = Field(None, min_length=1)
 
     @field_validator("params", mode="after")
     @classmethod
@@ -232,6 +239,7 @@ class DataSpec(_Strict):
                 "target names a column of a csv or parquet table (remove it)",
             )
         check_table_options(self, is_table=self.dataset in TABLE_DATASETS)
+        check_stream_options(self)
         if self.thousands == self.decimal:
             raise _problem(
                 ("thousands",),

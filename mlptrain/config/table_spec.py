@@ -31,7 +31,7 @@ class CategoricalSpec(_TableStrict):
 # the keys of ``data:`` that only tables read
 TABLE_ONLY = ("delimiter", "header", "columns", "missing", "categorical", "na_values",
               "encoding", "thousands", "decimal", "drop_missing_target", "val_path",
-              "test_path", "split_column", "group_column")  # fmt: skip
+              "test_path", "split_column", "group_column", "stream")  # fmt: skip
 
 
 def changed_table_options(spec: BaseModel) -> list[str]:

@@ -26,7 +26,7 @@ from mlptrain.data.memory import MemoryFile, Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
-_BLOCK_BYTES = (
+BLOCK_BYTES = (
     4 * 2**20
 )  # pyarrow's streaming block: small enough to stay lean, big enough to be fast
 
@@ -38,14 +38,12 @@ _BLOCK_BYTES = (
 def _floats(array):  # type: ignore[no-untyped-def]
     """A numeric (or all-null) arrow array as float64 numpy, NaN where null."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not pa.types.is_float64(array.type):
         # unsafe: a whole number beyond 2**53 rounds to the nearest float, as float(int) does
         # (a safe cast refuses it, and the file could not be read at all)
         array = array.cast(pa.float64(), safe=False)
-    if array.null_count:
-        array = pc.fill_null(array, np.nan)
+    # pyarrow turns a float array's nulls into NaN itself (no fill_null pass over the column)
     return array.to_numpy(zero_copy_only=False)
 
 
@@ -130,7 +128,7 @@ def read_arrow_csv(
     # is read again one step up: null/int -> float -> text. At most two restarts per column.
     for _attempt in range(2 * len(names) + 1):
         read = pacsv.ReadOptions(
-            block_size=_BLOCK_BYTES,
+            block_size=BLOCK_BYTES,
             column_names=names,
             skip_rows=1 if header else 0,
             # pyarrow reads UTF-8 (and skips a byte-order mark) natively; others transcode
@@ -164,7 +162,7 @@ def read_arrow_csv(
             message = str(exc).splitlines()[0]
             if "UTF8" in message or "UTF-8" in message:
                 raise _encoding_error(path, encoding) from None
-            column = _column_in_error(message, names)
+            column = column_in_error(message, names)
             if column is None or column in text_columns:
                 raise DataError(f"{path}: cannot read the table: {message}") from None
             now = forced.get(column)
@@ -186,7 +184,7 @@ def _encoding_error(path: Source, encoding: str) -> DataError:
     return DataError(f"{path}: is not {encoding} text; set data.encoding to the file's encoding")
 
 
-def _column_in_error(message: str, names: Sequence[str]) -> str | None:
+def column_in_error(message: str, names: Sequence[str]) -> str | None:
     """The column a pyarrow conversion error names ('In CSV column #3: ...')."""
     marker = "column #"
     if "conversion error" not in message or marker not in message:
@@ -195,37 +193,89 @@ def _column_in_error(message: str, names: Sequence[str]) -> str | None:
     return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
 
 
-def read_parquet(
-    path: Path, na: Sequence[str], text_columns: Collection[str], numbers: NumberFormat = PLAIN
-) -> Table:
+def parquet_files(path: Path) -> list[Path]:
+    """The data files of a Parquet dataset folder, sorted (so their rows come in one order):
+    every ``*.parquet`` below it, hive partition folders (``key=value/``) included, without the
+    ``_SUCCESS``, ``_metadata`` and hidden files that Spark, Dask and pyarrow write beside them."""
+    files = sorted(
+        p
+        for p in path.rglob("*.parquet")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(
+            f"{path}: a folder without .parquet files; data.path names a table file "
+            "or a Parquet dataset folder (*.parquet files, hive partitions allowed)"
+        )
+    return files
+
+
+def parquet_dataset(path: Path):  # type: ignore[no-untyped-def]
+    """A pyarrow dataset of one Parquet file or of a dataset folder: the folder's files in
+    sorted order, hive partition keys (``year=2024/``) as columns."""
     try:
         import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow.dataset as ds
     except ImportError:
         raise DataError(
             f"{path}: reading Parquet needs pyarrow; install it with pip install 'mlptrain[tables]'"
         ) from None
+    files = [str(p) for p in parquet_files(path)] if path.is_dir() else [str(path)]
+    hive = {"partitioning": "hive", "partition_base_dir": str(path)} if path.is_dir() else {}
+    schema = ds.dataset(files, format="parquet", **hive).schema
+    # string columns read as dictionaries, as Parquet mostly stores them: no per-row strings
+    text = [f.name for f in schema if f.type in (pa.string(), pa.large_string())]
+    read = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
+    return ds.dataset(files, format=read, **hive)
+
+
+def plain_batch(batch, text_columns: Collection[str]):  # type: ignore[no-untyped-def]
+    """A record batch with every column a number, a string or a dictionary of strings: other
+    types (dates, booleans, decimals) and the ``text_columns`` become strings."""
+    import pyarrow as pa
+
+    arrays = []
+    for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        if name in text_columns or not (
+            pa.types.is_integer(array.type)
+            or pa.types.is_floating(array.type)
+            or pa.types.is_dictionary(array.type)
+            or pa.types.is_string(array.type)
+            or pa.types.is_large_string(array.type)
+        ):
+            array = array.cast(pa.string())
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def batches_table(
+    source: Source,
+    batches,  # type: ignore[no-untyped-def]
+    names: Sequence[str],
+    na: Sequence[str],
+    text_columns: Collection[str],
+    numbers: NumberFormat = PLAIN,
+    delimiter: str | None = None,
+) -> Table:
+    """Record batches (numbers, strings, dictionaries) as one typed ``Table``: the one
+    conversion every pyarrow reader shares, whole files and streamed batches alike."""
+    columns, n_rows = _arrow_columns(batches, names, np.asarray(na, dtype=str))
+    return finish_table(source, names, columns, n_rows, text_columns, delimiter, numbers)
+
+
+def read_parquet(
+    path: Path, na: Sequence[str], text_columns: Collection[str], numbers: NumberFormat = PLAIN
+) -> Table:
+    """A Parquet file or dataset folder (``parquet_dataset``), read batch by batch."""
+    dataset = parquet_dataset(path)
+    import pyarrow as pa
+
     try:
-        handle = pq.ParquetFile(path)
-        names = list(handle.schema_arrow.names)
+        names = list(dataset.schema.names)
         check_names(path, names)
-
-        def batches():
-            for batch in handle.iter_batches(batch_size=65536):
-                arrays = []
-                for name, array in zip(names, batch.columns, strict=True):
-                    if name in text_columns or not (
-                        pa.types.is_integer(array.type)
-                        or pa.types.is_floating(array.type)
-                        or pa.types.is_dictionary(array.type)
-                        or pa.types.is_string(array.type)
-                        or pa.types.is_large_string(array.type)
-                    ):
-                        array = array.cast(pa.string())
-                    arrays.append(array)
-                yield pa.RecordBatch.from_arrays(arrays, names=names)
-
-        columns, n_rows = _arrow_columns(batches(), names, np.asarray(na, dtype=str))
+        batches = (plain_batch(b, text_columns) for b in dataset.to_batches(batch_size=65536))
+        columns, n_rows = _arrow_columns(batches, names, np.asarray(na, dtype=str))
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
             f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}"

@@ -70,7 +70,11 @@ class ColumnInfo:
 
 def resolve_target(table: Table, target: str | int | None) -> str:
     """The target column's name: a name, a 0-based index, or (None) the last column."""
-    names = table.names
+    return target_name(table.names, table.source, target)
+
+
+def target_name(names: list[str], source: str, target: str | int | None) -> str:
+    """``resolve_target`` for a table known by its column names (a stream before its rows)."""
     if target is None:
         return names[-1]
     if isinstance(target, str) and target not in names and target.isdigit():
@@ -78,13 +82,13 @@ def resolve_target(table: Table, target: str | int | None) -> str:
     if isinstance(target, int):
         if not 0 <= target < len(names):
             raise DataError(
-                f"{table.source}: data.target: index {target} is out of range; the table has "
+                f"{source}: data.target: index {target} is out of range; the table has "
                 f"{len(names)} columns (indices 0 to {len(names) - 1})"
             )
         return names[target]
     if target not in names:
         raise DataError(
-            f"{table.source}: target column {target!r} not found; the columns are "
+            f"{source}: target column {target!r} not found; the columns are "
             f"{quote_list(names, 20)}{did_you_mean(target, names)}"
         )
     return target

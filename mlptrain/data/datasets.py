@@ -283,7 +283,8 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
         split = None if split is None else split[rows]
         groups = None if groups is None else groups[rows]
     features = [i.name for i in infos if i.kind in FEATURE_KINDS]
-    kind = "Parquet" if str(data_cfg.path).lower().endswith(".parquet") else "CSV"
+    path = Path(data_cfg.path)  # type: ignore[arg-type]
+    kind = "Parquet" if path.name.lower().endswith(".parquet") or path.is_dir() else "CSV"
     source = f"{kind} {data_cfg.path} (target column {target!r})"
     table.source = str(data_cfg.path)
     numeric = [table.columns[name] for name in features]

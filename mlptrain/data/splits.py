@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,9 @@ class Prepared:
     table: TableEncoder | None = None
     columns: list | None = None
     notes: list[str] | None = None
+    # a streamed table (data.stream: true): how its record batches are read, placed and
+    # encoded (``StreamPlan``); ``train`` then holds no rows and val/test are None
+    stream: Any = None
 
 
 def _split_sizes(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:
@@ -265,7 +269,12 @@ def prepare(data_cfg: DataConfig, *, seed: int, dtype: np.dtype | type | str) ->
 
 
 def fingerprint_for(data_cfg: DataConfig, *, seed: int) -> dict[str, str]:
-    """The fingerprint ``prepare`` would store, without scaling anything."""
+    """The fingerprint ``prepare`` would store, without scaling anything (a streamed table:
+    its first pass's, without holding the table)."""
+    if getattr(data_cfg, "stream", False):
+        from mlptrain.data.stream_plan import plan_stream
+
+        return plan_stream(data_cfg, seed=seed).fingerprint()
     raw = load_raw(data_cfg, seed=seed)
     return data_fingerprint(raw, *split_rows(raw, data_cfg, seed=seed))
 

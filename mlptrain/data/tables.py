@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mlptrain.data._text import quote_list
-from mlptrain.data.arrow import have_pyarrow, read_arrow_csv, read_parquet
+from mlptrain.data.arrow import have_pyarrow, parquet_files, read_arrow_csv, read_parquet
 from mlptrain.data.frame import (
     Column,
     Table,
@@ -118,7 +118,8 @@ def _check_file(path: Source) -> None:
             raise DataError(f"{path}: the file is empty")
         return
     if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a file")
+        parquet_files(path)  # a Parquet dataset folder, or one line saying what it lacks
+        return
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if not is_table_path(path):
@@ -139,7 +140,8 @@ def load_table(
     thousands: str = "auto",
     decimal: str = ".",
 ) -> Table:
-    """A CSV/TSV (optionally .gz) or Parquet file as typed columns.
+    """A CSV/TSV (optionally .gz) or Parquet file, or a Parquet dataset folder (files as
+    Spark, Dask and pyarrow write them, hive partitions included), as typed columns.
 
     ``delimiter``: one of ``DELIMITERS`` or ``"auto"`` (sniffed from the first lines);
     ``header``: False names the columns c0, c1, ...; ``na_values``: cells that mean missing
@@ -151,7 +153,7 @@ def load_table(
     numbers = NumberFormat.from_options(thousands, decimal)
     path = as_source(path)
     _check_file(path)
-    if isinstance(path, Path) and path.name.lower().endswith(".parquet"):
+    if isinstance(path, Path) and (path.name.lower().endswith(".parquet") or path.is_dir()):
         return read_parquet(path, na_values, text_columns, numbers)
     if delimiter == "\\t":
         delimiter = "\t"

@@ -296,13 +296,21 @@ def _fmt_metric(value: float | None) -> str:
 
 
 def describe_data(data: Prepared) -> dict[str, Any]:
+    if data.stream is not None:  # a streamed table: the first pass counted each part's rows
+        sizes = data.stream.n_rows
+    else:
+        sizes = {
+            "train": len(data.train.y),
+            "val": 0 if data.val is None else len(data.val.y),
+            "test": 0 if data.test is None else len(data.test.y),
+        }
     return {
         "source": data.source,
         "task": data.task,
         "n_features": data.n_features,
-        "n_train": len(data.train.y),
-        "n_val": 0 if data.val is None else len(data.val.y),
-        "n_test": 0 if data.test is None else len(data.test.y),
+        "n_train": sizes["train"],
+        "n_val": sizes["val"],
+        "n_test": sizes["test"],
         "classes": data.encoder.to_list() if data.encoder is not None else None,
         # tables: every raw column with its type, missing count and levels; notes (likely ids)
         "columns": [info.to_dict() for info in data.columns] if data.columns else None,

@@ -15,6 +15,7 @@ from mlptrain.reporting.report import (
     baseline_metrics,
     build_report,
     describe_data,
+    finite_or_none,
     input_weight_norms,
     model_summary,
     prediction_sample,
@@ -22,12 +23,31 @@ from mlptrain.reporting.report import (
     worst_rows,
     write_reports,
 )
+from mlptrain.reporting.streamed_metrics import ClassificationTally
+from mlptrain.training.batches import stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
     from mlptrain.tracking import TrackingSession
+
+
+def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, Any]]:
+    """The report's metrics of every part of a streamed table, from one pass, for
+    ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold)."""
+    trained = setup.trained if trained is None else trained
+    threshold = getattr(trained, "threshold", None)
+    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold)
+    names = class_names(setup.data)
+    return {
+        name: finite_or_none(
+            tally.metrics(names or [], threshold)
+            if isinstance(tally, ClassificationTally)
+            else tally.metrics()
+        )
+        for name, tally in tallies.items()
+    }
 
 
 def class_names(data: Prepared) -> list[str] | None:
@@ -49,7 +69,9 @@ def write_run_report(
 ) -> dict[str, Any]:
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
-    if with_metrics:
+    if with_metrics and data.stream is not None:
+        metrics = streamed_metrics(setup)
+    elif with_metrics:
         names = class_names(data)
         for split_name in SPLITS:
             split = getattr(data, split_name)
@@ -71,6 +93,8 @@ def write_run_report(
         version=__version__,
     )
     scored = data.test if data.test is not None else data.val
+    # a streamed run holds no split: the baseline, samples, worst rows and importance read
+    # whole splits and are left out of its report (docs/data.md)
     if with_metrics and scored is not None:
         report["baseline"] = {
             "split": "test" if data.test is not None else "val",

@@ -51,6 +51,9 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
         "batch": state.batch,
         "epoch_loss": float(state.epoch_loss),
         "epoch_hits": float(state.epoch_hits),
+        # the position in the epoch's rows (a streamed run replays its stream to it: the
+        # shuffle buffer's contents there follow from the rows and rng.shuffle)
+        "epoch_rows": state.epoch_rows,
         "rng": {
             # Mid-epoch, the state from before the epoch's permutation: resume redraws it.
             "shuffle": state.epoch_rng_state
@@ -116,6 +119,7 @@ def restore(
     state.batch = int(meta.get("batch", 0))
     state.epoch_loss = float(meta.get("epoch_loss", 0.0))
     state.epoch_hits = float(meta.get("epoch_hits", 0.0))
+    state.epoch_rows = int(meta.get("epoch_rows", 0))
 
 
 def config_from_checkpoint(ckpt: Checkpoint) -> Config:

@@ -14,6 +14,8 @@ import numpy as np
 
 from mlptrain.config import Config, check_against_data
 from mlptrain.data import Prepared, prepare
+from mlptrain.data.stream_plan import class_counts
+from mlptrain.data.stream_prepared import prepare_stream
 from mlptrain.nn.build import build_model
 from mlptrain.nn.losses import LOSS_TYPES, Loss
 from mlptrain.nn.sequential import Head, Sequential
@@ -69,8 +71,11 @@ def class_weights(cfg: Config, data: Prepared) -> np.ndarray | None:
         return None
     n_classes = len(data.encoder.classes)
     if spec == "balanced":
-        counts = np.bincount(data.train.y, minlength=n_classes).astype(np.float64)
-        return len(data.train.y) / (n_classes * np.maximum(counts, 1))
+        if data.stream is not None:  # the first pass counted every training row's class
+            counts = class_counts(data.stream)
+        else:
+            counts = np.bincount(data.train.y, minlength=n_classes).astype(np.float64)
+        return counts.sum() / (n_classes * np.maximum(counts, 1))
     weights = np.ones(n_classes)
     labels = [str(c) for c in data.encoder.classes]
     for label, weight in spec.items():
@@ -104,7 +109,9 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     ``Setup.config`` is ``cfg`` as the data's task settles it (``Config.for_task``).
     """
     dtype = np.dtype(DTYPES[cfg.train.dtype])
-    if data is None:
+    if data is None and cfg.data.stream:
+        data = prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
+    elif data is None:
         data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
     cfg = cfg.for_task(data.task)
     check_against_data(

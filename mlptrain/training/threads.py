@@ -35,11 +35,9 @@ def _blas_controller() -> Any:
 
 
 @contextlib.contextmanager
-def blas_threads_for(n_params: int, batch_size: int, core_lent: bool = False) -> Iterator[None]:
-    """Limit BLAS to one thread inside the block when the per-batch work is small, or when
-    ``core_lent``: another process of the same fit (the figure worker) has a core to itself,
-    and a second BLAS thread would only fight it for that core."""
-    if batch_size * n_params >= SINGLE_THREAD_MACS and not core_lent:
+def blas_threads_for(n_params: int, batch_size: int) -> Iterator[None]:
+    """Limit BLAS to one thread inside the block when the per-batch work is small."""
+    if batch_size * n_params >= SINGLE_THREAD_MACS:
         yield
         return
     with _blas_controller().limit(limits=1, user_api="blas"):

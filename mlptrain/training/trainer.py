@@ -12,10 +12,9 @@ import numpy as np
 
 from mlptrain.config import monitor_mode
 from mlptrain.errors import ConfigError, RunError
-from mlptrain.nn.losses import Loss
-from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import LayerDiagnostics
-from mlptrain.reporting.metrics import HEADLINE, epoch_metric
+from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.training.batches import ArrayBatches, BatchSource, StreamBatches
 from mlptrain.training.optim import clip_grad_norm
 from mlptrain.training.setup import Setup
 from mlptrain.training.threads import blas_threads_for
@@ -54,27 +53,8 @@ class TrainState:
     epoch_loss: float = 0.0
     epoch_hits: float = 0.0
     epoch_rng_state: Mapping[str, Any] | None = None
-
-
-def iterate_batches(
-    n_samples: int, batch_size: int, rng: np.random.Generator, *, shuffle: bool = True
-) -> list[np.ndarray]:
-    """Index batches of a fresh permutation (or of the rows in order when ``shuffle`` is
-    false): every sample once per epoch, no replacement."""
-    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
-    return [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
-
-
-def evaluate_split(
-    model: Sequential, loss: Loss, x: np.ndarray, y: np.ndarray, task: str
-) -> tuple[float, float]:
-    """(loss, headline metric) of the model in eval mode on one split."""
-    output = model.forward_eval(x)
-    value = loss.forward(output, y)
-    if task == "classification":
-        predicted = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0)
-        return value, epoch_metric(task, predicted.astype(np.int64), y)
-    return value, epoch_metric(task, output, y)
+    # Training rows of the current epoch done: a streamed run's position in its stream.
+    epoch_rows: int = 0
 
 
 class Trainer:
@@ -97,9 +77,7 @@ class Trainer:
         # Why an observer ended the run early (StopTraining's message), e.g. "pruned".
         self.stopped_by: str | None = None
         self.diagnostics = LayerDiagnostics(setup.model)
-        # Set by an observer that gave a core to another process of this fit (the figure
-        # worker): from the next epoch on, BLAS runs on one thread whatever the model's size.
-        self.core_lent = False
+        self.batches = batch_source(setup, self._targets)
 
     @property
     def task(self) -> str:
@@ -139,39 +117,28 @@ class Trainer:
         epoch = state.epoch
         lr = s.schedule.lr_for(epoch)
         s.optimizer.lr = lr
-        train = s.data.train
-        train_targets = self._targets("train")
+        source = self.batches
         state.epoch_rng_state = s.shuffle_rng.bit_generator.state
-        batches = iterate_batches(
-            len(train.y), cfg.train.batch_size, s.shuffle_rng, shuffle=cfg.train.shuffle
-        )
+        batches = source.epoch(s.shuffle_rng, cfg.train.batch_size, cfg.train.shuffle, state.batch)
         if self.callbacks.on_epoch_start:
-            self.callbacks.on_epoch_start(epoch + 1, cfg.train.epochs, len(batches))
+            self.callbacks.on_epoch_start(
+                epoch + 1, cfg.train.epochs, source.n_batches(cfg.train.batch_size)
+            )
         started = time.perf_counter()
         s.model.train()
         total_loss = state.epoch_loss
         hits = state.epoch_hits
         clip = cfg.train.clip_grad_norm
         classification = self.task == "classification"
-        xb_buf = yb_buf = np.empty(0)
-        weights = train.weight
-        wb = None
         # The loop consumes each output before the next step, so it opts in to reused output
         # buffers (Module.reuse_outputs): no allocation per layer per step. run() opts out.
         s.model.reuse_outputs(True)
         members = s.model.members
         # Small per-batch products run faster on one BLAS thread (docs/performance.md).
-        with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size, self.core_lent):
-            for index in batches[state.batch :]:
-                # Gather into buffers allocated once per batch size (no per-step allocation).
-                if len(index) != len(xb_buf):
-                    xb_buf = np.empty((len(index), *train.X.shape[1:]), train.X.dtype)
-                    yb_buf = np.empty((len(index), *train_targets.shape[1:]), train_targets.dtype)
-                xb = np.take(train.X, index, axis=0, out=xb_buf)
-                yb = np.take(train_targets, index, axis=0, out=yb_buf)
-                if weights is not None:
-                    wb = weights[index]
-                batch_weight = len(index) if wb is None else float(wb.sum())
+        with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
+            for xb, yb, wb in batches:
+                batch_weight = len(yb) if wb is None else float(wb.sum())
+                state.epoch_rows += len(yb)
                 output = s.model.forward(xb)
                 if members > 1:  # an ensemble: one block of output rows per member
                     yb, wb = s.model.repeat(yb), None if wb is None else s.model.repeat(wb)
@@ -195,20 +162,16 @@ class Trainer:
                     self.callbacks.on_batch(loss)
                 state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits
                 self._after_step()
-        n = len(train.y) if weights is None else max(float(weights.sum()), 1e-300)
+        n = source.weight_total
         headline = HEADLINE[self.task]
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
         if classification:
             record[f"train_{headline}"] = hits / n
         else:
             # Loss-space targets, like the outputs: R² is the same in both spaces.
-            record[f"train_{headline}"] = evaluate_split(
-                s.model, s.loss, train.X, train_targets, "regression"
-            )[1]
-        if s.data.val is not None:
-            val_loss, val_metric = evaluate_split(
-                s.model, s.loss, s.data.val.X, self._targets("val"), self.task
-            )
+            record[f"train_{headline}"] = source.evaluate("train", s.model, s.loss, "regression")[1]
+        if source.has("val"):
+            val_loss, val_metric = source.evaluate("val", s.model, s.loss, self.task)
             record["val_loss"] = val_loss
             record[f"val_{headline}"] = val_metric
         record["layers"] = self.diagnostics.end_epoch()
@@ -250,6 +213,11 @@ class Trainer:
         from mlptrain.reporting.metrics import classification_metrics, regression_metrics
 
         s = self.setup
+        if s.data.stream is not None:
+            raise ConfigError(
+                f"cannot monitor {monitor!r} with data.stream: true; a streamed run monitors "
+                f"{', '.join(f'{p}_{m}' for p in ('train', 'val') for m in ('loss', HEADLINE[self.task]))}"
+            )
         split_name, metric = monitor.split("_", 1)
         split = s.data.val if split_name == "val" else s.data.train
         if split is None:
@@ -266,6 +234,7 @@ class Trainer:
         state.epoch += 1
         state.seconds += record["seconds"]
         state.batch, state.epoch_loss, state.epoch_hits = 0, 0.0, 0.0
+        state.epoch_rows = 0
         # Appended first, so a "best" checkpoint written below records this epoch's metrics.
         state.history.append(record)
         if s.stopper is not None:
@@ -287,6 +256,15 @@ class Trainer:
                 self.stopped_by = str(stop) or "stopped"
                 if not (state.epoch % cfg.checkpoint.every == 0 or last_epoch):
                     self.save("last")  # the run ends here: its last checkpoint is this epoch
+
+
+def batch_source(setup: Setup, targets: Callable[[str], np.ndarray]) -> BatchSource:
+    """The rows in memory, or the streamed table (``data.stream: true``)."""
+    plan = setup.data.stream
+    if plan is None:
+        return ArrayBatches(setup.data, targets)
+    capacity = setup.config.data.shuffle_buffer
+    return StreamBatches(plan, capacity, setup.dtype, setup.loss_targets)
 
 
 class StopTraining(Exception):  # noqa: N818  (a request, not an error)

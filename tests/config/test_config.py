@@ -291,8 +291,9 @@ def test_unknown_section_key_with_suggestion() -> None:
     assert one_problem(text) == (
         "cfg.yaml:3: data.test_sise: unknown key; did you mean 'test_size'? "
         "allowed keys: categorical, columns, dataset, decimal, delimiter, drop_missing_target, "
-        "encoding, group_column, header, missing, na_values, params, path, scale, split_column, "
-        "target, task, test_path, test_size, thousands, val_path, val_size"
+        "encoding, fit_sample, group_column, header, missing, na_values, params, path, scale, "
+        "shuffle_buffer, split_column, split_key, stream, target, task, test_path, test_size, "
+        "thousands, val_path, val_size"
     )
 
 

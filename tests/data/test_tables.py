@@ -91,12 +91,12 @@ def test_arrow_retypes_a_column_whose_words_start_after_the_first_block(tmp_path
     rows[2500][1] = "seven"  # a word far below the first block
     rows[2600][0] = "2.5"  # and a float in an integer column
     path = write_rows(tmp_path / "t.csv", rows)
-    original = tables._BLOCK_BYTES
-    tables._BLOCK_BYTES = 1024  # several blocks on a small file
+    original = tables.BLOCK_BYTES
+    tables.BLOCK_BYTES = 1024  # several blocks on a small file
     try:
         table = load_table(path, engine="pyarrow")
     finally:
-        tables._BLOCK_BYTES = original
+        tables.BLOCK_BYTES = original
     assert table.columns["b"].is_text and "seven" in table.columns["b"].levels
     assert not table.columns["a"].is_text and table.columns["a"].values[2599] == 2.5
     assert not table.columns["a"].integer

@@ -157,11 +157,11 @@ def test_the_monitor_never_sees_a_held_out_row(
     """Every array early stopping and the plateau schedule read during a fold's training is
     recorded; none holds a held-out row. The data are continuous, so rows are unique."""
     from mlptrain.search import cv
-    from mlptrain.training import trainer
+    from mlptrain.training import batches
 
     seen: list[np.ndarray] = []
     scored: list[np.ndarray] = []
-    real_evaluate = trainer.evaluate_split
+    real_evaluate = batches.evaluate_split
     real_scalar_metrics = cv.scalar_metrics
 
     def spy_evaluate(model, loss, x, y, task):  # type: ignore[no-untyped-def]
@@ -172,7 +172,7 @@ def test_the_monitor_never_sees_a_held_out_row(
         scored.append(split.X.copy())
         return real_scalar_metrics(setup, split)
 
-    monkeypatch.setattr(trainer, "evaluate_split", spy_evaluate)
+    monkeypatch.setattr(batches, "evaluate_split", spy_evaluate)
     monkeypatch.setattr(cv, "scalar_metrics", spy_scalar_metrics)
     overrides = [
         "data={dataset: regression, params: {n_samples: 90, n_features: 3}, val_size: 0.25}",

@@ -11,7 +11,7 @@ from mlptrain.data import Scaler
 from mlptrain.nn import BCEWithLogits, MSELoss, SoftmaxCrossEntropy
 from mlptrain.nn.gradcheck import check_loss
 from mlptrain.nn.losses import Loss
-from mlptrain.training.trainer import iterate_batches
+from mlptrain.training.batches import iterate_batches
 
 
 class Weighted(Loss):

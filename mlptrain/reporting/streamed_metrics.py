@@ -1,0 +1,159 @@
+"""The report's metrics accumulated batch by batch, for a split that is never held whole
+(``data.stream: true``).
+
+Every metric that is a function of sums over rows is exact: the confusion matrix gives
+accuracy, balanced accuracy, precision/recall/F1 (macro and weighted), MCC and the per-class
+table by scikit-learn's formulas; log loss and Brier are means of per-row terms; MSE, MAE and
+MAPE are means and R² merges per-batch means and squared deviations (Chan et al.). The ones
+that need every row at once (ROC AUC, average precision, the median absolute error) are
+reported as None, with a note that says why; tests check the rest against scikit-learn on the
+same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlptrain.reporting.metrics import MAPE_UNDEFINED, decide, probabilities
+
+NOT_STREAMED = (
+    "{names} need every row of the split at once and are not computed on a streamed table "
+    "(data.stream: true)"
+)
+
+
+@dataclass
+class ClassificationTally:
+    """Sums over the rows of one split for the classification metrics."""
+
+    n_classes: int
+    confusion: np.ndarray = field(init=False)
+    log_loss_sum: float = 0.0
+    brier_sum: float = 0.0
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        self.confusion = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+
+    def add(self, labels: np.ndarray, log_proba: np.ndarray, threshold: float | None) -> None:
+        proba = probabilities(log_proba)
+        predicted = decide(proba, threshold)
+        np.add.at(self.confusion, (labels, predicted), 1)
+        self.log_loss_sum += float(
+            -np.sum(log_proba[np.arange(len(labels)), labels], dtype=np.float64)
+        )
+        if self.n_classes == 2:
+            self.brier_sum += float(np.sum((proba[:, 1] - (labels == 1)) ** 2))
+        self.n += len(labels)
+
+    def metrics(self, class_names: list[str], threshold: float | None) -> dict[str, Any]:
+        c = self.confusion.astype(np.float64)
+        true, predicted, correct = c.sum(axis=1), c.sum(axis=0), np.diag(c)
+        n = max(self.n, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(predicted > 0, correct / predicted, 0.0)
+            recall = np.where(true > 0, correct / true, 0.0)
+            f1 = np.where(
+                precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0
+            )
+        # scikit-learn's multiclass MCC, from the confusion matrix
+        cov_tp = correct.sum() * n - true @ predicted
+        cov_pp, cov_tt = n * n - predicted @ predicted, n * n - true @ true
+        mcc = 0.0 if cov_pp * cov_tt == 0 else float(cov_tp / np.sqrt(cov_tt * cov_pp))
+        present = true > 0
+        result: dict[str, Any] = {
+            "accuracy": float(correct.sum() / n),
+            "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+            "log_loss": self.log_loss_sum / n,
+            "mcc": mcc,
+            "roc_auc": None,
+            "average_precision": None,
+        }
+        if self.n_classes == 2:
+            result["brier"] = self.brier_sum / n
+            result["positive_class"] = class_names[1]
+            result["threshold"] = 0.5 if threshold is None else float(threshold)
+        support = true
+        for average in ("macro", "weighted"):
+            weights = np.ones_like(support) if average == "macro" else support
+            total = weights.sum()
+            for key, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+                result[f"{key}_{average}"] = float(values @ weights / total) if total else 0.0
+        result["per_class"] = [
+            {"label": name, "precision": float(precision[i]), "recall": float(recall[i]),
+             "f1": float(f1[i]), "support": int(support[i])}
+            for i, name in enumerate(class_names)
+        ]  # fmt: skip
+        result["confusion_matrix"] = self.confusion.tolist()
+        result["labels"] = list(class_names)
+        result["notes"] = [NOT_STREAMED.format(names="roc_auc and average_precision")]
+        return result
+
+
+@dataclass
+class RegressionTally:
+    """Per-target sums over the rows of one split for the regression metrics."""
+
+    n: int = 0
+    mean: np.ndarray | None = None  # of the targets
+    m2: np.ndarray | None = None  # their summed squared deviations
+    squared_error: np.ndarray | None = None
+    absolute_error: np.ndarray | None = None
+    percentage_error: np.ndarray | None = None
+    lowest: float = np.inf
+    highest: float = -np.inf
+
+    def add(self, targets: np.ndarray, predictions: np.ndarray) -> None:
+        targets = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
+        predictions = np.asarray(predictions, dtype=np.float64).reshape(targets.shape)
+        if not len(targets):
+            return
+        error = targets - predictions
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.abs(error) / np.maximum(np.abs(targets), np.finfo(np.float64).eps)
+        sums = ((error**2).sum(axis=0), np.abs(error).sum(axis=0), ratio.sum(axis=0))
+        if self.mean is None:
+            self.squared_error, self.absolute_error, self.percentage_error = sums
+        else:
+            self.squared_error = self.squared_error + sums[0]  # type: ignore[operator]
+            self.absolute_error = self.absolute_error + sums[1]  # type: ignore[operator]
+            self.percentage_error = self.percentage_error + sums[2]  # type: ignore[operator]
+        self.lowest = min(self.lowest, float(targets.min()))
+        self.highest = max(self.highest, float(targets.max()))
+        n_b, mean_b = len(targets), targets.mean(axis=0)
+        m2_b = ((targets - mean_b) ** 2).sum(axis=0)
+        if self.mean is None or self.m2 is None:
+            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * n_b / n
+        self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / n
+        self.n = n
+
+    def metrics(self) -> dict[str, Any]:
+        n = max(self.n, 1)
+        assert self.squared_error is not None and self.m2 is not None
+        mse = self.squared_error / n
+        # a constant target: 1 when predicted exactly, else 0 (scikit-learn's force_finite)
+        safe = np.where(self.m2 > 0, self.m2, 1.0)
+        r2 = np.where(self.m2 > 0, 1 - self.squared_error / safe,
+                      np.where(self.squared_error == 0, 1.0, 0.0))  # fmt: skip
+        result: dict[str, Any] = {
+            "mse": float(mse.mean()),
+            "rmse": float(np.sqrt(mse.mean())),
+            "mae": float(np.mean(np.asarray(self.absolute_error) / n)),
+            "r2": float(r2.mean()),
+            "median_absolute_error": None,
+            "mape": None,
+        }
+        notes = [NOT_STREAMED.format(names="median_absolute_error")]
+        if self.lowest > 0 or self.highest < 0:
+            result["mape"] = float(np.mean(np.asarray(self.percentage_error) / n))
+        else:
+            notes.append(MAPE_UNDEFINED)
+        result["notes"] = notes
+        return result
