@@ -141,7 +141,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 def _skip_figures(mp: pytest.MonkeyPatch) -> None:
     mp.setattr("mlptrain.reporting.figures.make_figures", lambda report, out_dir, names=None: {})
-    mp.setattr("mlptrain.reporting.figures.worker.start_worker", lambda: None)
+    mp.setattr("mlptrain.reporting.figures.worker.start_worker", lambda idle=None: None)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from mlptrain.reporting.figures import make_figures, worker
 from tests.reporting.test_plots import classification_report
 
 NAMES = ["curves", "lr", "confusion", "diagnostics"]
+IDLE_CORES = worker.idle_cores  # the real one: the autouse fixture replaces it
 
 
 def _report() -> dict:
@@ -28,6 +29,7 @@ def _idle(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker starts whatever the load and size of the machine running the tests."""
     monkeypatch.setattr(worker, "_load", lambda: 0.0)
     monkeypatch.setattr(worker, "_cores", lambda: 2)
+    monkeypatch.setattr(worker, "idle_cores", lambda since: 1.0)
 
 
 def _no_drawing_here(*args: object, **kwargs: object) -> dict:
@@ -122,6 +124,41 @@ def test_worker_only_with_an_idle_core(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (started is not None) is starts
         if started is not None:
             started.close()
+
+
+def test_worker_only_when_the_first_epoch_left_a_core_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measured over the first epoch, not the load average, which still counts the fit
+    that ran just before this one."""
+    monkeypatch.setattr(worker, "_load", lambda: 5.0)  # ignored once idle is measured
+    for idle, starts in ((1.0, True), (0.5, True), (0.4, False), (0.0, False)):
+        started = worker.start_worker(idle)
+        assert (started is not None) is starts, idle
+        if started is not None:
+            started.close()
+
+
+def test_idle_cores_from_the_machines_busy_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    readings = iter([(10.0, 500.0), (12.0, 502.5)])  # 2.5 busy core-seconds in 2 s
+    monkeypatch.setattr(worker, "_machine_busy", lambda: next(readings))
+    since = worker._machine_busy()
+    assert IDLE_CORES(since) == pytest.approx(2 - 1.25)
+    monkeypatch.setattr(worker, "_machine_busy", lambda: None)  # no /proc/stat
+    assert IDLE_CORES(since) is None
+    assert IDLE_CORES(None) is None
+
+
+def test_machine_busy_reads_proc_stat() -> None:
+    import os
+
+    reading = worker._machine_busy()
+    if not os.path.exists("/proc/stat"):
+        assert reading is None
+        return
+    assert reading is not None
+    later = worker._machine_busy()
+    assert later is not None and later[0] >= reading[0] and later[1] >= reading[1] > 0
 
 
 def test_closing_an_unused_worker_ends_it() -> None:

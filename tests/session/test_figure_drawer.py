@@ -20,7 +20,7 @@ def test_weights_do_not_depend_on_the_figure_worker(
     started: list[object] = []
     real_start = worker.start_worker
 
-    def start() -> worker.Worker | None:
+    def start(idle: float | None = None) -> worker.Worker | None:
         started.append(real_start())
         return started[-1]  # type: ignore[return-value]
 

@@ -1,11 +1,12 @@
 """The figure worker: a process that imports matplotlib while the model trains, then draws.
 
 Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits run's figures
-~2 s on one core (docs/performance.md). ``FigureDrawer`` launches one worker process after a
-fit's first epoch, if a core is idle and the epochs left take long enough to hide its start-up;
+~1.3 s on one core (docs/performance.md). ``FigureDrawer`` launches one worker process after
+a fit's first epoch, if the machine left a core idle during that epoch (Linux's /proc/stat;
+elsewhere the load average) and the epochs left take long enough to hide its start-up;
 it imports matplotlib and draws a throw-away figure while training runs on the other core
 (a model small enough for its epochs to leave time for this trains on one BLAS thread:
-mlptrain.training.threads). When the report is ready, ``Workers.draw`` hands the worker the report;
+mlptrain.training.threads). When the report is ready, ``Worker.draw`` hands the worker the report;
 the worker forks (where the platform can) so that two warm processes draw half the figures
 each, in parallel, and writes the PNGs atomically, exactly as ``make_figures`` does in-process.
 
@@ -27,6 +28,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,10 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true"),
 )
 TIMEOUT = 300.0
-# Start the worker only when at least this much training is left to hide its start-up.
+# Start the worker only when at least this much training is left to hide its start-up, and
+# when the machine left at least this many cores idle during the first epoch.
 MIN_REMAINING = 0.5
+MIN_IDLE_CORES = 0.5
 
 
 class Worker:
@@ -125,6 +129,7 @@ class FigureDrawer:
         self.epochs = epochs
         self.worker: Worker | None = None
         self._decided = False
+        self._since = _machine_busy()
 
     def observe_epoch(self, record: dict[str, Any]) -> None:
         if self._decided:
@@ -133,7 +138,7 @@ class FigureDrawer:
         seconds = record.get("seconds")
         per_epoch = float(seconds) if isinstance(seconds, int | float) else 0.0
         if per_epoch * (self.epochs - int(record.get("epoch", self.epochs))) >= MIN_REMAINING:
-            self.worker = start_worker()
+            self.worker = start_worker(idle_cores(self._since))
 
     @property
     def has_worker(self) -> bool:
@@ -152,15 +157,18 @@ class FigureDrawer:
             self.worker.close()
 
 
-def start_worker() -> Worker | None:
-    """Launch the worker; None when no core is idle (one core, or a load average of
-    cores − 1 or more) or it cannot be started.
+def start_worker(idle: float | None = None) -> Worker | None:
+    """Launch the worker; None when no core is idle or it cannot be started. ``idle``: the
+    cores the machine left idle while the fit's first epoch ran (``idle_cores``), at least
+    half a core to start; without it (no /proc/stat), a load average below cores − 1.
 
     The worker pays off only by using an idle core: on a saturated machine its own
     interpreter, numpy and matplotlib imports are extra CPU time that the fit waits for, and
-    drawing in the fit's own process was measured faster (docs/performance.md)."""
+    drawing in the fit's own process was measured faster (docs/performance.md). The load
+    average is the weaker sign: it still counts the fit that ran just before this one, so
+    fits run back to back on 2 cores (a benchmark, a script) never started the worker."""
     cores = _cores()
-    if cores < 2 or _load() >= cores - 1:
+    if cores < 2 or (_load() >= cores - 1 if idle is None else idle < MIN_IDLE_CORES):
         return None
     import mlptrain
 
@@ -182,6 +190,28 @@ def start_worker() -> Worker | None:
     except OSError:
         return None
     return Worker(process)
+
+
+def _machine_busy() -> tuple[float, float] | None:
+    """(now, CPU seconds the machine's cores have been busy since boot) from Linux's
+    /proc/stat (user, nice, system, irq, softirq, steal); None without /proc/stat."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = stat.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    except (OSError, ValueError):
+        return None
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return time.monotonic(), busy
+
+
+def idle_cores(since: tuple[float, float] | None) -> float | None:
+    """Cores' worth of CPU the whole machine (this fit included) left idle since ``since``
+    (a ``_machine_busy`` reading); None when it cannot tell."""
+    now = _machine_busy()
+    if since is None or now is None or now[0] <= since[0]:
+        return None
+    return _cores() - (now[1] - since[1]) / (now[0] - since[0])
 
 
 def _cores() -> int:
