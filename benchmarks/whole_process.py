@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 from mlptrain.store.atomic import atomic_write_text  # noqa: E402
 
 IN_PROCESS = (
-    "import sys, mlptrain.reporting.figures.worker as w; w.start_worker = lambda: None; "
+    "import sys, mlptrain.reporting.figures.worker as w; w.start_worker = lambda idle=None: None; "
     "from mlptrain.cli import main; sys.argv = ['mlptrain', *sys.argv[1:]]; main()"
 )
 
