@@ -23,8 +23,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 # The tiers (README, "Development"): `pytest -m "not slow and not server"` is the fast tier.
 # Measured with `pytest --durations=0` (2026-12-04): these modules take 8 s or more each
-# (whole runs, sweeps, crash loops, exported scripts); the tests below take 3 s or more in
-# modules that are otherwise quick.
+# under load (whole runs, sweeps, crash loops, exported scripts, figures, scikit-learn's
+# estimator checks, the hostile-file fuzzing); the tests below take 3 s or more in modules
+# that are otherwise quick.
 SLOW_MODULES = {
     "tests/cli/test_cli_columns.py",
     "tests/cli/test_cli_fit.py",
@@ -35,6 +36,11 @@ SLOW_MODULES = {
     "tests/config/test_configs_shipped.py",
     "tests/reporting/test_compare.py",
     "tests/reporting/test_figure_workers.py",
+    "tests/reporting/test_plots.py",
+    "tests/reporting/test_ranking_figures.py",
+    "tests/data/test_data_fingerprint.py",
+    "tests/sklearn/test_sklearn_checks.py",
+    "tests/test_hostile.py",
     "tests/search/test_cv.py",
     "tests/search/test_sweep.py",
     "tests/search/test_sweep_optuna.py",
