@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.data.moments import TargetMoments
 from mlptrain.reporting.metrics import MAPE_UNDEFINED, decide, probabilities
 
 NOT_STREAMED = (
@@ -97,9 +98,8 @@ class ClassificationTally:
 class RegressionTally:
     """Per-target sums over the rows of one split for the regression metrics."""
 
-    n: int = 0
-    mean: np.ndarray | None = None  # of the targets
-    m2: np.ndarray | None = None  # their summed squared deviations
+    # the targets' count, mean and summed squared deviations (R²'s denominator)
+    moments: TargetMoments = field(default_factory=TargetMoments)
     squared_error: np.ndarray | None = None
     absolute_error: np.ndarray | None = None
     percentage_error: np.ndarray | None = None
@@ -115,7 +115,7 @@ class RegressionTally:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.abs(error) / np.maximum(np.abs(targets), np.finfo(np.float64).eps)
         sums = ((error**2).sum(axis=0), np.abs(error).sum(axis=0), ratio.sum(axis=0))
-        if self.mean is None:
+        if self.moments.mean is None:
             self.squared_error, self.absolute_error, self.percentage_error = sums
         else:
             self.squared_error = self.squared_error + sums[0]  # type: ignore[operator]
@@ -123,24 +123,15 @@ class RegressionTally:
             self.percentage_error = self.percentage_error + sums[2]  # type: ignore[operator]
         self.lowest = min(self.lowest, float(targets.min()))
         self.highest = max(self.highest, float(targets.max()))
-        n_b, mean_b = len(targets), targets.mean(axis=0)
-        m2_b = ((targets - mean_b) ** 2).sum(axis=0)
-        if self.mean is None or self.m2 is None:
-            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
-            return
-        n = self.n + n_b
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * n_b / n
-        self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / n
-        self.n = n
+        self.moments.add(targets)
 
     def metrics(self) -> dict[str, Any]:
-        n = max(self.n, 1)
-        assert self.squared_error is not None and self.m2 is not None
+        n, m2 = max(self.moments.n, 1), self.moments.m2
+        assert self.squared_error is not None and m2 is not None
         mse = self.squared_error / n
         # a constant target: 1 when predicted exactly, else 0 (scikit-learn's force_finite)
-        safe = np.where(self.m2 > 0, self.m2, 1.0)
-        r2 = np.where(self.m2 > 0, 1 - self.squared_error / safe,
+        safe = np.where(m2 > 0, m2, 1.0)
+        r2 = np.where(m2 > 0, 1 - self.squared_error / safe,
                       np.where(self.squared_error == 0, 1.0, 0.0))  # fmt: skip
         result: dict[str, Any] = {
             "mse": float(mse.mean()),
