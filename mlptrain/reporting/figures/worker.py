@@ -5,10 +5,10 @@ Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits r
 a fit's first epoch, if the machine left a core idle during that epoch (Linux's /proc/stat;
 elsewhere the load average) and the epochs left take long enough to hide its start-up;
 it imports matplotlib and draws a throw-away figure while training runs on the other core
-(a model small enough for its epochs to leave time for this trains on one BLAS thread:
-mlptrain.training.threads). When the report is ready, ``Worker.draw`` hands the worker the report;
-the worker forks (where the platform can) so that two warm processes draw half the figures
-each, in parallel, and writes the PNGs atomically, exactly as ``make_figures`` does in-process.
+(small models train on one BLAS thread: mlptrain.training.threads). When the report is
+ready, ``Worker.draw`` hands the worker the report; the worker forks (where the platform
+can) so that two warm processes draw half the figures each, in parallel, and writes the
+PNGs atomically, exactly as ``make_figures`` does in-process.
 
 Anything that goes wrong with the worker (it cannot start, dies, answers garbage, hangs past
 ``TIMEOUT``) falls back to drawing in this process, so a figure error still surfaces as the
