@@ -11,6 +11,7 @@ read, hashed and encoded the same in every pass.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,17 +38,27 @@ def _is_text(kind: Any) -> bool:
     return not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind))
 
 
-def _flat_memory_pool() -> None:
+@contextlib.contextmanager
+def _system_pool() -> Iterator[None]:
     """pyarrow's default pool (mimalloc) keeps the pages of the batches decoded and dropped, so
     a stream's resident memory grew with the rows read (1.18 GB at 5M rows against 0.97 GB at
-    1M, benchmarks/streaming.py); the system allocator hands them back (1.01 GB at 5M). A
-    stream therefore makes it pyarrow's default, unless ARROW_DEFAULT_MEMORY_POOL chose one."""
+    1M, benchmarks/streaming.py); the system allocator hands them back (1.01 GB at 5M). While
+    a stream is read, the system pool is pyarrow's default (unless ARROW_DEFAULT_MEMORY_POOL
+    chose one); the caller's pool comes back when the reading ends, so a library user's own
+    pyarrow work afterwards is not moved to another allocator."""
     import os
 
     import pyarrow as pa
 
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 @dataclass
@@ -72,7 +83,6 @@ class RecordStream:
             import pyarrow.dataset  # noqa: F401
         except ImportError:
             raise DataError(STREAM_EXTRA) from None
-        _flat_memory_pool()
         path = Path(data_cfg.path)
         stream = cls(path, list(data_cfg.na_values))
         if path.is_dir() or path.name.lower().endswith(".parquet"):
@@ -140,8 +150,9 @@ class RecordStream:
         for _attempt in range(2 * len(self.names) + 1):
             try:
                 reader = self._csv_reader()
-                for _batch in reader:
-                    pass
+                with _system_pool():
+                    for _batch in reader:
+                        pass
             except pa.ArrowInvalid as exc:
                 message = str(exc).splitlines()[0]
                 column = column_in_error(message, self.names)
@@ -166,17 +177,18 @@ class RecordStream:
         import pyarrow as pa
 
         try:
-            if self.delimiter is None:
-                # pyarrow's default read-ahead (16 batches of 4 files) would hold several files
-                # decoded at once: one batch ahead keeps the memory flat whatever the files
-                scan = parquet_dataset(self.path).to_batches(
-                    batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
-                )
-            else:
-                scan = self._csv_reader()
-            for batch in scan:
-                if batch.num_rows:
-                    yield plain_batch(batch, self.text_columns)
+            with _system_pool():
+                if self.delimiter is None:
+                    # pyarrow's default read-ahead (16 batches of 4 files) would hold several
+                    # files decoded at once: one batch ahead keeps the memory flat
+                    scan = parquet_dataset(self.path).to_batches(
+                        batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+                    )
+                else:
+                    scan = self._csv_reader()
+                for batch in scan:
+                    if batch.num_rows:
+                        yield plain_batch(batch, self.text_columns)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(
                 f"{self.path}: cannot read the table: {str(exc).splitlines()[0]}"

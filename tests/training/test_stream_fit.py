@@ -90,6 +90,37 @@ def test_streamed_fit_writes_a_run_with_report_and_metrics(reference: Path) -> N
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+def test_a_streamed_fit_leaves_pyarrows_default_pool_as_it_found_it(
+    config: Path, tmp_path: Path
+) -> None:
+    """The stream reads with the system allocator (memory flat over the rows) and gives the
+    caller's pool back when it ends."""
+    from mlptrain.data import record_stream
+
+    try:
+        callers = pa.mimalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no mimalloc pool to stand for the caller's")
+    original = pa.default_memory_pool()
+    seen: list[str] = []
+    real = record_stream.plain_batch
+
+    def watch(batch, text_columns):  # type: ignore[no-untyped-def]
+        seen.append(pa.default_memory_pool().backend_name)
+        return real(batch, text_columns)
+
+    pa.set_memory_pool(callers)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(record_stream, "plain_batch", watch)
+            mp.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+            fit(config, out=tmp_path / "run", overrides=["train.epochs=1"], figures=False)
+        assert seen and set(seen) == {"system"}
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+    finally:
+        pa.set_memory_pool(original)
+
+
 def test_evaluate_gives_the_reports_streamed_metrics(reference: Path) -> None:
     from mlptrain.api import evaluate
 
