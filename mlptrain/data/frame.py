@@ -214,16 +214,22 @@ def finish_table(
         elif column.is_text and name not in text_columns:
             note = _other_format_note(path, name, column, numbers)
             notes += [note] if note else []
-        if not column.is_text:
-            bad = np.isinf(column.values)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0]) + 1
-                raise DataError(
-                    f"{path}: column {name!r} has {int(bad.sum())} infinite value(s) (first at "
-                    f"data row {row}); fix or remove them"
-                )
+        refuse_infinity(path, column)
         out[name] = column
     return Table(out, n_rows, str(path), delimiter, notes)
+
+
+def refuse_infinity(source: Source | str, column: Column) -> None:
+    """A numeric column holding inf or -inf is refused, naming the first row (from 1)."""
+    if column.is_text:
+        return
+    bad = np.isinf(column.values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise DataError(
+            f"{source}: column {column.name!r} has {int(bad.sum())} infinite value(s) (first "
+            f"at data row {row}); fix or remove them"
+        )
 
 
 def table_from_mapping(
@@ -270,4 +276,6 @@ def table_from_mapping(
         codes = np.where(gaps, len(levels), codes).astype(np.int64)
         column = text_column(name, codes, levels, na)
         columns[name], _ = promote_numeric(column, name in text_columns)
+    for column in columns.values():  # as a file's numbers are checked (finish_table)
+        refuse_infinity(source, column)
     return Table(columns, n_rows or 0, source)
