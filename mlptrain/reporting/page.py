@@ -9,10 +9,11 @@ files (labels, layer names, error texts) and goes through ``e``.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlptrain.reporting.tables import format_number
 
@@ -55,8 +56,14 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A finite measurement: bool is an int subclass but never one, and None is how a report
+    stores a non-finite value."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
 
 
 def fmt(value: Any) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
+
+from mlptrain.reporting.page import is_number
 
 MAX_TICK_LABEL = 18
 
@@ -20,15 +21,6 @@ def short(text: object, limit: int = MAX_TICK_LABEL) -> str:
     """Long labels would squeeze the plot area to nothing; the HTML tables show them whole."""
     value = str(text)
     return plain(value if len(value) <= limit else value[: limit - 1] + "…")
-
-
-def is_number(value: object) -> TypeGuard[int | float]:
-    # bool is an int subclass but never a measurement; None is how non-finite values are stored.
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
 
 
 def series(history: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
