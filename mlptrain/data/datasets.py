@@ -308,7 +308,7 @@ def _read_table_data(data_cfg: DataConfig) -> RawData:
     )
 
 
-def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:  # noqa: C901  being reworked by the streaming change; split after it lands
+def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:
     """The dataset the config names, validated, with its task resolved.
 
     Generators get ``random_state=seed`` unless ``data.params`` sets it.
@@ -318,8 +318,33 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:  # noqa: C901  bein
     if info is None:
         raise _unknown_dataset(name)
     params = dict(data_cfg.params or {})
-    path = data_cfg.path
-    target = data_cfg.target
+    _check_source_options(data_cfg, name, info, params)
+    if info.kind == "bundled":
+        raw = _load_bundled(name)
+    elif info.kind == "generator":
+        raw = _load_generated(name, params, seed)
+    elif name in TABLE_DATASETS:
+        raw = _read_table_data(data_cfg)
+    else:
+        raw = _read_npz(data_cfg.path)  # type: ignore[arg-type]
+    if raw.table is None:
+        _validate_raw(raw)
+    where = f"the target of {raw.source}"
+    if data_cfg.task == "auto":
+        # built-in datasets know their task; inferring it could misfire on small generated sets
+        task = raw.task if info.kind != "file" else infer_task(raw.y, "auto", where=where)
+    else:
+        task = infer_task(raw.y, data_cfg.task, where=where)
+    raw.task = task
+    return raw
+
+
+def _check_source_options(
+    data_cfg: DataConfig, name: str, info: DatasetInfo, params: dict[str, Any]
+) -> None:
+    """data.params, data.path and data.target only where the dataset takes them; a file
+    dataset's path must exist."""
+    path, target = data_cfg.path, data_cfg.target
     if info.kind != "generator" and params:
         raise DataError(
             f"data.params: {name!r} takes no parameters (given: {', '.join(map(str, params))}); "
@@ -345,22 +370,3 @@ def load_raw(data_cfg: DataConfig, *, seed: int) -> RawData:  # noqa: C901  bein
                 f"{exc}; a data.path written in a config file is relative to that file's "
                 "folder, one given as an override to the current directory"
             ) from None
-
-    if info.kind == "bundled":
-        raw = _load_bundled(name)
-    elif info.kind == "generator":
-        raw = _load_generated(name, params, seed)
-    elif name in TABLE_DATASETS:
-        raw = _read_table_data(data_cfg)
-    else:
-        raw = _read_npz(path)  # type: ignore[arg-type]
-    if raw.table is None:
-        _validate_raw(raw)
-    where = f"the target of {raw.source}"
-    if data_cfg.task == "auto":
-        # built-in datasets know their task; inferring it could misfire on small generated sets
-        task = raw.task if info.kind != "file" else infer_task(raw.y, "auto", where=where)
-    else:
-        task = infer_task(raw.y, data_cfg.task, where=where)
-    raw.task = task
-    return raw
