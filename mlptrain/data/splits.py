@@ -81,7 +81,51 @@ def _sizes_ok(n: int, test_size: float, val_size: float, n_classes: int) -> bool
     )
 
 
-def split_indices(  # noqa: C901  being reworked by the streaming change; split after it lands
+def _check_classes(y: np.ndarray, test_size: float, val_size: float, where: str) -> int:
+    """The number of classes, after refusing one class only, or a class too small to put a
+    row in each stratified part."""
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        label = format_label(classes[0]) if len(classes) else "none"
+        raise DataError(
+            f"{where}: only one class ({label}) in the target; classification needs at "
+            "least 2 classes"
+        )
+    taken = [name for name, size in (("validation", val_size), ("test", test_size)) if size]
+    needed = 1 + len(taken)
+    parts = "/".join(["train", *taken])
+    if counts.min() < needed:
+        rare = int(np.argmin(counts))
+        raise DataError(
+            f"{where}: class {format_label(classes[rare])} has only {int(counts[rare])} "
+            f"sample(s); a stratified {parts} split needs at least {needed} per class; "
+            "add samples of that class or remove its rows"
+        )
+    return len(classes)
+
+
+def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int, where: str) -> None:
+    """Refuse a split that leaves a part empty (or, stratified, short of a row per class),
+    saying how many samples it would take."""
+    if _sizes_ok(n, test_size, val_size, n_classes):
+        return
+    n_min = n + 1
+    while not _sizes_ok(n_min, test_size, val_size, n_classes) and n_min < 10**8:
+        n_min += 1
+    n_train, n_val, n_test = _split_sizes(n, test_size, val_size)
+    per_part = (
+        f"; stratifying {n_classes} classes needs at least {n_classes} rows in each part"
+        if n_classes
+        else ""
+    )
+    raise DataError(
+        f"{where}: too few samples for the split: {n} samples with test_size={test_size} "
+        f"and val_size={val_size} give {n_train} train / {n_val} validation / {n_test} test "
+        f"rows{per_part}; need at least {n_min} samples, or change test_size/val_size"
+    )
+
+
+def split_indices(
     y: np.ndarray,
     *,
     task: str,
@@ -107,40 +151,8 @@ def split_indices(  # noqa: C901  being reworked by the streaming change; split 
     y = np.asarray(y)
     n = len(y)
     stratify = task == "classification"
-    classes, counts = np.unique(y, return_counts=True) if stratify else (np.array([]), None)
-    n_classes = len(classes)
-    if stratify and n_classes < 2:
-        label = format_label(classes[0]) if n_classes else "none"
-        raise DataError(
-            f"{where}: only one class ({label}) in the target; classification needs at "
-            "least 2 classes"
-        )
-    if stratify and counts is not None:
-        taken = [name for name, size in (("validation", val_size), ("test", test_size)) if size]
-        needed = 1 + len(taken)
-        parts = "/".join(["train", *taken])
-        if counts.min() < needed:
-            rare = int(np.argmin(counts))
-            raise DataError(
-                f"{where}: class {format_label(classes[rare])} has only {int(counts[rare])} "
-                f"sample(s); a stratified {parts} split needs at least {needed} per class; "
-                "add samples of that class or remove its rows"
-            )
-    if not _sizes_ok(n, test_size, val_size, n_classes):
-        n_min = n + 1
-        while not _sizes_ok(n_min, test_size, val_size, n_classes) and n_min < 10**8:
-            n_min += 1
-        n_train, n_val, n_test = _split_sizes(n, test_size, val_size)
-        per_part = (
-            f"; stratifying {n_classes} classes needs at least {n_classes} rows in each part"
-            if stratify
-            else ""
-        )
-        raise DataError(
-            f"{where}: too few samples for the split: {n} samples with test_size={test_size} "
-            f"and val_size={val_size} give {n_train} train / {n_val} validation / {n_test} test "
-            f"rows{per_part}; need at least {n_min} samples, or change test_size/val_size"
-        )
+    n_classes = _check_classes(y, test_size, val_size, where) if stratify else 0
+    _check_sizes(n, test_size, val_size, n_classes, where)
     indices = np.arange(n, dtype=np.int64)
     try:
         if test_size > 0:
