@@ -103,10 +103,9 @@ def _first_non_number(column: Column) -> str:
     return ""
 
 
-def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[ColumnInfo]:  # noqa: C901  being reworked by the streaming change; split after it lands
-    """One ColumnInfo per column of ``table`` (the target's kind is "target")."""
+def _check_listed(table: Table, target: str, listed: dict[str, str]) -> None:
+    """Every column data.columns lists exists, is not the target, and has a known kind."""
     where = table.source
-    kind: str | None  # listed, then inferred for a column not listed
     for name, kind in listed.items():
         if name not in table.columns:
             raise DataError(
@@ -123,6 +122,13 @@ def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[Colu
                 f"{where}: data.columns.{name}: {kind!r} is not allowed; allowed: "
                 + ", ".join(COLUMN_KINDS)
             )
+
+
+def type_columns(table: Table, target: str, listed: dict[str, str]) -> list[ColumnInfo]:
+    """One ColumnInfo per column of ``table`` (the target's kind is "target")."""
+    where = table.source
+    _check_listed(table, target, listed)
+    kind: str | None  # listed, then inferred for a column not listed
     infos: list[ColumnInfo] = []
     for name, column in table.columns.items():
         missing = int(column.missing.sum())
