@@ -50,17 +50,18 @@ def permutation_importance(
     # as scikit-learn: one seed drawn from the random state, reused for every column
     column_seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
     rows = []
+    shuffled = X.copy()  # one copy; each group's columns are put back after its shuffles
     for name, indices in groups:
         columns = np.asarray(indices, dtype=np.intp)
         shuffler = np.random.RandomState(column_seed)
         order = np.arange(len(X))
         drops = np.empty(repeats)
-        shuffled = X.copy()
         for repeat in range(repeats):
             shuffler.shuffle(order)
             # each shuffle applies to the last one's result, as scikit-learn's does
             shuffled[:, columns] = shuffled[order[:, None], columns]
             drops[repeat] = baseline - score_of(task, y, predict(shuffled))
+        shuffled[:, columns] = X[:, columns]
         rows.append(
             {
                 "column": name,

@@ -18,6 +18,7 @@ from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.environment import environment
+from mlptrain.reporting.importance import evenly_spaced
 from mlptrain.reporting.markdown import render_markdown
 from mlptrain.reporting.metrics import (
     HEADLINE,
@@ -201,9 +202,7 @@ def prediction_sample(model: Any, split: Split, classes: list[str] | None = None
     figures from report.json alone: (true, predicted) values of the first target, or with
     ``classes`` the class indices and probabilities (6 decimals) the ranking figures read."""
     model = _targets_model(model)
-    rows = np.arange(len(split.y))
-    if len(rows) > PREDICTION_SAMPLE:
-        rows = np.linspace(0, len(rows) - 1, PREDICTION_SAMPLE).round().astype(int)
+    rows = evenly_spaced(len(split.y), PREDICTION_SAMPLE)
     if classes is not None:
         proba = probabilities(model.predict_log_proba(split.X[rows]))
         return {

@@ -173,16 +173,16 @@ def test_drawer_starts_the_worker_only_for_long_enough_fits(tmp_path: Path) -> N
     short = worker.FigureDrawer(epochs=12)
     short.observe_epoch({"epoch": 1, "seconds": 0.01})  # 0.11 s left: not worth a process
     short.observe_epoch({"epoch": 2, "seconds": 5.0})  # decided after the first epoch only
-    assert short.worker is None and not short.has_worker
+    assert short.worker is None
     assert list(short.draw(_report(), tmp_path / "here")) == NAMES
 
     long = worker.FigureDrawer(epochs=12)
     long.observe_epoch({"epoch": 1, "seconds": 0.2})  # 2.2 s left
     try:
-        assert long.has_worker
+        assert long.worker is not None and long.worker.process is not None
         drawn = long.draw(_report(), tmp_path / "worker")
         assert list(drawn) == NAMES
-        assert not long.has_worker  # the worker ends with its answer
+        assert long.worker.process is None  # the worker ends with its answer
     finally:
         long.close()
 

@@ -140,11 +140,6 @@ class FigureDrawer:
         if per_epoch * (self.epochs - int(record.get("epoch", self.epochs))) >= MIN_REMAINING:
             self.worker = start_worker(idle_cores(self._since))
 
-    @property
-    def has_worker(self) -> bool:
-        """True while a worker process runs (and uses a core of its own)."""
-        return self.worker is not None and self.worker.process is not None
-
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         from mlptrain.reporting.figures import make_figures
 
