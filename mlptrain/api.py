@@ -29,6 +29,7 @@ from mlptrain.store.layout import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
     CONFIG_FILE,
+    FIGURE_DIR,
     LAST_CHECKPOINT,
     METRICS_FILE,
     REPORT_HTML,
@@ -230,8 +231,8 @@ def _remove_previous_run(run_dir: Path) -> None:
         TRACKING_STATE,
     ):
         (run_dir / stale).unlink(missing_ok=True)
-    if (run_dir / "figures").is_dir():
-        for figure in (run_dir / "figures").glob("*.png"):
+    if (run_dir / FIGURE_DIR).is_dir():
+        for figure in (run_dir / FIGURE_DIR).glob("*.png"):
             figure.unlink()
     if (run_dir / "tensorboard").is_dir():
         # The old run's curves would mix with the new one's at the same steps.

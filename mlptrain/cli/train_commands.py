@@ -87,6 +87,12 @@ def fit(
         ),
     ] = True,
     track: TrackOpt = None,
+    timings: Annotated[
+        bool,
+        typer.Option(
+            "--timings", help="Print where the wall time went, phase by phase, at the end."
+        ),
+    ] = False,
 ) -> None:
     """Train a model from a YAML config, or from a table with --target.
 
@@ -104,6 +110,11 @@ def fit(
     Ctrl-C (or SIGTERM) stops after the current step and saves; continue with
     mlptrain fit --resume RUN_DIR.
     """
+    from mlptrain import timings as phases
+
+    started = phases.process_age()
+    if started is not None:
+        phases.add("start-up", started)
     with user_errors():
         from mlptrain.config.presets import config_source
 
@@ -118,6 +129,8 @@ def fit(
             _fit_several(config or [], sources, set_ or [], out=out, **options)
         else:
             _fit_one(sources[0] if sources else None, set_ or [], out=out, **options)
+    if timings:
+        typer.echo("where the wall time went:\n" + phases.table())
 
 
 def _fit_one(

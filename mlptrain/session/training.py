@@ -17,6 +17,7 @@ from mlptrain.session.saver import Saver
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
 from mlptrain.store.layout import BEST_CHECKPOINT, CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE
 from mlptrain.store.lock import RunLock
+from mlptrain.timings import phase
 from mlptrain.training.arrays import plain, point_at_run_dir, run_data_path
 from mlptrain.training.observers import compose
 from mlptrain.training.setup import Setup
@@ -109,7 +110,8 @@ class _Tracked:
 
     def finish(self, status: str, report: dict[str, Any] | None) -> None:
         if self.session is not None:
-            self.session.close_run(status, report)
+            with phase("tracking"):
+                self.session.close_run(status, report)
 
 
 def _train_in(
@@ -134,7 +136,7 @@ def _train_in(
     tracking = tracked.session
     stop = StopOnSignals(trainer)
     try:
-        with stop:
+        with stop, phase("train"):
             trainer.run()
     except DivergenceError as exc:
         saver.flush()
@@ -165,14 +167,15 @@ def _train_in(
     except BaseException:
         tracked.finish("failed", None)
         raise
-    saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
-    saver._flush_metrics(trainer.state.history)
-    if setup.stopper is not None and saver.best_state is not None:
-        # Early stopping keeps the best weights: the model reported is the model in best.
-        setup.model.load_state_dict(saver.best_state)
-    else:
-        saver("best")
-    saver.flush()
+    with phase("checkpoints"):
+        saver.flush()  # a deferred saver writes metrics.jsonl (and its checkpoints) here
+        saver._flush_metrics(trainer.state.history)
+        if setup.stopper is not None and saver.best_state is not None:
+            # Early stopping keeps the best weights: the model reported is the model in best.
+            setup.model.load_state_dict(saver.best_state)
+        else:
+            saver("best")
+        saver.flush()
     # An observer may have ended the run early (a pruned sweep trial): that is its status.
     status = trainer.stopped_by or "completed"
     try:

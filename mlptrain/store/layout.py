@@ -7,6 +7,7 @@ METRICS_FILE = "metrics.jsonl"  # one JSON line per epoch
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+FIGURE_DIR = "figures"  # the report's PNGs
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.safetensors"  # what a resume needs
 BEST_CHECKPOINT = "best.safetensors"  # the model the report describes

@@ -19,6 +19,7 @@ from mlptrain.data.stream_prepared import prepare_stream
 from mlptrain.nn.build import build_model
 from mlptrain.nn.losses import LOSS_TYPES, Loss
 from mlptrain.nn.sequential import Head, Sequential
+from mlptrain.timings import phase
 from mlptrain.training.optim import Optimizer, make_optimizer
 from mlptrain.training.schedule import Schedule, make_schedule
 from mlptrain.training.stopping import EarlyStopping
@@ -109,10 +110,11 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
     ``Setup.config`` is ``cfg`` as the data's task settles it (``Config.for_task``).
     """
     dtype = np.dtype(DTYPES[cfg.train.dtype])
-    if data is None and cfg.data.stream:
-        data = prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
-    elif data is None:
-        data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+    with phase("data"):
+        if data is None and cfg.data.stream:
+            data = prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
+        elif data is None:
+            data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
     cfg = cfg.for_task(data.task)
     check_against_data(
         cfg,
