@@ -29,7 +29,8 @@ from mlptrain.reporting.metrics import (
     regression_metrics,
 )
 from mlptrain.store.atomic import atomic_write_text
-from mlptrain.store.layout import REPORT_JSON, REPORT_MD
+from mlptrain.store.layout import FIGURE_DIR, REPORT_JSON, REPORT_MD
+from mlptrain.timings import phase
 
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
@@ -260,22 +261,27 @@ def write_reports(
     new, never partial). JSON and Markdown come first: they must exist even if a figure fails.
     ``html=False`` (a sweep's trials) writes neither figures nor report.html; ``drawer`` (a
     fit's) may draw the figures in its worker process."""
-    atomic_write_text(run_dir / REPORT_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    atomic_write_text(run_dir / REPORT_MD, render_markdown(report))
+    with phase("report files"):
+        atomic_write_text(
+            run_dir / REPORT_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n"
+        )
+        atomic_write_text(run_dir / REPORT_MD, render_markdown(report))
     if not html:
         return
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 
-    if not figures:
-        drawn = {}
-    elif drawer is not None:
-        drawn = drawer.draw(report, run_dir / "figures")
-    else:
-        drawn = make_figures(report, run_dir / "figures")
-    if drawn:  # report.md was written first, so it exists even if a figure failed
-        atomic_write_text(run_dir / REPORT_MD, render_markdown(report, drawn))
-    write_html(run_dir, report, drawn)
+    with phase("figures"):
+        if not figures:
+            drawn = {}
+        elif drawer is not None:
+            drawn = drawer.draw(report, run_dir / FIGURE_DIR)
+        else:
+            drawn = make_figures(report, run_dir / FIGURE_DIR)
+    with phase("report files"):
+        if drawn:  # report.md was written first, so it exists even if a figure failed
+            atomic_write_text(run_dir / REPORT_MD, render_markdown(report, drawn))
+        write_html(run_dir, report, drawn)
 
 
 def headline(report: dict[str, Any], split: str = "test") -> tuple[str, float | None]:

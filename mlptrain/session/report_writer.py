@@ -24,6 +24,8 @@ from mlptrain.reporting.report import (
     write_reports,
 )
 from mlptrain.reporting.streamed_metrics import ClassificationTally
+from mlptrain.store.layout import FIGURE_DIR
+from mlptrain.timings import phase
 from mlptrain.training.batches import stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
@@ -68,21 +70,40 @@ def write_run_report(
     tracking: TrackingSession | None = None,
 ) -> dict[str, Any]:
     data = setup.data
-    metrics: dict[str, dict[str, Any]] = {}
-    if with_metrics and data.stream is not None:
-        metrics = streamed_metrics(setup)
-    elif with_metrics:
-        names = class_names(data)
-        for split_name in SPLITS:
-            split = getattr(data, split_name)
-            if split is not None:
-                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
+    if drawer is not None and figures and html:
+        # the figures of the history alone are drawn while the metrics are computed
+        drawer.draw_early(lambda: _report(setup, trainer, {}, status, error), run_dir / FIGURE_DIR)
+    with phase("metrics"):
+        metrics = _metrics(setup) if with_metrics else {}
+    report = _report(setup, trainer, metrics, status, error)
+    with phase("metrics"):
+        _add_predictions(report, setup, with_metrics)
+    if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
+        with phase("importance"):
+            report["importance"] = _importance(setup)
+    if tracking is not None:
+        # A tracker that failed while the run started is in the report it uploads.
+        with phase("tracking"):
+            tracking.drain()
+        report["tracking"] = tracking.entry()
+    write_reports(run_dir, report, figures=figures, html=html, drawer=drawer)
+    return report
+
+
+def _report(
+    setup: Setup,
+    trainer: Trainer,
+    metrics: dict[str, dict[str, Any]],
+    status: str,
+    error: str | None,
+) -> dict[str, Any]:
+    """The report's core: what was trained, how it went, and ``metrics``."""
     state = trainer.state
-    report = build_report(
+    return build_report(
         name=setup.config.name,
         config=config_to_dict(setup.config),
-        data=describe_data(data),
-        model_rows=model_summary(setup.model, data.n_features),
+        data=describe_data(setup.data),
+        model_rows=model_summary(setup.model, setup.data.n_features),
         history=state.history,
         metrics=metrics,
         status=status,
@@ -92,6 +113,24 @@ def write_run_report(
         error=error,
         version=__version__,
     )
+
+
+def _metrics(setup: Setup) -> dict[str, dict[str, Any]]:
+    """Each split's metrics, for the report."""
+    data = setup.data
+    if data.stream is not None:
+        return streamed_metrics(setup)
+    names = class_names(data)
+    return {
+        name: split_metrics(setup.trained, data.task, split, names)
+        for name in SPLITS
+        if (split := getattr(data, name)) is not None
+    }
+
+
+def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -> None:
+    """The baseline, prediction samples, worst rows and input-weight norms."""
+    data = setup.data
     scored = data.test if data.test is not None else data.val
     # a streamed run holds no split: the baseline, samples, worst rows and importance read
     # whole splits and are left out of its report (docs/data.md)
@@ -111,19 +150,16 @@ def write_run_report(
         report["worst"] = worst_rows(setup.trained, data.test, class_names(data))
     if data.table is not None:
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
-    if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
-        groups = (
-            data.table.raw_groups()
-            if data.table is not None
-            else [(name, [j]) for j, name in enumerate(data.feature_names)]
-        )
-        val = data.val
-        report["importance"] = importance_entry(
-            setup.trained.predict, val.X, val.y, groups, data.task, "val"
-        )
-    if tracking is not None:
-        # A tracker that failed while the run started is in the report it uploads.
-        tracking.drain()
-        report["tracking"] = tracking.entry()
-    write_reports(run_dir, report, figures=figures, html=html, drawer=drawer)
-    return report
+
+
+def _importance(setup: Setup) -> dict[str, Any]:
+    """Permutation importance of each raw input column on the validation split."""
+    data = setup.data
+    assert data.val is not None
+    groups = (
+        data.table.raw_groups()
+        if data.table is not None
+        else [(name, [j]) for j, name in enumerate(data.feature_names)]
+    )
+    val = data.val
+    return importance_entry(setup.trained.predict, val.X, val.y, groups, data.task, "val")

@@ -192,3 +192,94 @@ def test_every_figure_is_drawn_by_exactly_one_group() -> None:
 
     names = [name for group in worker.GROUPS for name in group]
     assert sorted(names) == sorted(FIGURES)
+
+
+def _early(report: dict) -> dict:
+    """What a fit sends when training ends: the final history, no metrics yet."""
+    return {**report, "metrics": {}}
+
+
+def test_early_figures_then_the_rest_give_the_in_process_pngs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history's figures drawn from the early report and the others from the final one
+    are, byte for byte, what make_figures draws from the final report in one go."""
+    report = _report()
+    expected = make_figures(report, tmp_path / "in_process")
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
+    started.draw_early(_early(report), tmp_path / "by_worker")
+    drawn = started.draw(report, tmp_path / "by_worker")
+    assert list(drawn) == list(expected) == NAMES
+    for name, path in drawn.items():
+        assert path.read_bytes() == expected[name].read_bytes(), name
+
+
+def test_after_early_the_fork_draws_the_history_and_its_share(tmp_path: Path) -> None:
+    import io
+    import json
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform")
+    report = _report()
+    early = {"early": True, "report": _early(report), "out_dir": str(tmp_path), "names": NAMES}
+    rest = {"report": report, "out_dir": str(tmp_path), "names": ["confusion"]}
+    jobs = io.BytesIO(json.dumps(rest).encode() + b"\n")
+    answer = worker._draw_after_early(early, jobs)
+    # the early report has no metrics: the confusion matrix can only come from the final job
+    assert sorted(answer["written"]) == sorted(NAMES)
+    assert all((tmp_path / f"{name}.png").is_file() for name in NAMES)
+
+
+def test_an_error_in_the_early_figures_is_the_answer(tmp_path: Path) -> None:
+    import io
+
+    blocker = tmp_path / "figures"
+    blocker.write_text("a file where the figure directory should be")
+    early = {"early": True, "report": _early(_report()), "out_dir": str(blocker),
+             "names": list(worker.EARLY)}  # fmt: skip
+    answer = worker._draw_after_early(early, io.BytesIO(b""))
+    assert "could not create the figure directory" in answer["error"]
+
+
+def test_sending_the_early_job_never_waits_for_the_worker(tmp_path: Path) -> None:
+    """A worker still importing matplotlib reads nothing: a job larger than the pipe's
+    buffer must not hold the fit up until it does."""
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    report = _report()
+    report["padding"] = "x" * 1_000_000  # far beyond a pipe's 64 KiB
+    started = time.monotonic()
+    slow = worker.Worker(stuck)
+    slow.draw_early(_early(report), tmp_path)
+    assert time.monotonic() - started < 5
+    slow.close()
+    assert stuck.returncode is not None
+
+
+def test_a_worker_dead_after_the_early_job_falls_back(tmp_path: Path) -> None:
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    started.draw_early(_early(_report()), tmp_path)
+    started.process.kill()
+    started.process.wait()
+    drawn = started.draw(_report(), tmp_path)
+    assert list(drawn) == NAMES
+    assert all(path.is_file() for path in drawn.values())
+
+
+def test_the_early_figures_read_only_the_history() -> None:
+    """Drawn before the metrics exist: each must come out the same from a report without
+    them (the byte comparison above holds them to it)."""
+    from mlptrain.reporting.figures import FIGURES
+
+    assert set(worker.EARLY) <= set(FIGURES)
+    assert set(worker.FORK_REST) <= set(FIGURES) - set(worker.EARLY)
+    report = _report()
+    for name in worker.EARLY:
+        assert (FIGURES[name](report) is None) == (FIGURES[name](_early(report)) is None)

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 import mlptrain
+from mlptrain.reporting import figures
 from mlptrain.reporting.figures import worker
+
+
+def _no_drawing_here(*args: object, **kwargs: object) -> dict:
+    raise AssertionError("drawn in the fit's process: the worker's answer was not used")
 
 
 def test_weights_do_not_depend_on_the_figure_worker(
@@ -29,7 +34,11 @@ def test_weights_do_not_depend_on_the_figure_worker(
     monkeypatch.setattr(worker, "_cores", lambda: 2)
     monkeypatch.setattr(worker, "MIN_REMAINING", 0.0)
     monkeypatch.setattr(worker, "start_worker", start)
+    # Every figure must come from the worker (early ones included), none drawn here.
+    monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
     drawn = mlptrain.fit(config, overrides=overrides, out=tmp_path / "drawn", figures=True)
     assert len(started) == 1 and started[0] is not None
-    assert (tmp_path / "drawn" / "figures" / "curves.png").is_file()
+    pngs = sorted(path.stem for path in (tmp_path / "drawn" / "figures").glob("*.png"))
+    assert set(worker.EARLY) <= set(pngs)
+    assert {"confusion", "roc", "pr", "importance"} <= set(pngs)
     np.testing.assert_array_equal(plain.model.flat_params, drawn.model.flat_params)

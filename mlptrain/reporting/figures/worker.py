@@ -5,10 +5,12 @@ Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits r
 a fit's first epoch, if the machine left a core idle during that epoch (Linux's /proc/stat;
 elsewhere the load average) and the epochs left take long enough to hide its start-up;
 it imports matplotlib and draws a throw-away figure while training runs on the other core
-(small models train on one BLAS thread: mlptrain.training.threads). When the report is
-ready, ``Worker.draw`` hands the worker the report; the worker forks (where the platform
-can) so that two warm processes draw half the figures each, in parallel, and writes the
-PNGs atomically, exactly as ``make_figures`` does in-process.
+(small models train on one BLAS thread: mlptrain.training.threads). When training ends,
+``draw_early`` hands the worker the figures that need only the training history (``EARLY``);
+the worker forks (where the platform can) and the fork draws them while the fit computes its
+metrics. When the report is ready, ``draw`` hands over the rest: the fork draws
+``FORK_REST`` of them after its early ones, the worker the others, in parallel. Each PNG is
+written atomically, exactly as ``make_figures`` does in-process.
 
 Anything that goes wrong with the worker (it cannot start, dies, answers garbage, hangs past
 ``TIMEOUT``) falls back to drawing in this process, so a figure error still surfaces as the
@@ -16,27 +18,33 @@ same ``RunError`` and a missing worker never loses a figure. The worker runs in 
 session, so a Ctrl-C meant for the fit does not hit it mid-import; ``close`` ends it, and a
 worker whose parent died sees its stdin close and exits.
 
-Protocol: the parent writes one JSON object ``{"report": ..., "out_dir": ..., "names": [...]}``
-to the worker's stdin and closes it; the worker prints one JSON object, ``{"written":
-{name: path}}`` or ``{"error": message}``, and exits.
+Protocol: the parent writes one or two lines to the worker's stdin, each a JSON object
+``{"report": ..., "out_dir": ..., "names": [...]}`` (the first with ``"early": true`` when
+there are two), and closes it; the worker prints one JSON object, ``{"written": {name:
+path}}`` for every figure of both jobs or ``{"error": message}``, and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-# Two groups of about equal drawing time, measured on a digits report in a warm process:
-# diagnostics, ROC and precision-recall ~0.7 s; curves, confusion, per-class scores and
-# calibration ~0.75 s. (A regression run draws curves and pred_vs_true | diagnostics,
-# residuals and importance.) The worker's fork draws the first group, the worker the second.
+# Figures drawn from the training history alone: sent to the worker as soon as training ends,
+# so they are drawn while the fit computes its metrics and importance. The worker's fork draws
+# them, then FORK_REST of the final report; the worker draws the rest once the report comes.
+# Drawing times in a warm process, digits: curves, lr and diagnostics ~0.55 s; ROC and
+# precision-recall ~0.27 s; confusion, per-class scores, calibration and importance ~0.6 s.
+EARLY: tuple[str, ...] = ("curves", "lr", "diagnostics")
+FORK_REST: tuple[str, ...] = ("roc", "pr", "residuals")
+# Without an early job (``draw`` alone) the fork draws this group and the worker the rest.
 GROUPS: tuple[tuple[str, ...], ...] = (
     ("diagnostics", "lr", "roc", "pr", "importance", "residuals"),
     ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true"),
@@ -53,6 +61,20 @@ class Worker:
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process: subprocess.Popen[bytes] | None = process
+        self._early: threading.Thread | None = None
+
+    def draw_early(self, report: dict[str, Any], out_dir: Path) -> None:
+        """Send the figures of ``EARLY`` (drawn from ``report``'s history) ahead of the rest.
+
+        Written from a thread: the worker may still be importing matplotlib, and a job
+        larger than the pipe's buffer would block the fit until it reads."""
+        process = self.process
+        if process is None or process.stdin is None or self._early is not None:
+            return
+        job = {"early": True, "report": report, "out_dir": str(out_dir), "names": list(EARLY)}
+        line = json.dumps(job, allow_nan=False).encode() + b"\n"
+        self._early = threading.Thread(target=_send, args=(process.stdin, line), daemon=True)
+        self._early.start()
 
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         """Figure name -> PNG path, in display order, as ``make_figures`` returns it."""
@@ -67,7 +89,10 @@ class Worker:
         watchdog = threading.Timer(TIMEOUT, process.kill)
         watchdog.start()
         try:
-            written = _ask(process, report, out_dir)
+            if self._early is not None:
+                self._early.join()
+            names = [name for name in FIGURES if self._early is None or name not in EARLY]
+            written = _ask(process, report, out_dir, names)
         except (OSError, ValueError):
             # No usable answer: draw here; a real drawing error is raised from make_figures.
             self.close()
@@ -95,14 +120,19 @@ class Worker:
         self.close()
 
 
-def _ask(
-    process: subprocess.Popen[bytes], report: dict[str, Any], out_dir: Path
-) -> dict[str, Path]:
-    from mlptrain.reporting.figures import FIGURES
+def _send(stream: IO[bytes], data: bytes) -> None:
+    """Write ``data`` to a worker's stdin; a dead worker is noticed by ``_ask`` later."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(data)
+        stream.flush()
 
+
+def _ask(
+    process: subprocess.Popen[bytes], report: dict[str, Any], out_dir: Path, names: list[str]
+) -> dict[str, Path]:
     assert process.stdin is not None and process.stdout is not None
-    message = {"report": report, "out_dir": str(out_dir), "names": list(FIGURES)}
-    process.stdin.write(json.dumps(message, allow_nan=False).encode())
+    message = {"report": report, "out_dir": str(out_dir), "names": names}
+    process.stdin.write(json.dumps(message, allow_nan=False).encode() + b"\n")
     process.stdin.close()
     # Not ``communicate``: stdin is closed already, and ``communicate`` raises on that
     # (ValueError: flush of closed file), which once sent every fit to the in-process
@@ -139,6 +169,12 @@ class FigureDrawer:
         per_epoch = float(seconds) if isinstance(seconds, int | float) else 0.0
         if per_epoch * (self.epochs - int(record.get("epoch", self.epochs))) >= MIN_REMAINING:
             self.worker = start_worker(idle_cores(self._since))
+
+    def draw_early(self, report: Callable[[], dict[str, Any]], out_dir: Path) -> None:
+        """Hand the worker, if there is one, the figures of ``EARLY``: ``report()`` builds a
+        report whose training history is final (its metrics need not be)."""
+        if self.worker is not None:
+            self.worker.draw_early(report(), out_dir)
 
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         from mlptrain.reporting.figures import make_figures
@@ -267,21 +303,88 @@ def _draw_in_two(report: dict[str, Any], out_dir: Path, names: list[str]) -> dic
         raw = pipe.read()
     os.waitpid(child, 0)
     theirs = json.loads(raw.decode() or "null")
-    if not isinstance(theirs, dict) or "written" not in theirs:
-        return theirs if isinstance(theirs, dict) else {"error": "the figure fork died"}
-    if "written" not in mine:
-        return mine
-    return {"written": {**theirs["written"], **mine["written"]}}
+    if not isinstance(theirs, dict):
+        return {"error": "the figure fork died"}
+    return _merge(theirs, mine)
+
+
+def _draw_after_early(early: dict[str, Any], jobs: IO[bytes]) -> dict[str, Any]:
+    """Draw ``early``'s figures in a fork at once; when the final job arrives on ``jobs``,
+    the fork goes on with its ``FORK_REST`` and this process draws the others, in parallel.
+    Without ``os.fork`` (Windows), all here, one after the other."""
+    out_dir = Path(early["out_dir"])
+    if not hasattr(os, "fork"):
+        answer = _draw(early["report"], out_dir, early["names"])
+        raw = jobs.readline()
+        if not raw or "written" not in answer:
+            return answer
+        job = json.loads(raw)
+        return _merge(answer, _draw(job["report"], Path(job["out_dir"]), job["names"]))
+    answer_read, answer_write = os.pipe()
+    job_read, job_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the fork: the early figures, then its share of the final job
+        os.close(answer_read)
+        os.close(job_write)
+        try:
+            answer = _draw(early["report"], out_dir, early["names"])
+            with os.fdopen(job_read, "rb") as pipe:
+                raw = pipe.read()
+            if raw and "written" in answer:
+                job = json.loads(raw)
+                theirs = [name for name in job["names"] if name in FORK_REST]
+                answer = _merge(answer, _draw(job["report"], Path(job["out_dir"]), theirs))
+            with os.fdopen(answer_write, "wb") as pipe:
+                pipe.write(json.dumps(answer).encode())
+        finally:
+            os._exit(0)  # no atexit handlers, no flush of the parent's stdout buffer
+    os.close(answer_write)
+    os.close(job_read)
+    raw = jobs.readline()
+    # The fork reads the job only when its early figures are done: hand it over from a
+    # thread, so that a job larger than the pipe's buffer does not wait for that here.
+    forward = threading.Thread(target=_send_and_close, args=(job_write, raw))
+    forward.start()
+    mine: dict[str, Any] = {"written": {}}
+    if raw:
+        job = json.loads(raw)
+        names = [name for name in job["names"] if name not in FORK_REST]
+        mine = _draw(job["report"], Path(job["out_dir"]), names)
+    forward.join()
+    with os.fdopen(answer_read, "rb") as pipe:
+        theirs_raw = pipe.read()
+    os.waitpid(child, 0)
+    theirs = json.loads(theirs_raw.decode() or "null")
+    if not isinstance(theirs, dict):
+        return {"error": "the figure fork died"}
+    return _merge(theirs, mine)
+
+
+def _send_and_close(fd: int, data: bytes) -> None:
+    with contextlib.suppress(OSError), os.fdopen(fd, "wb") as pipe:  # a dead fork: no answer
+        pipe.write(data)
+
+
+def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two answers as one: the first error, else every figure written."""
+    for answer in (first, second):
+        if "written" not in answer:
+            return answer
+    return {"written": {**first["written"], **second["written"]}}
 
 
 def main() -> int:
     _warm_up()
-    raw = sys.stdin.buffer.read()
-    if not raw:  # the parent closed without a job (the fit failed or was stopped)
+    jobs = sys.stdin.buffer
+    first = jobs.readline()
+    if not first:  # the parent closed without a job (the fit failed or was stopped)
         return 0
     try:
-        job = json.loads(raw)
-        answer = _draw_in_two(job["report"], Path(job["out_dir"]), list(job["names"]))
+        job = json.loads(first)
+        if job.get("early"):
+            answer = _draw_after_early(job, jobs)
+        else:
+            answer = _draw_in_two(job["report"], Path(job["out_dir"]), list(job["names"]))
     except Exception as exc:  # a malformed job: reported to the parent, which draws itself
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(answer))
