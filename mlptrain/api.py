@@ -40,6 +40,7 @@ from mlptrain.store.layout import (
 from mlptrain.store.lock import RunLock
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import with_trackers
+from mlptrain.tracking.select import prestart as prestart_trackers
 from mlptrain.training.arrays import point_at_run_dir, run_data_path, setup_for_arrays
 from mlptrain.training.run_state import setup_from_checkpoint
 from mlptrain.training.setup import Setup, build, output_units
@@ -126,7 +127,10 @@ def fit(
     if with_arrays:
         setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
     else:
-        setup = build(resolve_config(config, overrides), data=prepared)
+        resolved = resolve_config(config, overrides)
+        off = bool(tracking_parent and tracking_parent.get("mlflow_off"))
+        prestart_trackers(resolved, track, parent_off=off)
+        setup = build(resolved, data=prepared)
     if callbacks is not None and callbacks.on_data is not None:
         callbacks.on_data(setup.data)
     resolved = _settle_config(setup, track=track, init_from=init_from, on_warning=on_warning)

@@ -67,9 +67,20 @@ def test_process_age_agrees_with_ps() -> None:
 
 def test_fit_timings_prints_the_phases_of_the_run(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mlptrain", "fit", ROOT / "configs" / "iris.yaml",
-         "--set", "train.epochs=2", "--out", tmp_path / "run", "--no-figures", "--quiet",
-         "--timings"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlptrain",
+            "fit",
+            ROOT / "configs" / "iris.yaml",
+            "--set",
+            "train.epochs=2",
+            "--out",
+            tmp_path / "run",
+            "--no-figures",
+            "--quiet",
+            "--timings",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,6 +4,7 @@
 |---|---|
 | ``session`` | the trackers of one run: epoch and final events, ``tracking.json``, report entry |
 | ``dispatch`` | one background thread and bounded queue per tracker; failures switch it off |
+| ``remote`` | MLflow's tracker run in a child process, so none of its Python runs beside training |
 | ``mlflow_tracker`` | MLflow through ``MlflowClient``: params, metrics, tags, artifacts, resume |
 | ``tensorboard_tracker`` | TensorBoard event files through TensorBoard's own writer |
 | ``select`` | ``--track NAME`` on top of the config, and the check that the package is there |

@@ -21,13 +21,29 @@ CLOSE_SECONDS = 60.0  # how long the end of a run waits for a tracker to deliver
 _STOP = object()
 
 
+class RemoteError(Exception):
+    """An error a tracker raised in its own process (mlptrain.tracking.remote); ``str`` is
+    its one line already."""
+
+
 def one_line(exc: BaseException) -> str:
-    """An exception as one short line: its type and the first line of its message."""
+    """An exception as one short line: its type and the first line of its message (a
+    tracker's process sends its error as that line already)."""
+    if isinstance(exc, RemoteError):
+        return str(exc)
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
     if len(message) > 300:
         message = message[:297] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _close(sink: Any) -> None:
+    """End a tracker that holds a process (``RemoteTracker``); others have nothing to end."""
+    close = getattr(sink, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
 
 
 class Dispatcher:
@@ -99,6 +115,7 @@ class Dispatcher:
             method, args = self._queue.get()
             try:
                 if method is _STOP:
+                    _close(self.sink)
                     return
                 if self.error is None:
                     getattr(self.sink, method)(*args)

@@ -31,3 +31,13 @@ def with_trackers(cfg: Config, names: Sequence[str]) -> Config:
                 f'mlptrain[{name}] (pip install "mlptrain[{name}]") or turn track.{name} off'
             )
     return cfg
+
+
+def prestart(cfg: Config, names: Sequence[str], parent_off: bool = False) -> None:
+    """Start MLflow's tracker process ahead when the run will track with it (its imports then
+    overlap the preparation of the data): see mlptrain.tracking.remote."""
+    if parent_off or ("mlflow" not in names and cfg.track.mlflow is None):
+        return
+    from mlptrain.tracking.remote import prestart as start_ahead
+
+    start_ahead()

@@ -221,7 +221,8 @@ def open_tracking(
     MLflow run, ``mlflow_off`` switches MLflow off (the parent could not be created), ``name``
     names the child run and its TensorBoard subdirectory.
     """
-    from mlptrain.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from mlptrain.tracking.mlflow_tracker import resolve_tracking_uri
+    from mlptrain.tracking.remote import RemoteTracker
     from mlptrain.tracking.tensorboard_tracker import TensorboardTracker
 
     cfg = setup.config
@@ -245,23 +246,24 @@ def open_tracking(
         fingerprint = getattr(setup.data, "fingerprint", None)
         if fingerprint:
             params.update(flatten(fingerprint, "data_fingerprint."))
-        tracker = MlflowTracker(
-            tracking_uri=known.get("tracking_uri")
+        options = {
+            "tracking_uri": known.get("tracking_uri")
             or resolve_tracking_uri(track.mlflow.tracking_uri),
-            experiment=track.mlflow.experiment or cfg.name,
-            run_name=parent.get("name") or track.mlflow.run_name or run_dir.name,
-            params=params,
-            tags={
+            "experiment": track.mlflow.experiment or cfg.name,
+            "run_name": parent.get("name") or track.mlflow.run_name or run_dir.name,
+            "params": params,
+            "tags": {
                 "mlptrain_version": __version__,
                 "dataset": cfg.data.dataset,
                 "task": setup.data.task,
                 "status": "running",
                 "run_dir": str(run_dir.resolve()),
             },
-            run_id=known.get("run_id"),
-            parent_run_id=parent.get("mlflow_run_id"),
-            on_run=lambda facts: session.remember("mlflow", facts),
-        )
+            "run_id": known.get("run_id"),
+            "parent_run_id": parent.get("mlflow_run_id"),
+        }
+        # In its own process: MLflow's Python never competes with training for the GIL.
+        tracker = RemoteTracker(options, on_run=lambda facts: session.remember("mlflow", facts))
         session.dispatchers["mlflow"] = Dispatcher("mlflow", tracker, warn)
     if track.tensorboard is not None:
         log_dir = tensorboard_dir(track.tensorboard.log_dir, run_dir, parent.get("name"))
@@ -271,16 +273,17 @@ def open_tracking(
         )
         session.dispatchers["tensorboard"] = Dispatcher("tensorboard", board, warn)
     for name, dispatcher in session.dispatchers.items():
-        _preload(name)
+        if name in CLIENT_MODULES:
+            _preload(name)
         dispatcher.send("start")
     return session
 
 
-# The client modules each tracker's thread uses. Imported here, before training starts: an
+# The client modules a tracker's thread uses. Imported here, before training starts: an
 # import is seconds of Python holding the GIL, which would slow the training thread if it ran
-# beside it; everything that talks to a store or a server stays in the tracker's thread.
+# beside it; everything that writes stays in the tracker's thread. (MLflow runs in a process
+# of its own: mlptrain.tracking.remote.)
 CLIENT_MODULES = {
-    "mlflow": ("mlflow.tracking", "mlflow.entities"),
     "tensorboard": (
         "tensorboard.summary.writer.event_file_writer",
         "tensorboard.compat.proto.event_pb2",

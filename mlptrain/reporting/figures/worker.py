@@ -201,23 +201,10 @@ def start_worker(idle: float | None = None) -> Worker | None:
     cores = _cores()
     if cores < 2 or (_load() >= cores - 1 if idle is None else idle < MIN_IDLE_CORES):
         return None
-    import mlptrain
+    from mlptrain.children import start_module
 
-    # The worker must import this very mlptrain, wherever it was imported from.
-    package_root = str(Path(mlptrain.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    # Drawing does no large matrix products: OpenBLAS threads would only spin.
-    env["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlptrain.reporting.figures.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        process = start_module("mlptrain.reporting.figures.worker")
     except OSError:
         return None
     return Worker(process)

@@ -1,0 +1,33 @@
+"""Helper processes of a run (the figure worker, the MLflow tracker): started one way.
+
+Each runs ``python -m <module>`` of this very mlptrain (wherever it was imported from), in its
+own session, so a Ctrl-C meant for the fit does not hit it mid-import, talking JSON over its
+stdin and stdout. OpenBLAS gets one thread: a helper does no large matrix products, and idle
+BLAS threads would only spin beside the training's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def start_module(module: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m module`` with pipes on stdin and stdout; stderr is discarded (its
+    answers carry its errors). Raises OSError when it cannot be started."""
+    import mlptrain
+
+    package_root = str(Path(mlptrain.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-m", module],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )

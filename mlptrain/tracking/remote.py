@@ -1,0 +1,200 @@
+"""MLflow in a process of its own, so that none of its Python runs beside the training's.
+
+Importing MLflow and opening a SQLite store (SQLAlchemy, Alembic's migrations) is ~2 s of
+Python. In a thread of the fit's process it held the GIL against the training loop: a digits
+fit with ``--track mlflow`` trained about twice as long (docs/tracking.md). ``RemoteTracker``
+stands where the ``MlflowTracker`` stood, behind the same ``Dispatcher``: each call goes over
+a pipe to a child process (``python -m mlptrain.tracking.remote``) that runs the real tracker,
+and waits there, in the dispatcher's thread, for the answer. An error in the child comes back
+as that answer and is raised here with the child's one line, so a failing tracker is switched
+off with the same warning as before; a child that dies is one more such error.
+
+Protocol: one JSON line per call, ``{"method": name, "args": [...]}``; the first is ``start``
+with the tracker's options. The child answers each with ``{"ok": result}`` or ``{"error":
+line}``, and exits when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlptrain.tracking.dispatch import RemoteError, one_line
+
+END_SECONDS = 10.0  # how long ``close`` waits for the child to exit before killing it
+MODULE = "mlptrain.tracking.remote"
+# Started ahead by ``prestart``: a fit that will track with MLflow starts its tracker's
+# process before it prepares its data, so that MLflow's imports happen meanwhile.
+_spare: list[subprocess.Popen[bytes]] = []
+
+
+def prestart() -> None:
+    """Start the next tracker's process now (a no-op when one is waiting already)."""
+    from mlptrain.children import start_module
+
+    if _spare and _spare[0].poll() is None:
+        return
+    try:
+        process = start_module(MODULE)
+    except OSError:
+        return  # RemoteTracker.start tries again, and fails the tracker with its one line
+    if not _spare:
+        atexit.register(_end_spare)
+    _spare[:] = [process]
+
+
+def _take() -> subprocess.Popen[bytes]:
+    from mlptrain.children import start_module
+
+    while _spare:
+        process = _spare.pop()
+        if process.poll() is None:
+            return process
+    return start_module(MODULE)
+
+
+def _end_spare() -> None:
+    """At exit: a tracker process started ahead and never used ends with this one."""
+    for process in _spare:
+        _end(process)
+    _spare.clear()
+
+
+def _exit_code(process: subprocess.Popen[bytes]) -> int:
+    """The code of a process that closed its pipes (killed if it lingers)."""
+    try:
+        return process.wait(END_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Close its stdin, so it exits; kill it if it does not within ``END_SECONDS``."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(END_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+class RemoteTracker:
+    """An ``MlflowTracker`` (built from ``options``) run in a child process."""
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        on_run: Callable[[dict[str, str | None]], object] | None = None,
+    ) -> None:
+        self.options = dict(options)
+        self.on_run = on_run
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = _take()
+        facts = self._call("start", self.options)
+        if self.on_run is not None:
+            self.on_run(facts)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self._call("log_epoch", epoch, dict(metrics))
+
+    def log_histograms(self, epoch: int, arrays: Mapping[str, Any]) -> None:
+        """Histograms are TensorBoard's; MLflow keeps the per-layer norms of each epoch."""
+
+    def finish(
+        self,
+        status: str,
+        final_metrics: Mapping[str, float],
+        step: int,
+        artifacts: Sequence[tuple[Path, str | None]],
+    ) -> None:
+        # absolute: the child's working directory is the one it was started in
+        files = [(str(Path(path).resolve()), folder) for path, folder in artifacts]
+        self._call("finish", status, dict(final_metrics), step, files)
+
+    def close(self) -> None:
+        """End the child: its stdin closes and it exits; one that does not is killed."""
+        process, self.process = self.process, None
+        if process is not None:
+            _end(process)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        process = self.process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise RemoteError("the tracker's process is not running")
+        try:
+            process.stdin.write(json.dumps({"method": method, "args": args}).encode() + b"\n")
+            process.stdin.flush()
+            line = process.stdout.readline()
+        except (OSError, ValueError):
+            line = b""
+        if not line:  # a broken pipe or no answer: it died
+            raise RemoteError(f"the tracker's process ended (exit code {_exit_code(process)})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RemoteError(answer["error"])
+        return answer.get("ok")
+
+
+class _Child:
+    """The child's side: the real tracker, and what ``start`` learned about its run."""
+
+    def __init__(self) -> None:
+        self.tracker: Any = None
+        self.facts: dict[str, Any] | None = None
+
+    def call(self, method: str, args: list[Any]) -> Any:
+        if method == "start":
+            from mlptrain.tracking.mlflow_tracker import MlflowTracker
+
+            self.tracker = MlflowTracker(**args[0], on_run=self._remember)
+            self.tracker.start()
+            return self.facts
+        if method == "finish":
+            status, final, step, files = args
+            return self.tracker.finish(
+                status, final, step, [(Path(path), folder) for path, folder in files]
+            )
+        if method == "log_epoch":
+            return self.tracker.log_epoch(*args)
+        raise ValueError(f"unknown tracker call {method!r}")
+
+    def _remember(self, facts: dict[str, Any]) -> None:
+        self.facts = facts
+
+
+def _warm_up() -> None:
+    """Import MLflow's client before the first call (a failure is met again by ``start``)."""
+    try:
+        import mlflow.entities  # noqa: F401
+        import mlflow.tracking  # noqa: F401
+    except Exception:
+        return
+
+
+def main() -> int:
+    _warm_up()
+    child = _Child()
+    for line in sys.stdin.buffer:
+        try:
+            request = json.loads(line)
+            answer = {"ok": child.call(request["method"], request["args"])}
+        except Exception as exc:  # sent back: the parent switches the tracker off with it
+            answer = {"error": one_line(exc)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

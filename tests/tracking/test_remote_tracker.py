@@ -1,0 +1,121 @@
+"""MLflow's tracker in its own process: the fit's process never imports MLflow, a process
+started ahead is the one used, and a tracker process that dies switches tracking off."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlptrain.tracking import remote
+from mlptrain.tracking.dispatch import Dispatcher, RemoteError
+
+pytest.importorskip("mlflow")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def _options(tmp_path: Path) -> dict:
+    return {
+        "tracking_uri": f"sqlite:///{tmp_path / 'store.db'}",
+        "experiment": "remote",
+        "run_name": "r",
+        "params": {"train.lr": "0.01"},
+        "tags": {"status": "running"},
+        "run_id": None,
+        "parent_run_id": None,
+    }
+
+
+def test_a_tracked_fit_never_imports_mlflow_in_its_own_process(tmp_path: Path) -> None:
+    script = (
+        "import sys, json\n"
+        "from mlptrain.api import fit\n"
+        f"run = fit({str(ROOT / 'configs' / 'iris.yaml')!r}, overrides=['train.epochs=3',"
+        f" 'track.mlflow.tracking_uri=sqlite:///{tmp_path / 'store.db'}'],"
+        f" out={str(tmp_path / 'run')!r}, figures=False)\n"
+        "print(json.dumps({'mlflow': 'mlflow' in sys.modules,"
+        " 'entry': run.report['tracking']['mlflow']}))\n"
+    )
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["mlflow"] is False
+    assert answer["entry"]["status"] == "ok" and answer["entry"]["run_id"]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'store.db'}")
+    run = client.get_run(answer["entry"]["run_id"])
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    assert "report.json" in {f.path for f in client.list_artifacts(run.info.run_id)}
+
+
+def test_the_process_started_ahead_is_the_one_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote.prestart()
+    assert len(remote._spare) == 1
+    ahead = remote._spare[0]
+    started: list[str] = []
+    real = remote._take
+
+    def take() -> subprocess.Popen[bytes]:
+        process = real()
+        started.append("ahead" if process is ahead else "new")
+        return process
+
+    monkeypatch.setattr(remote, "_take", take)
+    facts: list[dict] = []
+    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
+    tracker.start()
+    try:
+        assert started == ["ahead"] and remote._spare == []
+        assert facts and facts[0]["run_id"]
+        tracker.log_epoch(1, {"train_loss": 0.5})
+    finally:
+        tracker.close()
+    assert ahead.returncode == 0  # closing its stdin ended it
+
+
+def test_an_error_in_the_tracker_process_is_its_one_line(tmp_path: Path) -> None:
+    tracker = remote.RemoteTracker(_options(tmp_path))
+    tracker.start()
+    try:
+        with pytest.raises(RemoteError) as raised:
+            tracker._call("log_histogram", 1)
+        assert str(raised.value) == "ValueError: unknown tracker call 'log_histogram'"
+    finally:
+        tracker.close()
+
+
+def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(tmp_path: Path) -> None:
+    tracker = remote.RemoteTracker(_options(tmp_path))
+    warnings: list[str] = []
+    dispatcher = Dispatcher("mlflow", tracker, warnings.append)
+    dispatcher.send("start")
+    assert dispatcher.drain(120)
+    assert tracker.process is not None
+    tracker.process.kill()
+    tracker.process.wait()
+    dispatcher.send("log_epoch", 1, {"train_loss": 0.5})
+    dispatcher.send("log_epoch", 2, {"train_loss": 0.4})
+    dispatcher.close()
+    assert warnings == [
+        "mlflow tracking stopped (the tracker's process ended (exit code -9)); "
+        "the run goes on without it"
+    ]
+    assert tracker.process is None  # the dispatcher's end closed it
