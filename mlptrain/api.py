@@ -10,6 +10,7 @@ The CLI commands are thin wrappers around these; notebooks call them directly::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,23 @@ from mlptrain.training.run_state import setup_from_checkpoint
 from mlptrain.training.setup import Setup, build, output_units
 from mlptrain.training.trainer import Callbacks
 
-__all__ = ["Predictor", "Run", "evaluate", "fit", "load", "write_run_dir"]
+__all__ = ["Embedded", "Predictor", "Run", "evaluate", "fit", "load", "write_run_dir"]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """How a sweep runs one of its trials through :func:`fit` (not for notebooks).
+
+    ``prepared``: the config's data, already prepared (a sweep worker prepares it once for
+    many trials); it must be what ``prepare`` gives for this config's data section, seed and
+    dtype. ``deferred_writes``: write checkpoints and metrics.jsonl once at the end instead of
+    as the run goes (an interrupted trial then cannot be resumed). ``tracking_parent``: the
+    sweep's or cv's parent run, which the run's MLflow run is nested under.
+    """
+
+    prepared: Prepared | None = None
+    deferred_writes: bool = False
+    tracking_parent: Mapping[str, Any] | None = None
 
 
 def fit(
@@ -67,39 +84,68 @@ def fit(
     checkpoint_every_steps: int | None = None,
     figures: bool = True,
     html: bool = True,
-    prepared: Prepared | None = None,
-    deferred_writes: bool = False,
     gradcheck: bool = False,
     track: Sequence[str] = (),
-    tracking_parent: Mapping[str, Any] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    embedded: Embedded | None = None,
 ) -> Run:
     """Train the model a config describes; write checkpoints and reports into a run directory.
 
-    ``resume``: continue a run (its directory or its last checkpoint) with its stored config
-    instead; only ``train.epochs`` and checkpoint frequencies may be overridden.
-    ``init_from``: start this new run from another run's model weights (fine-tuning).
-    ``checkpoint_every_steps``: also write ``last`` every N optimizer steps.
-    ``figures``: draw the PNG figures (about a second of matplotlib); ``mlptrain report``
-    can draw them later. ``html``: write report.html (a sweep's trials leave it out).
-    ``prepared``: the config's data, already prepared (a sweep worker prepares it once for many
-    trials); it must be what ``prepare`` gives for this config's data section, seed and dtype.
-    ``deferred_writes``: write checkpoints and metrics.jsonl once at the end instead of as the
-    run goes (a sweep's trials; an interrupted run then cannot be resumed).
-    ``X``/``y`` (NumPy arrays, lists or pandas objects): train on these instead of the
-    config's data source; ``X_val``/``y_val`` and ``X_test``/``y_test`` give those splits
-    explicitly, else they are taken from ``X`` as ``data.val_size``/``data.test_size`` say.
-    The arrays are saved in the run directory (data.npz, with each row's split), so
-    ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
-    ``track``: switch trackers on ("mlflow", "tensorboard") with their defaults, as the
-    config's ``track:`` section does; ``tracking_parent`` nests the run under a sweep's or a
-    cv's parent run (mlptrain.tracking).
-    ``on_warning``: called before training with each lint warning ``validate`` would show,
-    and during the run with a failing tracker's one line (default for that: stderr).
-    ``gradcheck``: first check every derivative of the configured model against finite
-    differences (``mlptrain gradcheck``); on a failure nothing is trained and
-    ``GradcheckFailed`` (exit 1) carries the result.
+    Parameters
+    ----------
+    config : path, dict or Config
+        The YAML file, its content as a dict, or a loaded ``Config``. Not with ``resume``.
+    X, y : array-like, optional
+        Train on these (NumPy arrays, lists or pandas objects) instead of the config's data
+        source. They are saved in the run directory (data.npz, with each row's split), so
+        ``evaluate``, ``report`` and ``predict`` work on the run as on any other.
+    X_val, y_val, X_test, y_test : array-like, optional
+        Those splits explicitly; else they are taken from ``X`` as ``data.val_size`` and
+        ``data.test_size`` say.
+    overrides : list of str
+        ``"train.epochs=5"``-style settings applied on top of ``config``.
+    out : path, optional
+        The run directory (default ``runs/<name>/<time>``); ``overwrite`` replaces a non-empty
+        one.
+    callbacks : Callbacks, optional
+        Called as training goes (``on_epoch_end``, ``on_data``, ...).
+    resume : path, optional
+        Continue an interrupted run (its directory or its last checkpoint) with its stored
+        config; only ``train.epochs`` and checkpoint frequencies may be overridden.
+    init_from : path, optional
+        Start from another run's weights (fine-tuning).
+    checkpoint_every_steps : int, optional
+        Also write the ``last`` checkpoint every N optimizer steps.
+    figures, html : bool
+        Draw the PNG figures (about a second of matplotlib; ``mlptrain report`` can draw them
+        later) and write report.html.
+    gradcheck : bool
+        First check every derivative of the configured model against finite differences
+        (``mlptrain gradcheck``); on a failure nothing is trained.
+    track : list of str
+        Switch trackers on (``"mlflow"``, ``"tensorboard"``) with their defaults, as the
+        config's ``track:`` section does.
+    on_warning : callable, optional
+        Called before training with each lint warning ``validate`` would show, and during the
+        run with a failing tracker's one line (default for that: stderr).
+    embedded : Embedded, optional
+        How a sweep runs its trials through ``fit``; see :class:`Embedded`.
+
+    Returns
+    -------
+    Run
+        The run directory, the trained model, the per-epoch history and the report.
+
+    Raises
+    ------
+    UserInputError
+        Bad input (exit 2 on the CLI): an invalid config, data or argument combination.
+    GradcheckFailed
+        ``gradcheck=True`` and a derivative disagrees (exit 1).
+    RunError
+        A failure during the run (exit 1), e.g. a diverged loss.
     """
+    inside = embedded or Embedded()
     from mlptrain.session import resume as resuming
 
     overrides = list(overrides or ())
@@ -128,9 +174,9 @@ def fit(
         setup, raw_arrays = setup_for_arrays(config, overrides, X, y, **arrays)
     else:
         resolved = resolve_config(config, overrides)
-        off = bool(tracking_parent and tracking_parent.get("mlflow_off"))
-        prestart_trackers(resolved, track, parent_off=off)
-        setup = build(resolved, data=prepared)
+        parent = inside.tracking_parent
+        prestart_trackers(resolved, track, parent_off=bool(parent and parent.get("mlflow_off")))
+        setup = build(resolved, data=inside.prepared)
     if callbacks is not None and callbacks.on_data is not None:
         callbacks.on_data(setup.data)
     resolved = _settle_config(setup, track=track, init_from=init_from, on_warning=on_warning)
@@ -154,8 +200,8 @@ def fit(
             callbacks,
             figures=figures,
             html=html,
-            deferred=deferred_writes,
-            tracking_parent=tracking_parent,
+            deferred=inside.deferred_writes,
+            tracking_parent=inside.tracking_parent,
             on_warning=on_warning,
         )
 

@@ -104,7 +104,7 @@ def run_trial(
     from sklearn import config_context
     from threadpoolctl import threadpool_limits
 
-    from mlptrain.api import fit
+    from mlptrain.api import Embedded, fit
     from mlptrain.config import parse_config_dict
     from mlptrain.search.pruning import PRUNED, PruningObserver
     from mlptrain.training.observers import compose
@@ -128,10 +128,12 @@ def run_trial(
             config_context(assume_finite=True, skip_parameter_validation=True),
         ):
             cfg = parse_config_dict(base, source="sweep base config", overrides=trial["overrides"])
+            inside = Embedded(
+                cached_data(cfg), deferred_writes=True, tracking_parent=tracking_parent
+            )
             run = fit(
                 cfg, out=run_dir, overwrite=True, callbacks=callbacks, figures=figures,
-                html=figures, prepared=cached_data(cfg), deferred_writes=True,
-                tracking_parent=tracking_parent,
+                html=figures, embedded=inside,
             )  # fmt: skip
         status = PRUNED if run.report["status"] == PRUNED else "completed"
         record.update(status=status, error=None, metrics=trial_metrics(run.report))
