@@ -33,3 +33,27 @@ def test_sweep_jobs_with_scheduler_is_refused_by_the_library(tmp_path) -> None:
     spec = build_spec(grid=["train.epochs=1,2"])
     with pytest.raises(UserInputError, match="^jobs applies to local runs; with scheduler"):
         run_sweep("configs/iris.yaml", spec, jobs=2, scheduler="tcp://127.0.0.1:1", out=tmp_path)
+
+
+def test_starter_refusal_speaks_of_its_force_argument(tmp_path) -> None:
+    from mlptrain.config.starter import write_starter
+
+    target = tmp_path / "c.yaml"
+    target.write_text("x: 1\n")
+    with pytest.raises(UserInputError) as info:
+        write_starter(target, "iris")
+    assert str(info.value) == f"{target}: already exists; pass force=True to overwrite it"
+    assert info.value.for_cli(flag_of) == f"{target}: already exists; pass --force to overwrite it"
+
+
+def test_score_file_names_its_data_argument(tmp_path) -> None:
+    from mlptrain.serving.score import score_file
+
+    run = mlptrain.fit(
+        "configs/iris.yaml", overrides=["train.epochs=1"], out=tmp_path / "run",
+        figures=False, html=False,
+    )  # fmt: skip
+    with pytest.raises(UserInputError) as info:
+        score_file(run.dir, tmp_path / "rows.xlsx")
+    assert str(info.value).startswith(f"data_path {tmp_path / 'rows.xlsx'}: unsupported file type")
+    assert info.value.for_cli(flag_of).startswith(f"--data {tmp_path / 'rows.xlsx'}: unsupported")

@@ -115,7 +115,8 @@ app = typer.Typer(
 
 
 # Library arguments spelled otherwise than --<name> on the command line.
-POSITIONALS = {"config": "CONFIG", "overrides": "--set"}
+# Library arguments the CLI spells otherwise than --<name>.
+POSITIONALS = {"config": "CONFIG", "overrides": "--set", "data_path": "--data"}
 
 
 def flag_of(argument: str) -> str:

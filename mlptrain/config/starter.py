@@ -155,7 +155,7 @@ def write_starter(
     if path.is_dir():
         raise UserInputError(f"{path}: is a directory; give the config file to write")
     if path.exists() and not force:
-        raise UserInputError(f"{path}: already exists; pass --force to overwrite it")
+        raise UserInputError(f"{path}: already exists; pass «force=True» to overwrite it")
     if not path.parent.is_dir():
         raise UserInputError(f"{path}: directory {path.parent} does not exist")
     name = path.stem.replace(" ", "_") or "model"

@@ -101,7 +101,7 @@ def monitor_rows(
         raise DataError(
             f"{raw.source}: cannot carve the validation rows (data.val_size="
             f"{cfg.data.val_size}) out of a fold's {len(train_rows)} training rows: {exc}; "
-            "use fewer --folds or a larger data.val_size"
+            "use fewer «folds» or a larger data.val_size"
         ) from None
     return np.sort(fit), np.sort(val)
 

@@ -79,7 +79,7 @@ def score_file(
     if not Path(data_path).name.lower().endswith(allowed):
         suffix = Path(data_path).suffix.lower()
         raise UserInputError(
-            f"--data {data_path}: unsupported file type {suffix or '(none)'!r}; allowed: "
+            f"«data_path» {data_path}: unsupported file type {suffix or '(none)'!r}; allowed: "
             + ", ".join(allowed)
         )
     X, labels, read_notes = labelled_inputs(predictor, data_path, target)

@@ -138,7 +138,7 @@ def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
         source=setup.data.source,
         run=str(ckpt.path),
         remedy="evaluate the run on the data it was trained on, or score another labelled "
-        "file as a whole with --data FILE",
+        "file as a whole with «data_path» FILE",
     )
     load_model_state(setup.model, model_tensors(ckpt.tensors), source=str(ckpt.path))
     return setup
