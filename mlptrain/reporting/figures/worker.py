@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -86,7 +87,7 @@ class Worker:
             return make_figures(report, out_dir)
         # A worker that hangs (in its imports, or drawing) is killed at TIMEOUT, which ends
         # the blocked write or read below and sends the figures to the fallback.
-        watchdog = threading.Timer(TIMEOUT, process.kill)
+        watchdog = threading.Timer(TIMEOUT, _kill, args=(process,))
         watchdog.start()
         try:
             if self._early is not None:
@@ -107,7 +108,7 @@ class Worker:
         if process is None:
             return
         if process.poll() is None:
-            process.kill()
+            _kill(process)
         process.wait()
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None and not stream.closed:
@@ -118,6 +119,15 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill the worker and its fork: the worker leads a process group of its own."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+    process.kill()
 
 
 def _send(stream: IO[bytes], data: bytes) -> None:
