@@ -33,6 +33,14 @@ MODULE = "mlptrain.tracking.remote"
 _spare: list[subprocess.Popen[bytes]] = []
 
 
+@atexit.register
+def _end_spare() -> None:
+    """At exit: a tracker process started ahead and never used ends with this one."""
+    for process in _spare:
+        _end(process)
+    _spare.clear()
+
+
 def prestart() -> None:
     """Start the next tracker's process now (a no-op when one is waiting already)."""
     from mlptrain.children import start_module
@@ -43,8 +51,6 @@ def prestart() -> None:
         process = start_module(MODULE)
     except OSError:
         return  # RemoteTracker.start tries again, and fails the tracker with its one line
-    if not _spare:
-        atexit.register(_end_spare)
     _spare[:] = [process]
 
 
@@ -56,13 +62,6 @@ def _take() -> subprocess.Popen[bytes]:
         if process.poll() is None:
             return process
     return start_module(MODULE)
-
-
-def _end_spare() -> None:
-    """At exit: a tracker process started ahead and never used ends with this one."""
-    for process in _spare:
-        _end(process)
-    _spare.clear()
 
 
 def _exit_code(process: subprocess.Popen[bytes]) -> int:
@@ -78,11 +77,7 @@ def _end(process: subprocess.Popen[bytes]) -> None:
     """Close its stdin, so it exits; kill it if it does not within ``END_SECONDS``."""
     if process.stdin is not None:
         process.stdin.close()
-    try:
-        process.wait(END_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    _exit_code(process)
     if process.stdout is not None:
         process.stdout.close()
 
