@@ -33,7 +33,7 @@ def labelled_inputs(
     from mlptrain.data.files import check_file
     from mlptrain.data.matching import check_label_column, match_columns, placeholder_names
 
-    data = (predictor.meta.get("config") or {}).get("data") or {}
+    data = predictor.meta.data_config
     if predictor.table is not None and target is not None:
         raise UserInputError(
             f"«target» {target}: a model trained on a table reads its label from the column "
