@@ -37,7 +37,7 @@ class ReportData(_Section):
 class ReportModel(_Section):
     layers: list[dict[str, Any]]  # one row per layer: "layer", "output", "params", ...
     total_params: int
-    loss: str
+    loss: str | None = None  # None: the default that follows the task
     init: str
 
 
