@@ -188,13 +188,14 @@ def _restore(trainer: Trainer, saver: Any, ckpt: RunCheckpoint) -> None:
     setup = trainer.setup
     expected = {name: (a.shape, a.dtype) for name, a in checkpoint_tensors(setup).items()}
     expect_tensors(ckpt, expected)
-    try:
-        restore(setup, trainer.state, ckpt.tensors, ckpt.meta)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{ckpt.path}: the run state in the checkpoint is incomplete or damaged ({exc!r}); "
-            "resume from another checkpoint or train again"
-        ) from None
+    restore(
+        setup,
+        trainer.state,
+        ckpt.tensors,
+        ckpt.meta,
+        source=str(ckpt.path),
+        remedy="resume from another checkpoint or train again",
+    )
     epoch = trainer.state.epoch
     history = truncate_jsonl(
         saver.run_dir / METRICS_FILE,

@@ -137,9 +137,11 @@ def shell_data(cfg: Config, meta: RunMeta, tensors: dict[str, np.ndarray]) -> Pr
     )
 
 
-def setup_from(tensors: dict[str, np.ndarray], meta: RunMeta) -> Setup:
+def setup_from(
+    tensors: dict[str, np.ndarray], meta: RunMeta, source: str = "estimator checkpoint"
+) -> Setup:
     """The Setup a snapshot was taken of: model, optimizer state and random streams."""
-    cfg = parse_config_dict(meta.config, source="estimator checkpoint (stored config)")
+    cfg = parse_config_dict(meta.config, source=f"{source} (stored config)")
     setup = build(cfg, shell_data(cfg, meta, tensors))
-    restore(setup, TrainState(), tensors, meta)
+    restore(setup, TrainState(), tensors, meta, source=source)
     return setup

@@ -108,7 +108,7 @@ def restore_estimator(classes: dict[str, type], ckpt: RunCheckpoint) -> Any:
         from mlptrain.data import LabelEncoder
 
         estimator.classes_ = LabelEncoder.from_list(ckpt.meta.classes).classes
-    estimator._setup = engine.setup_from(ckpt.tensors, ckpt.meta)
+    estimator._setup = engine.setup_from(ckpt.tensors, ckpt.meta, str(ckpt.path))
     return estimator
 
 

@@ -90,8 +90,32 @@ def checkpoint_tensors(setup: Setup, *, with_optimizer: bool = True) -> dict[str
     return tensors
 
 
-def restore(setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: RunMeta) -> None:
-    """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
+def restore(
+    setup: Setup,
+    state: TrainState,
+    tensors: dict[str, np.ndarray],
+    meta: RunMeta,
+    *,
+    source: str,
+    remedy: str = "use another checkpoint or train again",
+) -> None:
+    """Put a run back exactly where a checkpoint left it (the inverse of the two above).
+
+    What ``RunMeta`` leaves to its owners (the optimizer's, the schedule's and the random
+    streams' states, the optimizer's tensors) is checked as it is restored: a damaged one is
+    one CheckpointError naming ``source``."""
+    try:
+        _restore_state(setup, state, tensors, meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{source}: the run state in the checkpoint is incomplete or damaged ({exc!r}); "
+            f"{remedy}"
+        ) from None
+
+
+def _restore_state(
+    setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: RunMeta
+) -> None:
     load_model_state(setup.model, model_tensors(tensors), source="checkpoint")
     for buffer_name, flat in setup.optimizer.state_arrays().items():
         for name, view in setup.model.views_of(flat).items():
