@@ -3,7 +3,8 @@
 
 ``store.checkpoint`` stores any JSON-safe ``meta``; a run's checkpoints hold this one. Every
 reader (resume, load, the exports, serve, the estimators) reads attributes of a ``RunMeta``,
-never string keys of the JSON, so a key is spelled here and in nowhere else. What the fields
+never string keys of the JSON (only ``mlptrain inspect``, which shows a damaged file too, reads
+the raw JSON through ``inspect_checkpoint``). What the fields
 hold inside is owned elsewhere and checked there: ``config`` by the config schema
 (``parse_config_dict``), ``table`` by ``TableEncoder.from_state``, ``rng``, ``optimizer``,
 ``schedule`` and ``early_stopping`` by what restores them, ``data_fingerprint`` by
