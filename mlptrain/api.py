@@ -25,7 +25,6 @@ from mlptrain.session.report_writer import class_names, streamed_metrics
 from mlptrain.session.threshold import Threshold, apply_threshold, write_threshold
 from mlptrain.session.training import Run, train_in, write_run_dir
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
-from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.layout import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
@@ -39,6 +38,7 @@ from mlptrain.store.layout import (
     THRESHOLD_FILE,
 )
 from mlptrain.store.lock import RunLock
+from mlptrain.store.run_meta import load_run_checkpoint
 from mlptrain.tracking import STATE_FILE as TRACKING_STATE
 from mlptrain.tracking import with_trackers
 from mlptrain.tracking.select import prestart as prestart_trackers
@@ -294,7 +294,7 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
     """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config."""
     if split not in SPLITS:
         raise UserInputError(f"«split» {split!r}: allowed: {', '.join(SPLITS)}")
-    ckpt = load_checkpoint(resolve_checkpoint(path))
+    ckpt = load_run_checkpoint(resolve_checkpoint(path))
     setup = setup_from_checkpoint(ckpt)
     trained = setup.trained
     apply_threshold(trained, ckpt)
@@ -337,8 +337,8 @@ def set_threshold(
     if (threshold is None) == (threshold_for is None):
         raise UserInputError("give «threshold» (a value) or «threshold_for» (a rule): one of them")
     checkpoint = resolve_checkpoint(path)
-    ckpt = load_checkpoint(checkpoint)
-    classes = ckpt.meta.get("classes")
+    ckpt = load_run_checkpoint(checkpoint)
+    classes = ckpt.meta.classes
     if classes is None or len(classes) != 2:
         what = "does regression" if classes is None else f"has {len(classes)} classes"
         raise UserInputError(f"a decision threshold needs a binary classifier; this model {what}")

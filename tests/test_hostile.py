@@ -102,6 +102,19 @@ def test_evaluate_wrong_version_checkpoint(runs, tmp_path: Path, cli) -> None:
     assert_one_line_error(cli("evaluate", bad), bad, "written by a newer format version 7")
 
 
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_malformed_run_state_is_one_line(runs, tmp_path: Path, cli, command: str) -> None:
+    """A re-signed checkpoint whose run state lacks a field every reader needs (the SHA-256
+    proves integrity, not good intent): one line naming the field, not a KeyError."""
+    good = load_checkpoint(runs["u8"] / "checkpoints" / "best.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, good.tensors, {k: v for k, v in good.meta.items() if k != "task"})
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c,d\n1,2,3,4\n")
+    args = {"evaluate": [bad], "predict": [bad, rows], "export": [bad, "--out", tmp_path / "x"]}
+    assert_one_line_error(cli(command, *args[command]), bad, "its run state")
+
+
 def test_evaluate_architecture_swapped_in(runs, cli) -> None:
     """A valid checkpoint of another architecture put in place of a run's best: its tensors
     no longer match the config the run was built from (swapped metadata) and the mismatch is

@@ -9,15 +9,13 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data._text import nonfinite_error, quote_list
+from mlptrain.data.csv_reader import no_data_rows, numeric_columns, parse_csv
 from mlptrain.data.files import (
     check_file,
     feature_matrix,
     load_npz,
-    no_data_rows,
     npz_feature_names,
     npz_features,
-    numeric_columns,
-    parse_csv,
 )
 from mlptrain.data.matching import match_columns
 from mlptrain.data.memory import MemoryFile

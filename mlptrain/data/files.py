@@ -1,10 +1,9 @@
-"""The user's own data: CSV (header, numeric features, any target) and NPZ (X, y; never unpickled)."""
+"""The user's own data as `RawData`: a CSV (header, numeric features, any target; parsed by
+`csv_reader`) or an NPZ (X, y; never unpickled)."""
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,13 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data._text import did_you_mean, nonfinite_error, plain_list, quote_list
-from mlptrain.data.memory import MemoryFile
+from mlptrain.data._text import did_you_mean, nonfinite_error, quote_list
+from mlptrain.data.csv_reader import missing_mask, numeric_columns, parse_csv
 from mlptrain.data.preprocess import infer_task
 from mlptrain.errors import DataError
-
-# cells that mean "no value" in a CSV; they become NaN and are reported as missing
-_MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none")
 
 
 @dataclass
@@ -85,144 +81,9 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def _read_text(path: Path | MemoryFile) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    try:
-        # utf-8-sig drops the byte-order mark that spreadsheet programs put at the start
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: is not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
-            "save the CSV as UTF-8"
-        ) from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_csv(  # noqa: C901  split when the module is divided: its helpers would take it past 450 lines
-    path: Path | MemoryFile, *, header_required: bool = True
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The header, the cells as a stripped string array (n_rows, n_columns), and each row's line.
-
-    With ``header_required=False`` a first line of numbers is data: the header is then ``[]``.
-    """
-    text = _read_text(path)
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; a CSV needs a header line and data rows")
-    reader = csv.reader(io.StringIO(text))
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    try:
-        for row in reader:
-            if row:  # csv yields [] for blank lines
-                rows.append(row)
-                lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: cannot parse CSV: {exc}") from None
-    header = [name.strip() for name in rows[0]]
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        sep = "';'" if ";" in header[0] else "a tab"
-        raise DataError(
-            f"{path}: the header has a single column {header[0]!r} that contains {sep}; "
-            "mlptrain reads comma-separated files: save the file with ',' as the separator"
-        )
-    if not header_required and all(_is_number(name) for name in header):
-        return [], _cells(path, rows, lines, len(header), "the first line"), np.array(lines)
-    if all(_is_number(name) for name in header):
-        raise DataError(
-            f"{path}: the first line looks like data, not a header (all numbers: "
-            f"{plain_list(header, 5)}); add a header line naming the columns"
-        )
-    for number, name in enumerate(header, start=1):
-        if not name:
-            raise DataError(f"{path}: column {number} has an empty name in the header (line 1)")
-    seen: dict[str, int] = {}
-    for number, name in enumerate(header, start=1):
-        if name in seen:
-            raise DataError(
-                f"{path}: column name {name!r} appears twice in the header "
-                f"(columns {seen[name]} and {number}); column names must be unique"
-            )
-        seen[name] = number
-    if len(rows) == 1:
-        raise no_data_rows(path)
-    cells = _cells(path, rows[1:], lines[1:], len(header), "the header")
-    return header, cells, np.array(lines[1:])
-
-
-def no_data_rows(path: Path | MemoryFile | str) -> DataError:
-    """A table of features with a header and no rows (a file's, or an empty request's)."""
-    return DataError(f"{path}: 0 samples: the file has a header but no data rows")
-
-
-def _cells(
-    path: Path | MemoryFile, rows: list[list[str]], lines: list[int], width: int, first: str
-) -> np.ndarray:
-    for row, line in zip(rows, lines, strict=True):
-        if len(row) != width:
-            raise DataError(
-                f"{path}: line {line} has {len(row)} fields, but {first} has {width}; "
-                "every row needs one value per column"
-            )
-    return np.array(rows, dtype=str).reshape(len(rows), width)
-
-
-def _missing_mask(cells: np.ndarray) -> np.ndarray:
-    return np.isin(np.char.lower(np.char.strip(cells)), _MISSING_TOKENS)
-
-
-def numeric_columns(
-    path: Path | MemoryFile | str,
-    cells: np.ndarray,
-    names: Sequence[str],
-    numbers: Sequence[int],
-    lines: np.ndarray,
-    *,
-    hint: str,
-) -> np.ndarray:
-    """Cells of shape (n, k) -> float64 (n, k), missing cells as NaN; non-numeric is an error."""
-    values = np.empty(cells.shape, dtype=np.float64)
-    bad_columns: list[str] = []
-    for j in range(cells.shape[1]):
-        # the fast path parses a clean column in one call (it accepts surrounding spaces, nan
-        # and inf); only a column that fails it pays for the missing-token scan
-        try:
-            values[:, j] = cells[:, j].astype(np.float64)
-            continue
-        except ValueError:
-            pass
-        column = np.char.strip(cells[:, j])
-        filled = np.where(_missing_mask(column), "nan", column)
-        try:
-            values[:, j] = filled.astype(np.float64)
-            continue
-        except ValueError:
-            pass
-        for i, cell in enumerate(filled):
-            if not _is_number(str(cell)):
-                bad_columns.append(
-                    f"{names[j]!r} (column {numbers[j]}, e.g. {str(cell)!r} at line {lines[i]})"
-                )
-                break
-    if bad_columns:
-        noun = "column is" if len(bad_columns) == 1 else "columns are"
-        raise DataError(f"{path}: feature {noun} not numeric: {'; '.join(bad_columns)}; {hint}")
-    return values
-
-
 def _parse_target(path: Path, column: np.ndarray, name: str, lines: np.ndarray) -> np.ndarray:
     """A target column as int64 if every cell is an integer, else float64, else strings."""
-    missing = _missing_mask(column)
+    missing = missing_mask(column)
     if missing.any():
         raise DataError(
             f"{path}: target column {name!r} has {int(missing.sum())} missing value(s) "

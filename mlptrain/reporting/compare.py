@@ -11,12 +11,14 @@ from mlptrain.config import diff_configs
 from mlptrain.errors import UserInputError
 from mlptrain.reporting.metrics import COMPARED_METRICS, HEADLINE
 from mlptrain.reporting.report import write_reports
+from mlptrain.reporting.report_model import Report
 from mlptrain.reporting.tables import markdown_table
 from mlptrain.store.jsonl import read_jsonl
 from mlptrain.store.layout import CONFIG_FILE, METRICS_FILE, REPORT_JSON
 
 
-def _read_report(run_dir: Path) -> dict[str, Any]:
+def _read_report(run_dir: Path) -> tuple[dict[str, Any], Report]:
+    """report.json as written (the renderers read it) and its stable part, checked."""
     path = Path(run_dir) / REPORT_JSON
     if not Path(run_dir).is_dir():
         raise UserInputError(f"{run_dir}: no such run directory")
@@ -29,16 +31,14 @@ def _read_report(run_dir: Path) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserInputError(f"{path}: cannot read the report: {exc}") from None
-    if not isinstance(report, dict) or "task" not in report or "metrics" not in report:
-        raise UserInputError(f"{path}: not an mlptrain report (no task or metrics)")
-    return report
+    return report, Report.from_json(report, str(path))
 
 
 def rebuild_report(run_dir: Path) -> dict[str, Any]:
     """Re-render report.md, report.html and the figures from report.json, with the learning
     curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
-    report = _read_report(run_dir)
-    _check_same_data(run_dir, report)
+    report, typed = _read_report(run_dir)
+    _check_same_data(run_dir, typed)
     history = read_jsonl(Path(run_dir) / METRICS_FILE)
     if history:
         report["training"]["history"] = history
@@ -47,13 +47,13 @@ def rebuild_report(run_dir: Path) -> dict[str, Any]:
     return report
 
 
-def _check_same_data(run_dir: Path, report: dict[str, Any]) -> None:
+def _check_same_data(run_dir: Path, report: Report) -> None:
     """The data behind the run's config must still be the data it was trained on."""
     from mlptrain.config import load_config
     from mlptrain.data.fingerprint import check_same_data
     from mlptrain.data.splits import fingerprint_for
 
-    stored = (report.get("data") or {}).get("fingerprint")
+    stored = report.data.fingerprint
     config_path = Path(run_dir) / CONFIG_FILE
     if not stored or not config_path.is_file():
         return  # a run from before fingerprints, or without its config
@@ -61,23 +61,14 @@ def _check_same_data(run_dir: Path, report: dict[str, Any]) -> None:
     check_same_data(
         stored,
         fingerprint_for(cfg.data, seed=cfg.seed),
-        source=report["data"].get("source", str(run_dir)),
+        source=report.data.source,
         run=str(run_dir),
         remedy="the report describes the data the run was trained on: restore that data to "
         "rebuild it",
     )
 
 
-def _layers(report: dict[str, Any]) -> str:
-    """``Linear(64 -> 256) ReLU Dropout Linear(256 -> 10)`` in a compact form."""
-    names = []
-    for row in report["model"]["layers"]:
-        layer = row["layer"]
-        names.append(layer if layer.startswith("Linear") else layer.split("(")[0])
-    return " ".join(names)
-
-
-def _config(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
+def _config(run_dir: Path) -> dict[str, Any]:
     from mlptrain.config.yamlsafe import read_yaml
 
     path = Path(run_dir) / CONFIG_FILE
@@ -92,48 +83,48 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
     directories skipped (not a finished run: a cv or sweep folder, an interrupted run)."""
     if not run_dirs:
         raise UserInputError("compare needs at least one run directory")
-    found: list[tuple[Path, dict[str, Any]]] = []
+    found: list[tuple[Path, Report]] = []
     skipped: list[dict[str, str]] = []
     for run_dir in run_dirs:
         try:
-            report = _read_report(run_dir)
+            report = _read_report(run_dir)[1]
         except UserInputError as exc:
             skipped.append({"run": str(run_dir), "reason": str(exc)})
             continue
-        if report.get("status") != "completed":
-            reason = f"{run_dir}: not a finished run (status {report.get('status')})"
+        if report.status != "completed":
+            reason = f"{run_dir}: not a finished run (status {report.status})"
             skipped.append({"run": str(run_dir), "reason": reason})
             continue
         found.append((Path(run_dir), report))
     if not found:
         reasons = "; ".join(s["reason"] for s in skipped)
         raise UserInputError(f"no finished run to compare: {reasons}")
-    configs = [_config(d, r) for d, r in found]
+    configs = [_config(d) for d, _ in found]
     differing = sorted({key for other in configs[1:] for key in diff_configs(configs[0], other)})
     rows = []
     for (run_dir, report), config in zip(found, configs, strict=True):
-        test = report["metrics"].get("test", {})
-        training = report["training"]
-        optimizer = report["optimizer"]
-        metric = HEADLINE[report["task"]]
+        test = report.metrics.get("test", {})
+        training = report.training
+        optimizer = report.optimizer
+        metric = HEADLINE[report.task]
         rows.append(
             {
                 "run": str(run_dir),
-                "name": report["name"],
-                "task": report["task"],
-                "status": report["status"],
-                "dataset": report["data"]["source"],
-                "layers": _layers(report),
-                "optimizer": f"{optimizer['type']} lr={optimizer.get('lr')}",
-                "epochs_run": training["epochs_run"],
-                "best_epoch": training.get("best_epoch"),
-                "seconds": round(float(training["seconds"]), 2),
+                "name": report.name,
+                "task": report.task,
+                "status": report.status,
+                "dataset": report.data.source,
+                "layers": report.layer_names,
+                "optimizer": f"{optimizer.get('type')} lr={optimizer.get('lr')}",
+                "epochs_run": training.epochs_run,
+                "best_epoch": training.best_epoch,
+                "seconds": round(training.seconds, 2),
                 "headline": {"metric": metric, "value": test.get(metric)},
                 "test": {k: v for k, v in test.items() if isinstance(v, int | float)},
                 "differs": {key: _lookup(config, key) for key in differing},
             }
         )
-    tasks = {row["task"] for row in rows}
+    tasks = {report.task for _, report in found}
     return {
         "runs": rows,
         "differing_keys": differing,

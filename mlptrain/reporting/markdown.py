@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.reporting.metrics import SCALAR_METRICS
+from mlptrain.reporting.report_model import Report
 from mlptrain.reporting.tables import (
     baseline_column,
     format_number,
@@ -18,30 +19,36 @@ from mlptrain.reporting.tables import (
 
 
 def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = None) -> str:
-    """report.md; ``figures`` (name -> PNG path in the run directory) are linked at the end."""
-    task = report["task"]
-    data, training, model = report["data"], report["training"], report["model"]
-    out = [f"# {report['name']}: {task} report", ""]
-    if report["status"] != "completed":
-        out += [f"**Run {report['status']}**: {report.get('error') or ''}", ""]
+    """report.md; ``figures`` (name -> PNG path in the run directory) are linked at the end.
+
+    The report's stable part is read through ``Report``; the sections only the report pages
+    show (a table's columns, input weights, baseline, importance, worst rows, environment) from
+    the dict."""
+    typed = Report.from_json(report, "the report")
+    task = typed.task
+    data, training, model = typed.data, typed.training, typed.model
+    out = [f"# {typed.name}: {task} report", ""]
+    if typed.status != "completed":
+        out += [f"**Run {typed.status}**: {typed.error or ''}", ""]
     out += ["## Data", ""]
     out += markdown_table(
         ["source", "features", "train", "val", "test"],
-        [[data["source"], data["n_features"], data["n_train"], data["n_val"], data["n_test"]]],
+        [[data.source, data.n_features, data.n_train, data.n_val, data.n_test]],
     )
-    if data.get("classes"):
-        out += ["", f"Classes ({len(data['classes'])}): " + ", ".join(map(str, data["classes"]))]
-    if data.get("columns"):
+    if data.classes:
+        out += ["", f"Classes ({len(data.classes)}): " + ", ".join(map(str, data.classes))]
+    columns = report["data"].get("columns")
+    if columns:
         out += ["", "### Columns", ""]
         out += markdown_table(
             ["column", "type", "missing", "levels"],
             [
                 [c["name"], c["kind"] + (" (likely)" if c["how"] == "likely id" else ""),
                  c["n_missing"], "" if c["n_levels"] is None or c["kind"] == "numeric" else c["n_levels"]]
-                for c in data["columns"]
+                for c in columns
             ],
         )  # fmt: skip
-    for note in data.get("notes") or []:
+    for note in data.notes:
         out += ["", f"Note: {note}"]
     if report.get("input_weights"):
         out += ["", "### First-layer weight norm per input column", ""]
@@ -55,28 +62,27 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
     out += ["", "## Model", ""]
     out += markdown_table(
         ["#", "layer", "output shape", "params"],
-        [[r["index"], r["layer"], shape_text(r), f"{r['params']:,}"] for r in model["layers"]],
+        [[r["index"], r["layer"], shape_text(r), f"{r['params']:,}"] for r in model.layers],
     )
     out += [
         "",
-        f"Total parameters: {model['total_params']:,}; loss: {model['loss']}; "
-        f"init: {model['init']}",
+        f"Total parameters: {model.total_params:,}; loss: {model.loss}; init: {model.init}",
         "",
     ]
-    opt = ", ".join(f"{k}={v}" for k, v in report["optimizer"].items() if k != "type")
-    sched = ", ".join(f"{k}={v}" for k, v in report["schedule"].items() if k != "type")
+    opt = ", ".join(f"{k}={v}" for k, v in typed.optimizer.items() if k != "type")
+    sched = ", ".join(f"{k}={v}" for k, v in typed.schedule.items() if k != "type")
     out += ["## Training", ""]
     out += [
-        f"- optimizer: {report['optimizer']['type']} ({opt})",
-        f"- schedule: {report['schedule']['type']}" + (f" ({sched})" if sched else ""),
-        f"- batch size {training['batch_size']}, dtype {training['dtype']}, seed {training['seed']}",
-        f"- epochs run: {training['epochs_run']} of {training['epochs_configured']}"
-        + (" (stopped early)" if training["stopped_early"] else "")
-        + (f"; best epoch {training['best_epoch']}" if training.get("best_epoch") else ""),
-        f"- training time: {training['seconds']:.2f} s",
+        f"- optimizer: {typed.optimizer['type']} ({opt})",
+        f"- schedule: {typed.schedule['type']}" + (f" ({sched})" if sched else ""),
+        f"- batch size {training.batch_size}, dtype {training.dtype}, seed {training.seed}",
+        f"- epochs run: {training.epochs_run} of {training.epochs_configured}"
+        + (" (stopped early)" if training.stopped_early else "")
+        + (f"; best epoch {training.best_epoch}" if training.best_epoch else ""),
+        f"- training time: {training.seconds:.2f} s",
         "",
     ]
-    history = training["history"]
+    history = training.history
     if history:
         keys = [
             k
@@ -89,9 +95,9 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
             [[h["epoch"], *[h.get(k) for k in keys]] for h in sample_epochs(history)],
         )
         out += [""]
-    if report.get("warnings"):
-        out += ["## Warnings", "", *[f"- {w}" for w in report["warnings"]], ""]
-    metrics = report["metrics"]
+    if typed.warnings:
+        out += ["## Warnings", "", *[f"- {w}" for w in typed.warnings], ""]
+    metrics = typed.metrics
     if metrics:
         names = [m for m in SCALAR_METRICS[task] if any(m in metrics[s] for s in metrics)]
         columns = {**metrics}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlptrain.errors import MlptrainError
+from mlptrain.reporting.report_model import Report
 from mlptrain.search.spec import monitor_minimised
 from mlptrain.store.jsonl import read_jsonl
 from mlptrain.store.layout import METRICS_FILE
@@ -37,15 +38,14 @@ def _scalars(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
     }
 
 
-def trial_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+def trial_metrics(report: Report) -> dict[str, float]:
     """The scalar metrics of a run: ``<split>_<metric>`` from the report, and ``val_loss`` /
     ``train_loss`` of the epoch whose weights the run kept (its best epoch)."""
     found: dict[str, float] = {}
-    for split, metrics in report.get("metrics", {}).items():
+    for split, metrics in report.metrics.items():
         found.update(_scalars(metrics, split))
-    training = report.get("training", {})
-    history = training.get("history") or []
-    best = training.get("best_epoch") or len(history)
+    history = report.training.history
+    best = report.training.best_epoch or len(history)
     if history and 1 <= best <= len(history):
         for key in ("train_loss", "val_loss"):
             value = history[best - 1].get(key)
@@ -135,8 +135,8 @@ def run_trial(
                 cfg, out=run_dir, overwrite=True, callbacks=callbacks, figures=figures,
                 html=figures, embedded=inside,
             )  # fmt: skip
-        status = PRUNED if run.report["status"] == PRUNED else "completed"
-        record.update(status=status, error=None, metrics=trial_metrics(run.report))
+        status = PRUNED if run.summary.status == PRUNED else "completed"
+        record.update(status=status, error=None, metrics=trial_metrics(run.summary))
     except Interrupted:
         raise  # Ctrl-C stops the sweep, it is not the trial's failure (a rerun runs it again)
     except MlptrainError as exc:

@@ -64,7 +64,7 @@ def export_arrays(predictor: Any) -> dict[str, np.ndarray]:
     arrays["dtype"] = np.array(str(model.dtype), dtype=str)
     shift, scale = input_scaling(predictor)
     arrays["scaler_shift"], arrays["scaler_scale"] = shift, scale
-    names = predictor.feature_names or [f"x{j}" for j in range(int(predictor.meta["n_features"]))]
+    names = predictor.feature_names or [f"x{j}" for j in range(predictor.meta.n_features)]
     arrays["feature_names"] = np.array(names, dtype=str)
     if predictor.encoder is not None:
         arrays["classes"] = np.array([str(c) for c in predictor.encoder.to_list()], dtype=str)

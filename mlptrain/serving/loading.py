@@ -14,7 +14,7 @@ from mlptrain.data.matching import DEFAULT_TARGET, placeholder_names, select_fea
 from mlptrain.errors import CheckpointError, DataError, UserInputError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.session.threshold import Threshold, apply_threshold
-from mlptrain.store.checkpoint import Checkpoint, load_checkpoint
+from mlptrain.store.run_meta import RunCheckpoint, RunMeta, load_run_checkpoint
 from mlptrain.training.run_state import config_from_checkpoint, load_model_state, model_tensors
 from mlptrain.training.setup import build_stack
 from mlptrain.training.trained import TrainedModel
@@ -28,7 +28,7 @@ class Predictor:
         trained: TrainedModel,
         scaler: Scaler,
         encoder: LabelEncoder | None,
-        meta: dict[str, Any],
+        meta: RunMeta,
         table: TableEncoder | None = None,
     ) -> None:
         self.trained = trained
@@ -40,8 +40,8 @@ class Predictor:
         self.table = table
         # per categorical column, rows of the last call holding categories unseen in training
         self.unseen: dict[str, int] = {}
-        self.feature_names: list[str] = list(meta.get("feature_names") or [])
-        self.task: str = meta["task"]
+        self.feature_names: list[str] = list(meta.feature_names)
+        self.task: str = meta.task
         # lines for the user from the last call: columns taken by position, columns ignored
         self.notes: list[str] = []
         # a binary classifier's decision threshold from the run's threshold.json (see
@@ -52,7 +52,7 @@ class Predictor:
     @property
     def input_names(self) -> list[str]:
         """The model's feature names in training order (``x0, x1, ...`` if it recorded none)."""
-        n_features = int(self.meta["n_features"])
+        n_features = self.meta.n_features
         names = self.feature_names
         return list(names) if len(names) == n_features else placeholder_names(n_features)
 
@@ -60,8 +60,7 @@ class Predictor:
     def target_name(self) -> str:
         """The label column a labelled file is read by: the run's ``data.target``, else
         ``"target"`` (scikit-learn's name for the labels of its datasets as a frame)."""
-        data = (self.meta.get("config") or {}).get("data") or {}
-        return str(data.get("target") or DEFAULT_TARGET)
+        return str(self.meta.data_config.get("target") or DEFAULT_TARGET)
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -88,7 +87,7 @@ class Predictor:
 
         assert self.table is not None
         if not isinstance(X, Table):
-            data = ((self.meta.get("config") or {}).get("data")) or {}
+            data = self.meta.data_config
             X = table_from_mapping(
                 X,
                 names=self.table.features,
@@ -133,9 +132,7 @@ class Predictor:
         return self.model.predict_proba(self._inputs(X))
 
     def __repr__(self) -> str:
-        return (
-            f"Predictor(task={self.task}, features={self.meta['n_features']}, model={self.model!r})"
-        )
+        return f"Predictor(task={self.task}, features={self.meta.n_features}, model={self.model!r})"
 
 
 def load(path: str | Path) -> Predictor:
@@ -143,12 +140,12 @@ def load(path: str | Path) -> Predictor:
 
     Only the model is built: the data is not loaded again.
     """
-    ckpt = load_checkpoint(resolve_checkpoint(path))
+    ckpt = load_run_checkpoint(resolve_checkpoint(path))
     cfg = config_from_checkpoint(ckpt)
     meta = ckpt.meta
     model = build_stack(
         cfg,
-        n_inputs=int(meta["n_features"]),
+        n_inputs=meta.n_features,
         n_outputs=output_units_from(ckpt),
         rng=np.random.default_rng(0),
     )
@@ -163,17 +160,17 @@ def load(path: str | Path) -> Predictor:
     scaler = Scaler.from_state(
         cfg.data.scale, {k: v for k, v in ckpt.tensors.items() if k.startswith("scaler.")}
     )
-    encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") is not None else None
+    encoder = LabelEncoder.from_list(meta.classes) if meta.classes is not None else None
     table = None
-    if meta.get("table") is not None:
-        table = TableEncoder.from_state(meta["table"], str(ckpt.path))
+    if meta.table is not None:
+        table = TableEncoder.from_state(meta.table, str(ckpt.path))
     trained = TrainedModel.from_target_state(model, target_state)
     predictor = Predictor(trained, scaler, encoder, meta, table)
     predictor.threshold, predictor.threshold_note = apply_threshold(trained, ckpt)
     return predictor
 
 
-def output_units_from(ckpt: Checkpoint) -> int:
+def output_units_from(ckpt: RunCheckpoint) -> int:
     """The width of the last linear layer, read from the stored weights."""
     weights = [k for k in ckpt.tensors if k.startswith("model.") and k.endswith(".W")]
     if not weights:

@@ -50,7 +50,7 @@ def build_onnx(predictor: Any) -> Any:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
-    n_features = int(predictor.meta["n_features"])
+    n_features = predictor.meta.n_features
     dates = list(getattr(predictor.table, "dates", None) or [])
     if dates:
         raise UserInputError(
@@ -63,7 +63,7 @@ def build_onnx(predictor: Any) -> Any:
         from mlptrain.data.frame import DEFAULT_NA_VALUES
         from mlptrain.serving.table_export import table_graph
 
-        data = (predictor.meta.get("config") or {}).get("data") or {}
+        data = predictor.meta.data_config
         na_values = list(data.get("na_values") or DEFAULT_NA_VALUES)
         graph_inputs, x = table_graph(predictor.table, dtype, na_values, node, inits)
     else:

@@ -125,7 +125,7 @@ def predict_rows(
         assert isinstance(input_path, Path)  # rows in memory are CSV text
         X = load_npz(check_file(input_path), ("X",))["X"]
     elif predictor.table is not None:
-        data = (predictor.meta.get("config") or {}).get("data") or {}
+        data = predictor.meta.data_config
         X, read_notes = read_table_inputs(input_path, encoder=predictor.table, data=data, keep=keep)
     else:
         X, _ = read_features(
@@ -157,7 +157,7 @@ def predict_cells(
 
     read_notes: list[str] = []
     if predictor.table is not None:
-        data = (predictor.meta.get("config") or {}).get("data") or {}
+        data = predictor.meta.data_config
         numbers = NumberFormat.from_options(
             data.get("thousands") or "auto", data.get("decimal") or "."
         )

@@ -28,11 +28,12 @@ def labelled_inputs(
     holds its labels in ``y``.
     """
     from mlptrain.data import read_table
+    from mlptrain.data.csv_reader import parse_csv
     from mlptrain.data.features import read_labelled_table
-    from mlptrain.data.files import check_file, parse_csv
+    from mlptrain.data.files import check_file
     from mlptrain.data.matching import check_label_column, match_columns, placeholder_names
 
-    data = (predictor.meta.get("config") or {}).get("data") or {}
+    data = predictor.meta.data_config
     if predictor.table is not None and target is not None:
         raise UserInputError(
             f"«target» {target}: a model trained on a table reads its label from the column "

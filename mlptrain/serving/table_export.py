@@ -97,7 +97,7 @@ def table_arrays(predictor: Any) -> dict[str, np.ndarray]:
     from mlptrain.data.frame import DEFAULT_NA_VALUES
 
     table = predictor.table
-    data = (predictor.meta.get("config") or {}).get("data") or {}
+    data = predictor.meta.data_config
 
     def flat(lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         offsets = np.cumsum([0, *(len(values) for values in lists)]).astype(np.int64)

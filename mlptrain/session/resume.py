@@ -27,7 +27,7 @@ from mlptrain.errors import CheckpointError, ConfigError, DataError
 from mlptrain.session.directory import resolve_checkpoint
 from mlptrain.session.training import Run, train_in
 from mlptrain.store.atomic import atomic_write_text, check_writable, clean_temp_files
-from mlptrain.store.checkpoint import Checkpoint, expect_tensors, load_checkpoint
+from mlptrain.store.checkpoint import expect_tensors
 from mlptrain.store.jsonl import truncate_jsonl
 from mlptrain.store.layout import (
     BEST_CHECKPOINT,
@@ -37,6 +37,7 @@ from mlptrain.store.layout import (
     METRICS_FILE,
 )
 from mlptrain.store.lock import RunLock
+from mlptrain.store.run_meta import RunCheckpoint, load_run_checkpoint
 from mlptrain.tracking import with_trackers
 from mlptrain.training.run_state import checkpoint_tensors, load_model_state, model_tensors, restore
 from mlptrain.training.setup import Setup, build
@@ -74,12 +75,10 @@ def locate(path: str | Path) -> tuple[Path, Path]:
     return path.parent.parent, path
 
 
-def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
+def resumed_config(ckpt: RunCheckpoint, overrides: Sequence[str] = ()) -> Config:
     """The checkpoint's stored config with ``overrides``; refuses any change but RESUMABLE_KEYS."""
-    stored = ckpt.meta.get("config")
+    stored = ckpt.meta.config
     source = f"{ckpt.path} (stored config)"
-    if not isinstance(stored, dict):
-        raise CheckpointError(f"{ckpt.path}: holds no config to resume with")
     cfg = parse_config_dict(stored, source=source)
     if not overrides:
         return cfg
@@ -93,7 +92,7 @@ def resumed_config(ckpt: Checkpoint, overrides: Sequence[str] = ()) -> Config:
             "with a changed config, start a new run with «init_from» "
             f"{ckpt.path.parent.parent} instead"
         )
-    done = int(ckpt.meta.get("epoch", 0))
+    done = ckpt.meta.epoch
     if changed_cfg.train.epochs < done:
         raise ConfigError(
             f"«overrides» train.epochs={changed_cfg.train.epochs}: the checkpoint has already "
@@ -124,11 +123,11 @@ def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint
     from mlptrain.data.splits import fingerprint_for
 
     run_dir, checkpoint_path = locate(path)
-    ckpt = load_checkpoint(checkpoint_path)
+    ckpt = load_run_checkpoint(checkpoint_path)
     cfg = resumed_config(ckpt, overrides)
-    if ckpt.meta.get("data_fingerprint"):
+    if ckpt.meta.data_fingerprint:
         check_same_data(
-            ckpt.meta["data_fingerprint"],
+            ckpt.meta.data_fingerprint,
             fingerprint_for(cfg.data, seed=cfg.seed),
             source=str(cfg.data.path or cfg.data.dataset),
             run=str(run_dir),
@@ -136,10 +135,10 @@ def resume_point(path: str | Path, overrides: Sequence[str] = ()) -> ResumePoint
         )
     return ResumePoint(
         run_dir,
-        int(ckpt.meta.get("epoch", 0)),
-        int(ckpt.meta.get("step", 0)),
+        ckpt.meta.epoch,
+        ckpt.meta.step,
         cfg.train.epochs,
-        bool(ckpt.meta.get("stopped_early", False)),
+        ckpt.meta.stopped_early,
     )
 
 
@@ -162,10 +161,10 @@ def resume(
         # Under the lock only: a live run's in-flight temporary files must not be removed.
         clean_temp_files(run_dir)
         clean_temp_files(run_dir / CHECKPOINT_DIR)
-        ckpt = load_checkpoint(checkpoint_path)
-        if ckpt.meta.get("kind") != "last":
+        ckpt = load_run_checkpoint(checkpoint_path)
+        if ckpt.meta.kind != "last":
             raise CheckpointError(
-                f"«resume» {checkpoint_path}: a {ckpt.meta.get('kind', 'foreign')!r} checkpoint "
+                f"«resume» {checkpoint_path}: a {ckpt.meta.kind or 'foreign'!r} checkpoint "
                 "holds no optimizer state; resume from the run directory (its last checkpoint)"
             )
         cfg = with_trackers(resumed_config(ckpt, overrides), track)
@@ -184,18 +183,19 @@ def resume(
         )
 
 
-def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
+def _restore(trainer: Trainer, saver: Any, ckpt: RunCheckpoint) -> None:
     """Put the Trainer and the saver where the checkpoint left the run."""
     setup = trainer.setup
     expected = {name: (a.shape, a.dtype) for name, a in checkpoint_tensors(setup).items()}
     expect_tensors(ckpt, expected)
-    try:
-        restore(setup, trainer.state, ckpt.tensors, ckpt.meta)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{ckpt.path}: the run state in the checkpoint is incomplete or damaged ({exc!r}); "
-            "resume from another checkpoint or train again"
-        ) from None
+    restore(
+        setup,
+        trainer.state,
+        ckpt.tensors,
+        ckpt.meta,
+        source=str(ckpt.path),
+        remedy="resume from another checkpoint or train again",
+    )
     epoch = trainer.state.epoch
     history = truncate_jsonl(
         saver.run_dir / METRICS_FILE,
@@ -209,21 +209,20 @@ def _restore(trainer: Trainer, saver: Any, ckpt: Checkpoint) -> None:
         saver.best_state = _best_weights(setup, saver.run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT)
 
 
-def _check_same_data(setup: Setup, ckpt: Checkpoint) -> None:
+def _check_same_data(setup: Setup, ckpt: RunCheckpoint) -> None:
     """The stored data fingerprint, or for older checkpoints the scaler (fitted on the
     training split: if it changed, so did the data); a table's fitted preprocessing too."""
     from mlptrain.data.fingerprint import check_same_data
 
     table = setup.data.table
-    if (table.state if table is not None else None) != ckpt.meta.get("table"):
+    if (table.state if table is not None else None) != ckpt.meta.table:
         raise DataError(
             f"{setup.data.source}: the data differs from the data {ckpt.path} was trained "
             "on (its fitted preprocessing changed); resume needs the same data"
         )
-    stored = ckpt.meta.get("data_fingerprint")
-    if stored:
+    if ckpt.meta.data_fingerprint:
         check_same_data(
-            stored,
+            ckpt.meta.data_fingerprint,
             setup.data.fingerprint or {},
             source=setup.data.source,
             run=str(ckpt.path.parent.parent),
@@ -246,7 +245,7 @@ def _best_weights(setup: Setup, path: Path) -> dict[str, np.ndarray]:
             f"{path}: missing; early stopping needs the best weights to resume "
             f"(best epoch {setup.stopper.best_epoch if setup.stopper else '?'})"
         )
-    best = load_checkpoint(path)
+    best = load_run_checkpoint(path)
     model_state = model_tensors(best.tensors)
     expected = {f"model.{k}": v for k, v in setup.model.expected_state().items()}
     expect_tensors(best, expected, prefix="model.")
@@ -260,7 +259,7 @@ def init_weights(setup: Setup, path: str | Path) -> Path:
     (a float64 run may start from float32 weights). Optimizer, schedule and RNG state are not
     taken: this is a new run.
     """
-    ckpt = load_checkpoint(resolve_checkpoint(path, "best"))
+    ckpt = load_run_checkpoint(resolve_checkpoint(path, "best"))
     dtype = setup.model.dtype
     expected = {
         f"model.{name}": (shape, ckpt.tensors[f"model.{name}"].dtype)

@@ -12,6 +12,7 @@ from mlptrain.store.atomic import atomic_write_text
 from mlptrain.store.checkpoint import save_checkpoint
 from mlptrain.store.jsonl import append_line
 from mlptrain.store.layout import CHECKPOINT_DIR, METRICS_FILE
+from mlptrain.store.run_meta import RunMeta
 from mlptrain.training.run_state import checkpoint_tensors, run_metadata
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
@@ -34,7 +35,7 @@ class Saver:
         self.written_epochs = 0
         self.saved: dict[str, tuple[int, int]] = {}  # checkpoint kind -> (epoch, step) on disk
         self.deferred = deferred
-        self._pending: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]] | None] = {}
+        self._pending: dict[str, tuple[dict[str, np.ndarray], RunMeta] | None] = {}
 
     def __call__(self, kind: str) -> None:
         assert self.trainer is not None
@@ -46,13 +47,16 @@ class Saver:
             return
         self._flush_metrics(self.trainer.state.history)
         tensors, meta = self._snapshot(kind)
-        save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
-        self.saved[kind] = (meta["epoch"], meta["step"])
+        self._write(kind, tensors, meta)
 
-    def _snapshot(self, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _write(self, kind: str, tensors: dict[str, np.ndarray], meta: RunMeta) -> None:
+        path = self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors"
+        save_checkpoint(path, tensors, meta.to_json())
+        self.saved[kind] = (meta.epoch, meta.step)
+
+    def _snapshot(self, kind: str) -> tuple[dict[str, np.ndarray], RunMeta]:
         assert self.trainer is not None
-        meta = run_metadata(self.setup, self.trainer.state)
-        meta["kind"] = kind
+        meta = run_metadata(self.setup, self.trainer.state).with_(kind=kind)
         return checkpoint_tensors(self.setup, with_optimizer=kind == "last"), meta
 
     def flush(self) -> None:
@@ -68,8 +72,7 @@ class Saver:
         self._flush_metrics(history)
         for kind, held in self._pending.items():
             tensors, meta = held if held is not None else self._snapshot(kind)
-            save_checkpoint(self.run_dir / CHECKPOINT_DIR / f"{kind}.safetensors", tensors, meta)
-            self.saved[kind] = (meta["epoch"], meta["step"])
+            self._write(kind, tensors, meta)
         self._pending.clear()
 
     def kept(self) -> str:

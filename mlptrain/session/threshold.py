@@ -16,8 +16,8 @@ from typing import Any
 
 from mlptrain.errors import CheckpointError
 from mlptrain.store.atomic import atomic_write_text
-from mlptrain.store.checkpoint import Checkpoint
 from mlptrain.store.layout import CHECKPOINT_DIR, THRESHOLD_FILE
+from mlptrain.store.run_meta import RunCheckpoint
 from mlptrain.training.trained import TrainedModel
 
 
@@ -58,7 +58,7 @@ def write_threshold(threshold: Threshold, checkpoint: Path) -> Path:
     return path
 
 
-def read_threshold(ckpt: Checkpoint) -> tuple[Threshold | None, str | None]:
+def read_threshold(ckpt: RunCheckpoint) -> tuple[Threshold | None, str | None]:
     """(the threshold chosen for ``ckpt``, None) when there is one; (None, a note) when the
     run's threshold belongs to another checkpoint; (None, None) when there is none. A
     damaged file is a CheckpointError naming it."""
@@ -66,7 +66,7 @@ def read_threshold(ckpt: Checkpoint) -> tuple[Threshold | None, str | None]:
     if not path.exists():
         return None, None
     threshold = _parse(path)
-    classes = ckpt.meta.get("classes") or []
+    classes = ckpt.meta.classes or []
     if len(classes) != 2 or str(classes[1]) != threshold.positive_class:
         raise CheckpointError(
             f"{path}: the threshold is on class {threshold.positive_class!r}, but the model's "
@@ -97,7 +97,9 @@ def _parse(path: Path) -> Threshold:
     return threshold
 
 
-def apply_threshold(trained: TrainedModel, ckpt: Checkpoint) -> tuple[Threshold | None, str | None]:
+def apply_threshold(
+    trained: TrainedModel, ckpt: RunCheckpoint
+) -> tuple[Threshold | None, str | None]:
     """Give ``trained`` (the model of ``ckpt``) its run's threshold, if one was chosen for it;
     returns what ``read_threshold`` found."""
     threshold, note = read_threshold(ckpt)

@@ -9,13 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 from mlptrain.config import Config, config_to_yaml
 from mlptrain.data import RawData, write_npz
+from mlptrain.errors import UserInputError
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import HEADLINE
+from mlptrain.reporting.report_model import Report
 from mlptrain.session.directory import prepare_run_dir
 from mlptrain.session.report_writer import write_run_report
 from mlptrain.session.saver import Saver
 from mlptrain.store.atomic import atomic_write_text, clean_temp_files
-from mlptrain.store.layout import BEST_CHECKPOINT, CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE
+from mlptrain.store.layout import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    METRICS_FILE,
+    REPORT_JSON,
+)
 from mlptrain.store.lock import RunLock
 from mlptrain.timings import phase
 from mlptrain.training.arrays import plain, point_at_run_dir, run_data_path
@@ -42,15 +50,23 @@ class Run:
     def best_checkpoint(self) -> Path:
         return self.dir / CHECKPOINT_DIR / BEST_CHECKPOINT
 
+    @property
+    def summary(self) -> Report:
+        """The stable part of ``report`` (report.json's content) as a typed ``Report``."""
+        return Report.from_json(self.report, str(self.dir / REPORT_JSON))
+
     def __repr__(self) -> str:
         """One line: where, how it ended, and the headline test metric (not the whole report)."""
-        parts = [f"{str(self.dir)!r}", f"status={self.report.get('status')}"]
+        try:
+            summary = self.summary
+        except UserInputError:  # a report edited in memory: the repr must not raise
+            return f"Run({str(self.dir)!r}, epochs={len(self.history)})"
+        parts = [f"{str(self.dir)!r}", f"status={summary.status}"]
         parts.append(f"epochs={len(self.history)}")
-        task = self.report.get("task")
-        test = (self.report.get("metrics") or {}).get("test") or {}
-        headline = HEADLINE.get(task) if task else None
-        if headline is not None and test.get(headline) is not None:
-            parts.append(f"test_{headline}={test[headline]:.4f}")
+        headline = HEADLINE[summary.task]
+        value = summary.metrics.get("test", {}).get(headline)
+        if value is not None:
+            parts.append(f"test_{headline}={value:.4f}")
         return f"Run({', '.join(parts)})"
 
 

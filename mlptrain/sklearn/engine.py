@@ -13,6 +13,7 @@ import numpy as np
 from mlptrain.config import Config, parse_config_dict
 from mlptrain.data import LabelEncoder, Prepared, RawData, Scaler, Split, prepare_rows
 from mlptrain.data.splits import split_indices
+from mlptrain.store.run_meta import RunMeta
 from mlptrain.training.run_state import checkpoint_tensors, restore, run_metadata
 from mlptrain.training.setup import Setup, build
 from mlptrain.training.trainer import Callbacks, Trainer, TrainState
@@ -102,16 +103,16 @@ def without_rows(data: Prepared) -> Prepared:
     return replace(data, train=empty, val=None, test=empty)
 
 
-def snapshot(setup: Setup, state: TrainState) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def snapshot(setup: Setup, state: TrainState) -> tuple[dict[str, np.ndarray], RunMeta]:
     """Tensors and metadata of a checkpoint: weights, optimizer moments, random streams."""
     return checkpoint_tensors(setup), run_metadata(setup, state)
 
 
-def shell_data(cfg: Config, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> Prepared:
+def shell_data(cfg: Config, meta: RunMeta, tensors: dict[str, np.ndarray]) -> Prepared:
     """A ``Prepared`` without rows: enough for ``build`` to make the model of a checkpoint."""
     dtype = np.dtype(cfg.train.dtype)
-    n_features = int(meta["n_features"])
-    encoder = LabelEncoder.from_list(meta["classes"]) if meta.get("classes") else None
+    n_features = meta.n_features
+    encoder = LabelEncoder.from_list(meta.classes) if meta.classes else None
     target_scaler = None
     if "target.shift" in tensors:
         target_scaler = Scaler.from_state(
@@ -122,13 +123,13 @@ def shell_data(cfg: Config, meta: dict[str, Any], tensors: dict[str, np.ndarray]
     n_outputs = encoder.n_classes if encoder is not None else len(tensors["target.shift"])
     empty = Split(np.empty((0, n_features), dtype), np.empty(0, np.int64))
     return Prepared(
-        task=meta["task"],
+        task=meta.task,
         train=empty,
         val=None,
         test=empty,
         encoder=encoder,
         scaler=Scaler.from_state(cfg.data.scale, tensors),
-        feature_names=list(meta.get("feature_names") or []),
+        feature_names=list(meta.feature_names),
         n_features=n_features,
         n_outputs_hint=n_outputs,
         source="checkpoint",
@@ -136,9 +137,11 @@ def shell_data(cfg: Config, meta: dict[str, Any], tensors: dict[str, np.ndarray]
     )
 
 
-def setup_from(tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Setup:
+def setup_from(
+    tensors: dict[str, np.ndarray], meta: RunMeta, source: str = "estimator checkpoint"
+) -> Setup:
     """The Setup a snapshot was taken of: model, optimizer state and random streams."""
-    cfg = parse_config_dict(meta["config"], source="estimator checkpoint (stored config)")
+    cfg = parse_config_dict(meta.config, source=f"{source} (stored config)")
     setup = build(cfg, shell_data(cfg, meta, tensors))
-    restore(setup, TrainState(), tensors, meta)
+    restore(setup, TrainState(), tensors, meta, source=source)
     return setup

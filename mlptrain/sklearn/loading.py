@@ -7,7 +7,7 @@ from pathlib import Path
 from mlptrain.sklearn.base import MLPBase
 from mlptrain.sklearn.estimators import MLPClassifier, MLPRegressor
 from mlptrain.sklearn.persist import restore_estimator
-from mlptrain.store.checkpoint import load_checkpoint
+from mlptrain.store.run_meta import load_run_checkpoint
 
 ESTIMATORS: dict[str, type[MLPBase]] = {
     "MLPClassifier": MLPClassifier,
@@ -18,4 +18,4 @@ ESTIMATORS: dict[str, type[MLPBase]] = {
 def load(path: str | Path) -> MLPBase:
     """The fitted estimator saved at ``path``: parameters, weights, optimizer state and fitted
     attributes, ready to predict or to continue training (``warm_start``, ``partial_fit``)."""
-    return restore_estimator(ESTIMATORS, load_checkpoint(path))
+    return restore_estimator(ESTIMATORS, load_run_checkpoint(path))

@@ -16,7 +16,8 @@ import numpy as np
 import mlptrain.sklearn.engine as engine
 from mlptrain.data import RawData, prepare_assigned
 from mlptrain.errors import CheckpointError
-from mlptrain.store.checkpoint import Checkpoint, save_checkpoint
+from mlptrain.store.checkpoint import save_checkpoint
+from mlptrain.store.run_meta import RunCheckpoint
 from mlptrain.training.trainer import TrainState
 
 # Fitted attributes stored in the metadata as JSON (lists, numbers, None).
@@ -71,17 +72,19 @@ def save(estimator: Any, path: str | Path) -> None:
     attributes = {name: getattr(estimator, name) for name in ATTRIBUTES}
     names = getattr(estimator, "feature_names_in_", None)
     attributes["feature_names_in_"] = None if names is None else [str(n) for n in names]
-    meta["estimator"] = {
-        "class": type(estimator).__name__,
-        "params": _json_params(estimator.get_params()),
-        "attributes": attributes,
-    }
-    save_checkpoint(path, tensors, meta)
+    meta = meta.with_(
+        estimator={
+            "class": type(estimator).__name__,
+            "params": _json_params(estimator.get_params()),
+            "attributes": attributes,
+        }
+    )
+    save_checkpoint(path, tensors, meta.to_json())
 
 
-def restore_estimator(classes: dict[str, type], ckpt: Checkpoint) -> Any:
+def restore_estimator(classes: dict[str, type], ckpt: RunCheckpoint) -> Any:
     """The estimator a checkpoint holds, with its weights, optimizer state and attributes."""
-    info = ckpt.meta.get("estimator")
+    info = ckpt.meta.estimator
     if not isinstance(info, dict) or info.get("class") not in classes:
         raise CheckpointError(
             f"{ckpt.path}: not a scikit-learn estimator checkpoint (no estimator metadata); "
@@ -101,11 +104,11 @@ def restore_estimator(classes: dict[str, type], ckpt: Checkpoint) -> Any:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     for name in ATTRIBUTES:  # only the names save writes: a file sets nothing else
         setattr(estimator, name, attributes.get(name))
-    if ckpt.meta.get("classes") is not None:
+    if ckpt.meta.classes is not None:
         from mlptrain.data import LabelEncoder
 
-        estimator.classes_ = LabelEncoder.from_list(ckpt.meta["classes"]).classes
-    estimator._setup = engine.setup_from(ckpt.tensors, ckpt.meta)
+        estimator.classes_ = LabelEncoder.from_list(ckpt.meta.classes).classes
+    estimator._setup = engine.setup_from(ckpt.tensors, ckpt.meta, str(ckpt.path))
     return estimator
 
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import safetensors.numpy
@@ -43,6 +43,13 @@ class Checkpoint:
     meta: dict[str, Any]
     path: Path
     sha256: str = ""  # the verified digest of tensors and metadata
+
+
+class Stored(Protocol):
+    """What ``expect_tensors`` reads of a loaded checkpoint (a ``Checkpoint`` or a run's)."""
+
+    tensors: dict[str, np.ndarray]
+    path: Path
 
 
 def _dtype_tag(dtype: np.dtype[Any]) -> str:
@@ -177,7 +184,7 @@ def inspect_checkpoint(path: StrPath) -> dict[str, Any]:
 
 
 def expect_tensors(
-    ckpt: Checkpoint,
+    ckpt: Stored,
     expected: Mapping[str, tuple[tuple[int, ...], np.dtype[Any] | type]],
     prefix: str = "",
 ) -> None:

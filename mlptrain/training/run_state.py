@@ -15,7 +15,7 @@ from mlptrain import __version__
 from mlptrain.config import Config, config_to_dict, parse_config_dict
 from mlptrain.errors import CheckpointError
 from mlptrain.nn.sequential import Sequential, StateDictError
-from mlptrain.store.checkpoint import Checkpoint
+from mlptrain.store.run_meta import RunCheckpoint, RunMeta
 from mlptrain.training.setup import Setup, build
 from mlptrain.training.trainer import TrainState
 
@@ -28,33 +28,33 @@ def load_model_state(model: Sequential, state: dict[str, np.ndarray], *, source:
         raise CheckpointError(str(exc)) from None
 
 
-def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
+def run_metadata(setup: Setup, state: TrainState) -> RunMeta:
     """What a checkpoint's metadata holds besides the tensors."""
     data = setup.data
-    return {
-        "mlptrain_version": __version__,
-        "config": config_to_dict(setup.config),
-        "task": data.task,
-        "head": setup.model.head,
-        "n_features": data.n_features,
-        "feature_names": data.feature_names,
-        "classes": data.encoder.to_list() if data.encoder is not None else None,
-        "scale": setup.config.data.scale,
+    return RunMeta(
+        mlptrain_version=__version__,
+        config=config_to_dict(setup.config),
+        task=data.task,
+        head=setup.model.head,
+        n_features=data.n_features,
+        feature_names=data.feature_names,
+        classes=data.encoder.to_list() if data.encoder is not None else None,
+        scale=setup.config.data.scale,
         # a table's fitted preprocessing (fills, statistics, categories, column order): plain
         # JSON inside the metadata, so the checkpoint's SHA-256 covers it
-        "table": data.table.state if data.table is not None else None,
-        "data_fingerprint": data.fingerprint,
-        "epoch": state.epoch,
-        "step": state.step,
-        "seconds": state.seconds,
-        "metrics": state.history[-1] if state.history else {},
-        "batch": state.batch,
-        "epoch_loss": float(state.epoch_loss),
-        "epoch_hits": float(state.epoch_hits),
+        table=data.table.state if data.table is not None else None,
+        data_fingerprint=data.fingerprint,
+        epoch=state.epoch,
+        step=state.step,
+        seconds=state.seconds,
+        metrics=state.history[-1] if state.history else {},
+        batch=state.batch,
+        epoch_loss=float(state.epoch_loss),
+        epoch_hits=float(state.epoch_hits),
         # the position in the epoch's rows (a streamed run replays its stream to it: the
         # shuffle buffer's contents there follow from the rows and rng.shuffle)
-        "epoch_rows": state.epoch_rows,
-        "rng": {
+        epoch_rows=state.epoch_rows,
+        rng={
             # Mid-epoch, the state from before the epoch's permutation: resume redraws it.
             "shuffle": state.epoch_rng_state
             if state.batch and state.epoch_rng_state is not None
@@ -64,11 +64,11 @@ def run_metadata(setup: Setup, state: TrainState) -> dict[str, Any]:
                 k: g.bit_generator.state for k, g in setup.model.dropout_generators().items()
             },
         },
-        "optimizer": setup.optimizer.state_meta(),
-        "schedule": setup.schedule.state(),
-        "early_stopping": setup.stopper.state() if setup.stopper else None,
-        "stopped_early": state.stopped_early,
-    }
+        optimizer=setup.optimizer.state_meta(),
+        schedule=setup.schedule.state(),
+        early_stopping=setup.stopper.state() if setup.stopper else None,
+        stopped_early=state.stopped_early,
+    )
 
 
 def model_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -91,20 +91,42 @@ def checkpoint_tensors(setup: Setup, *, with_optimizer: bool = True) -> dict[str
 
 
 def restore(
-    setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: dict[str, Any]
+    setup: Setup,
+    state: TrainState,
+    tensors: dict[str, np.ndarray],
+    meta: RunMeta,
+    *,
+    source: str,
+    remedy: str = "use another checkpoint or train again",
 ) -> None:
-    """Put a run back exactly where a checkpoint left it (the inverse of the two above)."""
+    """Put a run back exactly where a checkpoint left it (the inverse of the two above).
+
+    What ``RunMeta`` leaves to its owners (the optimizer's, the schedule's and the random
+    streams' states, the optimizer's tensors) is checked as it is restored: a damaged one is
+    one CheckpointError naming ``source``."""
+    try:
+        _restore_state(setup, state, tensors, meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{source}: the run state in the checkpoint is incomplete or damaged ({exc!r}); "
+            f"{remedy}"
+        ) from None
+
+
+def _restore_state(
+    setup: Setup, state: TrainState, tensors: dict[str, np.ndarray], meta: RunMeta
+) -> None:
     load_model_state(setup.model, model_tensors(tensors), source="checkpoint")
     for buffer_name, flat in setup.optimizer.state_arrays().items():
         for name, view in setup.model.views_of(flat).items():
             view[...] = tensors[f"optim.{buffer_name}.{name}"]
-    setup.optimizer.load_state_meta(meta["optimizer"])
-    setup.schedule.load_state(meta["schedule"])
-    if setup.stopper is not None and meta.get("early_stopping") is not None:
-        setup.stopper.load_state(meta["early_stopping"])
-    setup.shuffle_rng.bit_generator.state = meta["rng"]["shuffle"]
-    masks = meta["rng"].get("masks")
-    if masks is None and setup.model.dropout_generators():
+    setup.optimizer.load_state_meta(meta.optimizer)
+    setup.schedule.load_state(meta.schedule)
+    if setup.stopper is not None and meta.early_stopping is not None:
+        setup.stopper.load_state(meta.early_stopping)
+    setup.shuffle_rng.bit_generator.state = meta.rng["shuffle"]
+    masks: dict[str, Any] = meta.rng.get("masks") or {}
+    if not masks and setup.model.dropout_generators():
         raise CheckpointError(
             "the checkpoint holds no mask generator states (rng.masks): it was written by an "
             "earlier mlptrain 0.1.0 development version and cannot be resumed bit for bit; "
@@ -112,28 +134,28 @@ def restore(
         )
     for key, generator in setup.model.dropout_generators().items():
         generator.bit_generator.state = masks[key]
-    state.epoch = int(meta["epoch"])
-    state.step = int(meta["step"])
-    state.seconds = float(meta.get("seconds", 0.0))
-    state.stopped_early = bool(meta.get("stopped_early", False))
-    state.batch = int(meta.get("batch", 0))
-    state.epoch_loss = float(meta.get("epoch_loss", 0.0))
-    state.epoch_hits = float(meta.get("epoch_hits", 0.0))
-    state.epoch_rows = int(meta.get("epoch_rows", 0))
+    state.epoch = meta.epoch
+    state.step = meta.step
+    state.seconds = float(meta.seconds)
+    state.stopped_early = meta.stopped_early
+    state.batch = meta.batch
+    state.epoch_loss = float(meta.epoch_loss)
+    state.epoch_hits = float(meta.epoch_hits)
+    state.epoch_rows = meta.epoch_rows
 
 
-def config_from_checkpoint(ckpt: Checkpoint) -> Config:
-    return parse_config_dict(ckpt.meta["config"], source=f"{ckpt.path} (stored config)")
+def config_from_checkpoint(ckpt: RunCheckpoint) -> Config:
+    return parse_config_dict(ckpt.meta.config, source=f"{ckpt.path} (stored config)")
 
 
-def setup_from_checkpoint(ckpt: Checkpoint) -> Setup:
+def setup_from_checkpoint(ckpt: RunCheckpoint) -> Setup:
     """Rebuild the run's data and model from a checkpoint, with the checkpoint's weights."""
     from mlptrain.data.fingerprint import check_same_data
 
     cfg = config_from_checkpoint(ckpt)
     setup = build(cfg)
     check_same_data(
-        ckpt.meta.get("data_fingerprint"),
+        ckpt.meta.data_fingerprint,
         setup.data.fingerprint or {},
         source=setup.data.source,
         run=str(ckpt.path),

@@ -87,7 +87,7 @@ def test_fit_a_table_with_the_tabular_preset(cli, houses: Path, tmp_path: Path, 
     assert resolved["data"]["val_size"] == 0.1
     # only a, b and the three cities reach the model
     predictor = mlptrain.load(tmp_path / "run")
-    assert predictor.meta["n_features"] == 5
+    assert predictor.meta.n_features == 5
 
     again = cli("fit", tmp_path / "run" / "config.yaml", "--out", tmp_path / "again")
     assert again.exit_code == 0, again.output

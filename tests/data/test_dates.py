@@ -103,7 +103,7 @@ def test_fit_predict_and_the_exported_script_read_dates_alike(
     assert result.stdout.splitlines()[1].split()[:3] == ["when", "date", "(ISO"]
     assert "column 'when' holds dates (ISO 8601): the model reads their year" in result.stdout
     predictor = mlptrain.load(run)
-    assert predictor.meta["n_features"] == 6  # amount and the 5 parts of when
+    assert predictor.meta.n_features == 6  # amount and the 5 parts of when
     # 5 of 7 days are week days: well above that, the model read the day of the week
     report = json.loads((run / REPORT_JSON).read_text())
     assert report["metrics"]["test"]["accuracy"] > 0.85

@@ -158,7 +158,7 @@ def test_predict_and_the_exported_script_read_the_file_as_training_did(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "column 'income' read as numbers with ',' as the thousands separator" in result.stdout
-    assert mlptrain.load(run).meta["n_features"] == 5 + 2  # 5 names one-hot, income, score
+    assert mlptrain.load(run).meta.n_features == 5 + 2  # 5 names one-hot, income, score
     new = _write(
         tmp_path / "new.csv",
         ["name,income,score", 'Zoë1,"1,500,000",0.5', "Zoë2,800,-1.0"],

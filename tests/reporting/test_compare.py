@@ -159,3 +159,57 @@ def test_compare_with_no_finished_run_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: no finished run to compare: {tmp_path / 'sweep'}: ")
     assert_no_traceback(result)
+
+
+def test_the_report_model_reads_what_report_json_holds(two_runs: tuple[Path, Path]) -> None:
+    from mlptrain.reporting.report_model import Report
+
+    raw = json.loads((two_runs[0] / "report.json").read_text())
+    report = Report.from_json(raw, "report.json")
+    assert (report.name, report.status, report.task) == (raw["name"], "completed", "classification")
+    assert report.training.epochs_run == 3 == len(report.training.history)
+    assert report.training.seconds == raw["training"]["seconds"]
+    assert report.data.n_train + report.data.n_val + report.data.n_test == 150  # iris rows
+    assert report.metrics["test"]["accuracy"] == raw["metrics"]["test"]["accuracy"]
+    assert report.optimizer["lr"] == 0.001
+    assert report.model.total_params == sum(row["params"] for row in raw["model"]["layers"])
+    first, last = raw["model"]["layers"][0]["layer"], raw["model"]["layers"][-1]["layer"]
+    assert first.startswith("Linear(4 -> ") and last.startswith("Linear(")
+    assert report.layer_names.startswith(first + " ") and report.layer_names.endswith(" " + last)
+
+
+DAMAGED_REPORTS = {
+    "seconds a string": (
+        lambda r: r["training"].update(seconds="12"),
+        "training.seconds: Input should be a valid number",
+    ),
+    "no task": (lambda r: r.pop("task"), "not an mlptrain report: no task"),
+    "unknown task": (
+        lambda r: r.update(task="ranking"),
+        "task: 'ranking' is not one of classification, regression",
+    ),
+    "layers not a list": (lambda r: r["model"].update(layers={}), "model.layers: Input should"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_REPORTS))
+def test_a_malformed_report_is_one_line_in_report_and_a_note_in_compare(
+    two_runs: tuple[Path, Path], tmp_path: Path, damage: str
+) -> None:
+    """report.json is a file a user may edit: a missing or mistyped key of the part compare
+    and report read is named in one line (a traceback or a KeyError before)."""
+    change, problem = DAMAGED_REPORTS[damage]
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    report = json.loads((run / "report.json").read_text())
+    change(report)
+    (run / "report.json").write_text(json.dumps(report))
+    rebuilt = runner.invoke(app, ["report", str(run)])
+    assert rebuilt.exit_code == 2 and len(rebuilt.stderr.strip().splitlines()) == 1
+    assert rebuilt.stderr.startswith(f"error: {run / 'report.json'}: not an mlptrain report: ")
+    assert problem in rebuilt.stderr
+    assert_no_traceback(rebuilt)
+    compared = runner.invoke(app, ["compare", str(run), str(two_runs[1])])
+    assert compared.exit_code == 0, compared.output
+    assert compared.stderr.startswith(f"note: skipped {run / 'report.json'}: not an mlptrain")
+    assert [row.split()[0] for row in compared.stdout.splitlines()[1:]] == [str(two_runs[1])]

@@ -13,8 +13,8 @@ import mlptrain
 from mlptrain.reporting.figures import make_figures
 from mlptrain.reporting.figures.ranking import MAX_CURVE_CLASSES, scores_of
 from mlptrain.session.directory import resolve_checkpoint
-from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.layout import REPORT_JSON
+from mlptrain.store.run_meta import load_run_checkpoint
 from mlptrain.training.run_state import setup_from_checkpoint
 
 RANKING = {"roc", "pr", "calibration", "threshold"}
@@ -72,7 +72,7 @@ def test_a_fit_keeps_the_test_probabilities_the_model_gives(tmp_path: Path, no_f
     )  # fmt: skip
     report = json.loads((run.dir / REPORT_JSON).read_text())
     kept = report["predictions"]["test"]
-    setup = setup_from_checkpoint(load_checkpoint(resolve_checkpoint(run.dir)))
+    setup = setup_from_checkpoint(load_run_checkpoint(resolve_checkpoint(run.dir)))
     test = setup.data.test
     assert kept["classes"] == [str(c) for c in setup.data.encoder.classes]
     assert kept["n_rows"] == report["data"]["n_test"] == len(test.y) == len(kept["y_true"])

@@ -16,8 +16,8 @@ from mlptrain.errors import CheckpointError, UserInputError
 from mlptrain.reporting.metrics import probabilities
 from mlptrain.reporting.thresholds import choose_threshold, parse_rule
 from mlptrain.session.directory import resolve_checkpoint
-from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.store.layout import THRESHOLD_FILE
+from mlptrain.store.run_meta import load_run_checkpoint
 from mlptrain.training.run_state import setup_from_checkpoint
 from tests.cli.test_cli_fit import assert_user_error
 from tests.conftest import exported_script_output
@@ -47,7 +47,7 @@ def run(trained: Path, tmp_path: Path) -> Path:
 
 def _validation(run: Path) -> tuple[np.ndarray, np.ndarray]:
     """(is positive, p(positive)) of the run's validation rows, rebuilt from its checkpoint."""
-    setup = setup_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
+    setup = setup_from_checkpoint(load_run_checkpoint(resolve_checkpoint(run)))
     val = setup.data.val
     return val.y == 1, probabilities(setup.trained.predict_log_proba(val.X))[:, 1]
 
@@ -95,7 +95,7 @@ def test_evaluate_and_predict_decide_by_the_stored_threshold(run, cli, tmp_path)
     stored = json.loads((run / THRESHOLD_FILE).read_text())
     assert (stored["value"], stored["positive_class"], stored["rule"]) == (0.2, "yes", "given")
     # independently: the test split's probabilities, decided at 0.2
-    setup = setup_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
+    setup = setup_from_checkpoint(load_run_checkpoint(resolve_checkpoint(run)))
     test = setup.data.test
     p1 = probabilities(setup.trained.predict_log_proba(test.X))[:, 1]
     decided = (p1 >= 0.2).astype(int)

@@ -309,3 +309,29 @@ def test_load_checks_a_crafted_files_parameters_and_sets_only_known_attributes(i
     save_checkpoint(tmp_path / "c.safetensors", ckpt.tensors, meta)
     with pytest.raises(InvalidParameterError, match="'solver' parameter"):
         load(tmp_path / "c.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda meta: meta.update(optimizer={}), "incomplete or damaged (KeyError('step_count'))"),
+        (lambda meta: meta.pop("task"), "its run state (__metadata__ meta) has no 'task'"),
+    ],
+    ids=["optimizer state emptied", "no task"],
+)
+def test_a_re_signed_estimator_with_a_damaged_run_state_is_one_checkpoint_error(
+    iris, tmp_path, damage, problem
+):
+    """The SHA-256 proves integrity, not good intent: a KeyError escaped before."""
+    from mlptrain.store.checkpoint import load_checkpoint, save_checkpoint
+
+    X, y = iris
+    MLPClassifier(**FIXED, max_iter=1).fit(X, y).save(tmp_path / "a.safetensors")
+    ckpt = load_checkpoint(tmp_path / "a.safetensors")
+    meta = dict(ckpt.meta)
+    damage(meta)
+    save_checkpoint(tmp_path / "b.safetensors", ckpt.tensors, meta)
+    with pytest.raises(CheckpointError) as caught:
+        load(tmp_path / "b.safetensors")
+    assert str(caught.value).startswith(f"{tmp_path / 'b.safetensors'}: ")
+    assert problem in str(caught.value) and "\n" not in str(caught.value)

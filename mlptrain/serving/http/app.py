@@ -82,7 +82,7 @@ def create_app(service: Service) -> Starlette:
 
     def answer(kind: str, body: bytes, proba: bool, keep: list[str]) -> dict:
         if kind in CSV_TYPES:
-            data = (service.predictor.meta.get("config") or {}).get("data") or {}
+            data = service.predictor.meta.data_config
             rows = csv_rows(body, header=bool(data.get("header", True)))
         else:
             rows = json_rows(body, names=service.input_names)

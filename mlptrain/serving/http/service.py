@@ -60,7 +60,7 @@ class Service:
         """The columns rows given as lists of values are read as, in order."""
         if self.predictor.table is not None:
             return list(self.predictor.table.features)
-        n_features = int(self.predictor.meta["n_features"])
+        n_features = self.predictor.meta.n_features
         return self.predictor.feature_names or [f"x{j}" for j in range(n_features)]
 
     def predict(self, rows: Rows, *, proba: bool, keep: Sequence[str]) -> dict[str, Any]:
@@ -119,11 +119,11 @@ class Service:
             "inputs": self._inputs(),
             "ids": list(self.predictor.table.ids) if self.predictor.table is not None else [],
             "classes": None if classes is None else [_plain(c) for c in classes],
-            "metrics": meta.get("metrics") or {},
-            "fingerprint": meta.get("data_fingerprint"),
+            "metrics": meta.metrics,
+            "fingerprint": meta.data_fingerprint,
             "checkpoint": {"path": str(self.checkpoint), "sha256": self.sha256},
-            "epoch": meta.get("epoch"),
-            "trained_with": meta.get("mlptrain_version"),
+            "epoch": meta.epoch,
+            "trained_with": meta.mlptrain_version,
             "mlptrain_version": __version__,
             "limits": {"max_rows": self.limits.max_rows, "max_bytes": self.limits.max_bytes},
             # a binary model's decision threshold from the run's threshold.json, if applied
