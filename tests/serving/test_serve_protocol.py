@@ -346,38 +346,3 @@ def test_an_integer_beyond_pythons_digit_limit_is_malformed_json(digits):
     answer = served.post("/invocations", content=body, headers={"content-type": "application/json"})
     assert_refused(answer, 400)
     assert answer.json()["message"].startswith("malformed JSON: ")
-
-
-def test_small_bodies_are_answered_on_the_loop_large_ones_on_the_apps_thread(
-    customers_run, customers, monkeypatch
-):
-    """A body up to INLINE_BYTES is answered on the event loop's thread, a larger one on the
-    app's predicting thread; the answers are predict's either way."""
-    import threading
-
-    import mlptrain.serving.http.app as app_module
-
-    _, header, rows, (out_header, out_rows) = customers
-    threads: list[str] = []
-    original = Service.predict
-
-    def recording(self, *args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Service, "predict", recording)
-    served = client(customers_run)
-    body = {"dataframe_split": {"columns": header, "data": [list(map(typed, r)) for r in rows]}}
-    size = len(json.dumps(body).encode())
-    for limit in (size, size - 1):  # the body fits; one byte over
-        monkeypatch.setattr(app_module, "INLINE_BYTES", limit)
-        answer = served.post(
-            "/invocations?proba=true",
-            content=json.dumps(body),
-            headers={"content-type": "application/json"},
-        )
-        assert answer.status_code == 200, answer.text
-        assert_same_as_predict(answer.json(), out_header, out_rows)
-    loop_thread, other = threads
-    assert not loop_thread.startswith("mlptrain-predict")
-    assert other.startswith("mlptrain-predict")

@@ -71,23 +71,14 @@ def _flag(request: Request, name: str) -> bool:
     return value in ("true", "1")
 
 
-# a body up to this size is answered on the event loop itself (about 1,600 rows of the example
-# table, a few ms); a larger one on the app's thread, so that the loop goes on reading requests
-INLINE_BYTES = 128 * 1024
-
-
 def create_app(service: Service) -> Starlette:
     """The app serving ``service``'s model.
 
-    The model answers one request at a time (``Service``'s lock, and the GIL). A small request
-    is answered on the event loop when no other is being answered: handing it to a thread and
-    back cost more than the prediction (one row: ~1.5 -> ~0.95 ms of server CPU, the wall time
-    halved; docs/serving.md). A large one, or any while one is on the thread, goes to one thread
-    of the app's own, a queue, instead of Starlette's pool of up to 40 threads taking turns at
-    the lock (at 8 and 32 clients, 1,000-row batches went ~1.4x faster). Only the loop's
-    thread counts the requests on the thread, so the loop never waits for the lock."""
+    Requests are answered off the event loop on one thread of the app's own: the model answers
+    one request at a time anyway (``Service``'s lock, and the GIL), and a queue in front of one
+    thread replaces up to 40 threads of Starlette's pool taking turns at that lock (at 8 and 32
+    clients, 1,000-row batches went ~1.4x faster; docs/serving.md)."""
     predicting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlptrain-predict")
-    queued = [0]  # requests handed to ``predicting`` and not yet answered
 
     def answer(kind: str, body: bytes, proba: bool, keep: list[str]) -> dict:
         if kind in CSV_TYPES:
@@ -103,15 +94,8 @@ def create_app(service: Service) -> Starlette:
         proba = _flag(request, "proba")
         keep = request.query_params.getlist("keep")
         body = await _body(request, service.limits.max_bytes)
-        if not queued[0] and len(body) <= INLINE_BYTES:
-            return JSONResponse(answer(kind, body, proba, keep))
-        queued[0] += 1
-        try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(predicting, answer, kind, body, proba, keep)
-        finally:
-            queued[0] -= 1
-        return JSONResponse(result)
+        loop = asyncio.get_running_loop()
+        return JSONResponse(await loop.run_in_executor(predicting, answer, kind, body, proba, keep))
 
     async def ping(request: Request) -> Response:
         return PlainTextResponse("\n")
