@@ -13,8 +13,10 @@ and seconds:
    column): every good answer must equal the in-process prediction, every bad one a 400;
    the server's resident memory (VmRSS) after the first and the last thousand.
 
-The rows come from ``--rows`` (a CSV `mlptrain predict` takes, e.g. the training file). Figures are only meaningful on an idle machine: the load
-average is printed before and after. Nothing is claimed here; targets are in docs/serving.md.
+The rows come from ``--rows`` (a CSV `mlptrain predict` takes, e.g. the training file). Figures
+are only meaningful on an idle machine: the load average is printed before and after. Each run
+is appended to benchmarks/serve_load_results.json (``--results``; ``--label`` names it), the
+file docs/serving.md quotes. Nothing is claimed here; targets are in docs/serving.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "serve_load_results.json"
 
 
 def free_port() -> int:
@@ -181,6 +184,73 @@ def in_process_rows_per_s(run: Path, rows_file: Path, n: int, seconds: float) ->
     return count * n / (time.perf_counter() - start)
 
 
+def save(record: dict, path: Path) -> None:
+    """Append this run's figures to ``path`` (a JSON object holding a list of runs)."""
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    saved["runs"].append(record)
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    print(f"saved to {path}")
+
+
+def phases(port: int, columns: list[str], rows: list[list], scale: int) -> dict:
+    """Phase 1: single-row and 1,000-row requests at 1, 8 and 32 clients."""
+    batch = (rows * (1000 // len(rows) + 1))[:1000]
+    single = [body(columns, [row]) for row in rows[:100]]
+    thousand = body(columns, batch)
+    print(f"{'rows':>5} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'rows/s':>10}")
+    table = []
+    for n_rows, data, budget in ((1, None, 4000 // scale), (1000, thousand, 200 // scale)):
+        for n_clients in (1, 8, 32):
+            results, wall = clients(
+                port,
+                n_clients,
+                lambda i, data=data: (data or single[i % len(single)], True),
+                max(budget, n_clients),
+                60 / scale,
+            )
+            failed = [r for r in results if r[1] != 200]
+            latencies = [r[0] * 1000 for r in results]
+            line = {
+                "rows": n_rows,
+                "clients": n_clients,
+                "requests": len(results),
+                "p50_ms": round(statistics.median(latencies), 2),
+                "p99_ms": round(percentile(latencies, 0.99), 2),
+                "rows_per_s": round(len(results) * n_rows / wall),
+                "failed": len(failed),
+            }
+            table.append(line)
+            print(
+                f"{n_rows:>5} {n_clients:>7} {len(results):>8} {line['p50_ms']:>8.2f} "
+                f"{line['p99_ms']:>8.2f} {line['rows_per_s']:>10}"
+                + (f"  FAILED {len(failed)}" if failed else "")
+            )
+    return {"requests": table}
+
+
+def in_process(run: Path, rows_file: Path, served: dict[int, float], scale: int) -> dict:
+    """Phase 2: in-process rows per second, default BLAS threads and one (the server's)."""
+    from threadpoolctl import threadpool_limits
+
+    local = in_process_rows_per_s(run, rows_file, 1000, 10 / scale)
+    print(f"in-process Predictor.predict, 1,000-row batches: {local:.0f} rows/s")
+    for n_clients, rate in served.items():
+        print(f"  served/in-process at {n_clients} clients: {rate / local:.2f}")
+    # the server's own setting (BLAS on one thread): on a busy 2-core machine the default
+    # BLAS threads make the figure above vary by 2x from run to run
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = in_process_rows_per_s(run, rows_file, 1000, 10 / scale)
+    print(f"in-process, BLAS on one thread as in the server: {one:.0f} rows/s")
+    for n_clients, rate in served.items():
+        print(f"  served/in-process (one thread) at {n_clients} clients: {rate / one:.2f}")
+    return {
+        "in_process_rows_per_s": round(local),
+        "in_process_one_blas_thread_rows_per_s": round(one),
+        "served_over_in_process": {str(k): round(v / local, 3) for k, v in served.items()},
+        "served_over_in_process_one_thread": {str(k): round(v / one, 3) for k, v in served.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -196,8 +266,21 @@ def main() -> None:
         help="the checkout the server runs (default: this one); run the script with the same "
         "PYTHONPATH so that the in-process figure is that checkout's too",
     )
+    parser.add_argument("--label", default="", help="a name for this run in the results file")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the file runs go to")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
+    record: dict = {
+        "label": args.label,
+        "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "command": " ".join(sys.argv),
+        "code": str(args.code.resolve()),
+        "quick": args.quick,
+        "cores": os.cpu_count(),
+        "workers": args.workers or "default",
+        "stack": http_stack(),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
     print(f"load average before: {os.getloadavg()}")
     print(f"cores: {os.cpu_count()}; workers: {args.workers or 'default'}; {http_stack()}")
     process, port = start_server(args.run, args.workers, args.code.resolve())
@@ -208,55 +291,21 @@ def main() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata") as answer:
             meta = json.loads(answer.read())
         columns = [c["name"] for c in meta["inputs"]]
-        rows_file = args.rows
-        rows = read_rows(rows_file, columns)
-        batch = (rows * (1000 // len(rows) + 1))[:1000]
-        single = [body(columns, [row]) for row in rows[:100]]
-        thousand = body(columns, batch)
-        print(
-            f"{'rows':>5} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'rows/s':>10}"
-        )
-        served_batch = {}
-        for n_rows, data, budget in ((1, None, 4000 // scale), (1000, thousand, 200 // scale)):
-            for n_clients in (1, 8, 32):
-                results, wall = clients(
-                    port,
-                    n_clients,
-                    lambda i, data=data: (data or single[i % len(single)], True),
-                    max(budget, n_clients),
-                    60 / scale,
-                )
-                failed = [r for r in results if r[1] != 200]
-                latencies = [r[0] * 1000 for r in results]
-                rate = len(results) * n_rows / wall
-                if n_rows == 1000:
-                    served_batch[n_clients] = rate
-                print(
-                    f"{n_rows:>5} {n_clients:>7} {len(results):>8} "
-                    f"{statistics.median(latencies):>8.2f} {percentile(latencies, 0.99):>8.2f} "
-                    f"{rate:>10.0f}" + (f"  FAILED {len(failed)}" if failed else "")
-                )
-        local = in_process_rows_per_s(args.run, rows_file, 1000, 10 / scale)
-        print(f"in-process Predictor.predict, 1,000-row batches: {local:.0f} rows/s")
-        for n_clients, rate in served_batch.items():
-            print(f"  served/in-process at {n_clients} clients: {rate / local:.2f}")
-        # the server's own setting (BLAS on one thread): on a busy 2-core machine the default
-        # BLAS threads make the figure above vary by 2x from run to run
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            single = in_process_rows_per_s(args.run, rows_file, 1000, 10 / scale)
-        print(f"in-process, BLAS on one thread as in the server: {single:.0f} rows/s")
-        for n_clients, rate in served_batch.items():
-            print(f"  served/in-process (one thread) at {n_clients} clients: {rate / single:.2f}")
-        mixed(port, process.pid, columns, rows, 20_000 // scale)
+        rows = read_rows(args.rows, columns)
+        record.update(phases(port, columns, rows, scale))
+        served = {r["clients"]: r["rows_per_s"] for r in record["requests"] if r["rows"] == 1000}
+        record.update(in_process(args.run, args.rows, served, scale))
+        record["mixed"] = mixed(port, process.pid, columns, rows, 20_000 // scale)
     finally:
         process.send_signal(signal.SIGTERM)
-        print(f"server exit code: {process.wait(timeout=60)}")
+        record["server_exit_code"] = process.wait(timeout=60)
+        print(f"server exit code: {record['server_exit_code']}")
+        record["load_after"] = [round(x, 2) for x in os.getloadavg()]
         print(f"load average after: {os.getloadavg()}")
+    save(record, args.results)
 
 
-def mixed(port: int, pid: int, columns: list[str], rows: list[list], total: int) -> None:
+def mixed(port: int, pid: int, columns: list[str], rows: list[list], total: int) -> dict:
     """``total`` single-row requests, every 100th malformed; answers checked; RSS per thousand."""
     good_bodies = [body(columns, [row]) for row in rows[:100]]
     expected = []
@@ -288,6 +337,12 @@ def mixed(port: int, pid: int, columns: list[str], rows: list[list], total: int)
         f"thousand {rss[0] / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB "
         f"({(rss[-1] - rss[0]) / rss[0]:+.1%})"
     )
+    return {
+        "requests": total,
+        "wrong": wrong,
+        "rss_first_mib": round(rss[0] / 1024, 1),
+        "rss_last_mib": round(rss[-1] / 1024, 1),
+    }
 
 
 if __name__ == "__main__":

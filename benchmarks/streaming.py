@@ -67,7 +67,7 @@ def make(rows: int, out: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlptrain.data.frame import table_from_mapping
+    from mlptrain.data.cells import table_from_mapping
     from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
 
     folder = out / f"rows_{rows}"

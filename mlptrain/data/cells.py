@@ -16,6 +16,11 @@ value is read as its text in a CSV would be read:
 A column whose every cell is a number or None becomes numeric at once (``float64`` in one
 NumPy call); any other column, and every column the model reads as text, takes the text way.
 Both end in ``finish_table``: the infinity check and the notes of a file.
+
+In-memory columns (``Predictor.predict`` on a dict of arrays, a DataFrame or a 2-D array:
+``table_from_mapping``) are typed by the same ``column_from_cells``: a NumPy column of numbers
+is the numbers (no Python objects made), any other column its cells as Python values, a NaN
+cell missing. So a bool column is text ``true``/``false`` whether it came as JSON or in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from mlptrain.data.frame import Column, Table, check_names, finish_table, text_column
+from mlptrain.data._text import quote_list
+from mlptrain.data.frame import (
+    Column,
+    Table,
+    check_names,
+    finish_table,
+    promote_numeric,
+    refuse_infinity,
+    text_column,
+)
 from mlptrain.data.numbers import PLAIN, NumberFormat
 from mlptrain.errors import DataError
 
@@ -45,7 +59,7 @@ def cell_text(value: Any) -> str | None:
     return repr(value)  # int; float: repr reads back to the same float ('nan', 'inf' too)
 
 
-def _bad_cell(source: str, name: str, cells: Sequence[Any]) -> DataError:
+def _bad_cell(source: str, name: str, cells: Sequence[Any] | np.ndarray) -> DataError:
     row, value = next((i, v) for i, v in enumerate(cells) if type(v) not in _CELLS)
     kind = "a list" if isinstance(value, list) else "an object"
     return DataError(
@@ -54,7 +68,7 @@ def _bad_cell(source: str, name: str, cells: Sequence[Any]) -> DataError:
     )
 
 
-def _numbers(cells: Sequence[Any], kinds: set[type]) -> Column | None:
+def _numbers(cells: Sequence[Any] | np.ndarray, kinds: set[type]) -> Column | None:
     """Cells that are all int, float or None as a numeric column (None: NaN); None when an
     int is too large for a float (its text is then read, as a file's would be: infinity)."""
     try:
@@ -72,11 +86,15 @@ def _numbers(cells: Sequence[Any], kinds: set[type]) -> Column | None:
 
 
 def column_from_cells(
-    name: str, cells: Sequence[Any], *, na: np.ndarray, text: bool, source: str
+    name: str, cells: Sequence[Any] | np.ndarray, *, na: np.ndarray, text: bool, source: str
 ) -> Column:
     """One column of JSON cells, typed as the readers type the same column of a file
-    (module docstring); ``text``: the model reads it as text (categories, dates, ids)."""
-    kinds = set(map(type, cells))
+    (module docstring); ``text``: the model reads it as text (categories, dates, ids).
+    ``cells`` may be a NumPy array of numbers (``table_from_mapping``), read as its numbers."""
+    if isinstance(cells, np.ndarray):  # int, unsigned or float: _mapping_cells says so
+        kinds: set[type] = {int} if cells.dtype.kind in "iu" else {float}
+    else:
+        kinds = set(map(type, cells))
     if not kinds <= _CELLS:
         raise _bad_cell(source, name, cells)
     if not text and kinds <= _NUMBERS:
@@ -135,3 +153,63 @@ def matrix_from_cells(
             pass
     text = [["" if c is None else str(cell_text(c)) for c in cells] for cells in columns]
     return np.array(text, dtype=str).reshape(len(columns), n_rows).T
+
+
+def _plain(value: Any) -> Any:
+    """An in-memory cell as a JSON cell: NumPy scalars as Python's, NaN as None (missing), any
+    other object its str."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if type(value) is float:
+        return None if value != value else value
+    return value if type(value) in _CELLS else str(value)
+
+
+def _mapping_cells(name: str, values: Any, source: str, text: bool) -> Sequence[Any] | np.ndarray:
+    """One in-memory column as ``column_from_cells`` takes it: a NumPy array of numbers as it
+    is, unless the model reads it as text; any other column as a list of JSON cells."""
+    cells = np.asarray(values)
+    if cells.ndim != 1:
+        raise DataError(f"{source}: column {name!r} has shape {cells.shape}; columns are 1-D")
+    if cells.dtype.kind in "iuf" and not text:
+        return cells
+    if cells.dtype.kind == "M":  # datetimes: as datetime.datetime (str: their ISO text), NaT None
+        cells = cells.astype("datetime64[us]")
+    return [_plain(value) for value in cells.tolist()]
+
+
+def table_from_mapping(
+    data: Any,
+    *,
+    names: Sequence[str],
+    text_columns: Collection[str],
+    na_values: Sequence[str],
+    source: str,
+) -> Table:
+    """A Table from in-memory columns: a dict of 1-D arrays, a DataFrame, or a 2-D array whose
+    columns are ``names`` in order; typed cell by cell as a JSON request's (module docstring):
+    None, NaN and ``na_values`` cells are missing, a bool is text."""
+    if hasattr(data, "items") and callable(data.items):
+        mapping = {str(k): v for k, v in data.items()}
+    else:
+        array = np.asarray(data)
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise DataError(
+                f"{source}: expected a table of columns {quote_list(list(names), 12)} (a dict of "
+                f"arrays, a DataFrame, or a 2-D array with {len(names)} columns in that order), "
+                f"got an array of shape {array.shape}"
+            )
+        mapping = {name: array[:, j] for j, name in enumerate(names)}
+    na = np.asarray(list(na_values), dtype=str)
+    columns: dict[str, Column] = {}
+    n_rows: int | None = None
+    for name, values in mapping.items():
+        text = name in text_columns
+        cells = _mapping_cells(name, values, source, text)
+        if n_rows is not None and len(cells) != n_rows:
+            raise DataError(f"{source}: column {name!r} has {len(cells)} rows, others {n_rows}")
+        n_rows = len(cells)
+        column = column_from_cells(name, cells, na=na, text=text, source=source)
+        columns[name], _ = promote_numeric(column, text)
+        refuse_infinity(source, columns[name])  # as a file's numbers are checked
+    return Table(columns, n_rows or 0, source)

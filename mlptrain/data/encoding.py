@@ -416,19 +416,12 @@ class TableEncoder:
             codes = column.values if column.levels is not None else np.arange(table.n_rows)
             if rows is not None:
                 codes = codes[rows]
-            # one lookup entry per level of this file (and one for a gap), never per row;
-            # rare and unseen levels go to the infrequent column if any, else nowhere (-1)
-            lookup = np.append(categories.position(levels), categories.fill)
-            new_level = categories.new(levels)
-            codes = np.where(codes < 0, len(levels), codes)
-            if c["fill"] is None and (codes == len(levels)).any():
+            block = out[:, start : start + categories.size]
+            n_unseen, gap = categories.encode(levels, codes, block)
+            if gap and c["fill"] is None:
                 _refuse_gaps(table, c["name"], rows, "categorical")
-            index = lookup[codes]
-            n_unseen = int(np.append(new_level, False)[codes].sum())
             if n_unseen:
                 unseen[c["name"]] = n_unseen
-            hot = np.flatnonzero(index >= 0)
-            out[hot, start + index[hot]] = 1
             start += categories.size
         for name in self.indicators:
             out[:, start] = (

@@ -12,11 +12,9 @@ import codecs
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from mlptrain.data._text import quote_list
 from mlptrain.data.membership import SMALL, isin_text
 from mlptrain.data.memory import MemoryFile, Source, read_raw
 from mlptrain.data.numbers import PLAIN, NumberFormat
@@ -230,52 +228,3 @@ def refuse_infinity(source: Source | str, column: Column) -> None:
             f"{source}: column {column.name!r} has {int(bad.sum())} infinite value(s) (first "
             f"at data row {row}); fix or remove them"
         )
-
-
-def table_from_mapping(
-    data: Any,
-    *,
-    names: Sequence[str],
-    text_columns: Collection[str],
-    na_values: Sequence[str],
-    source: str,
-) -> Table:
-    """A Table from in-memory columns: a dict of 1-D arrays, a DataFrame, or a 2-D array whose
-    columns are ``names`` in order. None, NaN and ``na_values`` cells are missing."""
-    if hasattr(data, "items") and callable(data.items):
-        mapping = {str(k): v for k, v in data.items()}
-    else:
-        array = np.asarray(data)
-        if array.ndim != 2 or array.shape[1] != len(names):
-            raise DataError(
-                f"{source}: expected a table of columns {quote_list(list(names), 12)} (a dict of "
-                f"arrays, a DataFrame, or a 2-D array with {len(names)} columns in that order), "
-                f"got an array of shape {array.shape}"
-            )
-        mapping = {name: array[:, j] for j, name in enumerate(names)}
-    na = np.asarray(list(na_values), dtype=str)
-    columns: dict[str, Column] = {}
-    n_rows: int | None = None
-    for name, values in mapping.items():
-        cells = np.asarray(values)
-        if cells.ndim != 1:
-            raise DataError(f"{source}: column {name!r} has shape {cells.shape}; columns are 1-D")
-        if n_rows is not None and len(cells) != n_rows:
-            raise DataError(f"{source}: column {name!r} has {len(cells)} rows, others {n_rows}")
-        n_rows = len(cells)
-        if cells.dtype.kind in "biuf" and name not in text_columns:
-            values64 = cells.astype(np.float64)
-            integer = cells.dtype.kind in "biu"
-            columns[name] = Column(name, values64, None, integer)
-            continue
-        objects = cells.astype(object)
-        # elementwise comparisons, not a loop: None cells, and NaN (the one value != itself)
-        gaps = (objects == None) | (objects != objects)  # noqa: E711
-        text = np.where(gaps, "", objects).astype(str)
-        levels, codes = np.unique(text, return_inverse=True)
-        codes = np.where(gaps, len(levels), codes).astype(np.int64)
-        column = text_column(name, codes, levels, na)
-        columns[name], _ = promote_numeric(column, name in text_columns)
-    for column in columns.values():  # as a file's numbers are checked (finish_table)
-        refuse_infinity(source, column)
-    return Table(columns, n_rows or 0, source)

@@ -20,6 +20,7 @@ import numpy as np
 
 from mlptrain.data._text import quote_list
 from mlptrain.data.arrow import have_pyarrow, parquet_files, read_arrow_csv, read_parquet
+from mlptrain.data.cells import table_from_mapping
 from mlptrain.data.frame import (
     Column,
     Table,
@@ -28,7 +29,6 @@ from mlptrain.data.frame import (
     not_in_encoding,
     open_text_sample,
     python_encoding,
-    table_from_mapping,
     text_column,
 )
 from mlptrain.data.memory import MemoryFile, Source, as_source, file_name, read_raw

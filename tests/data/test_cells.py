@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from mlptrain.data.cells import cell_text, matrix_from_cells, table_from_cells
+from mlptrain.data.cells import cell_text, matrix_from_cells, table_from_cells, table_from_mapping
 from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.data.memory import MemoryFile
 from mlptrain.data.numbers import PLAIN, NumberFormat
@@ -166,3 +166,53 @@ def test_a_matrix_of_numbers_is_float64_and_anything_else_its_text() -> None:
     text = matrix_from_cells(["a", "b"], [[1, None], [True, "x"]], source="r")
     assert text.tolist() == [["1", "true"], ["", "x"]]
     assert matrix_from_cells(["a"], [[10**400]], source="r").tolist() == [["1" + "0" * 400]]
+
+
+def mapped(columns: dict[str, object], text_columns=()) -> Table:
+    return table_from_mapping(
+        columns,
+        names=list(columns),
+        text_columns=text_columns,
+        na_values=DEFAULT_NA_VALUES,
+        source="request",
+    )
+
+
+@pytest.mark.parametrize("cells", list(COLUMNS.values()), ids=list(COLUMNS))
+def test_in_memory_cells_are_typed_as_the_same_json_cells(cells) -> None:
+    """``Predictor.predict``'s mapping path and a JSON request's path are one typing: an
+    object array of the cells reads to the columns the JSON cells read to, bit for bit."""
+    _, typed = both(["c"], [cells])
+    assert_same_columns(typed, mapped({"c": np.array(cells, dtype=object)}), notes=False)
+
+
+def test_a_bool_column_is_text_in_memory_and_in_json() -> None:
+    """A NumPy bool column was typed as the numbers 0 and 1 in memory; JSON's true/false and a
+    file's are categories "true"/"false". Now all three agree."""
+    flags = [True, False, False, True]
+    read, typed = both(["flag"], [flags])
+    assert list(typed.columns["flag"].levels) == ["false", "true"]
+    assert typed.columns["flag"].values.tolist() == [1, 0, 0, 1]
+    for column in (np.array(flags), np.array(flags, dtype=object), flags):
+        in_memory = mapped({"flag": column})
+        assert_same_columns(read, in_memory, notes=False)
+        assert_same_columns(typed, in_memory, notes=False)
+    with_gap = mapped({"flag": np.array([True, None, False], dtype=object)}).columns["flag"]
+    assert list(with_gap.levels) == ["false", "true"] and with_gap.values.tolist() == [1, -1, 0]
+
+
+def test_in_memory_numbers_stay_numbers_and_nan_is_a_gap() -> None:
+    table = mapped(
+        {
+            "ints": np.array([3, -1, 2**62], dtype=np.int64),
+            "floats": np.array([0.1, np.nan, -0.0]),
+            "text with nan": np.array(["a", np.nan, "b"], dtype=object),
+            "numpy scalars": np.array([np.int64(4), np.float64(0.5), None], dtype=object),
+        }
+    )
+    ints, floats, text, scalars = (table.columns[n] for n in table.names)
+    assert ints.values.tolist() == [3.0, -1.0, float(2**62)] and ints.integer
+    assert floats.values.tobytes() == np.array([0.1, np.nan, -0.0]).tobytes()
+    assert not floats.integer
+    assert list(text.levels) == ["a", "b"] and text.values.tolist() == [0, -1, 1]
+    assert scalars.values[:2].tolist() == [4.0, 0.5] and np.isnan(scalars.values[2])

@@ -73,3 +73,30 @@ def test_text_column_of_a_few_levels_is_the_vectorised_rule(monkeypatch):
         assert few.values.tolist() == many.values.tolist()
         assert few.levels is not None and many.levels is not None
         assert few.levels.tolist() == many.levels.tolist()
+
+
+def test_encode_few_rows_and_many_give_the_same_cells_counts_and_gaps() -> None:
+    """``CategoryLookup.encode``: Python for up to FEW_ROWS rows, NumPy above; both against
+    the cells worked out by hand (a frequent category, a new level, a rare one, a gap)."""
+    from mlptrain.data.category_lookup import FEW_ROWS
+
+    lookup = CategoryLookup.of({"categories": ["a", "b"], "infrequent": ["r"], "fill": None})
+    assert (lookup.fallback, lookup.fill, lookup.size) == (2, -1, 3)
+    levels = np.array(["b", "new", "r", "a"])
+    codes = np.array([0, 1, 2, 3, -1, 0])
+    # b, new (infrequent column, counted), r (infrequent column), a, gap (no cell), b
+    expected = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0], [0, 0, 0], [0, 1, 0]])
+    few = np.zeros((6, 3))
+    assert lookup.encode(levels, codes, few) == (1, True)
+    assert few.tolist() == expected.tolist()
+    repeats = FEW_ROWS // 6 + 1
+    many = np.zeros((6 * repeats, 3))
+    assert lookup.encode(levels, np.tile(codes, repeats), many) == (repeats, True)
+    assert many.tolist() == np.tile(expected, (repeats, 1)).tolist()
+    filled = CategoryLookup.of({"categories": ["a", "b"], "infrequent": None, "fill": "a"})
+    for n in (6, 6 * repeats):
+        block = np.zeros((n, 2))
+        # "r" is new here too: no infrequent list
+        assert filled.encode(levels, np.resize(codes, n), block) == (2 * (n // 6), True)
+        # without an infrequent column, new and rare levels have no cell; the gap is "a"
+        assert block[:6].tolist() == [[0, 1], [0, 0], [0, 0], [1, 0], [1, 0], [0, 1]]

@@ -85,7 +85,7 @@ def test_part_fractions_are_the_ones_asked_for() -> None:
 
 
 def load_table_from(x: np.ndarray):  # type: ignore[no-untyped-def]
-    from mlptrain.data.frame import table_from_mapping
+    from mlptrain.data.cells import table_from_mapping
 
     return table_from_mapping({"x": x}, names=["x"], text_columns=(), na_values=(), source="x")
 

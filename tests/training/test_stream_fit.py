@@ -260,7 +260,7 @@ def test_a_buffer_holding_every_row_trains_as_the_rows_in_memory(tmp_path: Path)
     and the in-memory run given the same parts (``split_column``), the streamed run draws the
     same permutation and so learns the same weights, up to the float sums of the encoder's fit
     (its sample comes in another order)."""
-    from mlptrain.data.frame import table_from_mapping
+    from mlptrain.data.cells import table_from_mapping
 
     rng = np.random.default_rng(4)
     n = 900
