@@ -173,7 +173,7 @@ def in_process_rows_per_s(run: Path, rows_file: Path, n: int, seconds: float) ->
         path = Path(scratch) / "rows.csv"
         path.write_text("\n".join([lines[0], *(lines[1:] * (n // len(lines[1:]) + 1))[:n]]) + "\n")
         if predictor.table is not None:
-            data = (predictor.meta.get("config") or {}).get("data") or {}
+            data = predictor.meta.data_config
             X, _ = read_table_inputs(path, encoder=predictor.table, data=data)
         else:
             X, _ = read_features(path, feature_names=predictor.feature_names)
@@ -295,7 +295,7 @@ def main() -> None:
         record.update(phases(port, columns, rows, scale))
         served = {r["clients"]: r["rows_per_s"] for r in record["requests"] if r["rows"] == 1000}
         record.update(in_process(args.run, args.rows, served, scale))
-        record["mixed"] = mixed(port, process.pid, columns, rows, 20_000 // scale)
+        record["mixed"] = mixed(args.run, port, process.pid, columns, rows, 20_000 // scale)
     finally:
         process.send_signal(signal.SIGTERM)
         record["server_exit_code"] = process.wait(timeout=60)
@@ -305,16 +305,17 @@ def main() -> None:
     save(record, args.results)
 
 
-def mixed(port: int, pid: int, columns: list[str], rows: list[list], total: int) -> dict:
+def mixed(run: Path, port: int, pid: int, columns: list[str], rows: list[list], total: int) -> dict:
     """``total`` single-row requests, every 100th malformed; answers checked; RSS per thousand."""
     good_bodies = [body(columns, [row]) for row in rows[:100]]
-    expected = []
-    for data in good_bodies:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request) as answer:
-            expected.append(json.loads(answer.read())["predictions"])
+    # The answers a good request must get: the in-process Predictor's, on the same row.
+    from mlptrain.serving.loading import load
+
+    predictor = load(run)
+    expected = [
+        predictor.predict({name: [cell] for name, cell in zip(columns, row, strict=True)}).tolist()
+        for row in rows[:100]
+    ]
     bad = [b'{"dataframe_split": {"columns"', body(columns[1:], [rows[0][1:]])]
 
     def payload(i: int):
