@@ -24,7 +24,7 @@ from mlptrain.reporting.report import (
     write_reports,
 )
 from mlptrain.reporting.streamed_metrics import ClassificationTally
-from mlptrain.training.batches import stream_split_tallies
+from mlptrain.training.batches import baseline_split, stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
@@ -42,7 +42,7 @@ def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, A
     names = class_names(setup.data)
     return {
         name: finite_or_none(
-            tally.metrics(names or [], threshold)
+            tally.metrics(names or [], None if name == "baseline" else threshold)
             if isinstance(tally, ClassificationTally)
             else tally.metrics()
         )
@@ -52,6 +52,32 @@ def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, A
 
 def class_names(data: Prepared) -> list[str] | None:
     return [str(c) for c in data.encoder.classes] if data.encoder is not None else None
+
+
+def _split_metrics(
+    setup: Setup, with_metrics: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The report's metrics per split, and a streamed run's baseline (summed over its rows
+    in the same pass; an in-memory run's is computed from the held split below)."""
+    data = setup.data
+    metrics: dict[str, dict[str, Any]] = {}
+    if with_metrics and data.stream is not None:
+        metrics = streamed_metrics(setup)
+        base = metrics.pop("baseline", None)
+        if base is None:
+            return metrics, None
+        return metrics, {
+            "split": baseline_split(data.stream),
+            "strategy": BASELINE_STRATEGY[data.task],
+            "metrics": base,
+        }
+    if with_metrics:
+        names = class_names(data)
+        for split_name in SPLITS:
+            split = getattr(data, split_name)
+            if split is not None:
+                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
+    return metrics, None
 
 
 def write_run_report(
@@ -68,15 +94,7 @@ def write_run_report(
     tracking: TrackingSession | None = None,
 ) -> dict[str, Any]:
     data = setup.data
-    metrics: dict[str, dict[str, Any]] = {}
-    if with_metrics and data.stream is not None:
-        metrics = streamed_metrics(setup)
-    elif with_metrics:
-        names = class_names(data)
-        for split_name in SPLITS:
-            split = getattr(data, split_name)
-            if split is not None:
-                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
+    metrics, streamed_baseline = _split_metrics(setup, with_metrics)
     state = trainer.state
     report = build_report(
         name=setup.config.name,
@@ -101,6 +119,8 @@ def write_run_report(
             "strategy": BASELINE_STRATEGY[data.task],
             "metrics": baseline_metrics(data.task, data.train.y, scored, class_names(data)),
         }
+    if streamed_baseline is not None:
+        report["baseline"] = streamed_baseline
     if with_metrics and data.task == "regression" and data.test is not None:
         report["predictions"] = {"test": prediction_sample(setup.trained, data.test)}
     if with_metrics and data.task == "classification" and scored is not None:

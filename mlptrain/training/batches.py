@@ -23,7 +23,7 @@ from mlptrain.data.read_ahead import read_ahead
 from mlptrain.data.record_stream import BATCH_ROWS
 from mlptrain.data.row_hash import PART_NAMES, TRAIN
 from mlptrain.data.shuffle_buffer import ShuffleBuffer
-from mlptrain.data.stream_plan import StreamPlan
+from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import epoch_metric
@@ -191,15 +191,26 @@ def stream_split_tallies(
     plan: StreamPlan, trained: Any, dtype: np.dtype, threshold: float | None = None
 ) -> dict[str, ClassificationTally | RegressionTally]:
     """One pass over the stream: the report's tallies of every non-empty part, for ``trained``
-    (a ``TrainedModel``: predictions in the targets' units)."""
-    tallies: dict[str, ClassificationTally | RegressionTally] = {}
-    for name in PART_NAMES:
-        if plan.parts[name].rows:
-            tallies[name] = (
-                ClassificationTally(len(plan.labels.classes))
-                if plan.labels is not None
-                else RegressionTally()
-            )
+    (a ``TrainedModel``: predictions in the targets' units), and under ``"baseline"`` those of
+    the model that ignores the features on the test rows (else the validation rows): the
+    training rows' class shares as every row's probabilities, or their mean target, as the
+    in-memory report's baseline (``baseline_metrics``)."""
+
+    def new_tally() -> ClassificationTally | RegressionTally:
+        if plan.labels is not None:
+            return ClassificationTally(len(plan.labels.classes))
+        return RegressionTally()
+
+    tallies = {name: new_tally() for name in PART_NAMES if plan.parts[name].rows}
+    scored = next((n for n in ("test", "val") if n in tallies), None)
+    if scored is not None:
+        tallies["baseline"] = new_tally()
+    if plan.labels is not None:
+        with np.errstate(divide="ignore"):
+            constant = np.log(class_counts(plan) / plan.parts["train"].rows)
+    else:
+        assert plan.target_scaler is not None
+        constant = np.atleast_1d(np.asarray(plan.target_scaler.shift, dtype=np.float64))
     for _, table in plan.stream.tables():
         table, y, parts = plan.place(table)
         for code, name in enumerate(PART_NAMES):
@@ -207,9 +218,18 @@ def stream_split_tallies(
             if name not in tallies or not len(rows):
                 continue
             X, targets = plan.encode(table, rows, y, dtype)
-            tally = tallies[name]
+            tally, base = tallies[name], tallies["baseline"] if name == scored else None
+            fixed = np.broadcast_to(constant, (len(rows), len(constant)))
             if isinstance(tally, ClassificationTally):
                 tally.add(targets, trained.predict_log_proba(X), threshold)
+                if base is not None:
+                    base.add(targets, fixed, None)  # type: ignore[call-arg]
             else:
                 tally.add(targets, trained.predict(X))
+                if base is not None:
+                    base.add(targets, fixed)  # type: ignore[call-arg]
     return tallies
+
+
+def baseline_split(plan: StreamPlan) -> str:
+    return "test" if plan.parts["test"].rows else "val"
