@@ -111,8 +111,8 @@ def write_run_report(
         version=__version__,
     )
     scored = data.test if data.test is not None else data.val
-    # a streamed run holds no split: the baseline, samples, worst rows and importance read
-    # whole splits and are left out of its report (docs/data.md)
+    # a streamed run holds no split: its baseline comes summed from the report pass above;
+    # samples, worst rows and importance read whole splits and are left out (docs/tables.md)
     if with_metrics and scored is not None:
         report["baseline"] = {
             "split": "test" if data.test is not None else "val",
