@@ -194,12 +194,15 @@ class RecordStream:
                 f"{self.path}: cannot read the table: {str(exc).splitlines()[0]}"
             ) from None
 
-    def table_of(self, batches: Sequence[Any] | Iterator[Any]) -> Table:
-        """Record batches as one typed ``Table`` (the whole-file readers' conversion)."""
+    def table_of(
+        self, batches: Sequence[Any] | Iterator[Any], names: Sequence[str] | None = None
+    ) -> Table:
+        """Record batches as one typed ``Table`` (the whole-file readers' conversion); with
+        ``names``, batches of just those columns."""
         return batches_table(
             self.path,
             batches,
-            self.names,
+            self.names if names is None else names,
             self.na_values,
             self.text_columns,
             delimiter=self.delimiter,

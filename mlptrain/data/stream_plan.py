@@ -13,6 +13,7 @@ sample lacks are encoded as unseen ones are at predict time (the infrequent colu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,39 @@ class StreamPlan:
             table = table.take(kept)
         hashes = row_hashes(table, self.key_columns, self.seed)
         return table, y, assign_parts(hashes, self.test_size, self.val_size)
+
+    def placed(self, only: int | None = None) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
+        """Each record batch as ``place`` gives it; with ``only`` (a part code), just the rows
+        of that part (batches without any are skipped). When ``data.split_key`` places the
+        rows, a validation or test pass converts the key and the target first and only the
+        part's rows of the other columns after them (~10% of the cells, not all; for the
+        training rows, most of each batch, taking them out first cost more than it saved). A
+        row's cells convert alike alone or among others (by value), so the rows, their order
+        and their encoding are the same either way."""
+        narrow = only not in (None, TRAIN) and self.key_columns != list(self.stream.names)
+        for batch in self.stream.record_batches():
+            if not narrow:
+                table, y, parts = self.place(self.stream.table_of([batch]))
+                if only is not None:
+                    rows = np.flatnonzero(parts == only)
+                    if len(rows) < len(parts):
+                        table, y, parts = table.take(rows), y[rows], parts[rows]
+                if len(parts):
+                    yield table, y, parts
+                continue
+            names = list(dict.fromkeys([*self.key_columns, self.target]))
+            head = self.stream.table_of([batch.select(names)], names)
+            y, kept = target_values(head, self.target, drop_missing=self.drop_missing_target)
+            hashes = row_hashes(head, self.key_columns, self.seed)[kept]
+            mine = assign_parts(hashes, self.test_size, self.val_size) == only
+            if not mine.any():
+                continue
+            import pyarrow as pa
+
+            if not mine.all() or len(kept) < batch.num_rows:
+                batch = batch.take(pa.array(kept[mine]))
+            table = self.stream.table_of([batch])
+            yield table, y[mine], np.full(int(mine.sum()), only, dtype=np.int8)
 
     def encode(
         self, table: Table, rows: np.ndarray, y: np.ndarray, dtype: Any

@@ -4,10 +4,18 @@
 Every metric that is a function of sums over rows is exact: the confusion matrix gives
 accuracy, balanced accuracy, precision/recall/F1 (macro and weighted), MCC and the per-class
 table by scikit-learn's formulas; log loss and Brier are means of per-row terms; MSE, MAE and
-MAPE are means and R² merges per-batch means and squared deviations (Chan et al.). The ones
-that need every row at once (ROC AUC, average precision, the median absolute error) are
-reported as None, with a note that says why; tests check the rest against scikit-learn on the
-same rows.
+MAPE are means and R² merges per-batch means and squared deviations (Chan et al.).
+
+ROC AUC and average precision rank every row of the split against every other: they are
+computed from a histogram of each class's probability (``RANK_BINS`` equal bins on [0, 1],
+rows of the class and rows of the others counted apart; memory ``2 x classes x RANK_BINS``
+counts, whatever the rows). Rows in one bin count as tied: the AUC is exact unless a positive
+and a negative row share a bin, and off by at most half the share of such pairs
+(``auc_bound``, given in the report's notes); average precision is exact when no bin holds two
+different probabilities. For three classes and more both are one class against the rest,
+averaged over the classes (macro), as in memory; more than ``RANK_CLASSES`` classes: None.
+The median absolute error needs every row at once and is None, with a note that says why.
+Tests check all of them against scikit-learn on the same rows.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import numpy as np
 from mlptrain.data.moments import TargetMoments
 from mlptrain.reporting.metrics import MAPE_UNDEFINED, decide, probabilities
 
+RANK_BINS = 4096
+RANK_CLASSES = 256  # more classes: the histograms' memory (2 x classes x bins) is not spent
 NOT_STREAMED = (
     "{names} need every row of the split at once and are not computed on a streamed table "
     "(data.stream: true)"
@@ -36,13 +46,18 @@ class ClassificationTally:
     brier_sum: float = 0.0
     n: int = 0
 
+    ranked: RankHistograms | None = field(init=False)
+
     def __post_init__(self) -> None:
         self.confusion = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+        self.ranked = RankHistograms(self.n_classes) if self.n_classes <= RANK_CLASSES else None
 
     def add(self, labels: np.ndarray, log_proba: np.ndarray, threshold: float | None) -> None:
         proba = probabilities(log_proba)
         predicted = decide(proba, threshold)
         np.add.at(self.confusion, (labels, predicted), 1)
+        if self.ranked is not None:
+            self.ranked.add(labels, proba)
         self.log_loss_sum += float(
             -np.sum(log_proba[np.arange(len(labels)), labels], dtype=np.float64)
         )
@@ -73,6 +88,17 @@ class ClassificationTally:
             "roc_auc": None,
             "average_precision": None,
         }
+        notes = []
+        if self.ranked is None:
+            notes.append(f"roc_auc and average_precision are not computed for more than "
+                         f"{RANK_CLASSES} classes on a streamed table")  # fmt: skip
+        elif (true > 0).all():
+            auc, ap, bound = self.ranked.metrics()
+            result["roc_auc"], result["average_precision"] = auc, ap
+            notes.append(
+                f"roc_auc and average_precision from {RANK_BINS}-bin histograms of the "
+                f"probabilities (streamed): roc_auc within {bound:.2g} of the exact value"
+            )
         if self.n_classes == 2:
             result["brier"] = self.brier_sum / n
             result["positive_class"] = class_names[1]
@@ -90,8 +116,47 @@ class ClassificationTally:
         ]  # fmt: skip
         result["confusion_matrix"] = self.confusion.tolist()
         result["labels"] = list(class_names)
-        result["notes"] = [NOT_STREAMED.format(names="roc_auc and average_precision")]
+        result["notes"] = notes
         return result
+
+
+@dataclass
+class RankHistograms:
+    """Per class, the rows of the class and the rows of the others counted by bin of the
+    class's probability: ROC AUC and average precision in bounded memory."""
+
+    n_classes: int
+    positive: np.ndarray = field(init=False)
+    negative: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = (1 if self.n_classes == 2 else self.n_classes, RANK_BINS)
+        self.positive = np.zeros(shape, dtype=np.int64)
+        self.negative = np.zeros(shape, dtype=np.int64)
+
+    def add(self, labels: np.ndarray, proba: np.ndarray) -> None:
+        classes = [1] if self.n_classes == 2 else range(self.n_classes)
+        for row, k in enumerate(classes):
+            bins = np.minimum((proba[:, k] * RANK_BINS).astype(np.int64), RANK_BINS - 1)
+            bins = np.maximum(bins, 0)
+            mine = labels == k
+            self.positive[row] += np.bincount(bins[mine], minlength=RANK_BINS)
+            self.negative[row] += np.bincount(bins[~mine], minlength=RANK_BINS)
+
+    def metrics(self) -> tuple[float, float, float]:
+        """(ROC AUC, average precision, the AUC's bound), averaged over the classes."""
+        aucs, aps, bounds = [], [], []
+        for pos, neg in zip(self.positive.astype(np.float64),
+                            self.negative.astype(np.float64), strict=True):  # fmt: skip
+            n_pos, n_neg = pos.sum(), neg.sum()
+            below = np.cumsum(neg) - neg  # negatives in lower bins
+            aucs.append(float((pos @ (below + 0.5 * neg)) / (n_pos * n_neg)))
+            bounds.append(float(0.5 * (pos @ neg) / (n_pos * n_neg)))
+            # thresholds from the top bin down, as scikit-learn's from the top score down
+            tp, fp = np.cumsum(pos[::-1]), np.cumsum(neg[::-1])
+            step = pos[::-1] > 0
+            aps.append(float(np.sum(pos[::-1][step] / n_pos * tp[step] / (tp[step] + fp[step]))))
+        return float(np.mean(aucs)), float(np.mean(aps)), float(np.mean(bounds))
 
 
 @dataclass

@@ -26,7 +26,7 @@ from mlptrain.reporting.report import (
 from mlptrain.reporting.streamed_metrics import ClassificationTally
 from mlptrain.store.layout import FIGURE_DIR
 from mlptrain.timings import phase
-from mlptrain.training.batches import stream_split_tallies
+from mlptrain.training.batches import baseline_split, stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
@@ -44,7 +44,7 @@ def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, A
     names = class_names(setup.data)
     return {
         name: finite_or_none(
-            tally.metrics(names or [], threshold)
+            tally.metrics(names or [], None if name == "baseline" else threshold)
             if isinstance(tally, ClassificationTally)
             else tally.metrics()
         )
@@ -74,10 +74,12 @@ def write_run_report(
         # the figures of the history alone are drawn while the metrics are computed
         drawer.draw_early(lambda: _report(setup, trainer, {}, status, error), run_dir / FIGURE_DIR)
     with phase("metrics"):
-        metrics = _metrics(setup) if with_metrics else {}
+        metrics, streamed_baseline = _split_metrics(setup, with_metrics)
     report = _report(setup, trainer, metrics, status, error)
     with phase("metrics"):
         _add_predictions(report, setup, with_metrics)
+    if streamed_baseline is not None:
+        report["baseline"] = streamed_baseline
     if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
         with phase("importance"):
             report["importance"] = _importance(setup)
@@ -115,25 +117,38 @@ def _report(
     )
 
 
-def _metrics(setup: Setup) -> dict[str, dict[str, Any]]:
-    """Each split's metrics, for the report."""
+def _split_metrics(
+    setup: Setup, with_metrics: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The report's metrics per split, and a streamed run's baseline (summed over its rows
+    in the same pass; an in-memory run's is computed from the held split below)."""
     data = setup.data
-    if data.stream is not None:
-        return streamed_metrics(setup)
-    names = class_names(data)
-    return {
-        name: split_metrics(setup.trained, data.task, split, names)
-        for name in SPLITS
-        if (split := getattr(data, name)) is not None
-    }
+    metrics: dict[str, dict[str, Any]] = {}
+    if with_metrics and data.stream is not None:
+        metrics = streamed_metrics(setup)
+        base = metrics.pop("baseline", None)
+        if base is None:
+            return metrics, None
+        return metrics, {
+            "split": baseline_split(data.stream),
+            "strategy": BASELINE_STRATEGY[data.task],
+            "metrics": base,
+        }
+    if with_metrics:
+        names = class_names(data)
+        for split_name in SPLITS:
+            split = getattr(data, split_name)
+            if split is not None:
+                metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
+    return metrics, None
 
 
 def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -> None:
     """The baseline, prediction samples, worst rows and input-weight norms."""
     data = setup.data
     scored = data.test if data.test is not None else data.val
-    # a streamed run holds no split: the baseline, samples, worst rows and importance read
-    # whole splits and are left out of its report (docs/data.md)
+    # a streamed run holds no split: its baseline comes summed from the report pass;
+    # samples, worst rows and importance read whole splits and are left out (docs/tables.md)
     if with_metrics and scored is not None:
         report["baseline"] = {
             "split": "test" if data.test is not None else "val",

@@ -19,9 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlptrain.data.read_ahead import read_ahead
+from mlptrain.data.record_stream import BATCH_ROWS
 from mlptrain.data.row_hash import PART_NAMES, TRAIN
 from mlptrain.data.shuffle_buffer import ShuffleBuffer
-from mlptrain.data.stream_plan import StreamPlan
+from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import epoch_metric
@@ -124,26 +126,36 @@ class StreamBatches:
     def _targets(self, y: np.ndarray) -> np.ndarray:
         return y if self.plan.labels is not None else self.loss_targets(y)
 
+    def _shuffled(
+        self, rng: np.random.Generator, batch_size: int, shuffle: bool
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's training batches: read, encoded and shuffled (run in ``read_ahead``'s
+        thread, which alone draws from ``rng`` while the epoch runs)."""
+        buffer = ShuffleBuffer(self.capacity, batch_size, rng if shuffle else None)
+        for table, y, _ in self.plan.placed(TRAIN):
+            X, targets = self.plan.encode(table, np.arange(table.n_rows), y, self.dtype)
+            yield from buffer.add(X, self._targets(targets))
+        yield from buffer.finish()
+
     def epoch(
         self, rng: np.random.Generator, batch_size: int, shuffle: bool, skip: int
     ) -> Iterator[Batch]:
-        buffer = ShuffleBuffer(self.capacity, batch_size, rng if shuffle else None)
-        done, self.rows_done = 0, 0
+        self.rows_done = 0
+        # about one record batch of training batches ahead: reading, encoding and shuffling
+        # the next record batch overlaps the steps on this one
+        depth = -(-BATCH_ROWS // batch_size)
+        for done, (xb, yb) in enumerate(
+            read_ahead(self._shuffled(rng, batch_size, shuffle), depth), start=1
+        ):
+            self.rows_done += len(yb)
+            if done > skip:
+                yield xb, yb, None
 
-        def out(batches: Iterator[tuple[np.ndarray, np.ndarray]]) -> Iterator[Batch]:
-            nonlocal done
-            for xb, yb in batches:
-                done += 1
-                self.rows_done += len(yb)
-                if done > skip:
-                    yield xb, yb, None
-
-        for _, table in self.plan.stream.tables():
-            table, y, parts = self.plan.place(table)
-            rows = np.flatnonzero(parts == TRAIN)
-            X, targets = self.plan.encode(table, rows, y, self.dtype)
-            yield from out(buffer.add(X, self._targets(targets)))
-        yield from out(buffer.finish())
+    def _part(self, code: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each record batch's rows of one part, encoded: (features, loss-space targets)."""
+        for table, y, _ in self.plan.placed(code):
+            X, targets = self.plan.encode(table, np.arange(table.n_rows), y, self.dtype)
+            yield X, self._targets(targets)
 
     def has(self, split: str) -> bool:
         return self.plan.parts[split].rows > 0
@@ -157,16 +169,10 @@ class StreamBatches:
         loss_sum = weight_sum = 0.0
         hits = 0
         tally = RegressionTally()
-        for _, table in self.plan.stream.tables():
-            table, y, parts = self.plan.place(table)
-            rows = np.flatnonzero(parts == code)
-            if not len(rows):
-                continue
-            X, targets = self.plan.encode(table, rows, y, self.dtype)
-            targets = self._targets(targets)
+        for X, targets in read_ahead(self._part(code), 1):
             output = model.forward_eval(X)
             weight = (
-                float(len(rows)) if class_weight is None else float(class_weight[targets].sum())
+                float(len(targets)) if class_weight is None else float(class_weight[targets].sum())
             )
             loss_sum += loss.forward(output, targets) * weight
             weight_sum += weight
@@ -185,15 +191,26 @@ def stream_split_tallies(
     plan: StreamPlan, trained: Any, dtype: np.dtype, threshold: float | None = None
 ) -> dict[str, ClassificationTally | RegressionTally]:
     """One pass over the stream: the report's tallies of every non-empty part, for ``trained``
-    (a ``TrainedModel``: predictions in the targets' units)."""
-    tallies: dict[str, ClassificationTally | RegressionTally] = {}
-    for name in PART_NAMES:
-        if plan.parts[name].rows:
-            tallies[name] = (
-                ClassificationTally(len(plan.labels.classes))
-                if plan.labels is not None
-                else RegressionTally()
-            )
+    (a ``TrainedModel``: predictions in the targets' units), and under ``"baseline"`` those of
+    the model that ignores the features on the test rows (else the validation rows): the
+    training rows' class shares as every row's probabilities, or their mean target, as the
+    in-memory report's baseline (``baseline_metrics``)."""
+
+    def new_tally() -> ClassificationTally | RegressionTally:
+        if plan.labels is not None:
+            return ClassificationTally(len(plan.labels.classes))
+        return RegressionTally()
+
+    tallies = {name: new_tally() for name in PART_NAMES if plan.parts[name].rows}
+    scored = next((n for n in ("test", "val") if n in tallies), None)
+    if scored is not None:
+        tallies["baseline"] = new_tally()
+    if plan.labels is not None:
+        with np.errstate(divide="ignore"):
+            constant = np.log(class_counts(plan) / plan.parts["train"].rows)
+    else:
+        assert plan.target_scaler is not None
+        constant = np.atleast_1d(np.asarray(plan.target_scaler.shift, dtype=np.float64))
     for _, table in plan.stream.tables():
         table, y, parts = plan.place(table)
         for code, name in enumerate(PART_NAMES):
@@ -201,9 +218,18 @@ def stream_split_tallies(
             if name not in tallies or not len(rows):
                 continue
             X, targets = plan.encode(table, rows, y, dtype)
-            tally = tallies[name]
+            tally, base = tallies[name], tallies["baseline"] if name == scored else None
+            fixed = np.broadcast_to(constant, (len(rows), len(constant)))
             if isinstance(tally, ClassificationTally):
                 tally.add(targets, trained.predict_log_proba(X), threshold)
+                if base is not None:
+                    base.add(targets, fixed, None)  # type: ignore[call-arg]
             else:
                 tally.add(targets, trained.predict(X))
+                if base is not None:
+                    base.add(targets, fixed)  # type: ignore[call-arg]
     return tallies
+
+
+def baseline_split(plan: StreamPlan) -> str:
+    return "test" if plan.parts["test"].rows else "val"

@@ -105,3 +105,98 @@ def test_shuffle_buffer_yields_every_row_once_and_stays_bounded() -> None:
     assert sorted(seen) == list(range(1000))
     assert seen != list(range(1000))  # shuffled
     assert most < 100 + 37
+
+
+def test_shuffle_buffer_batches_are_the_leaving_rows_in_draw_order() -> None:
+    """An independent replay of the rule in shuffle_buffer's docstring: fill, then each block
+    replaces rows drawn by permutation(capacity)[:m]; batches cut the leaving rows in order."""
+    capacity, batch, blocks = 50, 16, [23, 40, 7, 61, 5, 33]
+    got: list[int] = []
+    buffer = ShuffleBuffer(capacity, batch, np.random.default_rng(3))
+    start, sizes = 0, []
+    for m in blocks:
+        rows = np.arange(start, start + m)
+        start += m
+        for xb, yb in buffer.add(rows[:, None].astype(float), rows):
+            assert np.array_equal(xb[:, 0], yb)
+            sizes.append(len(yb))
+            got.extend(yb.tolist())
+    for _, yb in buffer.finish():
+        sizes.append(len(yb))
+        got.extend(yb.tolist())
+    rng, held, leaving = np.random.default_rng(3), [], []
+    for row in range(start):
+        if len(held) < capacity:
+            held.append(row)
+    pending = list(range(capacity, start))
+    block_starts = np.cumsum([0, *blocks])
+    for b in range(len(blocks)):  # rows past the fill, block by block, in chunks of capacity
+        arriving = [r for r in pending if block_starts[b] <= r < block_starts[b + 1]]
+        while arriving:
+            chunk, arriving = arriving[:capacity], arriving[capacity:]
+            slots = rng.permutation(capacity)[: len(chunk)]
+            leaving.extend(held[s] for s in slots)
+            for s, r in zip(slots, chunk, strict=True):
+                held[s] = r
+    leaving.extend(held[i] for i in rng.permutation(capacity))
+    assert got == leaving
+    assert sizes == [batch] * (start // batch) + [start % batch]
+
+
+def test_read_ahead_keeps_order_raises_where_it_happened_and_stops_when_left() -> None:
+    import threading
+
+    from mlptrain.data.read_ahead import read_ahead
+
+    assert list(read_ahead(iter(range(100)), 3)) == list(range(100))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("bad batch")
+
+    got = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in read_ahead(failing(), 1):
+            got.append(item)
+    assert got == [1]
+    produced = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        for i in range(10**9):
+            produced.append(i)
+            yield i
+
+    ahead = read_ahead(endless(), 2)
+    assert [next(ahead) for _ in range(5)] == [0, 1, 2, 3, 4]
+    ahead.close()  # the consumer leaves: the thread stops and is waited for
+    assert not any(t.name == "mlptrain-read-ahead" for t in threading.enumerate())
+    assert len(produced) <= 5 + 2 + 2  # at most the queue and one item in hand past it
+
+
+def test_a_part_read_alone_is_the_part_of_the_whole_batches(tmp_path: Path) -> None:
+    """placed(code) with a split_key converts the key and target first and then only the
+    part's rows: the same rows, labels and encoded features as the whole batch filtered."""
+    from mlptrain.config.loading import load_config
+    from mlptrain.data.stream_plan import plan_stream
+
+    folder = write_dataset(tmp_path / "ds", 3000)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data:\n  dataset: parquet\n  path: {folder}\n  target: y\n  stream: true\n"
+        "  split_key: id\n  columns: {id: ignore}\nmodel:\n  layers: [{type: linear}]\n"
+    )
+    plan = plan_stream(load_config(config).data, seed=7)
+    whole = list(plan.placed())
+    for code in (1, 2):
+        alone = list(plan.placed(code))
+        X = np.concatenate([plan.encode(t, np.arange(t.n_rows), y, np.float64)[0]
+                            for t, y, _ in alone])  # fmt: skip
+        y_alone = np.concatenate([y for _, y, _ in alone])
+        ids = np.concatenate([t.columns["id"].strings() for t, _, _ in alone])
+        X_ref = np.concatenate([plan.encode(t, np.flatnonzero(p == code), y, np.float64)[0]
+                                for t, y, p in whole])  # fmt: skip
+        y_ref = np.concatenate([y[p == code] for _, y, p in whole])
+        ids_ref = np.concatenate([t.columns["id"].strings()[p == code] for t, _, p in whole])
+        assert len(ids) == plan.parts[PART_NAMES[code]].rows > 100
+        assert np.array_equal(ids, ids_ref) and np.array_equal(y_alone, y_ref)
+        assert np.array_equal(X, X_ref)

@@ -82,7 +82,8 @@ def test_streamed_fit_writes_a_run_with_report_and_metrics(reference: Path) -> N
     for part in ("train", "val", "test"):
         metrics = report["metrics"][part]
         assert metrics["accuracy"] > 0.5
-        assert metrics["roc_auc"] is None  # needs every row at once: said in the notes
+        assert 0.5 < metrics["roc_auc"] <= 1  # from histograms: the bound in the notes
+        assert any("4096-bin histograms" in note for note in metrics["notes"])
         assert sum(map(sum, metrics["confusion_matrix"])) == data[f"n_{part}"]
     assert any("streamed:" in note for note in data["notes"])
     history = [json.loads(line) for line in (reference / "metrics.jsonl").read_text().splitlines()]
@@ -193,6 +194,23 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
             assert got[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-12), (name, key)
         assert got["confusion_matrix"] == expected["confusion_matrix"]
         assert_same_per_class(got["per_class"], expected["per_class"])
+        # binned: within the bound the notes state (4096 bins; far tighter in practice)
+        assert got["roc_auc"] == pytest.approx(expected["roc_auc"], abs=2e-3), name
+        assert got["average_precision"] == pytest.approx(expected["average_precision"], abs=5e-3)
+    # the baseline (the training rows' class shares for every test row), as in memory
+    from mlptrain.data.splits import Split
+    from mlptrain.reporting.report import baseline_metrics
+
+    labels_of = {code: plan.labels.encode(whole.columns["y"].strings()[parts == code])
+                 for code in (0, 2)}  # fmt: skip
+    names = [str(c) for c in plan.labels.classes]
+    test = Split(np.zeros((len(labels_of[2]), 1)), labels_of[2])
+    expected = baseline_metrics("classification", labels_of[0], test, names)
+    baseline = report["baseline"]
+    assert (baseline["split"], baseline["strategy"]) == ("test", "majority class")
+    for key in ("accuracy", "balanced_accuracy", "log_loss", "f1_macro", "roc_auc"):
+        assert baseline["metrics"][key] == pytest.approx(expected[key], rel=1e-9), key
+    assert baseline["metrics"]["confusion_matrix"] == expected["confusion_matrix"]
 
 
 def assert_same_per_class(got: list[dict], expected: list[dict]) -> None:
@@ -218,7 +236,9 @@ def test_tallies_over_chunks_equal_scikit_learn_at_once() -> None:
     got = tally.metrics(names, None)
     for key, value in expected.items():
         if key in ("roc_auc", "average_precision"):
-            assert got[key] is None
+            assert got[key] == pytest.approx(value, abs=2e-3), key  # binned (test below)
+        elif key == "notes":
+            continue
         elif key == "per_class":
             assert_same_per_class(got[key], value)
         elif isinstance(value, float):
@@ -291,6 +311,9 @@ def test_a_buffer_holding_every_row_trains_as_the_rows_in_memory(tmp_path: Path)
     for name in weights_a:
         np.testing.assert_allclose(weights_a[name], weights_b[name], rtol=1e-4, atol=1e-5)
     assert a.report["metrics"]["test"]["accuracy"] == b.report["metrics"]["test"]["accuracy"]
+    base_a, base_b = a.report["baseline"]["metrics"], b.report["baseline"]["metrics"]
+    for key in ("accuracy", "log_loss", "roc_auc", "average_precision", "mcc"):
+        assert base_a[key] == pytest.approx(base_b[key], rel=1e-9, abs=1e-12), key
 
 
 def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
@@ -321,3 +344,52 @@ def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
     assert got["r2"] > 0.9
     for key in ("mse", "rmse", "mae", "r2", "mape"):
         assert got[key] == pytest.approx(expected[key], rel=1e-6), key
+    # the baseline: the training rows' mean target for every test row
+    y_all = whole.columns["y"].values
+    train_mean = y_all[parts == PART_NAMES.index("train")].mean()
+    baseline = run.report["baseline"]
+    assert (baseline["split"], baseline["strategy"]) == ("test", "training mean")
+    assert baseline["metrics"]["mse"] == pytest.approx(np.mean((y_all[rows] - train_mean) ** 2))
+    assert baseline["metrics"]["mae"] == pytest.approx(np.mean(np.abs(y_all[rows] - train_mean)))
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_ranking_metrics_from_histograms_against_scikit_learn(k: int) -> None:
+    """Probabilities on the bins' centres: every bin holds one value, so the histograms' ROC
+    AUC and average precision are scikit-learn's exactly (ties included). Free probabilities:
+    the AUC within the bound the tally states, which is small."""
+    from sklearn import metrics
+
+    from mlptrain.reporting.streamed_metrics import RANK_BINS, RankHistograms
+
+    rng = np.random.default_rng(k)
+    n = 5000
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    on_centres = (np.floor(proba * RANK_BINS) + 0.5) / RANK_BINS
+    for p, exact in ((on_centres, True), (proba, False)):
+        # the histograms alone (a tally renormalises each row, which moves the centres)
+        ranked = RankHistograms(k)
+        tally = ClassificationTally(k)
+        for start in range(0, n, 613):
+            ranked.add(labels[start : start + 613], p[start : start + 613])
+            tally.add(labels[start : start + 613], np.log(p[start : start + 613]), None)
+        auc, ap, bound = ranked.metrics()
+        if not exact:  # the tally's own histograms, from its log-probabilities
+            assert tally.metrics([str(j) for j in range(k)], None)["roc_auc"] == (
+                pytest.approx(auc, abs=1e-12)
+            )
+        if k == 2:
+            want_auc = metrics.roc_auc_score(labels, p[:, 1])
+            want_ap = metrics.average_precision_score(labels, p[:, 1])
+        else:  # one class against the rest, averaged (what "ovr", "macro" compute)
+            want_auc = np.mean([metrics.roc_auc_score(labels == j, p[:, j]) for j in range(k)])
+            want_ap = metrics.average_precision_score(np.eye(k)[labels], p, average="macro")
+        if exact:
+            assert auc == pytest.approx(want_auc, rel=1e-12)
+            assert ap == pytest.approx(want_ap, rel=1e-12)
+        else:
+            assert abs(auc - want_auc) <= bound + 1e-12
+            assert bound < 1e-3
+            assert ap == pytest.approx(want_ap, abs=1e-3)
