@@ -271,7 +271,9 @@ def write_reports(
     from mlptrain.reporting.figures import make_figures
     from mlptrain.reporting.html import write_html
 
-    with phase("figures"):
+    # the phase says where the figures were drawn: waiting for the worker, or drawing here
+    in_worker = drawer is not None and drawer.worker is not None
+    with phase("figures (worker)" if figures and in_worker else "figures"):
         if not figures:
             drawn = {}
         elif drawer is not None:

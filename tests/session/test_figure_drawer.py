@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import mlptrain
+from mlptrain import timings
 from mlptrain.reporting import figures
 from mlptrain.reporting.figures import worker
 
@@ -36,8 +37,10 @@ def test_weights_do_not_depend_on_the_figure_worker(
     monkeypatch.setattr(worker, "start_worker", start)
     # Every figure must come from the worker (early ones included), none drawn here.
     monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
+    timings.reset()
     drawn = mlptrain.fit(config, overrides=overrides, out=tmp_path / "drawn", figures=True)
     assert len(started) == 1 and started[0] is not None
+    assert "figures (worker)" in timings.recorded()  # --timings says where they were drawn
     pngs = sorted(path.stem for path in (tmp_path / "drawn" / "figures").glob("*.png"))
     assert set(worker.EARLY) <= set(pngs)
     assert {"confusion", "roc", "pr", "importance"} <= set(pngs)
