@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from mlptrain.data.columns import resolve_target, type_columns
-from mlptrain.data.encoding import (
+from mlptrain.data.encoder_fit import (
     Settings,
-    TableEncoder,
-    _extended_levels,
     build_column_transformer,
+    extended_levels,
     fit_matrix,
 )
+from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.tables import have_pyarrow, load_table
 from mlptrain.errors import DataError
 
@@ -182,7 +182,7 @@ def test_encoder_matches_the_fitted_column_transformer(tmp_path: Path, settings)
     categorical = [i.name for i in infos if i.kind == "categorical"]
     constant = settings.categorical_missing == "constant"
     missing_code = [
-        float(np.flatnonzero(_extended_levels(table.columns[c].levels, constant) == "missing")[0])
+        float(np.flatnonzero(extended_levels(table.columns[c].levels, constant) == "missing")[0])
         if constant
         else 0.0
         for c in categorical
