@@ -207,6 +207,28 @@ def test_encoder_matches_the_fitted_column_transformer(tmp_path: Path, settings)
     np.testing.assert_array_equal(rebuilt.transform(table, None, np.float64)[0], expected)
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [Settings(), Settings(categorical_missing="constant", indicator=True, scale="minmax")],
+    ids=["defaults", "constant-indicator-minmax"],
+)
+def test_parts_fitted_alone_give_the_state_of_the_whole_column_transformer(
+    tmp_path: Path, monkeypatch, settings
+) -> None:
+    """fit_parts fits each part on its columns without building the encoded matrix: the state
+    is the one of ColumnTransformer.fit (which is fit_transform) on the same rows."""
+    from mlptrain.data import encoder_fit
+
+    table = load_table(write_rows(tmp_path / "t.csv", mixed_rows(400)))
+    infos = type_columns(table, "churn", {})
+    train = np.arange(0, 400, 2)
+    by_parts = TableEncoder.fit(table, infos, train, settings).state
+    monkeypatch.setattr(
+        encoder_fit, "fit_parts", lambda transformer, X: transformer.fit(X).named_transformers_
+    )
+    assert TableEncoder.fit(table, infos, train, settings).state == by_parts
+
+
 def test_encoded_matrix_is_written_in_the_training_dtype(tmp_path: Path) -> None:
     table = load_table(write_rows(tmp_path / "t.csv", mixed_rows(50)))
     encoder = TableEncoder.fit(table, type_columns(table, "churn", {}), np.arange(40), Settings())
