@@ -70,22 +70,25 @@ class CodedMatrix:
         """Bytes held (not those of the dense matrix)."""
         return self.numeric.nbytes + sum(c.nbytes for c in self.codes) + self.indicators.nbytes
 
-    def rows(self, index: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
-        """The dense encoded rows ``index`` (every row when None), written into ``out`` when
-        given (shape (len(index), width), the matrix's dtype)."""
-        n = len(self) if index is None else len(index)
+    def rows(self, index: np.ndarray | slice | None, out: np.ndarray | None = None) -> np.ndarray:
+        """The dense encoded rows ``index`` (row indices, a slice, or None: every row), written
+        into ``out`` when given (C-contiguous, shape (rows, width), the matrix's dtype)."""
+        every = slice(None) if index is None else index
+        numeric = self.numeric[every]
         if out is None:
-            out = np.empty((n, self.shape[1]), dtype=self.dtype)
-        k = self.numeric.shape[1]
-        out[:, :k] = self.numeric if index is None else self.numeric[index]
-        start = k
+            out = np.empty((len(numeric), self.shape[1]), dtype=self.dtype)
+        k, width = self.numeric.shape[1], out.shape[1]
+        out[:, :k] = numeric
         out[:, k : k + sum(self.widths)] = 0
-        for codes, width in zip(self.codes, self.widths, strict=True):
-            taken = codes if index is None else codes[index]
-            hot = np.flatnonzero(taken < width)
-            out[hot, start + taken[hot].astype(np.intp)] = 1
-            start += width
-        out[:, start:] = self.indicators if index is None else self.indicators[index]
+        flat = out.reshape(-1)  # a view: ``out`` is C-contiguous
+        offsets = np.arange(0, out.size, width, dtype=np.intp)
+        start = k
+        for codes, size in zip(self.codes, self.widths, strict=True):
+            taken = codes[every]
+            hot = np.flatnonzero(taken < size)
+            flat[offsets[hot] + taken[hot] + start] = 1
+            start += size
+        out[:, start:] = self.indicators[every]
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
@@ -107,10 +110,13 @@ class CodedMatrix:
         return max(1, CHUNK_BYTES // row_bytes)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        """The dense matrix, ``chunk_rows`` rows at a time, in order."""
-        size = self.chunk_rows()
+        """The dense matrix, ``chunk_rows`` rows at a time, in order, each written into the same
+        buffer: use a chunk before asking for the next."""
+        size = min(self.chunk_rows(), len(self))
+        buffer = np.empty((size, self.shape[1]), dtype=self.dtype)
         for start in range(0, len(self), size):
-            yield self.rows(np.arange(start, min(start + size, len(self))))
+            stop = min(start + size, len(self))
+            yield self.rows(slice(start, stop), buffer[: stop - start])
 
 
 def take_rows(X: Any, index: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -127,5 +133,9 @@ def in_chunks(fn: Callable[[np.ndarray], np.ndarray], X: Any) -> np.ndarray:
         return fn(X)
     if len(X) <= X.chunk_rows():
         return fn(X.rows(None))
-    parts = [fn(chunk) for chunk in X.chunks()]
+    parts = []
+    for chunk in X.chunks():
+        part = fn(chunk)
+        # the chunks share one buffer: a result that is (a view of) it is copied out
+        parts.append(part.copy() if np.may_share_memory(part, chunk) else part)
     return np.concatenate(parts, axis=0)

@@ -127,5 +127,7 @@ def test_predictions_go_in_chunks_in_row_order(tmp_path: Path, monkeypatch) -> N
     out = in_chunks(row_sums, X)
     assert calls == [100, 100, 100, 100]
     np.testing.assert_allclose(out, dense @ np.arange(dense.shape[1]), rtol=1e-12)
+    # a row-wise function that returns its input: the shared chunk buffer is copied out
+    assert in_chunks(lambda x: x[:, :3], X).tobytes() == dense[:, :3].copy().tobytes()
     plain = np.ones((3, 2))
     assert in_chunks(lambda x: x, plain) is plain
