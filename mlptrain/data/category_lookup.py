@@ -76,23 +76,30 @@ class CategoryLookup:
         """Set each row's one-hot cell in ``block`` (n, size): rows of ``codes`` into
         ``levels``, -1 a gap (to ``fill``); rare and new levels to ``fallback`` (-1: no cell).
         Returns how many rows hold a new level, and whether any row is a gap."""
+        index, n_unseen, gap = self.positions_of(levels, codes)
+        hot = np.flatnonzero(index >= 0)
+        block[hot, index[hot]] = 1
+        return n_unseen, gap
+
+    def positions_of(self, levels: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int, bool]:
+        """Each row's one-hot position (-1: no cell), how many rows hold a new level, and
+        whether any row is a gap; ``codes`` index ``levels``, -1 is a gap."""
         if len(codes) <= FEW_ROWS:
-            return self._encode_few(levels, codes, block)
+            return self._positions_of_few(levels, codes)
         # one lookup entry per level of this file (and one for a gap), never per row
         lookup = np.append(self.position(levels), self.fill)
         new_level = self.new(levels)
         codes = np.where(codes < 0, len(levels), codes)
-        index = lookup[codes]
-        hot = np.flatnonzero(index >= 0)
-        block[hot, index[hot]] = 1
         n_unseen = int(np.append(new_level, False)[codes].sum())
-        return n_unseen, bool((codes == len(levels)).any())
+        return lookup[codes], n_unseen, bool((codes == len(levels)).any())
 
-    def _encode_few(
-        self, levels: np.ndarray, codes: np.ndarray, block: np.ndarray
-    ) -> tuple[int, bool]:
-        """``encode`` row by row in Python: the same cells, counts and gaps."""
+    def _positions_of_few(
+        self, levels: np.ndarray, codes: np.ndarray
+    ) -> tuple[np.ndarray, int, bool]:
+        """``positions_of`` row by row in Python (a served request's few rows): the same
+        positions, counts and gaps without the vectorised path's fixed cost."""
         get, names = self.positions.get, levels.tolist()
+        index = np.empty(len(codes), dtype=np.int64)
         n_unseen, gap = 0, False
         for i, code in enumerate(codes.tolist()):
             if code < 0:
@@ -102,6 +109,5 @@ class CategoryLookup:
                 if at == -2:  # not a frequent category: rare or new, both to the fallback
                     at = self.fallback
                     n_unseen += names[code] not in self.rare
-            if at >= 0:
-                block[i, at] = 1
-        return n_unseen, gap
+            index[i] = at
+        return index, n_unseen, gap

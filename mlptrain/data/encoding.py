@@ -1,14 +1,13 @@
-"""Imputation, one-hot encoding and scaling of a table's feature columns.
+"""A fitted table encoder: imputation, one-hot encoding and scaling of a table's feature
+columns, applied with NumPy.
 
-Fitted with scikit-learn's transformers on the training rows only: a ``ColumnTransformer`` of
-``SimpleImputer`` + ``StandardScaler``/``MinMaxScaler`` for numeric columns, ``SimpleImputer``
-+ ``OneHotEncoder`` (``handle_unknown="infrequent_if_exist"``, ``max_categories``,
-``min_frequency``) for categorical ones, and ``MissingIndicator`` when asked. Their fitted state
-(fill values, scaling statistics, categories, the infrequent ones, column order) is copied out
-into plain numbers and strings (``TableEncoder.state``), which a checkpoint keeps in its
-SHA-256-covered metadata: nothing is pickled. ``transform`` applies that state with NumPy and
-writes each part's matrix once, directly in the training dtype; tests check it against the
-fitted ``ColumnTransformer`` cell for cell, gaps and unseen categories included.
+``TableEncoder.fit`` fits scikit-learn's transformers on the training rows only and keeps their
+state as plain numbers and strings (``mlptrain.data.encoder_fit``), which a checkpoint keeps in
+its SHA-256-covered metadata: nothing is pickled. ``encode`` applies that state and returns a
+``CodedMatrix`` (``mlptrain.data.coded``): the numeric block written once in the training dtype,
+each categorical column as small integer codes, expanded to one-hot rows a batch at a time;
+``transform`` returns the same matrix dense. Tests check it against the fitted
+``ColumnTransformer`` cell for cell, gaps and unseen categories included.
 
 The encoded columns are: numeric columns in table order, then each categorical column's
 categories (sorted, frequent ones first, then ``<column>=infrequent``), then one 0/1
@@ -18,49 +17,33 @@ categories (sorted, frequent ones first, then ``<column>=infrequent``), then one
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mlptrain.data._text import quote_list
 from mlptrain.data.category_lookup import CategoryLookup
-from mlptrain.data.columns import FEATURE_KINDS, ColumnInfo
+from mlptrain.data.coded import CodedMatrix, code_dtype
+from mlptrain.data.columns import ColumnInfo
 from mlptrain.data.dates import FORMATS, ISO, part_names, with_date_parts
+from mlptrain.data.encoder_fit import (
+    INFREQUENT,
+    MISSING_CATEGORY,
+    NUMERIC_FILLS,
+    Settings,
+    build_column_transformer,
+    fit_matrix,
+    fit_state,
+    refuse_gaps,
+)
 from mlptrain.data.tables import Table
 from mlptrain.errors import DataError
 
-NUMERIC_FILLS = {"median": "median", "mean": "mean", "zero": "constant"}
-MISSING_CATEGORY = "missing"  # the category that 'constant' imputation fills gaps with
-INFREQUENT = "infrequent"
-
-
-@dataclass
-class Settings:
-    """The config keys the encoder follows (data.missing, data.categorical, data.scale)."""
-
-    numeric_missing: str = "median"
-    categorical_missing: str = "most_frequent"
-    indicator: bool = False
-    max_categories: int | None = 50
-    min_frequency: int = 1
-    infrequent: bool = True
-    scale: str = "standard"
-
-    @classmethod
-    def from_config(cls, data_cfg: Any) -> Settings:
-        missing = getattr(data_cfg, "missing", None)
-        categorical = getattr(data_cfg, "categorical", None)
-        settings = cls(scale=getattr(data_cfg, "scale", "standard"))
-        if missing is not None:
-            settings.numeric_missing = missing.numeric
-            settings.categorical_missing = missing.categorical
-            settings.indicator = missing.indicator
-        if categorical is not None:
-            settings.max_categories = categorical.max_categories
-            settings.min_frequency = categorical.min_frequency
-            settings.infrequent = categorical.infrequent
-        return settings
+# the fitting module's names, importable from here as before it was divided
+__all__ = [
+    "INFREQUENT", "MISSING_CATEGORY", "NUMERIC_FILLS", "Settings", "TableEncoder",
+    "build_column_transformer", "fit_matrix", "unseen_note",
+]  # fmt: skip
 
 
 def unseen_note(unseen: dict[str, int]) -> str:
@@ -80,107 +63,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _refuse_gaps(table: Table, name: str, rows: np.ndarray | None, key: str) -> None:
-    missing = table.columns[name].missing
-    if rows is not None:
-        missing = missing[rows]
-    if missing.any():
-        first = int(np.flatnonzero(missing)[0])
-        first_row = int(rows[first]) + 1 if rows is not None else first + 1
-        raise DataError(
-            f"{table.source}: column {name!r} has {int(missing.sum())} missing value(s) (first "
-            f"at data row {first_row}) and data.missing.{key} is 'refuse'; fill them, or set "
-            f"data.missing.{key} to an imputation"
-        )
-
-
-def _extended_levels(levels: np.ndarray | None, constant: bool) -> np.ndarray:
-    """A column's levels, with the 'missing' category appended when gaps are filled with it."""
-    if levels is None:  # the reader reads every categorical column as text
-        raise ValueError("a categorical column must be a text column, with levels")
-    if constant and MISSING_CATEGORY not in levels:
-        return np.append(levels, MISSING_CATEGORY)
-    return levels
-
-
-def _codes(table: Table, name: str, rows: np.ndarray, constant: bool) -> np.ndarray:
-    """Float codes (NaN for gaps) of a text column: what the categorical pipeline is fitted on."""
-    column = table.columns[name]
-    codes = column.values[rows].astype(np.float64)
-    codes[codes < 0] = np.nan
-    return codes
-
-
-def build_column_transformer(
-    numeric: list[str], categorical: list[str], settings: Settings, missing_code: list[float]
-) -> Any:
-    """The scikit-learn ColumnTransformer that the state is taken from (unfitted)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import MissingIndicator, SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
-
-    k = len(numeric)
-    parts: list[tuple[str, Any, list[int]]] = []
-    for j, _name in enumerate(numeric):
-        steps: list[tuple[str, Any]] = []
-        if settings.numeric_missing != "refuse":
-            strategy = NUMERIC_FILLS[settings.numeric_missing]
-            steps.append(
-                (
-                    "impute",
-                    SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True),
-                )
-            )
-        if settings.scale == "standard":
-            steps.append(("scale", StandardScaler()))
-        elif settings.scale == "minmax":
-            steps.append(("scale", MinMaxScaler()))
-        parts.append((f"num{j}", Pipeline(steps) if steps else "passthrough", [j]))
-    for j, _name in enumerate(categorical):
-        steps = []
-        if settings.categorical_missing == "most_frequent":
-            steps.append(
-                ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True))
-            )
-        elif settings.categorical_missing == "constant":
-            steps.append(("impute", SimpleImputer(strategy="constant", fill_value=missing_code[j])))
-        folding = settings.infrequent
-        steps.append(
-            (
-                "onehot",
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist" if folding else "ignore",
-                    max_categories=settings.max_categories if folding else None,
-                    min_frequency=settings.min_frequency
-                    if folding and settings.min_frequency > 1
-                    else None,
-                    sparse_output=True,
-                ),
-            )
-        )
-        parts.append((f"cat{j}", Pipeline(steps), [k + j]))
-    if settings.indicator:
-        parts.append(
-            ("indicator", MissingIndicator(features="missing-only", sparse=True),
-             list(range(k + len(categorical))))
-        )  # fmt: skip
-    return ColumnTransformer(parts, sparse_threshold=1.0)
-
-
-def fit_matrix(table: Table, numeric: list[str], categorical: list[str], rows: np.ndarray,
-               constant: bool) -> np.ndarray:  # fmt: skip
-    """The float64 matrix the ColumnTransformer sees: numbers, then category codes."""
-    X = np.empty((len(rows), len(numeric) + len(categorical)), dtype=np.float64)
-    for j, name in enumerate(numeric):
-        X[:, j] = table.columns[name].values[rows]
-    for j, name in enumerate(categorical):
-        X[:, len(numeric) + j] = _codes(table, name, rows, constant)
-    return X
-
-
 class TableEncoder:
-    """Fitted preprocessing of a table: ``transform(table, rows, dtype)`` -> encoded matrix."""
+    """Fitted preprocessing of a table: ``encode(table, rows, dtype)`` -> ``CodedMatrix``,
+    ``transform`` -> the dense encoded matrix."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
@@ -298,134 +183,71 @@ class TableEncoder:
         return out
 
     @classmethod
-    def fit(  # noqa: C901  split when the module is divided: its helpers would take it past 450 lines
+    def fit(
         cls, table: Table, infos: list[ColumnInfo], train_rows: np.ndarray, settings: Settings
     ) -> TableEncoder:
-        dates = {i.name: str(i.date_format) for i in infos if i.kind == "date"}
-        table = with_date_parts(table, dates)
-        numeric = [i.name for i in infos if i.kind == "numeric"]
-        numeric += [part for name in dates for part in part_names(name)]
-        categorical = [i.name for i in infos if i.kind == "categorical"]
-        constant = settings.categorical_missing == "constant"
-        if settings.numeric_missing == "refuse":
-            for name in numeric:
-                _refuse_gaps(table, name, None, "numeric")
-        if settings.categorical_missing == "refuse":
-            for name in categorical:
-                _refuse_gaps(table, name, None, "categorical")
-        levels = {name: table.columns[name].levels for name in categorical}
-        extended = {name: _extended_levels(levels[name], constant) for name in categorical}
-        missing_code = [
-            float(np.flatnonzero(extended[name] == MISSING_CATEGORY)[0]) if constant else 0.0
-            for name in categorical
-        ]
-        if not settings.infrequent and settings.max_categories is not None:
-            for name in categorical:
-                used = np.unique(table.columns[name].values[train_rows])
-                n_used = int((used >= 0).sum()) + int(constant and (used < 0).any())
-                if n_used > settings.max_categories:
-                    raise DataError(
-                        f"{table.source}: column {name!r} has {n_used} categories in the "
-                        f"training rows, more than data.categorical.max_categories "
-                        f"({settings.max_categories}) allows with infrequent folding off; raise "
-                        "max_categories, set data.categorical.infrequent: true, or list the "
-                        "column as id or ignore under data.columns"
-                    )
-        transformer = build_column_transformer(numeric, categorical, settings, missing_code)
-        X = fit_matrix(table, numeric, categorical, train_rows, constant)
-        transformer.fit(X)
-        del X
-        fitted = transformer.named_transformers_
-        state: dict[str, Any] = {
-            "numeric": [],
-            "categorical": [],
-            "indicators": [],
-            "features": [i.name for i in infos if i.kind in FEATURE_KINDS],
-            "dates": dates,
-            "table_columns": [i.name for i in infos],
-            "target": next((i.name for i in infos if i.kind == "target"), None),
-            "ids": [i.name for i in infos if i.kind == "id"],
-            "ignored": [i.name for i in infos if i.kind == "ignore"],
-            "refuse": {
-                "numeric": settings.numeric_missing == "refuse",
-                "categorical": settings.categorical_missing == "refuse",
-            },
-        }
-        for j, name in enumerate(numeric):
-            step = fitted[f"num{j}"]
-            steps = {} if step == "passthrough" else dict(step.steps)
-            entry = {"name": name, "fill": None, "shift": 0.0, "scale": 1.0, "mul": 1.0, "add": 0.0}
-            if "impute" in steps:
-                entry["fill"] = float(steps["impute"].statistics_[0])
-            scaler = steps.get("scale")
-            if scaler is not None and hasattr(scaler, "mean_"):
-                entry["shift"], entry["scale"] = float(scaler.mean_[0]), float(scaler.scale_[0])
-            elif scaler is not None:
-                entry["mul"], entry["add"] = float(scaler.scale_[0]), float(scaler.min_[0])
-            state["numeric"].append(entry)
-        for j, name in enumerate(categorical):
-            steps = dict(fitted[f"cat{j}"].steps)
-            onehot = steps["onehot"]
-            as_text = extended[name]
-            categories = as_text[onehot.categories_[0].astype(np.int64)]
-            infrequent = None
-            if getattr(onehot, "_infrequent_enabled", False):
-                rare = onehot.infrequent_categories_[0]
-                if rare is not None:
-                    infrequent = [str(v) for v in as_text[np.asarray(rare).astype(np.int64)]]
-            frequent = [str(v) for v in categories if infrequent is None or v not in infrequent]
-            fill = None
-            if "impute" in steps:
-                fill = str(as_text[int(steps["impute"].statistics_[0])])
-            state["categorical"].append(
-                {"name": name, "fill": fill, "categories": frequent, "infrequent": infrequent}
-            )
-        if settings.indicator:
-            inputs = numeric + categorical
-            state["indicators"] = [inputs[int(j)] for j in fitted["indicator"].features_]
-        return cls(state)
+        """Fitted on ``train_rows`` of ``table`` only (``encoder_fit.fit_state``)."""
+        return cls(fit_state(table, infos, train_rows, settings))
 
     def transform(
         self, table: Table, rows: np.ndarray | None = None, dtype: Any = np.float64
     ) -> tuple[np.ndarray, dict[str, int]]:
-        """The encoded matrix (n, width) in ``dtype``, and per categorical column the number of
-        rows holding a category not seen in training (encoded as infrequent or all zeros)."""
+        """The dense encoded matrix (n, width) in ``dtype``, and per categorical column the
+        number of rows holding a category not seen in training (encoded as infrequent or all
+        zeros). Large tables: ``encode``, which keeps the one-hot block as codes."""
+        coded, unseen = self.encode(table, rows, dtype)
+        return coded.rows(None), unseen
+
+    def encode(
+        self, table: Table, rows: np.ndarray | None = None, dtype: Any = np.float64
+    ) -> tuple[CodedMatrix, dict[str, int]]:
+        """The encoded rows as a ``CodedMatrix`` (numeric block in ``dtype``, categorical
+        columns as codes, gap indicators), and the unseen counts of ``transform``."""
         table = self.check_inputs(table)
         n = table.n_rows if rows is None else len(rows)
-        out = np.zeros((n, self.width), dtype=dtype)
-        unseen: dict[str, int] = {}
 
         def cells(name: str) -> np.ndarray:
             values = table.columns[name].values
             return values if rows is None else values[rows]
 
+        numeric = np.empty((n, len(self.numeric)), dtype=dtype)
         for j, c in enumerate(self.numeric):
             x = cells(c["name"]).astype(np.float64)
             gaps = np.isnan(x)
             if gaps.any():
                 if c["fill"] is None:
-                    _refuse_gaps(table, c["name"], rows, "numeric")
+                    refuse_gaps(table, c["name"], rows, "numeric")
                 x[gaps] = c["fill"]
             # the same operations, in the same order, as the fitted scikit-learn scalers
-            out[:, j] = ((x - c["shift"]) / c["scale"]) * c["mul"] + c["add"]
-        start = len(self.numeric)
+            numeric[:, j] = ((x - c["shift"]) / c["scale"]) * c["mul"] + c["add"]
+        codes, widths, unseen = [], [], {}
         for c in self.categorical:
-            column = table.columns[c["name"]]
-            categories = self._lookups[c["name"]]
-            levels = column.levels if column.levels is not None else column.strings()
-            codes = column.values if column.levels is not None else np.arange(table.n_rows)
-            if rows is not None:
-                codes = codes[rows]
-            block = out[:, start : start + categories.size]
-            n_unseen, gap = categories.encode(levels, codes, block)
-            if gap and c["fill"] is None:
-                _refuse_gaps(table, c["name"], rows, "categorical")
+            column_codes, n_unseen = self._codes(table, c, rows)
             if n_unseen:
                 unseen[c["name"]] = n_unseen
-            start += categories.size
-        for name in self.indicators:
-            out[:, start] = (
-                table.columns[name].missing if rows is None else table.columns[name].missing[rows]
-            )
-            start += 1
-        return out, unseen
+            codes.append(column_codes)
+            widths.append(self._lookups[c["name"]].size)
+        indicators = np.empty((n, len(self.indicators)), dtype=bool)
+        for j, name in enumerate(self.indicators):
+            missing = table.columns[name].missing
+            indicators[:, j] = missing if rows is None else missing[rows]
+        return CodedMatrix(numeric, codes, widths, indicators), unseen
+
+    def _codes(
+        self, table: Table, c: dict[str, Any], rows: np.ndarray | None
+    ) -> tuple[np.ndarray, int]:
+        """A categorical column's one-hot positions (its width: none) in the smallest dtype,
+        and how many rows hold a category not seen in training."""
+        column = table.columns[c["name"]]
+        categories = self._lookups[c["name"]]
+        levels = column.levels if column.levels is not None else column.strings()
+        codes = column.values if column.levels is not None else np.arange(table.n_rows)
+        if rows is not None:
+            codes = codes[rows]
+        # rare and unseen levels go to the infrequent column if any, else nowhere (size)
+        index, n_unseen, gap = categories.positions_of(levels, codes)
+        if gap and c["fill"] is None:
+            refuse_gaps(table, c["name"], rows, "categorical")
+        return np.where(index >= 0, index, categories.size).astype(
+            code_dtype(categories.size)
+        ), n_unseen

@@ -10,6 +10,7 @@ import numpy as np
 
 from mlptrain.data._text import format_label
 from mlptrain.data.assigned import group_split
+from mlptrain.data.coded import CodedMatrix
 from mlptrain.data.datasets import DataConfig, load_raw
 from mlptrain.data.encoding import Settings, TableEncoder
 from mlptrain.data.files import RawData
@@ -21,10 +22,12 @@ from mlptrain.errors import DataError
 
 @dataclass
 class Split:
-    """One part of a split: ``X`` scaled, C-contiguous, in the run's dtype; ``y`` int64 class
-    indices of shape (n,) for classification, or the run's dtype of shape (n, n_targets)."""
+    """One part of a split: ``X`` scaled, C-contiguous, in the run's dtype (a table's: a
+    ``CodedMatrix``, its one-hot columns kept as codes and expanded a batch at a time); ``y``
+    int64 class indices of shape (n,) for classification, or the run's dtype of shape
+    (n, n_targets)."""
 
-    X: np.ndarray
+    X: np.ndarray | CodedMatrix
     y: np.ndarray
     # Per-sample weights (n,) in the run's dtype, or None: every sample counts once.
     weight: np.ndarray | None = None
@@ -355,8 +358,9 @@ def prepare_rows(
 
     def part(rows: np.ndarray) -> Split:
         if table is not None:
-            # each part's matrix is written once, directly in the training dtype
-            X, _ = table.transform(raw.table, rows, dtype)
+            # each part's numeric block is written once, directly in the training dtype; its
+            # one-hot columns stay codes, expanded per batch (data.coded)
+            X: np.ndarray | CodedMatrix = table.encode(raw.table, rows, dtype)[0]
         else:
             X = scaler.transform(rows_of(raw.X, rows), dtype)
         ids = {name: text[rows] for name, text in id_text.items()} if table is not None else None

@@ -82,13 +82,14 @@ def evenly_spaced(n_rows: int, limit: int = MAX_ROWS) -> np.ndarray:
 
 def importance_entry(
     predict: Callable[[np.ndarray], np.ndarray],
-    X: np.ndarray,
+    X: Any,
     y: np.ndarray,
     groups: Sequence[tuple[str, Sequence[int]]],
     task: str,
     split: str,
 ) -> dict[str, Any]:
-    """report.json's ``importance``: where and how it was measured, and the columns."""
+    """report.json's ``importance``: where and how it was measured, and the columns. ``X``: an
+    array or a table's ``CodedMatrix``, of which only the measured rows are made dense."""
     from mlptrain.reporting.metrics import HEADLINE
 
     rows = evenly_spaced(len(y))

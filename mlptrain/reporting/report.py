@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlptrain.data import Prepared, Split
+from mlptrain.data.coded import in_chunks
 from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
@@ -55,11 +56,11 @@ def split_metrics(
     undefined ones are None."""
     model = _targets_model(model)
     if task == "classification":
-        log_proba = model.predict_log_proba(split.X)
+        log_proba = in_chunks(model.predict_log_proba, split.X)
         threshold = getattr(model, "threshold", None)
         metrics = classification_metrics(split.y, log_proba, class_names or [], threshold)
     else:
-        metrics = regression_metrics(split.y, model.predict(split.X))
+        metrics = regression_metrics(split.y, in_chunks(model.predict, split.X))
     return finite_or_none(metrics)
 
 
@@ -228,7 +229,7 @@ def worst_rows(model: Any, split: Split, classes: list[str] | None) -> list[dict
     id columns, the truth, the prediction and that probability or error."""
     model = _targets_model(model)
     if classes is not None:
-        proba = model.predict_proba(split.X)
+        proba = in_chunks(model.predict_proba, split.X)
         predicted = decide(proba, getattr(model, "threshold", None))  # as model.predict does
         confidence = proba[np.arange(len(predicted)), predicted]
         wrong = np.flatnonzero(predicted != split.y)
@@ -236,7 +237,9 @@ def worst_rows(model: Any, split: Split, classes: list[str] | None) -> list[dict
         found = [{"true": classes[int(split.y[i])], "predicted": classes[int(predicted[i])],
                   "probability": float(confidence[i])} for i in order]  # fmt: skip
     else:
-        values = np.asarray(model.predict(split.X), dtype=np.float64).reshape(len(split.y), -1)
+        values = np.asarray(in_chunks(model.predict, split.X), dtype=np.float64).reshape(
+            len(split.y), -1
+        )
         truth = np.asarray(split.y, dtype=np.float64).reshape(len(split.y), -1)
         error = np.abs(values[:, 0] - truth[:, 0])
         order = np.argsort(-error, kind="stable")[:WORST_ROWS]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data import LabelEncoder, Scaler, Split, check_features
+from mlptrain.data.coded import CodedMatrix
 from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.frame import DEFAULT_NA_VALUES
 from mlptrain.data.matching import DEFAULT_TARGET, placeholder_names, select_features
@@ -66,7 +67,7 @@ class Predictor:
     def classes(self) -> np.ndarray | None:
         return None if self.encoder is None else self.encoder.classes
 
-    def _inputs(self, X: Any) -> np.ndarray:
+    def _inputs(self, X: Any) -> np.ndarray | CodedMatrix:
         if self.table is not None:
             return self._table_inputs(X)
         # one rule with ``mlptrain predict``: a DataFrame's columns by name, an array by position
@@ -82,7 +83,7 @@ class Predictor:
         )
         return self.scaler.transform(X, self.model.dtype)
 
-    def _table_inputs(self, X: Any) -> np.ndarray:
+    def _table_inputs(self, X: Any) -> CodedMatrix:
         from mlptrain.data.tables import Table, table_from_mapping
 
         assert self.table is not None
@@ -95,7 +96,8 @@ class Predictor:
                 na_values=data.get("na_values") or DEFAULT_NA_VALUES,
                 source="Predictor",
             )
-        encoded, self.unseen = self.table.transform(X, None, self.model.dtype)
+        # one-hot columns kept as codes: predictions expand them in chunks (data.coded)
+        encoded, self.unseen = self.table.encode(X, None, self.model.dtype)
         return encoded
 
     def labelled(self, X: Any, y: Any) -> Split:
@@ -129,7 +131,7 @@ class Predictor:
         """Probabilities (n, classes), columns in the order of ``classes``."""
         if self.encoder is None:
             raise UserInputError("predict_proba needs a classifier; this model does regression")
-        return self.model.predict_proba(self._inputs(X))
+        return self.trained.predict_proba(self._inputs(X))
 
     def __repr__(self) -> str:
         return f"Predictor(task={self.task}, features={self.meta.n_features}, model={self.model!r})"

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlptrain.data.coded import in_chunks, take_rows
 from mlptrain.data.read_ahead import read_ahead
 from mlptrain.data.record_stream import BATCH_ROWS
 from mlptrain.data.row_hash import PART_NAMES, TRAIN
@@ -59,10 +60,11 @@ def iterate_batches(
 
 
 def evaluate_split(
-    model: Sequential, loss: Loss, x: np.ndarray, y: np.ndarray, task: str
+    model: Sequential, loss: Loss, x: Any, y: np.ndarray, task: str
 ) -> tuple[float, float]:
-    """(loss, headline metric) of the model in eval mode on one split."""
-    output = model.forward_eval(x)
+    """(loss, headline metric) of the model in eval mode on one split (an array, or a
+    ``CodedMatrix`` expanded in chunks: the loss is still taken over every row at once)."""
+    output = in_chunks(model.forward_eval, x)
     value = loss.forward(output, y)
     if task == "classification":
         predicted = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0)
@@ -96,7 +98,7 @@ class ArrayBatches:
             if len(index) != len(xb_buf):
                 xb_buf = np.empty((len(index), *train.X.shape[1:]), train.X.dtype)
                 yb_buf = np.empty((len(index), *targets.shape[1:]), targets.dtype)
-            xb = np.take(train.X, index, axis=0, out=xb_buf)
+            xb = take_rows(train.X, index, xb_buf)
             yb = np.take(targets, index, axis=0, out=yb_buf)
             yield xb, yb, None if train.weight is None else train.weight[index]
 

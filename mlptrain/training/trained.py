@@ -10,9 +10,11 @@ A binary classifier may carry a decision ``threshold`` on p(class 1), chosen aft
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mlptrain.data.coded import in_chunks
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import decide, probabilities
 
@@ -40,8 +42,12 @@ class TrainedModel:
             output_scale=target_state["scaler.scale"].astype(dtype),
         )
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class indices (classifiers) or values in the targets' units (regression)."""
+    def predict(self, x: Any) -> np.ndarray:
+        """Class indices (classifiers) or values in the targets' units (regression); ``x`` an
+        array or a table's ``CodedMatrix`` (predicted in chunks, ``data.coded.in_chunks``)."""
+        return in_chunks(self._predict, x)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         if self.threshold is not None:
             # the probabilities the metrics decide on (float64, from the log-probabilities)
             return decide(probabilities(self.model.predict_log_proba(x)), self.threshold)
@@ -50,8 +56,8 @@ class TrainedModel:
             out = out * self.output_scale + self.output_shift
         return out
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(x)
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return in_chunks(self.model.predict_proba, x)
 
-    def predict_log_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_log_proba(x)
+    def predict_log_proba(self, x: Any) -> np.ndarray:
+        return in_chunks(self.model.predict_log_proba, x)

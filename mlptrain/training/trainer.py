@@ -223,7 +223,7 @@ class Trainer:
         if split is None:
             raise ConfigError(f"cannot monitor {monitor!r}: there is no validation split")
         if self.task == "classification":
-            log_proba = s.model.predict_log_proba(split.X)
+            log_proba = s.trained.predict_log_proba(split.X)  # in chunks for a table
             names = [str(c) for c in s.data.encoder.classes] if s.data.encoder else []
             return float(classification_metrics(split.y, log_proba, names)[metric])
         return float(regression_metrics(split.y, s.trained.predict(split.X))[metric])

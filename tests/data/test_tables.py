@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from mlptrain.data.columns import resolve_target, type_columns
-from mlptrain.data.encoding import (
+from mlptrain.data.encoder_fit import (
     Settings,
-    TableEncoder,
-    _extended_levels,
     build_column_transformer,
+    extended_levels,
     fit_matrix,
 )
+from mlptrain.data.encoding import TableEncoder
 from mlptrain.data.tables import have_pyarrow, load_table
 from mlptrain.errors import DataError
 
@@ -182,7 +182,7 @@ def test_encoder_matches_the_fitted_column_transformer(tmp_path: Path, settings)
     categorical = [i.name for i in infos if i.kind == "categorical"]
     constant = settings.categorical_missing == "constant"
     missing_code = [
-        float(np.flatnonzero(_extended_levels(table.columns[c].levels, constant) == "missing")[0])
+        float(np.flatnonzero(extended_levels(table.columns[c].levels, constant) == "missing")[0])
         if constant
         else 0.0
         for c in categorical
@@ -205,6 +205,28 @@ def test_encoder_matches_the_fitted_column_transformer(tmp_path: Path, settings)
 
     rebuilt = TableEncoder.from_state(json.loads(json.dumps(encoder.state)), "ckpt")
     np.testing.assert_array_equal(rebuilt.transform(table, None, np.float64)[0], expected)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [Settings(), Settings(categorical_missing="constant", indicator=True, scale="minmax")],
+    ids=["defaults", "constant-indicator-minmax"],
+)
+def test_parts_fitted_alone_give_the_state_of_the_whole_column_transformer(
+    tmp_path: Path, monkeypatch, settings
+) -> None:
+    """fit_parts fits each part on its columns without building the encoded matrix: the state
+    is the one of ColumnTransformer.fit (which is fit_transform) on the same rows."""
+    from mlptrain.data import encoder_fit
+
+    table = load_table(write_rows(tmp_path / "t.csv", mixed_rows(400)))
+    infos = type_columns(table, "churn", {})
+    train = np.arange(0, 400, 2)
+    by_parts = TableEncoder.fit(table, infos, train, settings).state
+    monkeypatch.setattr(
+        encoder_fit, "fit_parts", lambda transformer, X: transformer.fit(X).named_transformers_
+    )
+    assert TableEncoder.fit(table, infos, train, settings).state == by_parts
 
 
 def test_encoded_matrix_is_written_in_the_training_dtype(tmp_path: Path) -> None:
