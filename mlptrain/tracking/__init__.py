@@ -15,7 +15,27 @@ it is switched off with one warning line, the failure is recorded in report.json
 goes on and writes exactly the files it writes without tracking.
 """
 
-from mlptrain.tracking.select import with_trackers
-from mlptrain.tracking.session import STATE_FILE, TrackingSession, open_tracking
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlptrain.tracking.select import with_trackers
+    from mlptrain.tracking.session import STATE_FILE, TrackingSession, open_tracking
 
 __all__ = ["STATE_FILE", "TrackingSession", "open_tracking", "with_trackers"]
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported when first used: the MLflow tracker's process
+    (``python -m mlptrain.tracking.remote``) must not pay for the config schema and the
+    training loop that ``session`` imports."""
+    if name == "with_trackers":
+        from mlptrain.tracking import select
+
+        return select.with_trackers
+    if name in __all__:
+        from mlptrain.tracking import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

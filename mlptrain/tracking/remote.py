@@ -17,9 +17,11 @@ line}``, and exits when its stdin closes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ from typing import Any
 from mlptrain.tracking.dispatch import RemoteError, one_line
 
 END_SECONDS = 10.0  # how long ``close`` waits for the child to exit before killing it
+# Epochs reach the store at most this far apart: one SQLite transaction (~20 ms) per flush,
+# not per epoch, for fits whose epochs take milliseconds.
+FLUSH_SECONDS = 1.0
 MODULE = "mlptrain.tracking.remote"
 # Started ahead by ``prestart``: a fit that will track with MLflow starts its tracker's
 # process before it prepares its data, so that MLflow's imports happen meanwhile.
@@ -142,11 +147,20 @@ class RemoteTracker:
 
 
 class _Child:
-    """The child's side: the real tracker, and what ``start`` learned about its run."""
+    """The child's side: the real tracker, what ``start`` learned about its run, and the
+    epochs not yet in the store (sent at most ``FLUSH_SECONDS`` apart, and at the end)."""
 
     def __init__(self) -> None:
         self.tracker: Any = None
         self.facts: dict[str, Any] | None = None
+        self.pending: list[tuple[int, dict[str, float]]] = []
+        self.flushed = time.monotonic()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        self.flushed = time.monotonic()
+        if pending and self.tracker is not None:
+            self.tracker.log_epochs(pending)
 
     def call(self, method: str, args: list[Any]) -> Any:
         if method == "start":
@@ -156,12 +170,17 @@ class _Child:
             self.tracker.start()
             return self.facts
         if method == "finish":
+            self.flush()
             status, final, step, files = args
             return self.tracker.finish(
                 status, final, step, [(Path(path), folder) for path, folder in files]
             )
         if method == "log_epoch":
-            return self.tracker.log_epoch(*args)
+            # an error of a delayed write is the answer to the call that wrote
+            self.pending.append((int(args[0]), dict(args[1])))
+            if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+                self.flush()
+            return None
         raise ValueError(f"unknown tracker call {method!r}")
 
     def _remember(self, facts: dict[str, Any]) -> None:
@@ -188,6 +207,8 @@ def main() -> int:
             answer = {"error": one_line(exc)}
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
+    with contextlib.suppress(Exception):  # the parent is gone: keep what it sent
+        child.flush()
     return 0
 
 

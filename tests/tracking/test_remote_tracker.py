@@ -119,3 +119,49 @@ def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(tmp_path:
         "the run goes on without it"
     ]
     assert tracker.process is None  # the dispatcher's end closed it
+
+
+class _Store:
+    """Stands in for MlflowTracker: records each store write."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[tuple[int, dict]]] = []
+        self.finished = False
+
+    def log_epochs(self, epochs: list[tuple[int, dict]]) -> None:
+        self.writes.append(list(epochs))
+
+    def finish(self, *args: object) -> None:
+        self.finished = True
+
+
+def test_the_tracker_process_writes_fast_epochs_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One store write per FLUSH_SECONDS, not per epoch; what is left goes with finish."""
+    clock = iter([0.0, 0.1, 0.2, 1.5, 1.6, 1.7, 1.8])
+    monkeypatch.setattr(remote.time, "monotonic", lambda: next(clock))
+    child = remote._Child()  # flushed at 0.0
+    child.tracker = store = _Store()
+    for epoch in (1, 2, 3):  # at 0.1, 0.2, 1.5: the third passes a second
+        child.call("log_epoch", [epoch, {"loss": 1.0 / epoch}])
+    assert store.writes == [[(1, {"loss": 1.0}), (2, {"loss": 0.5}), (3, {"loss": 1 / 3})]]
+    child.call("log_epoch", [4, {"loss": 0.25}])  # at 1.7: waits
+    assert len(store.writes) == 1
+    child.call("finish", ["completed", {}, 4, []])
+    assert store.writes[1] == [(4, {"loss": 0.25})] and store.finished
+
+
+def test_a_closed_pipe_writes_what_the_tracker_process_held(tmp_path: Path) -> None:
+    """The fit's process dies between epochs: the child keeps the epochs it was sent."""
+    facts: list[dict] = []
+    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
+    tracker.start()
+    tracker.log_epoch(1, {"train_loss": 0.5})  # held: less than FLUSH_SECONDS since start
+    process = tracker.process
+    assert process is not None and process.stdin is not None
+    process.stdin.close()  # as when the parent dies: EOF
+    assert process.wait(60) == 0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=facts[0]["tracking_uri"])
+    history = client.get_metric_history(facts[0]["run_id"], "train_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5)]
