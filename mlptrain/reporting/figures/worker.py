@@ -296,13 +296,7 @@ def _draw_in_two(report: dict[str, Any], out_dir: Path, names: list[str]) -> dic
             os._exit(0)  # no atexit handlers, no flush of the parent's stdout buffer
     os.close(write_end)
     mine = _draw(report, out_dir, rest)
-    with os.fdopen(read_end, "rb") as pipe:
-        raw = pipe.read()
-    os.waitpid(child, 0)
-    theirs = json.loads(raw.decode() or "null")
-    if not isinstance(theirs, dict):
-        return {"error": "the figure fork died"}
-    return _merge(theirs, mine)
+    return _merge(_fork_answer(read_end, child), mine)
 
 
 def _draw_after_early(early: dict[str, Any], jobs: IO[bytes]) -> dict[str, Any]:
@@ -348,13 +342,16 @@ def _draw_after_early(early: dict[str, Any], jobs: IO[bytes]) -> dict[str, Any]:
         names = [name for name in job["names"] if name not in FORK_REST]
         mine = _draw(job["report"], Path(job["out_dir"]), names)
     forward.join()
-    with os.fdopen(answer_read, "rb") as pipe:
-        theirs_raw = pipe.read()
+    return _merge(_fork_answer(answer_read, child), mine)
+
+
+def _fork_answer(fd: int, child: int) -> dict[str, Any]:
+    """The fork's answer from the pipe ``fd``, once it has exited; an error if it died."""
+    with os.fdopen(fd, "rb") as pipe:
+        raw = pipe.read()
     os.waitpid(child, 0)
-    theirs = json.loads(theirs_raw.decode() or "null")
-    if not isinstance(theirs, dict):
-        return {"error": "the figure fork died"}
-    return _merge(theirs, mine)
+    answer = json.loads(raw.decode() or "null")
+    return answer if isinstance(answer, dict) else {"error": "the figure fork died"}
 
 
 def _send_and_close(fd: int, data: bytes) -> None:
