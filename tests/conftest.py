@@ -80,6 +80,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.server)
 
 
+def tiny_iris(*, epochs: int = 3, units: int = 4, seed: int = 3, batch_size: int = 32) -> str:
+    """The tiny iris config the sweep and study tests share: one tanh layer, Adam at 1e-2."""
+    return f"""\
+name: tiny
+seed: {seed}
+data: {{dataset: iris, test_size: 0.2, val_size: 0.2}}
+model:
+  layers:
+    - {{type: linear, units: {units}}}
+    - tanh
+    - {{type: linear}}
+train:
+  epochs: {epochs}
+  batch_size: {batch_size}
+  optimizer: {{type: adam, lr: 1.0e-2}}
+"""
+
+
 def assert_no_traceback(result: Result) -> None:
     """The command exited on purpose (``typer.Exit`` / ``SystemExit``), not by an exception.
 

@@ -25,22 +25,9 @@ from mlptrain.search import (
     run_sweep,
 )
 from mlptrain.search.spec import yaml_text
-from tests.conftest import assert_no_traceback
+from tests.conftest import assert_no_traceback, tiny_iris
 
-CONFIG = """\
-name: tiny
-seed: 3
-data: {dataset: iris, test_size: 0.2, val_size: 0.2}
-model:
-  layers:
-    - {type: linear, units: 4}
-    - tanh
-    - {type: linear}
-train:
-  epochs: 2
-  batch_size: 32
-  optimizer: {type: adam, lr: 1.0e-2}
-"""
+CONFIG = tiny_iris(epochs=2)
 GRID = ["--grid", "model.layers[0].units=4,8", "--grid", "train.optimizer.lr=1e-2,3e-2"]
 runner = CliRunner()
 

@@ -13,32 +13,19 @@ from pathlib import Path
 import pytest
 
 from mlptrain.search import build_spec, latest_records, run_sweep
+from tests.conftest import tiny_iris
 
 optuna = pytest.importorskip("optuna")
 distributed = pytest.importorskip("dask.distributed")
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-CONFIG = """\
-name: tiny
-seed: 5
-data: {dataset: iris, test_size: 0.2, val_size: 0.2}
-model:
-  layers:
-    - {type: linear, units: 8}
-    - tanh
-    - {type: linear}
-train:
-  epochs: EPOCHS
-  batch_size: 16
-  optimizer: {type: adam, lr: 1.0e-2}
-"""
 SPACE = ["train.optimizer.lr=loguniform(1e-3,0.3)", "model.layers[0].units=randint(2,16)"]
 
 
 def _config(tmp_path: Path, epochs: int) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(CONFIG.replace("EPOCHS", str(epochs)))
+    path.write_text(tiny_iris(epochs=epochs, units=8, seed=5, batch_size=16))
     return path
 
 

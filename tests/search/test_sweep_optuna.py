@@ -29,20 +29,9 @@ from mlptrain.training.trainer import Callbacks
 
 optuna = pytest.importorskip("optuna")
 
-CONFIG = """\
-name: tiny
-seed: 3
-data: {dataset: iris, test_size: 0.2, val_size: 0.2}
-model:
-  layers:
-    - {type: linear, units: 4}
-    - tanh
-    - {type: linear}
-train:
-  epochs: 3
-  batch_size: 32
-  optimizer: {type: adam, lr: 1.0e-2}
-"""
+from tests.conftest import tiny_iris  # noqa: E402
+
+CONFIG = tiny_iris(epochs=3)
 EVERY_DISTRIBUTION = [
     "--random", "train.optimizer.lr=loguniform(1e-3,0.3)",
     "--random", "train.optimizer.weight_decay=uniform(0,0.01)",

@@ -27,20 +27,9 @@ pytest.importorskip("psycopg")
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = """\
-name: tiny
-seed: 3
-data: {dataset: iris, test_size: 0.2, val_size: 0.2}
-model:
-  layers:
-    - {type: linear, units: 4}
-    - tanh
-    - {type: linear}
-train:
-  epochs: 3
-  batch_size: 32
-  optimizer: {type: adam, lr: 1.0e-2}
-"""
+from tests.conftest import tiny_iris  # noqa: E402
+
+CONFIG = tiny_iris(epochs=3)
 
 
 def _server_programs() -> Path | None:
