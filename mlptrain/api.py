@@ -291,7 +291,28 @@ def _remove_previous_run(run_dir: Path) -> None:
 
 
 def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
-    """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config."""
+    """Metrics of a run's best model (or a checkpoint's) on one split, rebuilt from its config.
+
+    Parameters
+    ----------
+    path : path
+        A run directory (its best checkpoint) or a checkpoint file.
+    split : {"train", "val", "test"}
+        The split of the run's own data to score (the data is loaded and split again, and
+        checked against the fingerprint the run recorded).
+
+    Returns
+    -------
+    dict
+        Metric name -> value, as report.json's ``metrics[split]`` names them (scikit-learn's
+        names: ``accuracy``, ``roc_auc``, ``log_loss``, ... or ``r2``, ``rmse``, ``mae``, ...).
+
+    Raises
+    ------
+    UserInputError
+        An unknown split, a missing or damaged checkpoint, data that is not what the run
+        trained on, or a split the run does not have.
+    """
     if split not in SPLITS:
         raise UserInputError(f"«split» {split!r}: allowed: {', '.join(SPLITS)}")
     ckpt = load_run_checkpoint(resolve_checkpoint(path))
@@ -327,10 +348,26 @@ def evaluate(path: str | Path, *, split: str = "test") -> dict[str, Any]:
 def set_threshold(
     path: str | Path, *, threshold: float | None = None, threshold_for: str | None = None
 ) -> Threshold:
-    """Choose a binary classifier's decision threshold and keep it with the run
-    (threshold.json), so that evaluate, predict, serve and the exports decide by it:
-    ``threshold`` as given, or the one the rule ``threshold_for`` (``f1``, ``precision=0.9``,
-    ``recall=0.8``) picks on the run's validation split, never on its test split."""
+    """Choose a binary classifier's decision threshold and keep it with the run.
+
+    Written to the run's threshold.json, so that evaluate, predict, serve and the exports
+    decide by it.
+
+    Parameters
+    ----------
+    path : path
+        A run directory or a checkpoint file of a binary classifier.
+    threshold : float, optional
+        The threshold itself, in (0, 1).
+    threshold_for : str, optional
+        A rule instead: ``"f1"``, ``"precision=0.9"`` or ``"recall=0.8"``, applied on the run's
+        validation split (never on its test split). Give exactly one of the two.
+
+    Returns
+    -------
+    Threshold
+        The threshold kept, with how it was chosen.
+    """
     from mlptrain.reporting.metrics import probabilities
     from mlptrain.reporting.thresholds import check_threshold, choose_threshold, parse_rule
 

@@ -141,6 +141,22 @@ def load(path: str | Path) -> Predictor:
     """A Predictor from a run directory (its best checkpoint) or a checkpoint file.
 
     Only the model is built: the data is not loaded again.
+
+    Parameters
+    ----------
+    path : path
+        A run directory or a ``.safetensors`` checkpoint; its SHA-256 is verified first.
+
+    Returns
+    -------
+    Predictor
+        ``predict`` / ``predict_proba`` on arrays, DataFrames or column mappings, by the rule
+        of ``mlptrain predict`` (columns matched by name, a table model's raw columns).
+
+    Raises
+    ------
+    CheckpointError
+        A missing, damaged, foreign or re-signed checkpoint (exit 2 on the CLI).
     """
     ckpt = load_run_checkpoint(resolve_checkpoint(path))
     cfg = config_from_checkpoint(ckpt)
