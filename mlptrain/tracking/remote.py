@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mlptrain.tracking.dispatch import RemoteError, one_line
 
@@ -196,7 +196,19 @@ def _warm_up() -> None:
         return
 
 
+def _answers() -> IO[str]:
+    """The protocol's own copy of stdout; fd 1 and ``sys.stdout`` then go to stderr, so that
+    what MLflow prints (a run's "View run ... at" link with a server) cannot corrupt it."""
+    import os
+
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return answers
+
+
 def main() -> int:
+    answers = _answers()
     _warm_up()
     child = _Child()
     for line in sys.stdin.buffer:
@@ -205,8 +217,8 @@ def main() -> int:
             answer = {"ok": child.call(request["method"], request["args"])}
         except Exception as exc:  # sent back: the parent switches the tracker off with it
             answer = {"error": one_line(exc)}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
     with contextlib.suppress(Exception):  # the parent is gone: keep what it sent
         child.flush()
     return 0

@@ -165,3 +165,20 @@ def test_a_closed_pipe_writes_what_the_tracker_process_held(tmp_path: Path) -> N
     client = MlflowClient(tracking_uri=facts[0]["tracking_uri"])
     history = client.get_metric_history(facts[0]["run_id"], "train_loss")
     assert [(m.step, m.value) for m in history] == [(1, 0.5)]
+
+
+def test_what_the_tracker_process_prints_cannot_corrupt_its_answers() -> None:
+    """MLflow prints a run's "View run ... at" link to stdout when it talks to a server:
+    only answers reach the pipe the parent reads (that print once switched tracking off)."""
+    script = (
+        "import os, sys\n"
+        "from mlptrain.tracking.remote import _answers\n"
+        "answers = _answers()\n"
+        "print('View run r at: http://127.0.0.1:5000/#/experiments/1')\n"
+        "os.write(1, b'raw noise\\n')\n"
+        "answers.write('{\"ok\": null}\\n'); answers.flush()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b'{"ok": null}\n'
+    assert b"View run r at" in result.stderr and b"raw noise" in result.stderr
