@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 
 def start_module(module: str) -> subprocess.Popen[bytes]:
@@ -31,3 +32,13 @@ def start_module(module: str) -> subprocess.Popen[bytes]:
         env=env,
         start_new_session=True,
     )
+
+
+def answer_channel() -> IO[str]:
+    """In a helper process: its own copy of stdout for the answers the parent reads; fd 1
+    and ``sys.stdout`` then go to stderr, so that what a library prints (MLflow prints a run's
+    "View run ... at" link when it talks to a server) cannot corrupt them."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return answers

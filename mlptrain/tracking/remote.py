@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mlptrain.tracking.dispatch import RemoteError, one_line
 
@@ -196,19 +196,10 @@ def _warm_up() -> None:
         return
 
 
-def _answers() -> IO[str]:
-    """The protocol's own copy of stdout; fd 1 and ``sys.stdout`` then go to stderr, so that
-    what MLflow prints (a run's "View run ... at" link with a server) cannot corrupt it."""
-    import os
-
-    answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return answers
-
-
 def main() -> int:
-    answers = _answers()
+    from mlptrain.children import answer_channel
+
+    answers = answer_channel()
     _warm_up()
     child = _Child()
     for line in sys.stdin.buffer:

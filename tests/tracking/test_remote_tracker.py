@@ -172,8 +172,8 @@ def test_what_the_tracker_process_prints_cannot_corrupt_its_answers() -> None:
     only answers reach the pipe the parent reads (that print once switched tracking off)."""
     script = (
         "import os, sys\n"
-        "from mlptrain.tracking.remote import _answers\n"
-        "answers = _answers()\n"
+        "from mlptrain.children import answer_channel\n"
+        "answers = answer_channel()\n"
         "print('View run r at: http://127.0.0.1:5000/#/experiments/1')\n"
         "os.write(1, b'raw noise\\n')\n"
         "answers.write('{\"ok\": null}\\n'); answers.flush()\n"

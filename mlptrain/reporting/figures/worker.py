@@ -368,6 +368,9 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
+    from mlptrain.children import answer_channel
+
+    answers = answer_channel()
     _warm_up()
     jobs = sys.stdin.buffer
     first = jobs.readline()
@@ -381,7 +384,8 @@ def main() -> int:
             answer = _draw_in_two(job["report"], Path(job["out_dir"]), list(job["names"]))
     except Exception as exc:  # a malformed job: reported to the parent, which draws itself
         answer = {"error": f"{type(exc).__name__}: {exc}"}
-    sys.stdout.write(json.dumps(answer))
+    answers.write(json.dumps(answer))
+    answers.flush()
     return 0
 
 
