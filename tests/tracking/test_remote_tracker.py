@@ -64,63 +64,6 @@ def test_a_tracked_fit_never_imports_mlflow_in_its_own_process(tmp_path: Path) -
     assert "report.json" in {f.path for f in client.list_artifacts(run.info.run_id)}
 
 
-def test_the_process_started_ahead_is_the_one_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    remote.prestart()
-    assert len(remote._spare) == 1
-    ahead = remote._spare[0]
-    started: list[str] = []
-    real = remote._take
-
-    def take() -> subprocess.Popen[bytes]:
-        process = real()
-        started.append("ahead" if process is ahead else "new")
-        return process
-
-    monkeypatch.setattr(remote, "_take", take)
-    facts: list[dict] = []
-    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
-    tracker.start()
-    try:
-        assert started == ["ahead"] and remote._spare == []
-        assert facts and facts[0]["run_id"]
-        tracker.log_epoch(1, {"train_loss": 0.5})
-    finally:
-        tracker.close()
-    assert ahead.returncode == 0  # closing its stdin ended it
-
-
-def test_an_error_in_the_tracker_process_is_its_one_line(tmp_path: Path) -> None:
-    tracker = remote.RemoteTracker(_options(tmp_path))
-    tracker.start()
-    try:
-        with pytest.raises(RemoteError) as raised:
-            tracker._call("log_histogram", 1)
-        assert str(raised.value) == "ValueError: unknown tracker call 'log_histogram'"
-    finally:
-        tracker.close()
-
-
-def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(tmp_path: Path) -> None:
-    tracker = remote.RemoteTracker(_options(tmp_path))
-    warnings: list[str] = []
-    dispatcher = Dispatcher("mlflow", tracker, warnings.append)
-    dispatcher.send("start")
-    assert dispatcher.drain(120)
-    assert tracker.process is not None
-    tracker.process.kill()
-    tracker.process.wait()
-    dispatcher.send("log_epoch", 1, {"train_loss": 0.5})
-    dispatcher.send("log_epoch", 2, {"train_loss": 0.4})
-    dispatcher.close()
-    assert warnings == [
-        "mlflow tracking stopped (the tracker's process ended (exit code -9)); "
-        "the run goes on without it"
-    ]
-    assert tracker.process is None  # the dispatcher's end closed it
-
-
 class _Store:
     """Stands in for MlflowTracker: records each store write."""
 
@@ -150,23 +93,6 @@ def test_the_tracker_process_writes_fast_epochs_together(monkeypatch: pytest.Mon
     assert store.writes[1] == [(4, {"loss": 0.25})] and store.finished
 
 
-def test_a_closed_pipe_writes_what_the_tracker_process_held(tmp_path: Path) -> None:
-    """The fit's process dies between epochs: the child keeps the epochs it was sent."""
-    facts: list[dict] = []
-    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
-    tracker.start()
-    tracker.log_epoch(1, {"train_loss": 0.5})  # held: less than FLUSH_SECONDS since start
-    process = tracker.process
-    assert process is not None and process.stdin is not None
-    process.stdin.close()  # as when the parent dies: EOF
-    assert process.wait(60) == 0
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=facts[0]["tracking_uri"])
-    history = client.get_metric_history(facts[0]["run_id"], "train_loss")
-    assert [(m.step, m.value) for m in history] == [(1, 0.5)]
-
-
 def test_what_the_tracker_process_prints_cannot_corrupt_its_answers() -> None:
     """MLflow prints a run's "View run ... at" link to stdout when it talks to a server:
     only answers reach the pipe the parent reads (that print once switched tracking off)."""
@@ -182,3 +108,61 @@ def test_what_the_tracker_process_prints_cannot_corrupt_its_answers() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == b'{"ok": null}\n'
     assert b"View run r at" in result.stderr and b"raw noise" in result.stderr
+
+
+def test_the_process_started_ahead_answers_and_keeps_what_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One tracker process, started ahead: it is the one used, an error in it comes back as
+    its one line, and when its stdin closes (the fit's process gone) it still writes the
+    epochs it held."""
+    remote.prestart()
+    assert len(remote._spare) == 1
+    ahead = remote._spare[0]
+    taken: list[subprocess.Popen[bytes]] = []
+    real = remote._take
+    monkeypatch.setattr(remote, "_take", lambda: taken.append(real()) or taken[-1])
+    facts: list[dict] = []
+    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
+    tracker.start()
+    try:
+        assert taken == [ahead] and remote._spare == []
+        assert facts and facts[0]["run_id"]
+        with pytest.raises(RemoteError) as raised:
+            tracker._call("log_histogram", 1)
+        assert str(raised.value) == "ValueError: unknown tracker call 'log_histogram'"
+        tracker.log_epoch(1, {"train_loss": 0.5})  # held: less than FLUSH_SECONDS since start
+        assert ahead.stdin is not None
+        ahead.stdin.close()  # as when the fit's process dies: EOF
+        assert ahead.wait(60) == 0
+    finally:
+        tracker.close()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=facts[0]["tracking_uri"])
+    history = client.get_metric_history(facts[0]["run_id"], "train_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5)]
+
+
+def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a "tracker process" that ends at once, with code 3, before answering anything
+    gone = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.exit(3)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    gone.wait()
+    monkeypatch.setattr(remote, "_take", lambda: gone)
+    tracker = remote.RemoteTracker({})
+    warnings: list[str] = []
+    dispatcher = Dispatcher("mlflow", tracker, warnings.append)
+    dispatcher.send("start")
+    dispatcher.send("log_epoch", 1, {"train_loss": 0.5})
+    dispatcher.close()
+    assert warnings == [
+        "mlflow tracking stopped (the tracker's process ended (exit code 3)); "
+        "the run goes on without it"
+    ]
+    assert tracker.process is None  # the dispatcher's end closed it
