@@ -2,8 +2,9 @@
 
 Each runs ``python -m <module>`` of this very mlptrain (wherever it was imported from), in its
 own session, so a Ctrl-C meant for the fit does not hit it mid-import, talking JSON over its
-stdin and stdout. OpenBLAS gets one thread: a helper does no large matrix products, and idle
-BLAS threads would only spin beside the training's.
+stdin and stdout; inside it, ``answer_channel`` keeps that stdout for the answers alone.
+OpenBLAS gets one thread: a helper does no large matrix products, and idle BLAS threads would
+only spin beside the training's.
 """
 
 from __future__ import annotations
