@@ -9,6 +9,10 @@ and waits there, in the dispatcher's thread, for the answer. An error in the chi
 as that answer and is raised here with the child's one line, so a failing tracker is switched
 off with the same warning as before; a child that dies is one more such error.
 
+A child that served a run to its end waits for the next run of the same process (a sweep's
+trials, a cv's folds), so MLflow is imported once per process, not once per run; a child
+whose run failed or was cut short ends with it.
+
 Protocol: one JSON line per call, ``{"method": name, "args": [...]}``; the first is ``start``
 with the tracker's options. The child answers each with ``{"ok": result}`` or ``{"error":
 line}``, and exits when its stdin closes.
@@ -33,17 +37,27 @@ END_SECONDS = 10.0  # how long ``close`` waits for the child to exit before kill
 # not per epoch, for fits whose epochs take milliseconds.
 FLUSH_SECONDS = 1.0
 MODULE = "mlptrain.tracking.remote"
-# Started ahead by ``prestart``: a fit that will track with MLflow starts its tracker's
-# process before it prepares its data, so that MLflow's imports happen meanwhile.
+# The process the next run's tracker takes: started ahead by ``prestart`` (a fit that will
+# track with MLflow starts it before it prepares its data, so that MLflow's imports happen
+# meanwhile), or handed back by the last run's tracker, warm: a sweep's trials in one process
+# share one tracker process instead of importing MLflow once each.
 _spare: list[subprocess.Popen[bytes]] = []
 
 
 @atexit.register
 def _end_spare() -> None:
-    """At exit: a tracker process started ahead and never used ends with this one."""
+    """At exit: the waiting tracker process ends with this one."""
     for process in _spare:
         _end(process)
     _spare.clear()
+
+
+def _hand_back(process: subprocess.Popen[bytes]) -> None:
+    """Keep a healthy tracker process for the next run; at most one waits."""
+    if process.poll() is None and not (_spare and _spare[0].poll() is None):
+        _spare[:] = [process]
+    else:
+        _end(process)
 
 
 def prestart() -> None:
@@ -98,6 +112,7 @@ class RemoteTracker:
         self.options = dict(options)
         self.on_run = on_run
         self.process: subprocess.Popen[bytes] | None = None
+        self.finished = False  # the run's last call was answered: the child can be reused
 
     def start(self) -> None:
         self.process = _take()
@@ -121,11 +136,17 @@ class RemoteTracker:
         # absolute: the child's working directory is the one it was started in
         files = [(str(Path(path).resolve()), folder) for path, folder in artifacts]
         self._call("finish", status, dict(final_metrics), step, files)
+        self.finished = True
 
     def close(self) -> None:
-        """End the child: its stdin closes and it exits; one that does not is killed."""
+        """Done with the child: after a run that finished cleanly it waits for the next run
+        (``_hand_back``); otherwise its stdin closes and it exits (or is killed)."""
         process, self.process = self.process, None
-        if process is not None:
+        if process is None:
+            return
+        if self.finished:
+            _hand_back(process)
+        else:
             _end(process)
 
     def _call(self, method: str, *args: Any) -> Any:
@@ -166,6 +187,8 @@ class _Child:
         if method == "start":
             from mlptrain.tracking.mlflow_tracker import MlflowTracker
 
+            # a new run (this process may have served others before it)
+            self.pending, self.facts, self.flushed = [], None, time.monotonic()
             self.tracker = MlflowTracker(**args[0], on_run=self._remember)
             self.tracker.start()
             return self.facts

@@ -1,5 +1,6 @@
 """MLflow's tracker in its own process: the fit's process never imports MLflow, a process
-started ahead is the one used, and a tracker process that dies switches tracking off."""
+started ahead is the one used and serves run after run, and a tracker process that dies
+switches tracking off."""
 
 from __future__ import annotations
 
@@ -110,12 +111,12 @@ def test_what_the_tracker_process_prints_cannot_corrupt_its_answers() -> None:
     assert b"View run r at" in result.stderr and b"raw noise" in result.stderr
 
 
-def test_the_process_started_ahead_answers_and_keeps_what_it_held(
+def test_one_tracker_process_serves_run_after_run_and_keeps_what_it_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One tracker process, started ahead: it is the one used, an error in it comes back as
-    its one line, and when its stdin closes (the fit's process gone) it still writes the
-    epochs it held."""
+    """The process started ahead is the one used; an error in it comes back as its one line;
+    after a finished run it serves the next one (a sweep's trials import MLflow once); when
+    its stdin closes (the fit's process gone) it still writes the epochs it held."""
     remote.prestart()
     assert len(remote._spare) == 1
     ahead = remote._spare[0]
@@ -123,25 +124,33 @@ def test_the_process_started_ahead_answers_and_keeps_what_it_held(
     real = remote._take
     monkeypatch.setattr(remote, "_take", lambda: taken.append(real()) or taken[-1])
     facts: list[dict] = []
-    tracker = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
-    tracker.start()
+    first = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
+    first.start()
+    with pytest.raises(RemoteError) as raised:
+        first._call("log_histogram", 1)
+    assert str(raised.value) == "ValueError: unknown tracker call 'log_histogram'"
+    first.log_epoch(1, {"train_loss": 0.5})
+    first.finish("completed", {"final_test_accuracy": 0.9}, 1, [])
+    first.close()
+    assert remote._spare == [ahead] and ahead.poll() is None  # handed back, warm
+    second = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
+    second.start()
     try:
-        assert taken == [ahead] and remote._spare == []
-        assert facts and facts[0]["run_id"]
-        with pytest.raises(RemoteError) as raised:
-            tracker._call("log_histogram", 1)
-        assert str(raised.value) == "ValueError: unknown tracker call 'log_histogram'"
-        tracker.log_epoch(1, {"train_loss": 0.5})  # held: less than FLUSH_SECONDS since start
+        assert taken == [ahead, ahead] and remote._spare == []
+        second.log_epoch(1, {"train_loss": 0.25})  # held: less than FLUSH_SECONDS since start
         assert ahead.stdin is not None
         ahead.stdin.close()  # as when the fit's process dies: EOF
         assert ahead.wait(60) == 0
     finally:
-        tracker.close()
+        second.close()
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=facts[0]["tracking_uri"])
-    history = client.get_metric_history(facts[0]["run_id"], "train_loss")
-    assert [(m.step, m.value) for m in history] == [(1, 0.5)]
+    assert facts[0]["run_id"] != facts[1]["run_id"]
+    for fact, loss in zip(facts, (0.5, 0.25), strict=True):
+        history = client.get_metric_history(fact["run_id"], "train_loss")
+        assert [(m.step, m.value) for m in history] == [(1, loss)]
+    assert client.get_run(facts[0]["run_id"]).info.status == "FINISHED"
 
 
 def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(
