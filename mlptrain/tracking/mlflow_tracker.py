@@ -144,33 +144,23 @@ class MlflowTracker:
         history = client.get_metric_history(self.run_id, "train_loss")
         self.logged_until = max((m.step for m in history), default=0)
 
-    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        self.log_epochs([(epoch, metrics)])
-
     def log_epochs(self, epochs: Sequence[tuple[int, Mapping[str, float]]]) -> None:
-        """Several epochs' metrics in as few store calls as MLflow allows (each call is a
-        SQLite transaction, ~20 ms: the tracker's process gathers epochs that come fast)."""
-        from mlflow.entities import Metric
-
-        stamp = int(time.time() * 1000)
+        """Several epochs' metrics at once (the tracker's process gathers epochs that come
+        fast: each store call is a SQLite transaction, ~20 ms)."""
         # Bit-exact resume: an epoch logged before a crash has the same values as its rerun.
-        rows = [
-            Metric(k, float(v), stamp, epoch)
-            for epoch, metrics in epochs
-            if epoch > self.logged_until
-            for k, v in metrics.items()
-        ]
-        for i in range(0, len(rows), 10 * BATCH):
-            self.client.log_batch(self.run_id, metrics=rows[i : i + 10 * BATCH])
+        self._log([(epoch, metrics) for epoch, metrics in epochs if epoch > self.logged_until])
 
     def log_histograms(self, epoch: int, arrays: Mapping[str, Any]) -> None:
         """Histograms are TensorBoard's; MLflow keeps the per-layer norms of each epoch."""
 
-    def _log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+    def _log(self, steps: Sequence[tuple[int, Mapping[str, float]]]) -> None:
+        """(step, {name: value}) pairs in as few ``log_batch`` calls as MLflow allows."""
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        rows = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        rows = [
+            Metric(k, float(v), stamp, step) for step, metrics in steps for k, v in metrics.items()
+        ]
         for i in range(0, len(rows), 10 * BATCH):
             self.client.log_batch(self.run_id, metrics=rows[i : i + 10 * BATCH])
 
@@ -185,7 +175,7 @@ class MlflowTracker:
             return
         client = self.client
         if final_metrics:
-            self._log_metrics(final_metrics, step=step)
+            self._log([(step, final_metrics)])
         for path, folder in artifacts:
             if path.is_dir():
                 client.log_artifacts(self.run_id, str(path), folder)
