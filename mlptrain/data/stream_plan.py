@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.data.coded import CodedMatrix
 from mlptrain.data.columns import (
     ColumnInfo,
     date_notes,
@@ -127,10 +128,19 @@ class StreamPlan:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The encoded features of ``rows`` (in ``dtype``) and their targets: class indices,
         or regression targets in the targets' units (float64, (n, n_targets))."""
-        X, _ = self.encoder.transform(table, rows, dtype)
+        coded, targets = self.encode_coded(table, rows, y, dtype)
+        return coded.rows(None), targets
+
+    def encode_coded(
+        self, table: Table, rows: np.ndarray | None, y: np.ndarray, dtype: Any
+    ) -> tuple[CodedMatrix, np.ndarray]:
+        """``encode``'s rows (``None``: all) kept compact (one-hot columns as codes), expanded
+        to the same dense rows by ``CodedMatrix.rows``."""
+        coded, _ = self.encoder.encode(table, rows, dtype)
+        y = y if rows is None else y[rows]
         if self.labels is not None:
-            return X, self.labels.encode(_as_label_kind(y[rows], self.labels.classes))
-        return X, y[rows].reshape(len(rows), -1).astype(np.float64)
+            return coded, self.labels.encode(_as_label_kind(y, self.labels.classes))
+        return coded, y.reshape(len(y), -1).astype(np.float64)
 
     @property
     def n_rows(self) -> dict[str, int]:
