@@ -17,7 +17,8 @@ and test on the same rows.
 (ru_maxrss of the child, read by an intermediate process that waits for it only), wall time,
 training throughput (training rows x epochs / the epochs' seconds in metrics.jsonl, which
 include each epoch's validation pass) and test accuracy. ``--memory-too`` also runs the
-in-memory path (on the smallest row count only), ``--repeats`` alternates the two paths. Results go to
+in-memory path (on the smallest row count only), ``--repeats`` alternates the two paths,
+``--label`` names the code measured (saved as each run's ``code``). Results go to
 benchmarks/streaming_results.json with ``uptime``'s load averages before and after.
 """
 
@@ -154,6 +155,7 @@ def main() -> None:
     r.add_argument("--epochs", type=int, default=1)
     r.add_argument("--memory-too", action="store_true")
     r.add_argument("--repeats", type=int, default=1, help="rounds, alternating the paths")
+    r.add_argument("--label", default="", help="saved with each run as its 'code'")
     args = parser.parse_args()
     if args.command == "make":
         for rows in args.rows:
@@ -168,6 +170,8 @@ def main() -> None:
         # alternating rounds, so that a drift in the machine's load hits both paths alike
         for stream in contenders * args.repeats:
             result = fit_once(folder, stream, args.epochs)
+            if args.label:
+                result["code"] = args.label
             print(json.dumps(result), flush=True)
             saved["runs"].append(result)
             RESULTS.write_text(json.dumps(saved, indent=2) + "\n")

@@ -97,11 +97,13 @@ class StreamPlan:
         part's rows of the other columns after them (~10% of the cells, not all; for the
         training rows, most of each batch, taking them out first cost more than it saved). A
         row's cells convert alike alone or among others (by value), so the rows, their order
-        and their encoding are the same either way."""
+        and their encoding are the same either way. Only the columns a row's hash, its target
+        or the encoder reads are read (``used``; an ignored column is never decoded)."""
         narrow = only not in (None, TRAIN) and self.key_columns != list(self.stream.names)
-        for batch in self.stream.record_batches():
+        used = self.used
+        for batch in self.stream.record_batches(used):
             if not narrow:
-                table, y, parts = self.place(self.stream.table_of([batch]))
+                table, y, parts = self.place(self.stream.table_of([batch], used))
                 if only is not None:
                     rows = np.flatnonzero(parts == only)
                     if len(rows) < len(parts):
@@ -120,8 +122,15 @@ class StreamPlan:
 
             if not mine.all() or len(kept) < batch.num_rows:
                 batch = batch.take(pa.array(kept[mine]))
-            table = self.stream.table_of([batch])
+            table = self.stream.table_of([batch], used)
             yield table, y[mine], np.full(int(mine.sum()), only, dtype=np.int8)
+
+    @property
+    def used(self) -> list[str]:
+        """The columns a training or evaluation pass reads (file order): the hash's, the
+        target and the encoder's inputs."""
+        wanted = {*self.key_columns, self.target, *self.encoder.features, *self.encoder.indicators}
+        return [name for name in self.stream.names if name in wanted]
 
     def encode(
         self, table: Table, rows: np.ndarray, y: np.ndarray, dtype: Any

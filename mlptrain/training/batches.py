@@ -136,16 +136,17 @@ class StreamBatches:
 
     def _shuffled(
         self, rng: np.random.Generator, batch_size: int, shuffle: bool
-    ) -> Iterator[tuple[CodedMatrix, np.ndarray]]:
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The epoch's training batches: read, encoded and shuffled (run in ``read_ahead``'s
         thread, which alone draws from ``rng`` while the epoch runs). The rows stay compact
-        (``CodedMatrix``) through the buffer; ``epoch`` expands each batch."""
+        (``CodedMatrix``) through the buffer and each batch is expanded as it leaves, in this
+        thread too (the steps' thread does only the steps)."""
         buffer = ShuffleBuffer(self.capacity, batch_size, rng if shuffle else None)
         widths: list[int] = []
 
-        def batch(rows: tuple[np.ndarray, ...]) -> tuple[CodedMatrix, np.ndarray]:
+        def batch(rows: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
             numeric, indicators, targets, *codes = rows
-            return CodedMatrix(numeric, codes, widths, indicators), targets
+            return CodedMatrix(numeric, codes, widths, indicators).rows(None), targets
 
         val: list[tuple[CodedMatrix, np.ndarray]] | None = None
         if self._val_rows is None and self.plan.parts["val"].rows:
@@ -187,15 +188,12 @@ class StreamBatches:
         # about one record batch of training batches ahead: reading, encoding and shuffling
         # the next record batch overlaps the steps on this one
         depth = -(-BATCH_ROWS // batch_size)
-        out = np.empty(0, self.dtype)
-        for done, (coded, yb) in enumerate(
+        for done, (xb, yb) in enumerate(
             read_ahead(self._shuffled(rng, batch_size, shuffle), depth), start=1
         ):
             self.rows_done += len(yb)
             if done > skip:
-                if out.shape != coded.shape:  # one buffer per batch size, as ``ArrayBatches``
-                    out = np.empty(coded.shape, self.dtype)
-                yield coded.rows(None, out), yb, None
+                yield xb, yb, None
 
     def _part(self, code: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Each record batch's rows of one part, encoded: (features, loss-space targets)."""
