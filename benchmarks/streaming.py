@@ -18,7 +18,9 @@ and test on the same rows.
 training throughput (training rows x epochs / the epochs' seconds in metrics.jsonl, which
 include each epoch's validation pass) and test accuracy. ``--memory-too`` also runs the
 in-memory path (on the smallest row count only), ``--repeats`` alternates the two paths,
-``--label`` names the code measured (saved as each run's ``code``). Results go to
+``--label`` names the code measured (saved as each run's ``code``; ``mlptrain`` records where
+the child imported it from: PYTHONPATH or the installed package, never the working
+directory). Results go to
 benchmarks/streaming_results.json with ``uptime``'s load averages before and after.
 """
 
@@ -119,8 +121,10 @@ def fit_once(folder: Path, stream: bool, epochs: int) -> dict:
             text = text.replace("  columns: {id: ignore, part: ignore}\n", "")
         config.write_text(text)
         run = Path(work) / "run"
-        cmd = [sys.executable, "-c", "from mlptrain.cli import main; main()", "fit", str(config),
-               "--out", str(run), "--no-figures"]  # fmt: skip
+        # -P: the child imports mlptrain from PYTHONPATH or the installed package, never from
+        # the working directory (which once made runs labelled as another tree measure this one)
+        cmd = [sys.executable, "-P", "-c", "from mlptrain.cli import main; main()", "fit",
+               str(config), "--out", str(run), "--no-figures"]  # fmt: skip
         started = load()
         seconds, mib, _ = measured(cmd, env={**os.environ})
         report = json.loads((run / "report.json").read_text())
@@ -140,7 +144,14 @@ def fit_once(folder: Path, stream: bool, epochs: int) -> dict:
         "val_accuracy": history[-1]["val_accuracy"],
         "load_before": started,
         "load_after": load(),
+        "mlptrain": imported(),
     }
+
+
+def imported() -> str:
+    """Where the fits' child processes import mlptrain from (the code measured)."""
+    probe = [sys.executable, "-P", "-c", "import mlptrain; print(mlptrain.__file__)"]
+    return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def main() -> None:
