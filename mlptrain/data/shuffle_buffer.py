@@ -1,6 +1,7 @@
 """A bounded shuffle buffer: rows arrive in file order, batches leave in a random order.
 
-The buffer is one array of ``capacity`` rows, allocated once. Until it is full, arriving rows
+The buffer is one array of ``capacity`` rows per part of a row (features and targets, or a
+compact encoded row's parts), allocated once. Until it is full, arriving rows
 fill it. Then each arriving block of m rows takes the place of m rows drawn at random (without
 replacement, by the run's shuffle Generator) from the buffer, and those m rows leave, in the
 order drawn; they go out as batches of ``batch_size`` (a short tail waits for the next block).
