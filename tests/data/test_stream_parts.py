@@ -262,3 +262,43 @@ def test_validation_rows_kept_in_memory_give_the_read_ones_results(
             second["val_loss"],
             second["val_accuracy"],
         )
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_passes_read_only_the_columns_they_use(tmp_path: Path, kind: str) -> None:
+    """An ignored column is not read by a training or evaluation pass (Parquet: not decoded;
+    CSV: dropped from each batch); the rows and their encoding are those of the whole batch."""
+    import pyarrow.csv as pacsv
+
+    from mlptrain.config.loading import load_config
+    from mlptrain.data.stream_plan import plan_stream
+
+    rng = np.random.default_rng(4)
+    n = 600
+    x = rng.normal(size=n)
+    table = pa.table({"id": np.arange(n), "x": x, "junk": rng.normal(size=n),
+                      "c": rng.choice(["a", "b"], n).tolist(),
+                      "y": np.where(x > 0, "yes", "no").tolist()})  # fmt: skip
+    path = tmp_path / f"t.{kind}"
+    if kind == "csv":
+        pacsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data:\n  dataset: {kind}\n  path: {path}\n  target: y\n  stream: true\n"
+        "  split_key: id\n  columns: {id: ignore, junk: ignore}\n"
+        "model:\n  layers: [{type: linear}]\n"
+    )
+    plan = plan_stream(load_config(config).data, seed=7)
+    assert plan.used == ["id", "x", "c", "y"]
+    for code in (None, 1):
+        rows = 0
+        for part, y, _ in plan.placed(code):
+            assert list(part.columns) == plan.used
+            got = plan.encode(part, np.arange(part.n_rows), y, np.float64)[0]
+            ids = part.columns["id"].values.astype(np.int64)
+            whole = plan.stream.table_of(table.take(ids).combine_chunks().to_batches())
+            assert np.array_equal(got, plan.encode(whole, np.arange(len(ids)), y, np.float64)[0])
+            rows += part.n_rows
+        assert rows == (n if code is None else plan.parts["val"].rows)
