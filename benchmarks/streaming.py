@@ -17,7 +17,10 @@ and test on the same rows.
 (ru_maxrss of the child, read by an intermediate process that waits for it only), wall time,
 training throughput (training rows x epochs / the epochs' seconds in metrics.jsonl, which
 include each epoch's validation pass) and test accuracy. ``--memory-too`` also runs the
-in-memory path (on the smallest row count only), ``--repeats`` alternates the two paths. Results go to
+in-memory path (on the smallest row count only), ``--repeats`` alternates the two paths,
+``--label`` names the code measured (saved as each run's ``code``; ``mlptrain`` records where
+the child imported it from: PYTHONPATH or the installed package, never the working
+directory). Results go to
 benchmarks/streaming_results.json with ``uptime``'s load averages before and after.
 """
 
@@ -118,8 +121,10 @@ def fit_once(folder: Path, stream: bool, epochs: int) -> dict:
             text = text.replace("  columns: {id: ignore, part: ignore}\n", "")
         config.write_text(text)
         run = Path(work) / "run"
-        cmd = [sys.executable, "-c", "from mlptrain.cli import main; main()", "fit", str(config),
-               "--out", str(run), "--no-figures"]  # fmt: skip
+        # -P: the child imports mlptrain from PYTHONPATH or the installed package, never from
+        # the working directory (which once made runs labelled as another tree measure this one)
+        cmd = [sys.executable, "-P", "-c", "from mlptrain.cli import main; main()", "fit",
+               str(config), "--out", str(run), "--no-figures"]  # fmt: skip
         started = load()
         seconds, mib, _ = measured(cmd, env={**os.environ})
         report = json.loads((run / "report.json").read_text())
@@ -139,7 +144,14 @@ def fit_once(folder: Path, stream: bool, epochs: int) -> dict:
         "val_accuracy": history[-1]["val_accuracy"],
         "load_before": started,
         "load_after": load(),
+        "mlptrain": imported(),
     }
+
+
+def imported() -> str:
+    """Where the fits' child processes import mlptrain from (the code measured)."""
+    probe = [sys.executable, "-P", "-c", "import mlptrain; print(mlptrain.__file__)"]
+    return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def main() -> None:
@@ -154,6 +166,7 @@ def main() -> None:
     r.add_argument("--epochs", type=int, default=1)
     r.add_argument("--memory-too", action="store_true")
     r.add_argument("--repeats", type=int, default=1, help="rounds, alternating the paths")
+    r.add_argument("--label", default="", help="saved with each run as its 'code'")
     args = parser.parse_args()
     if args.command == "make":
         for rows in args.rows:
@@ -168,6 +181,8 @@ def main() -> None:
         # alternating rounds, so that a drift in the machine's load hits both paths alike
         for stream in contenders * args.repeats:
             result = fit_once(folder, stream, args.epochs)
+            if args.label:
+                result["code"] = args.label
             print(json.dumps(result), flush=True)
             saved["runs"].append(result)
             RESULTS.write_text(json.dumps(saved, indent=2) + "\n")

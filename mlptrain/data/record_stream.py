@@ -172,8 +172,9 @@ class RecordStream:
             return
         raise DataError(f"{self.path}: cannot settle the column types")
 
-    def record_batches(self) -> Iterator[Any]:
-        """The rows as pyarrow record batches of plain types, in one fixed order."""
+    def record_batches(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
+        """The rows as pyarrow record batches of plain types, in one fixed order; with
+        ``columns`` (names in file order), just those (a Parquet scan decodes no other)."""
         import pyarrow as pa
 
         try:
@@ -182,11 +183,16 @@ class RecordStream:
                     # pyarrow's default read-ahead (16 batches of 4 files) would hold several
                     # files decoded at once: one batch ahead keeps the memory flat
                     scan = parquet_dataset(self.path).to_batches(
-                        batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+                        columns=None if columns is None else list(columns),
+                        batch_size=BATCH_ROWS,
+                        batch_readahead=1,
+                        fragment_readahead=1,
                     )
                 else:
                     scan = self._csv_reader()
                 for batch in scan:
+                    if columns is not None and self.delimiter is not None:
+                        batch = batch.select(list(columns))
                     if batch.num_rows:
                         yield plain_batch(batch, self.text_columns)
         except (pa.ArrowException, OSError) as exc:

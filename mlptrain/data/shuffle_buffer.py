@@ -1,6 +1,7 @@
 """A bounded shuffle buffer: rows arrive in file order, batches leave in a random order.
 
-The buffer is one array of ``capacity`` rows, allocated once. Until it is full, arriving rows
+The buffer is one array of ``capacity`` rows per part of a row (features and targets, or a
+compact encoded row's parts), allocated once. Until it is full, arriving rows
 fill it. Then each arriving block of m rows takes the place of m rows drawn at random (without
 replacement, by the run's shuffle Generator) from the buffer, and those m rows leave, in the
 order drawn; they go out as batches of ``batch_size`` (a short tail waits for the next block).
@@ -17,67 +18,71 @@ from collections.abc import Iterator
 
 import numpy as np
 
-Pair = tuple[np.ndarray, np.ndarray]
+Rows = tuple[np.ndarray, ...]  # arrays of the same rows: (X, y), or a coded row's parts
 
 
 class ShuffleBuffer:
-    """``add(X, y)`` and ``finish()`` yield ``(X_batch, y_batch)`` of ``batch_size`` rows."""
+    """``add(*arrays)`` and ``finish()`` yield tuples of ``batch_size`` rows of each array
+    (``add(X, y)`` yields ``(X_batch, y_batch)``). The arrays are the parts of one row: a
+    streamed run passes the compact encoded rows (numeric block, category codes, gap
+    indicators, targets; ``mlptrain.data.coded``), about a tenth of the dense row's bytes, so
+    that copying rows in and out moves little memory; they are expanded a batch at a time."""
 
     def __init__(self, capacity: int, batch_size: int, rng: np.random.Generator | None) -> None:
         self.capacity = max(capacity, batch_size)  # a buffer smaller than a batch mixes nothing
         self.batch_size = batch_size
         self.rng = rng  # None: rows leave in file order (train.shuffle: false)
-        self._X: np.ndarray | None = None
-        self._y: np.ndarray | None = None
+        self._held: list[np.ndarray] | None = None
         self.held = 0  # rows in the buffer (then ``capacity`` once it filled)
-        self._tail: Pair | None = None  # rows that left but do not fill a batch yet
+        self._tail: Rows | None = None  # rows that left but do not fill a batch yet
 
-    def _emit(self, X: np.ndarray, y: np.ndarray, final: bool) -> Iterator[Pair]:
+    def _emit(self, rows: Rows, final: bool) -> Iterator[Rows]:
         if self._tail is not None:
             # the tail and the first rows that complete its batch are joined, not the whole
             # block (a copy of every leaving row took a quarter of a streamed epoch's buffer time)
-            tail_X, tail_y = self._tail
+            tail = self._tail
             self._tail = None
-            need = self.batch_size - len(tail_y)
-            if len(y) < need and not final:
-                self._tail = (np.concatenate([tail_X, X]), np.concatenate([tail_y, y]))
+            need = self.batch_size - len(tail[0])
+            if len(rows[0]) < need and not final:
+                self._tail = tuple(np.concatenate([t, a]) for t, a in zip(tail, rows, strict=True))
                 return
-            yield np.concatenate([tail_X, X[:need]]), np.concatenate([tail_y, y[:need]])
-            X, y = X[need:], y[need:]
-        full = len(X) if final else len(X) // self.batch_size * self.batch_size
+            yield tuple(np.concatenate([t, a[:need]]) for t, a in zip(tail, rows, strict=True))
+            rows = tuple(a[need:] for a in rows)
+        n = len(rows[0])
+        full = n if final else n // self.batch_size * self.batch_size
         for start in range(0, full, self.batch_size):
-            yield X[start : start + self.batch_size], y[start : start + self.batch_size]
-        if full < len(X):
-            self._tail = (X[full:], y[full:])
+            yield tuple(a[start : start + self.batch_size] for a in rows)
+        if full < n:
+            self._tail = tuple(a[full:] for a in rows)
 
-    def add(self, X: np.ndarray, y: np.ndarray) -> Iterator[Pair]:
+    def add(self, *arrays: np.ndarray) -> Iterator[Rows]:
         if self.rng is None:  # no shuffling: the rows leave as they came
-            yield from self._emit(X, y, final=False)
+            yield from self._emit(arrays, final=False)
             return
-        if self._X is None:
-            self._X = np.empty((self.capacity, *X.shape[1:]), X.dtype)
-            self._y = np.empty((self.capacity, *y.shape[1:]), y.dtype)
-        assert self._y is not None
-        fill = min(self.capacity - self.held, len(X))
-        self._X[self.held : self.held + fill] = X[:fill]
-        self._y[self.held : self.held + fill] = y[:fill]
+        if self._held is None:
+            self._held = [np.empty((self.capacity, *a.shape[1:]), a.dtype) for a in arrays]
+        held = self._held
+        fill = min(self.capacity - self.held, len(arrays[0]))
+        for h, a in zip(held, arrays, strict=True):
+            h[self.held : self.held + fill] = a[:fill]
         self.held += fill
-        X, y = X[fill:], y[fill:]
-        while len(X):  # the buffer is full: each arriving row replaces one drawn at random
-            m = min(len(X), self.capacity)
+        arrays = tuple(a[fill:] for a in arrays)
+        while len(arrays[0]):  # the buffer is full: each arriving row replaces one drawn at random
+            m = min(len(arrays[0]), self.capacity)
             slots = self.rng.permutation(self.capacity)[:m]
-            leaving = self._X[slots], self._y[slots]
-            self._X[slots], self._y[slots] = X[:m], y[:m]
-            X, y = X[m:], y[m:]
-            yield from self._emit(*leaving, final=False)
+            leaving = tuple(h[slots] for h in held)
+            for h, a in zip(held, arrays, strict=True):
+                h[slots] = a[:m]
+            arrays = tuple(a[m:] for a in arrays)
+            yield from self._emit(leaving, final=False)
 
-    def finish(self) -> Iterator[Pair]:
-        if self.rng is None or self._X is None or self._y is None:
+    def finish(self) -> Iterator[Rows]:
+        if self.rng is None or self._held is None:
             if self._tail is not None:
-                yield from self._emit(self._tail[0][:0], self._tail[1][:0], final=True)
+                yield from self._emit(tuple(t[:0] for t in self._tail), final=True)
             return
         order = self.rng.permutation(self.held)
-        X, y = self._X[: self.held][order], self._y[: self.held][order]
-        self._X = self._y = None
+        rows = tuple(h[: self.held][order] for h in self._held)
+        self._held = None
         self.held = 0
-        yield from self._emit(X, y, final=True)
+        yield from self._emit(rows, final=True)

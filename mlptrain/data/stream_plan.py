@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.data.coded import CodedMatrix
 from mlptrain.data.columns import (
     ColumnInfo,
     date_notes,
@@ -96,11 +97,13 @@ class StreamPlan:
         part's rows of the other columns after them (~10% of the cells, not all; for the
         training rows, most of each batch, taking them out first cost more than it saved). A
         row's cells convert alike alone or among others (by value), so the rows, their order
-        and their encoding are the same either way."""
+        and their encoding are the same either way. Only the columns a row's hash, its target
+        or the encoder reads are read (``used``; an ignored column is never decoded)."""
         narrow = only not in (None, TRAIN) and self.key_columns != list(self.stream.names)
-        for batch in self.stream.record_batches():
+        used = self.used
+        for batch in self.stream.record_batches(used):
             if not narrow:
-                table, y, parts = self.place(self.stream.table_of([batch]))
+                table, y, parts = self.place(self.stream.table_of([batch], used))
                 if only is not None:
                     rows = np.flatnonzero(parts == only)
                     if len(rows) < len(parts):
@@ -119,18 +122,34 @@ class StreamPlan:
 
             if not mine.all() or len(kept) < batch.num_rows:
                 batch = batch.take(pa.array(kept[mine]))
-            table = self.stream.table_of([batch])
+            table = self.stream.table_of([batch], used)
             yield table, y[mine], np.full(int(mine.sum()), only, dtype=np.int8)
+
+    @property
+    def used(self) -> list[str]:
+        """The columns a training or evaluation pass reads (file order): the hash's, the
+        target and the encoder's inputs."""
+        wanted = {*self.key_columns, self.target, *self.encoder.features, *self.encoder.indicators}
+        return [name for name in self.stream.names if name in wanted]
 
     def encode(
         self, table: Table, rows: np.ndarray, y: np.ndarray, dtype: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """The encoded features of ``rows`` (in ``dtype``) and their targets: class indices,
         or regression targets in the targets' units (float64, (n, n_targets))."""
-        X, _ = self.encoder.transform(table, rows, dtype)
+        coded, targets = self.encode_coded(table, rows, y, dtype)
+        return coded.rows(None), targets
+
+    def encode_coded(
+        self, table: Table, rows: np.ndarray | None, y: np.ndarray, dtype: Any
+    ) -> tuple[CodedMatrix, np.ndarray]:
+        """``encode``'s rows (``None``: all) kept compact (one-hot columns as codes), expanded
+        to the same dense rows by ``CodedMatrix.rows``."""
+        coded, _ = self.encoder.encode(table, rows, dtype)
+        y = y if rows is None else y[rows]
         if self.labels is not None:
-            return X, self.labels.encode(_as_label_kind(y[rows], self.labels.classes))
-        return X, y[rows].reshape(len(rows), -1).astype(np.float64)
+            return coded, self.labels.encode(_as_label_kind(y, self.labels.classes))
+        return coded, y.reshape(len(y), -1).astype(np.float64)
 
     @property
     def n_rows(self) -> dict[str, int]:

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlptrain.data.coded import in_chunks, take_rows
+from mlptrain.data.coded import CodedMatrix, in_chunks, take_rows
 from mlptrain.data.read_ahead import read_ahead
 from mlptrain.data.record_stream import BATCH_ROWS
-from mlptrain.data.row_hash import PART_NAMES, TRAIN
+from mlptrain.data.row_hash import PART_NAMES, TRAIN, VAL
 from mlptrain.data.shuffle_buffer import ShuffleBuffer
 from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
@@ -31,6 +31,9 @@ from mlptrain.reporting.metrics import epoch_metric
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, loss targets, weights
+# A streamed run keeps its validation rows (compact) in memory when they take at most this;
+# larger, each epoch's validation pass reads the stream again (docs/tables.md).
+VAL_ROWS_BYTES = 64 * 2**20
 
 
 class BatchSource(Protocol):
@@ -121,6 +124,9 @@ class StreamBatches:
         self.n_rows = plan.parts["train"].rows
         self.weight_total = float(self.n_rows)
         self.rows_done = 0  # training rows of the current epoch that left the buffer
+        # the validation rows, compact, per record batch, as a whole training pass met them
+        # ([]: they do not fit; None: no whole pass yet)
+        self._val_rows: list[tuple[CodedMatrix, np.ndarray]] | None = None
 
     def n_batches(self, batch_size: int) -> int:
         return math.ceil(self.n_rows / batch_size)
@@ -132,12 +138,48 @@ class StreamBatches:
         self, rng: np.random.Generator, batch_size: int, shuffle: bool
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The epoch's training batches: read, encoded and shuffled (run in ``read_ahead``'s
-        thread, which alone draws from ``rng`` while the epoch runs)."""
+        thread, which alone draws from ``rng`` while the epoch runs). The rows stay compact
+        (``CodedMatrix``) through the buffer and each batch is expanded as it leaves, in this
+        thread too (the steps' thread does only the steps)."""
         buffer = ShuffleBuffer(self.capacity, batch_size, rng if shuffle else None)
-        for table, y, _ in self.plan.placed(TRAIN):
-            X, targets = self.plan.encode(table, np.arange(table.n_rows), y, self.dtype)
-            yield from buffer.add(X, self._targets(targets))
-        yield from buffer.finish()
+        widths: list[int] = []
+
+        def batch(rows: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+            numeric, indicators, targets, *codes = rows
+            return CodedMatrix(numeric, codes, widths, indicators).rows(None), targets
+
+        val: list[tuple[CodedMatrix, np.ndarray]] | None = None
+        if self._val_rows is None and self.plan.parts["val"].rows:
+            val = []  # kept while the pass reads, if they fit (``_keep_val``)
+        for table, y, parts in self.plan.placed():
+            if val is not None:
+                val = self._keep_val(val, table, y, np.flatnonzero(parts == VAL))
+            rows = np.flatnonzero(parts == TRAIN)
+            if not len(rows):
+                continue
+            coded, targets = self.plan.encode_coded(table, rows, y, self.dtype)
+            widths = coded.widths
+            held = (coded.numeric, coded.indicators, self._targets(targets), *coded.codes)
+            yield from map(batch, buffer.add(*held))
+        yield from map(batch, buffer.finish())
+        if val is not None:  # a whole pass: every validation row is held, in file order
+            self._val_rows = val
+
+    def _keep_val(
+        self, kept: list[tuple[CodedMatrix, np.ndarray]], table: Any, y: np.ndarray, rows: Any
+    ) -> list[tuple[CodedMatrix, np.ndarray]] | None:
+        """``kept`` and this record batch's validation rows, encoded compact; None (and no
+        more tries) once the whole part would take more than ``VAL_ROWS_BYTES``."""
+        if not len(rows):
+            return kept
+        coded, targets = self.plan.encode_coded(table, rows, y, self.dtype)
+        targets = self._targets(targets)
+        row_bytes = (coded.nbytes + targets.nbytes) / len(rows)
+        if row_bytes * self.plan.parts["val"].rows > VAL_ROWS_BYTES:
+            self._val_rows = []  # too large: every epoch's validation reads the stream again
+            return None
+        kept.append((coded, targets))
+        return kept
 
     def epoch(
         self, rng: np.random.Generator, batch_size: int, shuffle: bool, skip: int
@@ -159,6 +201,15 @@ class StreamBatches:
             X, targets = self.plan.encode(table, np.arange(table.n_rows), y, self.dtype)
             yield X, self._targets(targets)
 
+    def _rows_of(self, code: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``_part(code)``: the validation rows from memory once a pass kept them (the same
+        rows, record batch by record batch, expanded to the same dense rows), else read."""
+        if code == VAL and self._val_rows:
+            for coded, targets in self._val_rows:
+                yield coded.rows(None), targets
+            return
+        yield from read_ahead(self._part(code), 1)
+
     def has(self, split: str) -> bool:
         return self.plan.parts[split].rows > 0
 
@@ -171,7 +222,7 @@ class StreamBatches:
         loss_sum = weight_sum = 0.0
         hits = 0
         tally = RegressionTally()
-        for X, targets in read_ahead(self._part(code), 1):
+        for X, targets in self._rows_of(code):
             output = model.forward_eval(X)
             weight = (
                 float(len(targets)) if class_weight is None else float(class_weight[targets].sum())

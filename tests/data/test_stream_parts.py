@@ -3,6 +3,7 @@ batch sizes, the fractions asked for), and the bounded shuffle buffer."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -200,3 +201,104 @@ def test_a_part_read_alone_is_the_part_of_the_whole_batches(tmp_path: Path) -> N
         assert len(ids) == plan.parts[PART_NAMES[code]].rows > 100
         assert np.array_equal(ids, ids_ref) and np.array_equal(y_alone, y_ref)
         assert np.array_equal(X, X_ref)
+
+
+def test_shuffle_buffer_moves_the_parts_of_a_row_together() -> None:
+    """Several arrays per row (a streamed run's compact rows: numbers, codes, targets) leave
+    in the same order as a single array through a buffer with the same Generator."""
+    rows = np.arange(500)
+    one = ShuffleBuffer(64, 16, np.random.default_rng(2))
+    many = ShuffleBuffer(64, 16, np.random.default_rng(2))
+    order, parts = [], []
+    for start in range(0, 500, 45):
+        block = rows[start : start + 45]
+        order += [b[0] for b in one.add(block)]
+        parts += list(many.add(block[:, None] * 1.5, block.astype(np.uint8), block))
+    order += [b[0] for b in one.finish()]
+    parts += list(many.finish())
+    assert len(order) == len(parts) == 32
+    for ids, (numbers, codes, targets) in zip(order, parts, strict=True):
+        assert np.array_equal(targets, ids) and np.array_equal(numbers[:, 0], ids * 1.5)
+        assert np.array_equal(codes, ids.astype(np.uint8))
+
+
+def test_validation_rows_kept_in_memory_give_the_read_ones_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed run keeps its validation rows from the first training pass when they fit
+    (``VAL_ROWS_BYTES``): later validation passes read nothing, and the run's weights and
+    per-epoch losses are bit for bit those of a run that reads them again every epoch."""
+    from mlptrain.api import fit
+    from mlptrain.training import batches
+    from tests.session.test_resume import assert_same_tensors, state_of
+
+    folder = write_dataset(tmp_path / "ds", 2000)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"seed: 3\ndata:\n  dataset: parquet\n  path: {folder}\n  target: y\n  stream: true\n"
+        "  split_key: id\n  shuffle_buffer: 200\n  columns: {id: ignore}\nmodel:\n"
+        "  layers: [{type: linear, units: 8}, relu, {type: linear}]\n"
+        "train: {epochs: 3, batch_size: 32}\n"
+    )
+    reads: list[int] = []
+    real = batches.StreamBatches._part
+
+    def counted(self, code):  # type: ignore[no-untyped-def]
+        reads.append(code)
+        return real(self, code)
+
+    monkeypatch.setattr(batches.StreamBatches, "_part", counted)
+    kept = fit(config, out=tmp_path / "kept", figures=False).dir
+    assert reads == []  # every validation pass from memory
+    monkeypatch.setattr(batches, "VAL_ROWS_BYTES", 0)
+    read = fit(config, out=tmp_path / "read", figures=False).dir
+    assert reads == [1, 1, 1]  # too large for the budget: read again each epoch
+    assert_same_tensors(state_of(kept), state_of(read))
+    mine = (kept / "metrics.jsonl").read_text().splitlines()
+    theirs = (read / "metrics.jsonl").read_text().splitlines()
+    for a, b in zip(mine, theirs, strict=True):
+        first, second = json.loads(a), json.loads(b)
+        assert (first["val_loss"], first["val_accuracy"]) == (
+            second["val_loss"],
+            second["val_accuracy"],
+        )
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_passes_read_only_the_columns_they_use(tmp_path: Path, kind: str) -> None:
+    """An ignored column is not read by a training or evaluation pass (Parquet: not decoded;
+    CSV: dropped from each batch); the rows and their encoding are those of the whole batch."""
+    import pyarrow.csv as pacsv
+
+    from mlptrain.config.loading import load_config
+    from mlptrain.data.stream_plan import plan_stream
+
+    rng = np.random.default_rng(4)
+    n = 600
+    x = rng.normal(size=n)
+    table = pa.table({"id": np.arange(n), "x": x, "junk": rng.normal(size=n),
+                      "c": rng.choice(["a", "b"], n).tolist(),
+                      "y": np.where(x > 0, "yes", "no").tolist()})  # fmt: skip
+    path = tmp_path / f"t.{kind}"
+    if kind == "csv":
+        pacsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data:\n  dataset: {kind}\n  path: {path}\n  target: y\n  stream: true\n"
+        "  split_key: id\n  columns: {id: ignore, junk: ignore}\n"
+        "model:\n  layers: [{type: linear}]\n"
+    )
+    plan = plan_stream(load_config(config).data, seed=7)
+    assert plan.used == ["id", "x", "c", "y"]
+    for code in (None, 1):
+        rows = 0
+        for part, y, _ in plan.placed(code):
+            assert list(part.columns) == plan.used
+            got = plan.encode(part, np.arange(part.n_rows), y, np.float64)[0]
+            ids = part.columns["id"].values.astype(np.int64)
+            whole = plan.stream.table_of(table.take(ids).combine_chunks().to_batches())
+            assert np.array_equal(got, plan.encode(whole, np.arange(len(ids)), y, np.float64)[0])
+            rows += part.n_rows
+        assert rows == (n if code is None else plan.parts["val"].rows)
