@@ -84,11 +84,16 @@ class StreamPlan:
 
     def place(self, table: Table) -> tuple[Table, np.ndarray, np.ndarray]:
         """(the batch without rows lacking a target, its labels, each row's part code)."""
+        table, y, parts, _ = self.place_rows(table)
+        return table, y, parts
+
+    def place_rows(self, table: Table) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray]:
+        """``place``, and each kept row's position in the batch as read."""
         y, kept = target_values(table, self.target, drop_missing=self.drop_missing_target)
         if len(kept) < table.n_rows:
             table = table.take(kept)
         hashes = row_hashes(table, self.key_columns, self.seed)
-        return table, y, assign_parts(hashes, self.test_size, self.val_size)
+        return table, y, assign_parts(hashes, self.test_size, self.val_size), kept
 
     def placed(self, only: int | None = None) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
         """Each record batch as ``place`` gives it; with ``only`` (a part code), just the rows

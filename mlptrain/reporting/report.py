@@ -25,7 +25,6 @@ from mlptrain.reporting.metrics import (
     HEADLINE,
     SCALAR_METRICS,
     classification_metrics,
-    decide,
     probabilities,
     regression_metrics,
 )
@@ -216,40 +215,6 @@ def prediction_sample(model: Any, split: Split, classes: list[str] | None = None
     predicted = np.asarray(model.predict(split.X[rows]), dtype=np.float64).reshape(len(rows), -1)
     true = np.asarray(split.y[rows], dtype=np.float64).reshape(len(rows), -1)
     return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
-
-
-# The report lists this many of the test split's worst-predicted rows.
-WORST_ROWS = 10
-
-
-def worst_rows(model: Any, split: Split, classes: list[str] | None) -> list[dict[str, Any]]:
-    """The split's rows the model got most confidently wrong (a classifier: wrong, by the
-    probability it gave its wrong answer) or furthest off (a regression: by the absolute
-    error of the first target), worst first: the row of the data as read (0-based), a table's
-    id columns, the truth, the prediction and that probability or error."""
-    model = _targets_model(model)
-    if classes is not None:
-        proba = in_chunks(model.predict_proba, split.X)
-        predicted = decide(proba, getattr(model, "threshold", None))  # as model.predict does
-        confidence = proba[np.arange(len(predicted)), predicted]
-        wrong = np.flatnonzero(predicted != split.y)
-        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:WORST_ROWS]
-        found = [{"true": classes[int(split.y[i])], "predicted": classes[int(predicted[i])],
-                  "probability": float(confidence[i])} for i in order]  # fmt: skip
-    else:
-        values = np.asarray(in_chunks(model.predict, split.X), dtype=np.float64).reshape(
-            len(split.y), -1
-        )
-        truth = np.asarray(split.y, dtype=np.float64).reshape(len(split.y), -1)
-        error = np.abs(values[:, 0] - truth[:, 0])
-        order = np.argsort(-error, kind="stable")[:WORST_ROWS]
-        found = [{"true": float(truth[i, 0]), "predicted": float(values[i, 0]),
-                  "error": float(error[i])} for i in order]  # fmt: skip
-    rows = split.rows if split.rows is not None else np.arange(len(split.y))
-    return [
-        {"row": int(rows[i]), "ids": {k: str(v[i]) for k, v in (split.ids or {}).items()}, **entry}
-        for i, entry in zip(order, found, strict=True)
-    ]
 
 
 def write_reports(

@@ -20,10 +20,10 @@ from mlptrain.reporting.report import (
     model_summary,
     prediction_sample,
     split_metrics,
-    worst_rows,
     write_reports,
 )
 from mlptrain.reporting.streamed_metrics import ClassificationTally
+from mlptrain.reporting.worst_rows import WorstRows, worst_rows
 from mlptrain.store.layout import FIGURE_DIR
 from mlptrain.timings import phase
 from mlptrain.training.batches import baseline_split, stream_split_tallies
@@ -35,12 +35,15 @@ if TYPE_CHECKING:
     from mlptrain.tracking import TrackingSession
 
 
-def streamed_metrics(setup: Setup, trained: Any = None) -> dict[str, dict[str, Any]]:
+def streamed_metrics(
+    setup: Setup, trained: Any = None, worst: WorstRows | None = None
+) -> dict[str, dict[str, Any]]:
     """The report's metrics of every part of a streamed table, from one pass, for
-    ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold)."""
+    ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold);
+    ``worst`` collects the test rows' worst in the same pass."""
     trained = setup.trained if trained is None else trained
     threshold = getattr(trained, "threshold", None)
-    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold)
+    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold, worst)
     names = class_names(setup.data)
     return {
         name: finite_or_none(
@@ -74,12 +77,11 @@ def write_run_report(
         # the figures of the history alone are drawn while the metrics are computed
         drawer.draw_early(lambda: _report(setup, trainer, {}, status, error), run_dir / FIGURE_DIR)
     with phase("metrics"):
-        metrics, streamed_baseline = _split_metrics(setup, with_metrics)
+        metrics, streamed = _split_metrics(setup, with_metrics)
     report = _report(setup, trainer, metrics, status, error)
     with phase("metrics"):
         _add_predictions(report, setup, with_metrics)
-    if streamed_baseline is not None:
-        report["baseline"] = streamed_baseline
+    report.update(streamed)
     if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
         with phase("importance"):
             report["importance"] = _importance(setup)
@@ -119,28 +121,33 @@ def _report(
 
 def _split_metrics(
     setup: Setup, with_metrics: bool
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """The report's metrics per split, and a streamed run's baseline (summed over its rows
-    in the same pass; an in-memory run's is computed from the held split below)."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The report's metrics per split, and what a streamed run adds to the report from the
+    same pass: its baseline (an in-memory run's is computed from the held split below) and
+    its worst test rows."""
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
     if with_metrics and data.stream is not None:
-        metrics = streamed_metrics(setup)
+        worst = WorstRows(class_names(data), getattr(setup.trained, "threshold", None))
+        metrics = streamed_metrics(setup, worst=worst)
         base = metrics.pop("baseline", None)
-        if base is None:
-            return metrics, None
-        return metrics, {
-            "split": baseline_split(data.stream),
-            "strategy": BASELINE_STRATEGY[data.task],
-            "metrics": base,
-        }
+        streamed: dict[str, Any] = {}
+        if base is not None:
+            streamed["baseline"] = {
+                "split": baseline_split(data.stream),
+                "strategy": BASELINE_STRATEGY[data.task],
+                "metrics": base,
+            }
+        if "test" in metrics:
+            streamed["worst"] = worst.rows()
+        return metrics, streamed
     if with_metrics:
         names = class_names(data)
         for split_name in SPLITS:
             split = getattr(data, split_name)
             if split is not None:
                 metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
-    return metrics, None
+    return metrics, {}
 
 
 def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -> None:
@@ -148,7 +155,7 @@ def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -
     data = setup.data
     scored = data.test if data.test is not None else data.val
     # a streamed run holds no split: its baseline comes summed from the report pass;
-    # samples, worst rows and importance read whole splits and are left out (docs/tables.md)
+    # samples and importance read whole splits and are left out (docs/tables.md)
     if with_metrics and scored is not None:
         report["baseline"] = {
             "split": "test" if data.test is not None else "val",

@@ -27,8 +27,9 @@ from mlptrain.data.shuffle_buffer import ShuffleBuffer
 from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
 from mlptrain.nn.sequential import Sequential
-from mlptrain.reporting.metrics import epoch_metric
+from mlptrain.reporting.metrics import epoch_metric, probabilities
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
+from mlptrain.reporting.worst_rows import WorstRows
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, loss targets, weights
 # A streamed run keeps its validation rows (compact) in memory when they take at most this;
@@ -241,13 +242,18 @@ class StreamBatches:
 
 
 def stream_split_tallies(
-    plan: StreamPlan, trained: Any, dtype: np.dtype, threshold: float | None = None
+    plan: StreamPlan,
+    trained: Any,
+    dtype: np.dtype,
+    threshold: float | None = None,
+    worst: WorstRows | None = None,
 ) -> dict[str, ClassificationTally | RegressionTally]:
     """One pass over the stream: the report's tallies of every non-empty part, for ``trained``
     (a ``TrainedModel``: predictions in the targets' units), and under ``"baseline"`` those of
     the model that ignores the features on the test rows (else the validation rows): the
     training rows' class shares as every row's probabilities, or their mean target, as the
-    in-memory report's baseline (``baseline_metrics``)."""
+    in-memory report's baseline (``baseline_metrics``). ``worst`` is offered the test rows,
+    each with its position in the stream as read (0-based) and its id columns' text."""
 
     def new_tally() -> ClassificationTally | RegressionTally:
         if plan.labels is not None:
@@ -264,23 +270,29 @@ def stream_split_tallies(
     else:
         assert plan.target_scaler is not None
         constant = np.atleast_1d(np.asarray(plan.target_scaler.shift, dtype=np.float64))
+    id_names = [name for name in plan.encoder.ids if name in plan.stream.names]
+    offset = 0  # rows of the stream read before this batch
     for _, table in plan.stream.tables():
-        table, y, parts = plan.place(table)
+        n_read = table.n_rows
+        table, y, parts, kept = plan.place_rows(table)
         for code, name in enumerate(PART_NAMES):
             rows = np.flatnonzero(parts == code)
             if name not in tallies or not len(rows):
                 continue
             X, targets = plan.encode(table, rows, y, dtype)
-            tally, base = tallies[name], tallies["baseline"] if name == scored else None
-            fixed = np.broadcast_to(constant, (len(rows), len(constant)))
-            if isinstance(tally, ClassificationTally):
-                tally.add(targets, trained.predict_log_proba(X), threshold)
-                if base is not None:
-                    base.add(targets, fixed, None)  # type: ignore[call-arg]
-            else:
-                tally.add(targets, trained.predict(X))
-                if base is not None:
-                    base.add(targets, fixed)  # type: ignore[call-arg]
+            classified = isinstance(tallies[name], ClassificationTally)
+            out = trained.predict_log_proba(X) if classified else trained.predict(X)
+            tallies[name].add(targets, out, *([threshold] if classified else []))
+            if name == scored:
+                fixed = np.broadcast_to(constant, (len(rows), len(constant)))
+                tallies["baseline"].add(targets, fixed, *([None] if classified else []))
+            if name == "test" and worst is not None:
+                ids = {k: table.columns[k].strings()[rows] for k in id_names}
+                if classified:
+                    worst.add_probabilities(probabilities(out), targets, offset + kept[rows], ids)
+                else:
+                    worst.add_values(out, targets, offset + kept[rows], ids)
+        offset += n_read
     return tallies
 
 

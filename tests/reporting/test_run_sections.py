@@ -13,7 +13,7 @@ import yaml
 
 import mlptrain
 from mlptrain.data.splits import Split
-from mlptrain.reporting.report import WORST_ROWS, worst_rows
+from mlptrain.reporting.worst_rows import WORST_ROWS, worst_rows
 from mlptrain.store.layout import REPORT_HTML, REPORT_JSON, REPORT_MD
 
 

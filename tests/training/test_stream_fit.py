@@ -13,9 +13,11 @@ from sklearn import metrics as skm
 
 from mlptrain.api import fit
 from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
+from mlptrain.data.splits import Split
 from mlptrain.data.tables import load_table
 from mlptrain.reporting.metrics import classification_metrics, regression_metrics
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
+from mlptrain.reporting.worst_rows import WORST_ROWS, worst_rows
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.training.setup import build
 from mlptrain.training.trainer import Callbacks
@@ -199,7 +201,6 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
         assert got["roc_auc"] == pytest.approx(expected["roc_auc"], abs=2e-3), name
         assert got["average_precision"] == pytest.approx(expected["average_precision"], abs=5e-3)
     # the baseline (the training rows' class shares for every test row), as in memory
-    from mlptrain.data.splits import Split
     from mlptrain.reporting.report import baseline_metrics
 
     labels_of = {code: plan.labels.encode(whole.columns["y"].strings()[parts == code])
@@ -212,6 +213,20 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
     for key in ("accuracy", "balanced_accuracy", "log_loss", "f1_macro", "roc_auc"):
         assert baseline["metrics"][key] == pytest.approx(expected[key], rel=1e-9), key
     assert baseline["metrics"]["confusion_matrix"] == expected["confusion_matrix"]
+    # the worst test rows, kept batch by batch, are those of the test rows held at once
+    rows = np.flatnonzero(parts == PART_NAMES.index("test"))
+    X, _ = plan.encoder.transform(whole, rows, np.float32)
+    held = worst_rows(setup.trained, Split(X, labels_of[2], rows=rows), names)
+    assert len(held) == WORST_ROWS
+    assert_same_worst(report["worst"], held)
+
+
+def assert_same_worst(got: list[dict], expected: list[dict]) -> None:
+    assert [(g["row"], g["true"], g["predicted"], g["ids"]) for g in got] == [
+        (e["row"], e["true"], e["predicted"], e["ids"]) for e in expected
+    ]
+    score = "probability" if "probability" in expected[0] else "error"
+    assert [g[score] for g in got] == pytest.approx([e[score] for e in expected], rel=1e-6)
 
 
 def assert_same_per_class(got: list[dict], expected: list[dict]) -> None:
@@ -331,9 +346,14 @@ def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
     x = rng.normal(size=n)
     c = rng.choice(["a", "b"], n)
     y = 3 * x + (c == "a") * 2 + rng.normal(scale=0.3, size=n) + 10
-    pq.write_table(pa.table({"x": x, "c": c.tolist(), "y": y}), tmp_path / "t.parquet")
+    names = [f"r{i}" for i in range(n)]
+    pq.write_table(
+        pa.table({"x": x, "c": c.tolist(), "key": names, "y": y}), tmp_path / "t.parquet"
+    )
     (tmp_path / "r.yaml").write_text(
-        CONFIG.replace("path: ds", "path: t.parquet").replace("{type: dropout, p: 0.1}", "tanh")
+        CONFIG.replace("path: ds", "path: t.parquet\n  columns: {key: id}").replace(
+            "{type: dropout, p: 0.1}", "tanh"
+        )
     )
     run = fit(tmp_path / "r.yaml", out=tmp_path / "run", figures=False)
     setup = build(load_config(tmp_path / "r.yaml"))
@@ -355,6 +375,11 @@ def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
     assert (baseline["split"], baseline["strategy"]) == ("test", "training mean")
     assert baseline["metrics"]["mse"] == pytest.approx(np.mean((y_all[rows] - train_mean) ** 2))
     assert baseline["metrics"]["mae"] == pytest.approx(np.mean(np.abs(y_all[rows] - train_mean)))
+    # the worst test rows with their id column, as the test rows held at once give them
+    ids = {"key": np.array(names)[rows]}
+    held = worst_rows(setup.trained, Split(X, y_all[rows], rows=rows, ids=ids), None)
+    assert held[0]["ids"] == {"key": f"r{held[0]['row']}"}
+    assert_same_worst(run.report["worst"], held)
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])
