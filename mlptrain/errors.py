@@ -24,12 +24,11 @@ class MlptrainError(Exception):
 
     def __init__(self, message: object = "", *args: object) -> None:
         self.template = str(message)
-        text = _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), self.template)
-        super().__init__(text, *args)
+        super().__init__(_plain(self.template), *args)
 
     def for_cli(self, flag_of: Callable[[str], str]) -> str:
         """The message with each ``«argument»`` written as ``flag_of(argument)``."""
-        if str(self) != _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), self.template):
+        if str(self) != _plain(self.template):
             return str(self)  # a subclass composes its own text
         return _ARGUMENT.sub(lambda m: flag_of(m.group(1)), self.template)
 
@@ -44,15 +43,20 @@ class ConfigError(UserInputError):
     """A config file or override is invalid. ``problems`` holds one line per problem."""
 
     def __init__(self, problems: list[str] | str, source: str | None = None) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        given = [problems] if isinstance(problems, str) else list(problems)
         self.source = source
         head = f"{source}: " if source else ""
-        if len(self.problems) == 1:
-            message = head + self.problems[0]
+        if len(given) == 1:
+            message = head + given[0]
         else:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            message = f"{head}{len(self.problems)} problems in the config:\n{lines}"
+            lines = "\n".join(f"  - {p}" for p in given)
+            message = f"{head}{len(given)} problems in the config:\n{lines}"
         super().__init__(message)
+        self.problems = [_plain(p) for p in given]  # as str(error) writes them
+
+
+def _plain(template: str) -> str:
+    return _ARGUMENT.sub(lambda m: m.group(1) + (m.group(2) or ""), template)
 
 
 class DataError(UserInputError):

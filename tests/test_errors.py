@@ -57,3 +57,28 @@ def test_score_file_names_its_data_argument(tmp_path) -> None:
         score_file(run.dir, tmp_path / "rows.xlsx")
     assert str(info.value).startswith(f"data_path {tmp_path / 'rows.xlsx'}: unsupported file type")
     assert info.value.for_cli(flag_of).startswith(f"--data {tmp_path / 'rows.xlsx'}: unsupported")
+
+
+def test_an_override_is_named_as_an_override_by_the_library_and_as_set_by_the_cli(
+    tmp_path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlptrain.cli import app
+    from mlptrain.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        mlptrain.fit("configs/iris.yaml", overrides=["train.batch_size=0"], out=tmp_path / "a")
+    expected = "train.batch_size: 0 is not allowed; must be an integer from 1 to 10000000"
+    assert str(info.value) == f"override train.batch_size=0: {expected}"
+    assert info.value.problems == [f"override train.batch_size=0: {expected}"]
+    with pytest.raises(ConfigError, match=r"^override train\.epochs: no '=' in the override"):
+        mlptrain.fit("configs/iris.yaml", overrides=["train.epochs"], out=tmp_path / "b")
+
+    result = CliRunner().invoke(
+        app,
+        ["fit", "configs/iris.yaml", "--set", "train.batch_size=0", "--out", str(tmp_path / "c")],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: --set train.batch_size=0: {expected}"]
+    assert not (tmp_path / "c").exists()

@@ -114,9 +114,8 @@ app = typer.Typer(
 )
 
 
-# Library arguments spelled otherwise than --<name> on the command line.
-# Library arguments the CLI spells otherwise than --<name>.
-POSITIONALS = {"config": "CONFIG", "overrides": "--set", "data_path": "--data"}
+# Library arguments the CLI spells otherwise than --<name> (``override``: one of ``overrides``).
+POSITIONALS = {"config": "CONFIG", "overrides": "--set", "override": "--set", "data_path": "--data"}
 
 
 def flag_of(argument: str) -> str:

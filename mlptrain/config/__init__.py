@@ -5,7 +5,9 @@ coercion, finite floats only) and every problem comes back as one line the user 
 
     configs/x.yaml:14: model.layers[2].type: unknown layer 'relux'; did you mean 'relu'? ...
     configs/x.yaml:22: train.batch_size: 0 is not allowed; must be an integer from 1 to 10000000
-    --set train.optimizer.lr=-1: train.optimizer.lr: -1 is not allowed; must be a number > 0
+    override train.optimizer.lr=-1: train.optimizer.lr: -1 is not allowed; must be a number > 0
+
+(the last from ``overrides=[...]``; the CLI writes it ``--set train.optimizer.lr=-1: ...``).
 
 Pydantic's ``ValidationError`` never reaches the user: :func:`translate_errors` turns each of its
 errors into such a line by walking the error's location through the schema (to find the field,

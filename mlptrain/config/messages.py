@@ -34,12 +34,14 @@ def config_error(problems: list[tuple[KeyPath, str]], origin: Origin | None) -> 
 
 
 def _locate(path: KeyPath, origin: Origin | None) -> tuple[str, int | None]:
-    """``--set ...`` if an override wrote this value, else ``file:line`` of the nearest key."""
+    """``«override» ...`` if an override wrote this value (``override train.epochs=3`` from
+    the library, ``--set train.epochs=3`` on the command line: errors.py), else ``file:line``
+    of the nearest key."""
     if origin is None:
         return "config", None
     for length in range(len(path), -1, -1):
         if path[:length] in origin.overrides:
-            return f"--set {origin.overrides[path[:length]]}", None
+            return f"«override» {origin.overrides[path[:length]]}", None
     for length in range(len(path), 0, -1):
         line = origin.lines.get(path[:length])
         if line is not None:

@@ -58,18 +58,18 @@ def _parse_override(text: str) -> tuple[KeyPath, object]:
     key, sep, value_text = text.partition("=")
     key = key.strip()
     if not sep:
-        raise ConfigError(f"--set {text}: no '=' in the override; {_OVERRIDE_HELP}")
+        raise ConfigError(f"«override» {text}: no '=' in the override; {_OVERRIDE_HELP}")
     if not OVERRIDE_KEY.match(key):
-        raise ConfigError(f"--set {text}: {key!r} is not a key path; {_OVERRIDE_HELP}")
+        raise ConfigError(f"«override» {text}: {key!r} is not a key path; {_OVERRIDE_HELP}")
     if not value_text.strip():
         raise ConfigError(
-            f"--set {text}: the value is empty; allowed: a YAML value (write null for none, "
+            f"«override» {text}: the value is empty; allowed: a YAML value (write null for none, "
             "'' for an empty string)"
         )
     path: KeyPath = tuple(
         int(index) if index else name for name, index in _OVERRIDE_PART.findall(key)
     )
-    return path, parse_yaml_value(value_text, f"--set {text}")
+    return path, parse_yaml_value(value_text, f"«override» {text}")
 
 
 def override_text(text: str) -> str:
@@ -100,18 +100,18 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise ConfigError(
-                    f"--set {text}: {here} is {show_value(node)}, not a list; [{part}] needs a list"
+                    f"«override» {text}: {here} is {show_value(node)}, not a list; [{part}] needs a list"
                 )
             if not -len(node) <= part < len(node):
                 raise ConfigError(
-                    f"--set {text}: index [{part}] is out of range; {here} has "
+                    f"«override» {text}: index [{part}] is out of range; {here} has "
                     f"{len(node)} item{'s' if len(node) != 1 else ''} "
                     f"(allowed: 0 to {len(node) - 1}, or -1 to -{len(node)} from the end)"
                 )
             part = steps[depth] = part % len(node)
         elif not isinstance(node, dict):
             raise ConfigError(
-                f"--set {text}: {here} is {show_value(node)}, not a mapping; "
+                f"«override» {text}: {here} is {show_value(node)}, not a mapping; "
                 f"cannot set key {part!r} in it"
             )
         if last:
@@ -121,7 +121,7 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
         if child is None:
             if isinstance(steps[depth + 1], int):
                 raise ConfigError(
-                    f"--set {text}: {format_key_path(tuple(steps[: depth + 1]))} is not "
+                    f"«override» {text}: {format_key_path(tuple(steps[: depth + 1]))} is not "
                     "set, so it has no items to index"
                 )
             here_path = tuple(steps[: depth + 1])
@@ -135,7 +135,7 @@ def _set_path(root: dict[str, Any], path: KeyPath, value: object, text: str) -> 
         ):
             child = node[part] = {"type": child}  # `relu` -> `{type: relu}` so it can gain fields
         node = child
-    raise ValueError(f"--set {text}: no key path")  # _parse_override never gives an empty one
+    raise ValueError(f"override {text}: no key path")  # _parse_override never gives an empty one
 
 
 def _is_shorthand(path: KeyPath) -> bool:

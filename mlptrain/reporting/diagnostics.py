@@ -310,5 +310,5 @@ def _still_improving_warning(history: list[dict[str, Any]]) -> list[str]:
     last = history[-1].get("epoch", len(history))
     return [
         f"still improving at the last epoch: {key} is lowest at the last epoch ({last}); more "
-        f"epochs may help (e.g. --set train.epochs={2 * last})"
+        f"epochs may help (e.g. train.epochs: {2 * last})"
     ]

@@ -140,7 +140,7 @@ def check_trials(base: Mapping[str, Any], trials: Sequence[Trial], *, source: st
         try:
             parse_config_dict(base, source=source, overrides=trial.overrides)
         except ConfigError as exc:
-            problems = [p.removeprefix("--set ") for p in exc.problems]
+            problems = [p.removeprefix("override ") for p in exc.problems]
             raise ConfigError(
                 [f"swept value {problem}" for problem in problems], source=exc.source
             ) from None

@@ -314,7 +314,7 @@ def test_unknown_top_level_key() -> None:
 )
 def test_unknown_names_suggest_and_list(key: str, value: str, name: str, suggestion: str) -> None:
     message = one_problem(MINIMAL, (f"{key}={value}",))
-    assert message.startswith(f"--set {key}={value}: {key}: unknown {name} {value!r}; ")
+    assert message.startswith(f"override {key}={value}: {key}: unknown {name} {value!r}; ")
     assert f"did you mean {suggestion!r}? allowed: " in message
 
 
@@ -434,7 +434,7 @@ def test_nesterov_needs_momentum_and_betas_are_checked() -> None:
         MINIMAL, ("train.optimizer={type: sgd, nesterov: true}",)
     )
     assert one_problem(MINIMAL, ("train.optimizer.betas=[0.9, 1.0]",)) == (
-        "--set train.optimizer.betas=[0.9, 1.0]: train.optimizer.betas[1]: 1.0 is not allowed; "
+        "override train.optimizer.betas=[0.9, 1.0]: train.optimizer.betas[1]: 1.0 is not allowed; "
         "must be a list [beta1, beta2] of two numbers, each in [0, 1)"
     )
     assert "betas: [0.9] is not allowed" in one_problem(MINIMAL, ("train.optimizer.betas=[0.9]",))
@@ -556,8 +556,8 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("train.epochs", "--set train.epochs: no '=' in the override; allowed: key.path=value"),
-        ("train..epochs=3", "--set train..epochs=3: 'train..epochs' is not a key path"),
+        ("train.epochs", "override train.epochs: no '=' in the override; allowed: key.path=value"),
+        ("train..epochs=3", "override train..epochs=3: 'train..epochs' is not a key path"),
         ("model.layers[x].units=3", "is not a key path"),
         ("model.layers[9].units=3", "index [9] is out of range; model.layers has 3 items"),
         ("data.dataset.name=3", "data.dataset is 'iris', not a mapping; cannot set key 'name'"),
@@ -569,7 +569,7 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
 )
 def test_malformed_overrides_name_the_override(override: str, expected: str) -> None:
     message = one_problem(MINIMAL, (override,))
-    assert message.startswith(f"--set {override}")
+    assert message.startswith(f"override {override}")
     assert expected in message
 
 
@@ -583,11 +583,11 @@ def test_schema_errors_from_overrides_cite_the_override() -> None:
         ("train.batch_size=0", "trainn.epochs=3", "model.layers[0]={type: linear, units: 0}"),
     )
     assert problems == [
-        "--set model.layers[0]={type: linear, units: 0}: model.layers[0].units: 0 is not allowed; "
+        "override model.layers[0]={type: linear, units: 0}: model.layers[0].units: 0 is not allowed; "
         "must be an integer >= 1, or null",
-        "--set train.batch_size=0: train.batch_size: 0 is not allowed; "
+        "override train.batch_size=0: train.batch_size: 0 is not allowed; "
         "must be an integer from 1 to 10000000",
-        "--set trainn.epochs=3: trainn: unknown key; did you mean 'train'? "
+        "override trainn.epochs=3: trainn: unknown key; did you mean 'train'? "
         "allowed keys: checkpoint, data, model, name, seed, track, train",
     ]
 
@@ -734,7 +734,9 @@ def test_check_against_data_class_weight_labels() -> None:
 
 def test_check_against_data_monitors() -> None:
     # a classification loss already rules out regression monitors before any data is read
-    with pytest.raises(ConfigError, match=r"^--set train.early_stopping.monitor=val_r2: .* for cl"):
+    with pytest.raises(
+        ConfigError, match=r"^override train.early_stopping.monitor=val_r2: .* for cl"
+    ):
         parse(MINIMAL, ("train.early_stopping.monitor=val_r2",))
     cfg = parse(
         "data: {dataset: csv, path: x.csv}\nmodel: {layers: [linear], loss: cross_entropy}\n"
