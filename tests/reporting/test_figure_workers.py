@@ -56,23 +56,37 @@ def test_worker_draws_what_make_figures_draws(
     assert process.returncode == 0 and started.process is None
 
 
-def test_both_halves_are_drawn_in_parallel_processes(tmp_path: Path) -> None:
-    """The worker draws one group and a fork of it the other; each answer counts."""
-    import os
+def test_a_draw_without_the_early_job_is_drawn_by_the_worker_alone(tmp_path: Path) -> None:
+    """Not a fit's path (a fit always sends the early job first), but still a full answer."""
+    import json
 
-    if not hasattr(os, "fork"):
-        pytest.skip("no os.fork on this platform: the worker draws every figure itself")
-    answer = worker._draw_in_two(_report(), tmp_path, NAMES)
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    drawn = started.draw(_report(), tmp_path)
+    assert list(drawn) == NAMES and all(p.is_file() for p in drawn.values())
+    answer = worker._draw(_report(), tmp_path / "again", NAMES)
     assert sorted(answer["written"]) == sorted(NAMES)
-    first = [n for n in NAMES if n in worker.GROUPS[0]]
-    assert first and len(first) < len(NAMES)  # both processes had figures to draw
-    assert all((tmp_path / f"{name}.png").is_file() for name in NAMES)
+    assert json.loads(json.dumps(answer)) == answer  # what main() prints
 
 
 def test_an_error_in_the_fork_is_the_answer(tmp_path: Path) -> None:
+    """The fork's early figures fail (their directory is a file): the worker answers that
+    error, which sends the parent to draw in-process and raise it."""
+    import io
+    import json
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform")
     blocker = tmp_path / "figures"
     blocker.write_text("a file where the figure directory should be")
-    answer = worker._draw_in_two(_report(), blocker, NAMES)
+    report = _report()
+    early = {"early": True, "report": _early(report), "out_dir": str(blocker),
+             "names": [n for n in NAMES if n in worker.EARLY]}  # fmt: skip
+    final = {"report": report, "out_dir": str(blocker),
+             "names": [n for n in NAMES if n not in worker.EARLY]}  # fmt: skip
+    jobs = io.BytesIO(json.dumps(final).encode() + b"\n")
+    answer = worker._draw_after_early(early, jobs)
     assert "could not create the figure directory" in answer["error"]
 
 
@@ -187,11 +201,11 @@ def test_drawer_starts_the_worker_only_for_long_enough_fits(tmp_path: Path) -> N
         long.close()
 
 
-def test_every_figure_is_drawn_by_exactly_one_group() -> None:
+def test_the_early_and_fork_groups_are_figures_and_apart() -> None:
     from mlptrain.reporting.figures import FIGURES
 
-    names = [name for group in worker.GROUPS for name in group]
-    assert sorted(names) == sorted(FIGURES)
+    assert set(worker.EARLY) <= set(FIGURES) and set(worker.FORK_REST) <= set(FIGURES)
+    assert not set(worker.EARLY) & set(worker.FORK_REST)
 
 
 def _early(report: dict) -> dict:

@@ -9,8 +9,9 @@ it imports matplotlib and draws a throw-away figure while training runs on the o
 ``draw_early`` hands the worker the figures that need only the training history (``EARLY``);
 the worker forks (where the platform can) and the fork draws them while the fit computes its
 metrics. When the report is ready, ``draw`` hands over the rest: the fork draws
-``FORK_REST`` of them after its early ones, the worker the others, in parallel. Each PNG is
-written atomically, exactly as ``make_figures`` does in-process.
+``FORK_REST`` of them after its early ones, the worker the others, in parallel. (A ``draw``
+without ``draw_early`` before it, which a fit never does, is drawn by the worker alone.)
+Each PNG is written atomically, exactly as ``make_figures`` does in-process.
 
 Anything that goes wrong with the worker (it cannot start, dies, answers garbage, hangs past
 ``TIMEOUT``) falls back to drawing in this process, so a figure error still surfaces as the
@@ -45,11 +46,6 @@ from typing import IO, Any
 # precision-recall ~0.27 s; confusion, per-class scores, calibration and importance ~0.6 s.
 EARLY: tuple[str, ...] = ("curves", "lr", "diagnostics")
 FORK_REST: tuple[str, ...] = ("roc", "pr", "residuals")
-# Without an early job (``draw`` alone) the fork draws this group and the worker the rest.
-GROUPS: tuple[tuple[str, ...], ...] = (
-    ("diagnostics", "lr", "roc", "pr", "importance", "residuals"),
-    ("curves", "confusion", "per_class", "calibration", "threshold", "pred_vs_true"),
-)
 TIMEOUT = 300.0
 # Start the worker only when at least this much training is left to hide its start-up, and
 # when the machine left at least this many cores idle during the first epoch.
@@ -278,27 +274,6 @@ def _draw(report: dict[str, Any], out_dir: Path, names: Iterable[str]) -> dict[s
     return {"written": {k: str(v) for k, v in written.items()}}
 
 
-def _draw_in_two(report: dict[str, Any], out_dir: Path, names: list[str]) -> dict[str, Any]:
-    """Draw the first group in a fork of this (warm) process and the rest here, in parallel;
-    without ``os.fork`` (Windows), all here."""
-    first = [name for name in names if name in GROUPS[0]]
-    rest = [name for name in names if name not in GROUPS[0]]
-    if not hasattr(os, "fork") or not first or not rest:
-        return _draw(report, out_dir, names)
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # the fork: draw the first group, answer through the pipe, leave at once
-        os.close(read_end)
-        try:
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(json.dumps(_draw(report, out_dir, first)).encode())
-        finally:
-            os._exit(0)  # no atexit handlers, no flush of the parent's stdout buffer
-    os.close(write_end)
-    mine = _draw(report, out_dir, rest)
-    return _merge(_fork_answer(read_end, child), mine)
-
-
 def _draw_after_early(early: dict[str, Any], jobs: IO[bytes]) -> dict[str, Any]:
     """Draw ``early``'s figures in a fork at once; when the final job arrives on ``jobs``,
     the fork goes on with its ``FORK_REST`` and this process draws the others, in parallel.
@@ -381,7 +356,7 @@ def main() -> int:
         if job.get("early"):
             answer = _draw_after_early(job, jobs)
         else:
-            answer = _draw_in_two(job["report"], Path(job["out_dir"]), list(job["names"]))
+            answer = _draw(job["report"], Path(job["out_dir"]), list(job["names"]))
     except Exception as exc:  # a malformed job: reported to the parent, which draws itself
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     answers.write(json.dumps(answer))
