@@ -80,22 +80,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.server)
 
 
-def tiny_iris(*, epochs: int = 3, units: int = 4, seed: int = 3, batch_size: int = 32) -> str:
-    """The tiny iris config the sweep and study tests share: one tanh layer, Adam at 1e-2."""
-    return f"""\
-name: tiny
+def tiny_iris(
+    *,
+    epochs: int = 3,
+    units: int = 4,
+    seed: int = 3,
+    batch_size: int = 32,
+    name: str = "tiny",
+    activation: str = "tanh",
+    lr: str | None = "1.0e-2",
+    val_size: float = 0.2,
+    dtype: str | None = None,
+    early_stopping: bool = True,
+) -> str:
+    """The tiny iris config the sweep, study, cv and epoch-metric tests share: one hidden
+    layer, Adam at ``lr`` (None: the default optimizer); ``early_stopping=False`` writes
+    ``early_stopping: null``."""
+    train = [f"  epochs: {epochs}", f"  batch_size: {batch_size}"]
+    if lr is not None:  # None: the default optimizer
+        train.append(f"  optimizer: {{type: adam, lr: {lr}}}")
+    if dtype is not None:
+        train.append(f"  dtype: {dtype}")
+    if not early_stopping:
+        train.append("  early_stopping: null")
+    return (
+        f"""\
+name: {name}
 seed: {seed}
-data: {{dataset: iris, test_size: 0.2, val_size: 0.2}}
+data: {{dataset: iris, test_size: 0.2, val_size: {val_size}}}
 model:
   layers:
     - {{type: linear, units: {units}}}
-    - tanh
+    - {activation}
     - {{type: linear}}
 train:
-  epochs: {epochs}
-  batch_size: {batch_size}
-  optimizer: {{type: adam, lr: 1.0e-2}}
 """
+        + "\n".join(train)
+        + "\n"
+    )
 
 
 def assert_no_traceback(result: Result) -> None:

@@ -20,6 +20,7 @@ from mlptrain.api import fit
 from mlptrain.reporting.metrics import epoch_metric
 from mlptrain.store.checkpoint import load_checkpoint
 from mlptrain.training.trainer import DivergenceError
+from tests.conftest import tiny_iris
 
 pytestmark = pytest.mark.usefixtures("no_figures")
 
@@ -64,11 +65,8 @@ def test_last_epoch_r2_equals_the_reported_r2(
 def test_last_epoch_accuracy_and_loss_equal_the_reported_validation_metrics(
     tmp_path: Path, write_config
 ) -> None:
-    text = (
-        "name: cls\nseed: 0\ndata: {dataset: iris, test_size: 0.2, val_size: 0.2}\n"
-        "model: {layers: [{type: linear, units: 8}, tanh, {type: linear}]}\n"
-        "train: {epochs: 3, batch_size: 16, dtype: float64, early_stopping: null}\n"
-    )
+    text = tiny_iris(name="cls", seed=0, units=8, batch_size=16, lr=None, dtype="float64",
+                     early_stopping=False)  # fmt: skip
     run = fit(write_config(text), out=tmp_path / "run")
     last = _last_epoch(run.dir)
     val = run.report["metrics"]["val"]

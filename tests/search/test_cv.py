@@ -17,19 +17,9 @@ from mlptrain.reporting.metrics import classification_metrics
 from mlptrain.search.cv import cross_validate, make_folds
 from mlptrain.training.setup import build
 from mlptrain.training.trainer import Trainer
+from tests.conftest import tiny_iris
 
-CONFIG = """\
-name: tiny
-seed: 5
-data: {dataset: iris, test_size: 0.2, val_size: 0.1}
-model:
-  layers: [{type: linear, units: 6}, tanh, {type: linear}]
-train:
-  epochs: 3
-  batch_size: 16
-  optimizer: {type: adam, lr: 3.0e-2}
-  early_stopping: null
-"""
+CONFIG = tiny_iris(seed=5, val_size=0.1, units=6, batch_size=16, lr="3.0e-2", early_stopping=False)
 runner = CliRunner()
 
 

@@ -18,6 +18,7 @@ from sklearn import metrics as skm
 from mlptrain.config import load_config
 from mlptrain.training.setup import build
 from mlptrain.training.trainer import Callbacks, Trainer
+from tests.conftest import tiny_iris
 
 REGRESSION = """\
 name: epochs-regression
@@ -41,24 +42,9 @@ train:
   early_stopping: null
 """
 
-CLASSIFICATION = """\
-name: epochs-classification
-seed: 2
-data:
-  dataset: iris
-  val_size: 0.2
-model:
-  layers:
-    - {type: linear, units: 6}
-    - relu
-    - {type: linear}
-train:
-  dtype: float64
-  epochs: 4
-  batch_size: 1000
-  optimizer: {type: adam, lr: 0.05}
-  early_stopping: null
-"""
+CLASSIFICATION = tiny_iris(name="epochs-classification", seed=2, units=6, activation="relu",
+                           epochs=4, batch_size=1000, lr="0.05", dtype="float64",
+                           early_stopping=False)  # fmt: skip
 
 
 def train_recording(tmp_path: Path, text: str):
