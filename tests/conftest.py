@@ -8,6 +8,7 @@ own tests in test_plots.py and test_html_report.py).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,6 +119,27 @@ train:
         + "\n".join(train)
         + "\n"
     )
+
+
+def sweep_on_two_machines(config: Path, storage: str, out: Path, trials: int = 7) -> list[dict]:
+    """Two ``mlptrain sweep --search tpe`` processes sharing one study in ``storage``, as two
+    machines would; each machine's trial records (``out/machine0``, ``out/machine1``)."""
+    from mlptrain.search import latest_records
+
+    command = [
+        sys.executable, "-c", "from mlptrain.cli import main; main()", "sweep", str(config),
+        "--search", "tpe", "--random", "train.optimizer.lr=loguniform(1e-3,0.3)",
+        "--trials", str(trials), "--storage", storage,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    machines = [
+        subprocess.Popen([*command, "--out", str(out / f"machine{i}")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    outputs = [m.communicate(timeout=300)[0] for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs
+    return [latest_records(out / f"machine{i}") for i in range(2)]
 
 
 def assert_no_traceback(result: Result) -> None:

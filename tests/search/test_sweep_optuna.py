@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from mlptrain.training.trainer import Callbacks
 
 optuna = pytest.importorskip("optuna")
 
-from tests.conftest import tiny_iris  # noqa: E402
+from tests.conftest import sweep_on_two_machines, tiny_iris  # noqa: E402
 
 CONFIG = tiny_iris(epochs=3)
 EVERY_DISTRIBUTION = [
@@ -264,25 +263,7 @@ def test_two_processes_share_one_study_and_run_exactly_n_trials(
     config_path: Path, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    command = [
-        sys.executable, "-c", "from mlptrain.cli import main; main()", "sweep", str(config_path), "--search", "tpe",
-        "--random", "train.optimizer.lr=loguniform(1e-3,0.3)", "--trials", "7",
-        "--storage", storage,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    workers = [
-        subprocess.Popen(
-            [*command, "--out", str(tmp_path / f"machine{i}")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outputs
-    ran = [latest_records(tmp_path / f"machine{i}") for i in range(2)]
+    ran = sweep_on_two_machines(config_path, storage, tmp_path)
     ids = [tid for records in ran for tid in records]
     assert len(ids) == 7 and len(set(ids)) == 7  # exactly N between them, none twice
     numbers = sorted(r["index"] for records in ran for r in records.values())

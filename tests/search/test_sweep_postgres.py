@@ -12,14 +12,11 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from mlptrain.search import latest_records
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("psycopg")
@@ -27,7 +24,7 @@ pytest.importorskip("psycopg")
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 REPO = Path(__file__).resolve().parents[2]
-from tests.conftest import tiny_iris  # noqa: E402
+from tests.conftest import sweep_on_two_machines, tiny_iris  # noqa: E402
 
 CONFIG = tiny_iris(epochs=3)
 
@@ -80,25 +77,7 @@ def postgres_url() -> Iterator[str]:
 def test_two_processes_share_one_postgresql_study(postgres_url: str, tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
-    command = [
-        sys.executable, "-c", "from mlptrain.cli import main; main()", "sweep", str(config),
-        "--search", "tpe", "--random", "train.optimizer.lr=loguniform(1e-3,0.3)",
-        "--trials", "7", "--storage", postgres_url,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    machines = [
-        subprocess.Popen(
-            [*command, "--out", str(tmp_path / f"machine{i}")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    outputs = [m.communicate(timeout=300)[0] for m in machines]
-    assert [m.returncode for m in machines] == [0, 0], outputs
-    ran = [latest_records(tmp_path / f"machine{i}") for i in range(2)]
+    ran = sweep_on_two_machines(config, postgres_url, tmp_path)
     records = {tid: r for machine in ran for tid, r in machine.items()}
     assert sum(len(machine) for machine in ran) == 7 and len(records) == 7  # N, none twice
     (name,) = optuna.get_all_study_names(storage=postgres_url)
