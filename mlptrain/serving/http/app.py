@@ -39,9 +39,6 @@ ERROR_CODES = {
 
 log = logging.getLogger("mlptrain.serve")
 
-# a body up to this size (a few rows) is answered on the event loop, without the thread hop
-INLINE_BYTES = 4096
-
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse(
@@ -80,12 +77,8 @@ def create_app(service: Service) -> Starlette:
     Requests are answered off the event loop on one thread of the app's own: the model answers
     one request at a time anyway (``Service``'s lock, and the GIL), and a queue in front of one
     thread replaces up to 40 threads of Starlette's pool taking turns at that lock (at 8 and 32
-    clients, 1,000-row batches went ~1.4x faster; docs/serving.md). A small body (a few rows,
-    ``INLINE_BYTES``) is answered on the event loop itself when no batch is in that thread."""
+    clients, 1,000-row batches went ~1.4x faster; docs/serving.md)."""
     predicting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlptrain-predict")
-    # requests handed to that thread and not yet answered: while there are any, a small one
-    # queues behind them too (answered here, it would wait on the Service lock in the loop)
-    busy: list[None] = []
 
     def answer(kind: str, body: bytes, proba: bool, keep: list[str]) -> dict:
         if kind in CSV_TYPES:
@@ -101,16 +94,8 @@ def create_app(service: Service) -> Starlette:
         proba = _flag(request, "proba")
         keep = request.query_params.getlist("keep")
         body = await _body(request, service.limits.max_bytes)
-        if len(body) <= INLINE_BYTES and not busy:
-            # a few rows take ~0.2-0.5 ms: cheaper answered here than handed to the thread
-            return JSONResponse(answer(kind, body, proba, keep))
-        busy.append(None)
-        try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(predicting, answer, kind, body, proba, keep)
-        finally:
-            busy.pop()
-        return JSONResponse(result)
+        loop = asyncio.get_running_loop()
+        return JSONResponse(await loop.run_in_executor(predicting, answer, kind, body, proba, keep))
 
     async def ping(request: Request) -> Response:
         return PlainTextResponse("\n")
