@@ -7,8 +7,9 @@ and seconds:
 
 1. single-row and 1,000-row requests (JSON ``dataframe_split``) at 1, 8 and 32 concurrent
    clients, each client on one keep-alive connection: p50/p99 latency and rows per second;
-2. in-process ``Predictor.predict`` on the same 1,000 rows (already read), and the ratio of
-   served to in-process rows per second;
+2. in-process ``Predictor.predict`` on the same 1,000 rows, already read and encoded, and
+   from the cells a parsed JSON body holds (typed and encoded on each call by the server's
+   own ``predict_cells``: the like-with-like baseline, all but HTTP and JSON), and the ratios of served to in-process rows per second;
 3. 20,000 single-row requests from 8 clients, 1% of them malformed (broken JSON, a missing
    column): every good answer must equal the in-process prediction, every bad one a 400;
    the server's resident memory (VmRSS) after the first and the last thousand.
@@ -184,6 +185,24 @@ def in_process_rows_per_s(run: Path, rows_file: Path, n: int, seconds: float) ->
     return count * n / (time.perf_counter() - start)
 
 
+def cells_rows_per_s(run: Path, columns: list[str], rows: list[list], seconds: float) -> float:
+    """Rows per second in process from 1,000 rows as the server has them after parsing a JSON
+    body (cells by column), typed, encoded and predicted on each call by the server's own
+    ``predict_cells``: the like-with-like baseline (no HTTP, no JSON), where
+    ``in_process_rows_per_s`` starts from rows already typed and encoded."""
+    from mlptrain.serving.loading import load
+    from mlptrain.serving.predict import predict_cells
+
+    predictor = load(run)
+    batch = (rows * (1000 // len(rows) + 1))[:1000]
+    cells = [list(column) for column in zip(*batch, strict=True)]
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        predict_cells(predictor, columns, cells, source="request")
+        count += 1
+    return count * 1000 / (time.perf_counter() - start)
+
+
 def save(record: dict, path: Path) -> None:
     """Append this run's figures to ``path`` (a JSON object holding a list of runs)."""
     saved = json.loads(path.read_text()) if path.exists() else {"runs": []}
@@ -228,8 +247,11 @@ def phases(port: int, columns: list[str], rows: list[list], scale: int) -> dict:
     return {"requests": table}
 
 
-def in_process(run: Path, rows_file: Path, served: dict[int, float], scale: int) -> dict:
-    """Phase 2: in-process rows per second, default BLAS threads and one (the server's)."""
+def in_process(
+    run: Path, rows_file: Path, served: dict[int, float], scale: int, columns: list, rows: list
+) -> dict:
+    """Phase 2: in-process rows per second, default BLAS threads and one (the server's), from
+    encoded rows; and, one thread, from the cells a JSON body gives (typed per call)."""
     from threadpoolctl import threadpool_limits
 
     local = in_process_rows_per_s(run, rows_file, 1000, 10 / scale)
@@ -243,7 +265,18 @@ def in_process(run: Path, rows_file: Path, served: dict[int, float], scale: int)
     print(f"in-process, BLAS on one thread as in the server: {one:.0f} rows/s")
     for n_clients, rate in served.items():
         print(f"  served/in-process (one thread) at {n_clients} clients: {rate / one:.2f}")
+    with threadpool_limits(limits=1, user_api="blas"):
+        cells = cells_rows_per_s(run, columns, rows, 10 / scale)
+    print(
+        f"in-process predict_cells from cells (typed and encoded per call), one thread: {cells:.0f}"
+    )
+    for n_clients, rate in served.items():
+        print(f"  served/in-process (from cells) at {n_clients} clients: {rate / cells:.2f}")
     return {
+        "in_process_from_cells_one_blas_thread_rows_per_s": round(cells),
+        "served_over_in_process_from_cells": {
+            str(k): round(v / cells, 3) for k, v in served.items()
+        },
         "in_process_rows_per_s": round(local),
         "in_process_one_blas_thread_rows_per_s": round(one),
         "served_over_in_process": {str(k): round(v / local, 3) for k, v in served.items()},
@@ -294,7 +327,7 @@ def main() -> None:
         rows = read_rows(args.rows, columns)
         record.update(phases(port, columns, rows, scale))
         served = {r["clients"]: r["rows_per_s"] for r in record["requests"] if r["rows"] == 1000}
-        record.update(in_process(args.run, args.rows, served, scale))
+        record.update(in_process(args.run, args.rows, served, scale, columns, rows))
         record["mixed"] = mixed(args.run, port, process.pid, columns, rows, 20_000 // scale)
     finally:
         process.send_signal(signal.SIGTERM)
