@@ -39,7 +39,6 @@ EVERY_DISTRIBUTION = [
     "--grid", "train.batch_size=16,32",
 ]  # fmt: skip
 runner = CliRunner()
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

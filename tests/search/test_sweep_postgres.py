@@ -23,7 +23,6 @@ pytest.importorskip("psycopg")
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-REPO = Path(__file__).resolve().parents[2]
 from tests.conftest import sweep_on_two_machines, tiny_iris  # noqa: E402
 
 CONFIG = tiny_iris(epochs=3)
