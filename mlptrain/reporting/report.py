@@ -19,13 +19,11 @@ from mlptrain.nn.registry import layer_of
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.diagnostics import warnings_from_history
 from mlptrain.reporting.environment import environment
-from mlptrain.reporting.importance import evenly_spaced
 from mlptrain.reporting.markdown import render_markdown
 from mlptrain.reporting.metrics import (
     HEADLINE,
     SCALAR_METRICS,
     classification_metrics,
-    probabilities,
     regression_metrics,
 )
 from mlptrain.store.atomic import atomic_write_text
@@ -191,30 +189,6 @@ def input_weight_norms(
         for name, start, stop in groups
     ]
     return sorted(rows, key=lambda row: -row["norm"])
-
-
-# A report keeps at most this many rows of a split's predictions for its figures: (true,
-# predicted) pairs of a regression, (label, probabilities) of a classifier.
-PREDICTION_SAMPLE = 2000
-
-
-def prediction_sample(model: Any, split: Split, classes: list[str] | None = None) -> dict[str, Any]:
-    """A split's predictions, evenly subsampled, so ``mlptrain report`` can redraw the
-    figures from report.json alone: (true, predicted) values of the first target, or with
-    ``classes`` the class indices and probabilities (6 decimals) the ranking figures read."""
-    model = _targets_model(model)
-    rows = evenly_spaced(len(split.y), PREDICTION_SAMPLE)
-    if classes is not None:
-        proba = probabilities(model.predict_log_proba(split.X[rows]))
-        return {
-            "n_rows": len(split.y),
-            "classes": list(classes),
-            "y_true": np.asarray(split.y[rows], dtype=np.int64).tolist(),
-            "proba": np.round(proba, 6).tolist(),
-        }
-    predicted = np.asarray(model.predict(split.X[rows]), dtype=np.float64).reshape(len(rows), -1)
-    true = np.asarray(split.y[rows], dtype=np.float64).reshape(len(rows), -1)
-    return {"y_true": true[:, 0].tolist(), "y_pred": predicted[:, 0].tolist()}
 
 
 def write_reports(

@@ -1,4 +1,4 @@
-"""The test rows a model got most confidently wrong, or furthest off: report.json's ``worst``.
+"""The test rows a model got most confidently wrong, or furthest off: the report's ``worst``.
 
 One collector serves both kinds of run. An in-memory run gives it the whole test split at
 once (``worst_rows``); a streamed run (``data.stream: true``) gives it each record batch's
@@ -18,7 +18,7 @@ import numpy as np
 
 from mlptrain.data import Split
 from mlptrain.data.coded import in_chunks
-from mlptrain.reporting.metrics import decide
+from mlptrain.reporting.metrics import decide, probabilities
 
 # The report lists this many of the test split's worst-predicted rows.
 WORST_ROWS = 10
@@ -65,6 +65,16 @@ class WorstRows:
             "true": float(truth[i, 0]), "predicted": float(values[i, 0]), "error": float(error[i]),
         })  # fmt: skip
         self._seen += len(truth)
+
+    def offer(
+        self, targets: np.ndarray, out: np.ndarray, rows: np.ndarray, ids: dict[str, np.ndarray]
+    ) -> None:
+        """A streamed batch as the report pass scores it (``RowCollector``): a classifier's
+        log-probabilities or a regression's predictions."""
+        if self.classes is not None:
+            self.add_probabilities(probabilities(out), targets, rows, ids)
+        else:
+            self.add_values(out, targets, rows, ids)
 
     def rows(self) -> list[dict[str, Any]]:
         return [entry for _, _, entry in self._held]

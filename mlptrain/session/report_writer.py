@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from mlptrain.config import config_to_dict
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared
 from mlptrain.reporting.importance import importance_entry
+from mlptrain.reporting.prediction_sample import PredictionSample, prediction_sample
 from mlptrain.reporting.report import (
     BASELINE_STRATEGY,
     baseline_metrics,
@@ -18,7 +20,6 @@ from mlptrain.reporting.report import (
     finite_or_none,
     input_weight_norms,
     model_summary,
-    prediction_sample,
     split_metrics,
     write_reports,
 )
@@ -26,7 +27,7 @@ from mlptrain.reporting.streamed_metrics import ClassificationTally
 from mlptrain.reporting.worst_rows import WorstRows, worst_rows
 from mlptrain.store.layout import FIGURE_DIR
 from mlptrain.timings import phase
-from mlptrain.training.batches import baseline_split, stream_split_tallies
+from mlptrain.training.batches import RowCollector, baseline_split, stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
@@ -36,14 +37,14 @@ if TYPE_CHECKING:
 
 
 def streamed_metrics(
-    setup: Setup, trained: Any = None, worst: WorstRows | None = None
+    setup: Setup, trained: Any = None, collectors: Mapping[str, Sequence[RowCollector]] = {}
 ) -> dict[str, dict[str, Any]]:
     """The report's metrics of every part of a streamed table, from one pass, for
     ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold);
-    ``worst`` collects the test rows' worst in the same pass."""
+    ``collectors`` (part -> list) gather rows in the same pass."""
     trained = setup.trained if trained is None else trained
     threshold = getattr(trained, "threshold", None)
-    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold, worst)
+    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold, collectors)
     names = class_names(setup.data)
     return {
         name: finite_or_none(
@@ -128,16 +129,24 @@ def _split_metrics(
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
     if with_metrics and data.stream is not None:
-        worst = WorstRows(class_names(data), getattr(setup.trained, "threshold", None))
-        metrics = streamed_metrics(setup, worst=worst)
+        plan, names = data.stream, class_names(data)
+        worst = WorstRows(names, getattr(setup.trained, "threshold", None))
+        # as in memory: a classifier's sample from the baseline's part, a regression's from test
+        sampled = baseline_split(plan) if names is not None else "test"
+        sample = PredictionSample(plan.parts[sampled].rows, names)
+        collectors: dict[str, list[RowCollector]] = {"test": [worst]}
+        collectors.setdefault(sampled, []).append(sample)
+        metrics = streamed_metrics(setup, collectors=collectors)
         base = metrics.pop("baseline", None)
         streamed: dict[str, Any] = {}
         if base is not None:
             streamed["baseline"] = {
-                "split": baseline_split(data.stream),
+                "split": baseline_split(plan),
                 "strategy": BASELINE_STRATEGY[data.task],
                 "metrics": base,
             }
+        if sampled in metrics:
+            streamed["predictions"] = {sampled: sample.entry()}
         if "test" in metrics:
             streamed["worst"] = worst.rows()
         return metrics, streamed

@@ -14,7 +14,7 @@ uninterrupted run. It costs one read (without training) of the part of the epoch
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,9 +27,8 @@ from mlptrain.data.shuffle_buffer import ShuffleBuffer
 from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
 from mlptrain.nn.sequential import Sequential
-from mlptrain.reporting.metrics import epoch_metric, probabilities
+from mlptrain.reporting.metrics import epoch_metric
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
-from mlptrain.reporting.worst_rows import WorstRows
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, loss targets, weights
 # A streamed run keeps its validation rows (compact) in memory when they take at most this;
@@ -241,19 +240,29 @@ class StreamBatches:
         return loss_sum / max(weight_sum, 1e-300), tally.metrics()["r2"]
 
 
+class RowCollector(Protocol):
+    """Offered a part's rows as the report pass scores them: their targets, the model's
+    log-probabilities (a classifier) or predictions (a regression, targets' units), each
+    row's position in the stream as read (0-based), and its id columns' text."""
+
+    def offer(
+        self, targets: np.ndarray, out: np.ndarray, rows: np.ndarray, ids: dict[str, np.ndarray]
+    ) -> None: ...
+
+
 def stream_split_tallies(
     plan: StreamPlan,
     trained: Any,
     dtype: np.dtype,
     threshold: float | None = None,
-    worst: WorstRows | None = None,
+    collectors: Mapping[str, Sequence[RowCollector]] | None = None,
 ) -> dict[str, ClassificationTally | RegressionTally]:
     """One pass over the stream: the report's tallies of every non-empty part, for ``trained``
     (a ``TrainedModel``: predictions in the targets' units), and under ``"baseline"`` those of
     the model that ignores the features on the test rows (else the validation rows): the
     training rows' class shares as every row's probabilities, or their mean target, as the
-    in-memory report's baseline (``baseline_metrics``). ``worst`` is offered the test rows,
-    each with its position in the stream as read (0-based) and its id columns' text."""
+    in-memory report's baseline (``baseline_metrics``). ``collectors`` (part name -> list)
+    are offered that part's rows, batch by batch, in the order the stream reads them."""
 
     def new_tally() -> ClassificationTally | RegressionTally:
         if plan.labels is not None:
@@ -286,12 +295,10 @@ def stream_split_tallies(
             if name == scored:
                 fixed = np.broadcast_to(constant, (len(rows), len(constant)))
                 tallies["baseline"].add(targets, fixed, *([None] if classified else []))
-            if name == "test" and worst is not None:
+            if (collectors or {}).get(name):
                 ids = {k: table.columns[k].strings()[rows] for k in id_names}
-                if classified:
-                    worst.add_probabilities(probabilities(out), targets, offset + kept[rows], ids)
-                else:
-                    worst.add_values(out, targets, offset + kept[rows], ids)
+                for collector in (collectors or {})[name]:
+                    collector.offer(targets, out, offset + kept[rows], ids)
         offset += n_read
     return tallies
 

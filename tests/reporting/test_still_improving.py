@@ -9,7 +9,7 @@ from mlptrain.training.trainer import Callbacks
 HISTORY = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.0 / e} for e in range(1, 6)]
 NOTE = (
     "still improving at the last epoch: val_loss is lowest at the last epoch (5); more epochs "
-    "may help (e.g. --set train.epochs=10)"
+    "may help (e.g. train.epochs: 10)"
 )
 
 

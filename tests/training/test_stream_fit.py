@@ -16,6 +16,7 @@ from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
 from mlptrain.data.splits import Split
 from mlptrain.data.tables import load_table
 from mlptrain.reporting.metrics import classification_metrics, regression_metrics
+from mlptrain.reporting.prediction_sample import prediction_sample
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
 from mlptrain.reporting.worst_rows import WORST_ROWS, worst_rows
 from mlptrain.store.checkpoint import load_checkpoint
@@ -219,6 +220,16 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
     held = worst_rows(setup.trained, Split(X, labels_of[2], rows=rows), names)
     assert len(held) == WORST_ROWS
     assert_same_worst(report["worst"], held)
+    # the prediction sample: the same evenly spaced test rows as the held split gives
+    assert_same_sample(report["predictions"]["test"],
+                       prediction_sample(setup.trained, Split(X, labels_of[2]), names))  # fmt: skip
+
+
+def assert_same_sample(got: dict, expected: dict) -> None:
+    assert got["y_true"] == expected["y_true"] and len(got["y_true"]) > 0
+    assert got.get("n_rows") == expected.get("n_rows")
+    values = "proba" if "proba" in expected else "y_pred"
+    assert np.allclose(got[values], expected[values], rtol=1e-6, atol=2e-6)
 
 
 def assert_same_worst(got: list[dict], expected: list[dict]) -> None:
@@ -380,6 +391,8 @@ def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
     held = worst_rows(setup.trained, Split(X, y_all[rows], rows=rows, ids=ids), None)
     assert held[0]["ids"] == {"key": f"r{held[0]['row']}"}
     assert_same_worst(run.report["worst"], held)
+    assert_same_sample(run.report["predictions"]["test"],
+                       prediction_sample(setup.trained, Split(X, y_all[rows])))  # fmt: skip
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])
