@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.reporting.scored_rows import ScoredRows
+
 REPEATS = 5
 MAX_ROWS = 5000
 SEED = 0
@@ -78,6 +80,44 @@ def evenly_spaced(n_rows: int, limit: int = MAX_ROWS) -> np.ndarray:
     if n_rows <= limit:
         return np.arange(n_rows)
     return np.linspace(0, n_rows - 1, limit).round().astype(int)
+
+
+class EvenlySpacedRows:
+    """``evenly_spaced(n_rows, limit)`` picked from batches that arrive in order: ``take``
+    gives the indices, within the next batch of ``size`` rows, of the rows to keep."""
+
+    def __init__(self, n_rows: int, limit: int = MAX_ROWS) -> None:
+        self.wanted = evenly_spaced(n_rows, limit)
+        self.seen = 0
+
+    def take(self, size: int) -> np.ndarray:
+        start, self.seen = self.seen, self.seen + size
+        return self.wanted[(self.wanted >= start) & (self.wanted < self.seen)] - start
+
+
+class ImportanceRows:
+    """A streamed part's rows that ``importance_entry`` measures on the part held whole
+    (``RowCollector``): the same evenly spaced rows, gathered as the report pass scores them."""
+
+    def __init__(self, n_rows: int) -> None:
+        self._rows = EvenlySpacedRows(n_rows)
+        self._X: list[np.ndarray] = []
+        self._y: list[np.ndarray] = []
+
+    def offer(self, rows: ScoredRows) -> None:
+        picked = self._rows.take(len(rows.targets))
+        self._X.append(rows.X[picked])
+        self._y.append(rows.targets[picked])
+
+    def entry(
+        self,
+        predict: Callable[[np.ndarray], np.ndarray],
+        groups: Sequence[tuple[str, Sequence[int]]],
+        task: str,
+        split: str,
+    ) -> dict[str, Any]:
+        X, y = np.concatenate(self._X), np.concatenate(self._y)
+        return importance_entry(predict, X, y, groups, task, split)
 
 
 def importance_entry(

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data import Split
-from mlptrain.reporting.importance import evenly_spaced
+from mlptrain.reporting.importance import EvenlySpacedRows, evenly_spaced
 from mlptrain.reporting.metrics import probabilities
+from mlptrain.reporting.scored_rows import ScoredRows
 
 PREDICTION_SAMPLE = 2000
 
@@ -30,21 +31,14 @@ class PredictionSample:
     def __init__(self, n_rows: int, classes: list[str] | None) -> None:
         self.n_rows = n_rows
         self.classes = classes
-        self._wanted = evenly_spaced(n_rows, PREDICTION_SAMPLE)
-        self._seen = 0
+        self._rows = EvenlySpacedRows(n_rows, PREDICTION_SAMPLE)
         self._true: list[np.ndarray] = []
         self._out: list[np.ndarray] = []
 
-    def offer(
-        self, targets: np.ndarray, out: np.ndarray, rows: np.ndarray, ids: dict[str, np.ndarray]
-    ) -> None:
-        """A batch's targets and what the model gave for them: a classifier's
-        log-probabilities or a regression's predictions (``rows`` and ``ids`` unused)."""
-        start, stop = self._seen, self._seen + len(targets)
-        picked = self._wanted[(self._wanted >= start) & (self._wanted < stop)] - start
-        self._true.append(np.asarray(targets)[picked])
-        self._out.append(np.asarray(out)[picked])
-        self._seen = stop
+    def offer(self, rows: ScoredRows) -> None:
+        picked = self._rows.take(len(rows.targets))
+        self._true.append(rows.targets[picked])
+        self._out.append(rows.out[picked])
 
     def entry(self) -> dict[str, Any]:
         if not self._true:

@@ -19,6 +19,7 @@ import numpy as np
 from mlptrain.data import Split
 from mlptrain.data.coded import in_chunks
 from mlptrain.reporting.metrics import decide, probabilities
+from mlptrain.reporting.scored_rows import ScoredRows
 
 # The report lists this many of the test split's worst-predicted rows.
 WORST_ROWS = 10
@@ -66,15 +67,13 @@ class WorstRows:
         })  # fmt: skip
         self._seen += len(truth)
 
-    def offer(
-        self, targets: np.ndarray, out: np.ndarray, rows: np.ndarray, ids: dict[str, np.ndarray]
-    ) -> None:
-        """A streamed batch as the report pass scores it (``RowCollector``): a classifier's
-        log-probabilities or a regression's predictions."""
+    def offer(self, rows: ScoredRows) -> None:
+        """A streamed batch as the report pass scores it (``RowCollector``)."""
         if self.classes is not None:
-            self.add_probabilities(probabilities(out), targets, rows, ids)
+            proba = probabilities(rows.out)
+            self.add_probabilities(proba, rows.targets, rows.positions, rows.ids)
         else:
-            self.add_values(out, targets, rows, ids)
+            self.add_values(rows.out, rows.targets, rows.positions, rows.ids)
 
     def rows(self) -> list[dict[str, Any]]:
         return [entry for _, _, entry in self._held]

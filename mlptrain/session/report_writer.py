@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ from mlptrain import __version__
 from mlptrain.config import config_to_dict
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared
-from mlptrain.reporting.importance import importance_entry
+from mlptrain.reporting.importance import ImportanceRows, importance_entry
 from mlptrain.reporting.prediction_sample import PredictionSample, prediction_sample
 from mlptrain.reporting.report import (
     BASELINE_STRATEGY,
@@ -23,11 +24,12 @@ from mlptrain.reporting.report import (
     split_metrics,
     write_reports,
 )
+from mlptrain.reporting.scored_rows import RowCollector
 from mlptrain.reporting.streamed_metrics import ClassificationTally
 from mlptrain.reporting.worst_rows import WorstRows, worst_rows
 from mlptrain.store.layout import FIGURE_DIR
 from mlptrain.timings import phase
-from mlptrain.training.batches import RowCollector, baseline_split, stream_split_tallies
+from mlptrain.training.batches import baseline_split, stream_split_tallies
 from mlptrain.training.setup import Setup
 from mlptrain.training.trainer import Trainer
 
@@ -77,15 +79,26 @@ def write_run_report(
     if drawer is not None and figures and html:
         # the figures of the history alone are drawn while the metrics are computed
         drawer.draw_early(lambda: _report(setup, trainer, {}, status, error), run_dir / FIGURE_DIR)
+    streamed = None
     with phase("metrics"):
-        metrics, streamed = _split_metrics(setup, with_metrics)
+        if with_metrics and data.stream is not None:
+            streamed = _streamed_pass(setup, importance=html)
+            metrics = streamed.metrics
+        else:
+            metrics = _split_metrics(setup, with_metrics)
     report = _report(setup, trainer, metrics, status, error)
     with phase("metrics"):
         _add_predictions(report, setup, with_metrics)
-    report.update(streamed)
-    if with_metrics and html and data.val is not None:  # a fit's full report, not a trial's
+    if streamed is not None:
+        report.update(streamed.sections)
+    if with_metrics and html:  # a fit's full report, not a trial's
         with phase("importance"):
-            report["importance"] = _importance(setup)
+            if data.val is not None:
+                report["importance"] = _importance(setup)
+            elif streamed is not None and streamed.importance is not None:
+                report["importance"] = streamed.importance.entry(
+                    setup.trained.predict, _groups(setup), data.task, "val"
+                )
     if tracking is not None:
         # A tracker that failed while the run started is in the report it uploads.
         with phase("tracking"):
@@ -120,43 +133,57 @@ def _report(
     )
 
 
-def _split_metrics(
-    setup: Setup, with_metrics: bool
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """The report's metrics per split, and what a streamed run adds to the report from the
-    same pass: its baseline (an in-memory run's is computed from the held split below) and
-    its worst test rows."""
+def _split_metrics(setup: Setup, with_metrics: bool) -> dict[str, dict[str, Any]]:
+    """The report's metrics of each split held in memory."""
     data = setup.data
     metrics: dict[str, dict[str, Any]] = {}
-    if with_metrics and data.stream is not None:
-        plan, names = data.stream, class_names(data)
-        worst = WorstRows(names, getattr(setup.trained, "threshold", None))
-        # as in memory: a classifier's sample from the baseline's part, a regression's from test
-        sampled = baseline_split(plan) if names is not None else "test"
-        sample = PredictionSample(plan.parts[sampled].rows, names)
-        collectors: dict[str, list[RowCollector]] = {"test": [worst]}
-        collectors.setdefault(sampled, []).append(sample)
-        metrics = streamed_metrics(setup, collectors=collectors)
-        base = metrics.pop("baseline", None)
-        streamed: dict[str, Any] = {}
-        if base is not None:
-            streamed["baseline"] = {
-                "split": baseline_split(plan),
-                "strategy": BASELINE_STRATEGY[data.task],
-                "metrics": base,
-            }
-        if sampled in metrics:
-            streamed["predictions"] = {sampled: sample.entry()}
-        if "test" in metrics:
-            streamed["worst"] = worst.rows()
-        return metrics, streamed
     if with_metrics:
         names = class_names(data)
         for split_name in SPLITS:
             split = getattr(data, split_name)
             if split is not None:
                 metrics[split_name] = split_metrics(setup.trained, data.task, split, names)
-    return metrics, {}
+    return metrics
+
+
+@dataclass
+class _StreamedPass:
+    """What one report pass over a streamed table gives: the metrics of every part, the
+    report's sections gathered from rows (baseline, prediction sample, worst test rows), and
+    the validation rows permutation importance measures (None: not asked, or no such part)."""
+
+    metrics: dict[str, dict[str, Any]]
+    sections: dict[str, Any]
+    importance: ImportanceRows | None
+
+
+def _streamed_pass(setup: Setup, *, importance: bool) -> _StreamedPass:
+    data = setup.data
+    plan, names = data.stream, class_names(data)
+    assert plan is not None
+    worst = WorstRows(names, getattr(setup.trained, "threshold", None))
+    # as in memory: a classifier's sample from the baseline's part, a regression's from test
+    sampled = baseline_split(plan) if names is not None else "test"
+    sample = PredictionSample(plan.parts[sampled].rows, names)
+    val_rows = ImportanceRows(plan.parts["val"].rows) if importance else None
+    collectors: dict[str, list[RowCollector]] = {"test": [worst]}
+    collectors.setdefault(sampled, []).append(sample)
+    if val_rows is not None:
+        collectors.setdefault("val", []).append(val_rows)
+    metrics = streamed_metrics(setup, collectors=collectors)
+    base = metrics.pop("baseline", None)
+    sections: dict[str, Any] = {}
+    if base is not None:
+        sections["baseline"] = {
+            "split": baseline_split(plan),
+            "strategy": BASELINE_STRATEGY[data.task],
+            "metrics": base,
+        }
+    if sampled in metrics:
+        sections["predictions"] = {sampled: sample.entry()}
+    if "test" in metrics:
+        sections["worst"] = worst.rows()
+    return _StreamedPass(metrics, sections, val_rows if "val" in metrics else None)
 
 
 def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -> None:
@@ -185,12 +212,17 @@ def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -
 
 def _importance(setup: Setup) -> dict[str, Any]:
     """Permutation importance of each raw input column on the validation split."""
-    data = setup.data
-    assert data.val is not None
-    groups = (
-        data.table.raw_groups()
-        if data.table is not None
-        else [(name, [j]) for j, name in enumerate(data.feature_names)]
+    val = setup.data.val
+    assert val is not None
+    return importance_entry(
+        setup.trained.predict, val.X, val.y, _groups(setup), setup.data.task, "val"
     )
-    val = data.val
-    return importance_entry(setup.trained.predict, val.X, val.y, groups, data.task, "val")
+
+
+def _groups(setup: Setup) -> list[tuple[str, list[int]]]:
+    """Each raw input column and its encoded columns: a table's categorical column is one
+    group of one-hot columns, shuffled together."""
+    data = setup.data
+    if data.table is not None:
+        return list(data.table.raw_groups())
+    return [(name, [j]) for j, name in enumerate(data.feature_names)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +29,7 @@ from mlptrain.data.stream_plan import StreamPlan, class_counts
 from mlptrain.nn.losses import Loss
 from mlptrain.nn.sequential import Sequential
 from mlptrain.reporting.metrics import epoch_metric
+from mlptrain.reporting.scored_rows import RowCollector, ScoredRows
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, loss targets, weights
@@ -240,16 +242,6 @@ class StreamBatches:
         return loss_sum / max(weight_sum, 1e-300), tally.metrics()["r2"]
 
 
-class RowCollector(Protocol):
-    """Offered a part's rows as the report pass scores them: their targets, the model's
-    log-probabilities (a classifier) or predictions (a regression, targets' units), each
-    row's position in the stream as read (0-based), and its id columns' text."""
-
-    def offer(
-        self, targets: np.ndarray, out: np.ndarray, rows: np.ndarray, ids: dict[str, np.ndarray]
-    ) -> None: ...
-
-
 def stream_split_tallies(
     plan: StreamPlan,
     trained: Any,
@@ -296,11 +288,16 @@ def stream_split_tallies(
                 fixed = np.broadcast_to(constant, (len(rows), len(constant)))
                 tallies["baseline"].add(targets, fixed, *([None] if classified else []))
             if (collectors or {}).get(name):
-                ids = {k: table.columns[k].strings()[rows] for k in id_names}
+                batch = ScoredRows(X, targets, out, offset + kept[rows], partial(
+                    _id_text, table, id_names, rows))  # fmt: skip
                 for collector in (collectors or {})[name]:
-                    collector.offer(targets, out, offset + kept[rows], ids)
+                    collector.offer(batch)
         offset += n_read
     return tallies
+
+
+def _id_text(table: Any, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: table.columns[name].strings()[rows] for name in names}
 
 
 def baseline_split(plan: StreamPlan) -> str:

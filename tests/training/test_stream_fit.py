@@ -15,6 +15,7 @@ from mlptrain.api import fit
 from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
 from mlptrain.data.splits import Split
 from mlptrain.data.tables import load_table
+from mlptrain.reporting.importance import importance_entry
 from mlptrain.reporting.metrics import classification_metrics, regression_metrics
 from mlptrain.reporting.prediction_sample import prediction_sample
 from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
@@ -220,6 +221,22 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
     held = worst_rows(setup.trained, Split(X, labels_of[2], rows=rows), names)
     assert len(held) == WORST_ROWS
     assert_same_worst(report["worst"], held)
+    # permutation importance on the validation rows, as on the validation part held at once
+    val_rows = np.flatnonzero(parts == PART_NAMES.index("val"))
+    X_val, _ = plan.encoder.transform(whole, val_rows, np.float32)
+    y_val = plan.labels.encode(whole.columns["y"].strings()[val_rows])
+    groups = list(setup.data.table.raw_groups())
+    held_importance = importance_entry(setup.trained.predict, X_val, y_val, groups,
+                                       "classification", "val")  # fmt: skip
+    got_importance = report["importance"]
+    assert [c["column"] for c in got_importance["columns"]] == [
+        c["column"] for c in held_importance["columns"]
+    ]
+    assert got_importance["rows"] == held_importance["rows"] == len(val_rows)
+    for got_column, held_column in zip(
+        got_importance["columns"], held_importance["columns"], strict=True
+    ):
+        assert got_column["mean"] == pytest.approx(held_column["mean"], abs=1e-12)
     # the prediction sample: the same evenly spaced test rows as the held split gives
     assert_same_sample(report["predictions"]["test"],
                        prediction_sample(setup.trained, Split(X, labels_of[2]), names))  # fmt: skip
