@@ -25,7 +25,6 @@ from mlptrain.config import optim_spec as spec_
 from mlptrain.nn.registry import is_linear
 from mlptrain.nn.sequential import Sequential
 
-
 # Elements per block: 64K float32 = 256 KiB per array, so parameters, gradient, the two Adam
 # moments and the scratch block (1.25 MiB) stay in a 2 MiB L2 cache. Adam on W3's 1.86M
 # parameters: 5.3 ms per step over whole arrays, 2.9 ms in blocks of 64K, 3.4 ms in 16K
