@@ -120,10 +120,13 @@ class CodedMatrix:
 
 
 def take_rows(X: Any, index: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Rows ``index`` of ``X`` (an array or a ``CodedMatrix``) into ``out``."""
+    """Rows ``index`` of ``X`` (an array or a ``CodedMatrix``) into ``out``; ``index`` holds
+    valid non-negative row numbers (a batch of a permutation)."""
     if isinstance(X, CodedMatrix):
         return X.rows(index, out)
-    return np.take(X, index, axis=0, out=out)
+    # mode="clip": with the default "raise", take copies through a temporary buffer when
+    # given ``out`` (its documentation says so): 512 rows of 784 float32, 340 -> 120 us.
+    return np.take(X, index, axis=0, out=out, mode="clip")
 
 
 def in_chunks(fn: Callable[[np.ndarray], np.ndarray], X: Any) -> np.ndarray:

@@ -104,7 +104,8 @@ class ArrayBatches:
                 xb_buf = np.empty((len(index), *train.X.shape[1:]), train.X.dtype)
                 yb_buf = np.empty((len(index), *targets.shape[1:]), targets.dtype)
             xb = take_rows(train.X, index, xb_buf)
-            yb = np.take(targets, index, axis=0, out=yb_buf)
+            # "clip": the indices are a permutation's, and take buffers ``out`` under "raise"
+            yb = np.take(targets, index, axis=0, out=yb_buf, mode="clip")
             yield xb, yb, None if train.weight is None else train.weight[index]
 
     def has(self, split: str) -> bool:

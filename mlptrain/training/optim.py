@@ -4,6 +4,12 @@ Every parameter and gradient of the model is a view into ``model.flat_params`` a
 ``model.flat_grads``, so a step is a handful of in-place vectorised passes over two arrays
 instead of one small operation per tensor. Scratch space is allocated once.
 
+The passes run block by block (``CHUNK`` elements of every array at a time): all of a
+step's passes over one block are done while it is still in the core's cache, instead of
+streaming the whole model through memory once per pass. Each element still sees the same
+float operations in the same order, so the result is bit for bit that of whole-array passes
+(docs/performance.md#the-engine; tests/training/test_optim_exact.py).
+
 Weight decay applies to the weight matrices of linear layers only (the registry's "linear"
 role: ``linear`` and ``ensemble_linear``; not to biases, batch-norm parameters or ensemble
 adapters), as scikit-learn's ``alpha`` does.
@@ -18,6 +24,19 @@ import numpy as np
 from mlptrain.config import optim_spec as spec_
 from mlptrain.nn.registry import is_linear
 from mlptrain.nn.sequential import Sequential
+
+# Elements per block: 64K float32 = 256 KiB per array, so parameters, gradient, the two Adam
+# moments and the scratch block (1.25 MiB) stay in a 2 MiB L2 cache. Adam on W3's 1.86M
+# parameters: 5.3 ms per step over whole arrays, 2.9 ms in blocks of 64K, 3.4 ms in 16K
+# (more calls), 3.1 ms in 32K; W2's 200K: 0.37 -> 0.31 ms (idle machine, median of 7).
+CHUNK = 65536
+
+
+def blocks(*arrays: np.ndarray, size: int | None = None) -> list[tuple[np.ndarray, ...]]:
+    """The same ``size``-element slice of each 1-D array, block after block (views)."""
+    size = size or CHUNK
+    n = arrays[0].size
+    return [tuple(a[i : i + size] for a in arrays) for i in range(0, n, size)]
 
 
 def _decayed_weights(model: Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -43,7 +62,8 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.step_count = 0
         self._decayed = _decayed_weights(model)
-        self._scratch = np.empty_like(model.flat_params)
+        # One block of scratch space, reused for every block of the step.
+        self._scratch = np.empty(min(CHUNK, model.flat_params.size), model.flat_params.dtype)
 
     def step(self) -> None:
         raise NotImplementedError
@@ -87,29 +107,33 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = nesterov
         self.velocity = np.zeros_like(model.flat_params)
+        self._blocks = [
+            (*views, self._scratch[: len(views[0])])
+            for views in blocks(model.flat_params, model.flat_grads, self.velocity)
+        ]
 
     def step(self) -> None:
         self._add_l2()
         self.step_count += 1
         dtype = self.model.dtype.type
-        grad, params = self.model.flat_grads, self.model.flat_params
-        lr = dtype(self.lr)
-        if not self.momentum:
-            np.multiply(grad, lr, out=self._scratch)
-            params -= self._scratch
-            return
-        velocity = self.velocity
-        velocity *= dtype(self.momentum)
-        velocity += grad
-        if self.nesterov:
-            np.multiply(velocity, dtype(self.momentum), out=self._scratch)
-            self._scratch += grad
-            self._scratch *= lr
-        else:
-            # lr · v straight into scratch: the same product as copying v and scaling it,
-            # one pass over the parameters fewer.
-            np.multiply(velocity, lr, out=self._scratch)
-        params -= self._scratch
+        lr, mu = dtype(self.lr), dtype(self.momentum)
+        multiply = np.multiply
+        for params, grad, velocity, scratch in self._blocks:
+            if not self.momentum:
+                multiply(grad, lr, out=scratch)
+                params -= scratch
+                continue
+            velocity *= mu
+            velocity += grad
+            if self.nesterov:
+                multiply(velocity, mu, out=scratch)
+                scratch += grad
+                scratch *= lr
+            else:
+                # lr · v straight into scratch: the same product as copying v and scaling
+                # it, one pass over the parameters fewer.
+                multiply(velocity, lr, out=scratch)
+            params -= scratch
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"velocity": self.velocity} if self.momentum else {}
@@ -137,6 +161,10 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.m = np.zeros_like(model.flat_params)
         self.v = np.zeros_like(model.flat_params)
+        self._blocks = [
+            (*views, self._scratch[: len(views[0])])
+            for views in blocks(model.flat_params, model.flat_grads, self.m, self.v)
+        ]
 
     def step(self) -> None:
         if self.decoupled:
@@ -145,26 +173,28 @@ class Adam(Optimizer):
             self._add_l2()
         self.step_count += 1
         dtype = self.model.dtype.type
-        grad, params, scratch = self.model.flat_grads, self.model.flat_params, self._scratch
-        m, v = self.m, self.v
         b1, b2 = self.beta1, self.beta2
-        m *= dtype(b1)
-        np.multiply(grad, dtype(1 - b1), out=scratch)
-        m += scratch
-        v *= dtype(b2)
-        np.multiply(grad, grad, out=scratch)
-        scratch *= dtype(1 - b2)
-        v += scratch
         # θ −= (lr/bc1) · m / (√v/√bc2 + ε): the bias corrections folded into two scalars,
         # so no corrected copies of m and v are ever made.
         bias1 = 1 - b1**self.step_count
         bias2 = 1 - b2**self.step_count
-        np.sqrt(v, out=scratch)
-        scratch *= dtype(1 / np.sqrt(bias2))
-        scratch += dtype(self.eps)
-        np.divide(m, scratch, out=scratch)
-        scratch *= dtype(self.lr / bias1)
-        params -= scratch
+        beta1, beta2, keep1, keep2 = dtype(b1), dtype(b2), dtype(1 - b1), dtype(1 - b2)
+        inv_root2, eps, rate = dtype(1 / np.sqrt(bias2)), dtype(self.eps), dtype(self.lr / bias1)
+        multiply, add, sqrt, divide = np.multiply, np.add, np.sqrt, np.divide
+        for params, grad, m, v, scratch in self._blocks:
+            multiply(m, beta1, out=m)
+            multiply(grad, keep1, out=scratch)
+            add(m, scratch, out=m)
+            multiply(v, beta2, out=v)
+            multiply(grad, grad, out=scratch)
+            multiply(scratch, keep2, out=scratch)
+            add(v, scratch, out=v)
+            sqrt(v, out=scratch)
+            multiply(scratch, inv_root2, out=scratch)
+            add(scratch, eps, out=scratch)
+            divide(m, scratch, out=scratch)
+            multiply(scratch, rate, out=scratch)
+            np.subtract(params, scratch, out=params)
 
     def _decay_weights(self) -> None:
         """AdamW: θ ← θ − lr · λ θ, apart from the adaptive step."""

@@ -144,8 +144,7 @@ class Trainer:
                     yb, wb = s.model.repeat(yb), None if wb is None else s.model.repeat(wb)
                 loss = s.loss.forward(output, yb, wb)
                 s.model.backward(s.loss.backward())
-                # One reduction over the flat gradient catches inf/nan in any layer.
-                if not (math.isfinite(loss) and math.isfinite(float(s.model.flat_grads.sum()))):
+                if not (math.isfinite(loss) and all_finite(s.model.flat_grads)):
                     self._diverged(loss, lr)
                 self.diagnostics.observe()
                 if clip is not None:
@@ -256,6 +255,15 @@ class Trainer:
                 self.stopped_by = str(stop) or "stopped"
                 if not (state.epoch % cfg.checkpoint.every == 0 or last_epoch):
                     self.save("last")  # the run ends here: its last checkpoint is this epoch
+
+
+def all_finite(flat: np.ndarray) -> bool:
+    """Whether every element of the 1-D ``flat`` is finite. Fast path: one BLAS dot product
+    (2 threads; 200K float32 13 us against 33 us for a sum), finite only if every element
+    is (an inf or nan makes it inf or nan); only when it is not (or it overflowed on finite
+    values) are the elements tested one by one, which also keeps a finite gradient whose
+    sum or squares overflow from counting as a divergence."""
+    return math.isfinite(float(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
 
 
 def batch_source(setup: Setup, targets: Callable[[str], np.ndarray]) -> BatchSource:

@@ -369,6 +369,24 @@ def test_training_outputs_are_fresh_arrays_unless_reuse_is_opted_in():
         assert np.shares_memory(third, fourth), module  # documented opt-in: one buffer
 
 
+def test_relu_backward_overwrites_the_incoming_gradient_only_with_reuse_opted_in():
+    x = np.array([[-1.0, 2.0, 0.0], [3.0, -4.0, 5.0]])
+    g = np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]])
+    expected = np.array([[0.0, 20.0, 0.0], [40.0, 0.0, 60.0]])  # g where x > 0, else 0
+    relu = ReLU().train()
+    relu.forward(x)
+    given = g.copy()
+    out = relu.backward(given)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(given, g)  # the caller's array is left alone
+    assert not np.shares_memory(out, given)
+    relu.reuse_outputs(True)
+    relu.forward(x)
+    out = relu.backward(given)
+    np.testing.assert_array_equal(out, expected)
+    assert out is given  # the training loop's gradient buffer, reused in place
+
+
 def test_inspect_cache_exposes_read_only_views_of_what_forward_kept():
     x = np.array([[-1.0, 2.0], [3.0, -4.0]])
     relu = ReLU().train()

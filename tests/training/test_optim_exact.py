@@ -13,6 +13,7 @@ import pytest
 from mlptrain.nn.activations import ReLU
 from mlptrain.nn.linear import Linear
 from mlptrain.nn.sequential import Sequential
+from mlptrain.training import optim
 from mlptrain.training.optim import SGD, Adam, AdamW
 
 STEPS = 25
@@ -69,6 +70,14 @@ def _old_adam_step(
     np.divide(m, scratch, out=scratch)
     scratch *= dtype(opt.lr / bias1)
     params -= scratch
+
+
+@pytest.fixture(params=[None, 16], ids=["one-block", "blocks-of-16"], autouse=True)
+def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step runs block by block (optim.CHUNK): with blocks of 16 the 135 parameters of
+    the test model are 9 blocks, the last one partial, and the bits must not change."""
+    if request.param is not None:
+        monkeypatch.setattr(optim, "CHUNK", request.param)
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:

@@ -145,3 +145,21 @@ def test_classification_metrics_per_epoch(classification):
         )
         assert record["lr"] == 0.05
     assert records[-1]["train_loss"] < records[0]["train_loss"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_is_an_element_by_element_test(dtype):
+    from mlptrain.training.trainer import all_finite
+
+    big = np.finfo(dtype).max / 4
+    flat = np.zeros(1000, dtype)
+    # The training loop calls it under np.errstate(over="ignore", invalid="ignore").
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert all_finite(flat)
+        flat[:8] = big  # finite, though their sum and their squares overflow
+        assert all_finite(flat)
+        for bad in (np.inf, -np.inf, np.nan):
+            flat[500] = bad
+            assert not all_finite(flat), bad
+            flat[500] = 0
+        assert all_finite(np.zeros(0, dtype))
