@@ -56,17 +56,36 @@ def test_worker_draws_what_make_figures_draws(
     assert process.returncode == 0 and started.process is None
 
 
-def test_a_draw_without_the_early_job_is_drawn_by_the_worker_alone(tmp_path: Path) -> None:
-    """Not a fit's path (a fit always sends the early job first), but still a full answer."""
+def test_a_draw_without_the_early_job_takes_the_fits_path(tmp_path: Path) -> None:
+    """Not what a fit does (it always sends the early job first): ``draw`` sends the early job
+    itself, so the worker has the fit's one path, and the PNGs are still a full answer."""
     import json
 
     started = worker.start_worker()
     assert started is not None and started.process is not None
     drawn = started.draw(_report(), tmp_path)
+    assert started._early is not None  # the early job went first
     assert list(drawn) == NAMES and all(p.is_file() for p in drawn.values())
     answer = worker._draw(_report(), tmp_path / "again", NAMES)
     assert sorted(answer["written"]) == sorted(NAMES)
     assert json.loads(json.dumps(answer)) == answer  # what main() prints
+
+
+def test_a_worker_sent_no_early_job_answers_an_error() -> None:
+    """The worker's protocol has one path: a first job that is not the early one is refused
+    (the parent then draws in-process)."""
+    import json
+
+    started = worker.start_worker()
+    assert started is not None and started.process is not None
+    process = started.process
+    assert process.stdin is not None and process.stdout is not None
+    job = {"report": _report(), "out_dir": "unused", "names": NAMES}
+    process.stdin.write(json.dumps(job).encode() + b"\n")
+    process.stdin.close()
+    answer = json.loads(process.stdout.read())
+    assert answer == {"error": "ValueError: the first job must be the early one"}
+    started.close()
 
 
 def test_an_error_in_the_fork_is_the_answer(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ it imports matplotlib and draws a throw-away figure while training runs on the o
 ``draw_early`` hands the worker the figures that need only the training history (``EARLY``);
 the worker forks (where the platform can) and the fork draws them while the fit computes its
 metrics. When the report is ready, ``draw`` hands over the rest: the fork draws
-``FORK_REST`` of them after its early ones, the worker the others, in parallel. (A ``draw``
-without ``draw_early`` before it, which a fit never does, is drawn by the worker alone.)
+``FORK_REST`` of them after its early ones, the worker the others, in parallel. A ``draw``
+without ``draw_early`` before it (never from a fit) sends the early job itself, so the worker
+has one path, the fit's.
 Each PNG is written atomically, exactly as ``make_figures`` does in-process.
 
 Anything that goes wrong with the worker (it cannot start, dies, answers garbage, hangs past
@@ -19,9 +20,9 @@ same ``RunError`` and a missing worker never loses a figure. The worker runs in 
 session, so a Ctrl-C meant for the fit does not hit it mid-import; ``close`` ends it, and a
 worker whose parent died sees its stdin close and exits.
 
-Protocol: the parent writes one or two lines to the worker's stdin, each a JSON object
-``{"report": ..., "out_dir": ..., "names": [...]}`` (the first with ``"early": true`` when
-there are two), and closes it; the worker prints one JSON object, ``{"written": {name:
+Protocol: the parent writes two lines to the worker's stdin, each a JSON object
+``{"report": ..., "out_dir": ..., "names": [...]}`` (the first with ``"early": true``), and
+closes it; the worker prints one JSON object, ``{"written": {name:
 path}}`` for every figure of both jobs or ``{"error": message}``, and exits.
 """
 
@@ -86,9 +87,12 @@ class Worker:
         watchdog = threading.Timer(TIMEOUT, _kill, args=(process,))
         watchdog.start()
         try:
-            if self._early is not None:
-                self._early.join()
-            names = [name for name in FIGURES if self._early is None or name not in EARLY]
+            if self._early is None:  # not a fit's path: the final report's history will do
+                self.draw_early(report, out_dir)
+            if self._early is None:
+                raise ValueError("no pipe to the figure worker")
+            self._early.join()
+            names = [name for name in FIGURES if name not in EARLY]
             written = _ask(process, report, out_dir, names)
         except (OSError, ValueError):
             # No usable answer: draw here; a real drawing error is raised from make_figures.
@@ -353,10 +357,9 @@ def main() -> int:
         return 0
     try:
         job = json.loads(first)
-        if job.get("early"):
-            answer = _draw_after_early(job, jobs)
-        else:
-            answer = _draw(job["report"], Path(job["out_dir"]), list(job["names"]))
+        if not job.get("early"):
+            raise ValueError("the first job must be the early one")
+        answer = _draw_after_early(job, jobs)
     except Exception as exc:  # a malformed job: reported to the parent, which draws itself
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     answers.write(json.dumps(answer))
