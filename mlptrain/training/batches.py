@@ -36,6 +36,7 @@ Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, loss targe
 # A streamed run keeps its validation rows (compact) in memory when they take at most this;
 # larger, each epoch's validation pass reads the stream again (docs/tables.md).
 VAL_ROWS_BYTES = 64 * 2**20
+REPORT_ROWS = 8192  # rows of one part the report pass expands and predicts at once
 
 
 class BatchSource(Protocol):
@@ -273,27 +274,33 @@ def stream_split_tallies(
         assert plan.target_scaler is not None
         constant = np.atleast_1d(np.asarray(plan.target_scaler.shift, dtype=np.float64))
     id_names = [name for name in plan.encoder.ids if name in plan.stream.names]
+    # only the columns the parts, the encoder and the id columns need are read and converted
+    names = [name for name in plan.stream.names if name in {*plan.used, *id_names}]
     offset = 0  # rows of the stream read before this batch
-    for _, table in plan.stream.tables():
-        n_read = table.n_rows
-        table, y, parts, kept = plan.place_rows(table)
+    for record_batch in plan.stream.record_batches(names):
+        table, y, parts, kept = plan.place_rows(plan.stream.table_of([record_batch], names))
         for code, name in enumerate(PART_NAMES):
-            rows = np.flatnonzero(parts == code)
-            if name not in tallies or not len(rows):
+            in_part = np.flatnonzero(parts == code)
+            if name not in tallies or not len(in_part):
                 continue
-            X, targets = plan.encode(table, rows, y, dtype)
-            classified = isinstance(tallies[name], ClassificationTally)
-            out = trained.predict_log_proba(X) if classified else trained.predict(X)
-            tallies[name].add(targets, out, *([threshold] if classified else []))
-            if name == scored:
-                fixed = np.broadcast_to(constant, (len(rows), len(constant)))
-                tallies["baseline"].add(targets, fixed, *([None] if classified else []))
-            if (collectors or {}).get(name):
-                batch = ScoredRows(X, targets, out, offset + kept[rows], partial(
-                    _id_text, table, id_names, rows))  # fmt: skip
-                for collector in (collectors or {})[name]:
-                    collector.offer(batch)
-        offset += n_read
+            coded, all_targets = plan.encode_coded(table, in_part, y, dtype)
+            # expanded REPORT_ROWS at a time: the pass's memory does not follow the batch size
+            for start in range(0, len(in_part), REPORT_ROWS):
+                chunk = slice(start, start + REPORT_ROWS)
+                rows, targets = in_part[chunk], all_targets[chunk]
+                X = coded.rows(np.arange(start, start + len(rows)))
+                classified = isinstance(tallies[name], ClassificationTally)
+                out = trained.predict_log_proba(X) if classified else trained.predict(X)
+                tallies[name].add(targets, out, *([threshold] if classified else []))
+                if name == scored:
+                    fixed = np.broadcast_to(constant, (len(rows), len(constant)))
+                    tallies["baseline"].add(targets, fixed, *([None] if classified else []))
+                if (collectors or {}).get(name):
+                    batch = ScoredRows(X, targets, out, offset + kept[rows], partial(
+                        _id_text, table, id_names, rows))  # fmt: skip
+                    for collector in (collectors or {})[name]:
+                        collector.offer(batch)
+        offset += record_batch.num_rows
     return tallies
 
 
