@@ -52,6 +52,7 @@ class ConfigError(UserInputError):
             lines = "\n".join(f"  - {p}" for p in given)
             message = f"{head}{len(given)} problems in the config:\n{lines}"
         super().__init__(message)
+        self.templates = given  # with their «argument» markers, to raise again
         self.problems = [_plain(p) for p in given]  # as str(error) writes them
 
 

@@ -45,7 +45,7 @@ def apply_overrides_tracked(
             path, value = _parse_override(text)
             path = _set_path(result, path, value, text)
         except ConfigError as exc:
-            problems.extend(exc.problems)
+            problems.extend(exc.templates)
             continue
         written = {p: t for p, t in written.items() if p[: len(path)] != path}
         written[path] = text

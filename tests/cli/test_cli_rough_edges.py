@@ -128,7 +128,7 @@ def test_negative_index_out_of_range_names_the_range(fruit_config):
     with pytest.raises(ConfigError) as info:
         load_config(fruit_config, ["model.layers[-4].units=3"])
     assert (
-        "--set model.layers[-4].units=3: index [-4] is out of range; model.layers has 3 items "
+        "override model.layers[-4].units=3: index [-4] is out of range; model.layers has 3 items "
         "(allowed: 0 to 2, or -1 to -3 from the end)"
     ) in str(info.value)
 
