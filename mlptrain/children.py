@@ -1,4 +1,5 @@
-"""Helper processes of a run (the figure worker, the MLflow tracker): started one way.
+"""Helper processes of a run (the figure worker, the MLflow tracker): started one way; and
+how many cores this process may run on (``usable_cores``), which sizes processes and threads.
 
 Each runs ``python -m <module>`` of this very mlptrain (wherever it was imported from), in its
 own session, so a Ctrl-C meant for the fit does not hit it mid-import, talking JSON over its
@@ -14,6 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import IO
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity on Linux, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def start_module(module: str) -> subprocess.Popen[bytes]:

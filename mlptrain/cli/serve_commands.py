@@ -23,7 +23,14 @@ def serve(
         str, typer.Option(help="Address to bind; 0.0.0.0 exposes the model to the network.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 5000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes, each with its own copy of the model "
+            "[default: one per CPU core, at most 4].",
+            show_default=False,
+        ),
+    ] = None,
     max_rows: Annotated[int, typer.Option(help="Most rows one request may hold.")] = 10_000,
     max_bytes: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 16 * 2**20,
 ) -> None:

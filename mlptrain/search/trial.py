@@ -7,7 +7,6 @@ workers). Plain data in and out; a trial's own failure is recorded, never raised
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -23,11 +22,9 @@ from mlptrain.store.layout import METRICS_FILE
 
 
 def blas_threads_per_job(jobs: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
+    from mlptrain.children import usable_cores
+
+    return max(1, usable_cores() // max(1, jobs))
 
 
 def _scalars(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:

@@ -170,3 +170,15 @@ def test_a_server_process_runs_blas_on_one_thread():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[1]"
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (16, 4)])
+def test_the_default_is_one_worker_per_core_at_most_four(
+    customers_run, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    from mlptrain import children
+    from mlptrain.serving.http.server import prepare
+
+    monkeypatch.setattr(children, "usable_cores", lambda: cores)
+    assert prepare(customers_run.dir).workers == expected
+    assert prepare(customers_run.dir, workers=3).workers == 3  # a given number is kept

@@ -243,9 +243,9 @@ def idle_cores(since: tuple[float, float] | None) -> float | None:
 
 
 def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    from mlptrain.children import usable_cores
+
+    return usable_cores()
 
 
 def _load() -> float:

@@ -83,17 +83,26 @@ class Server:
         )
 
 
+# Each worker process holds its own copy of the model: the default stops at this many.
+MAX_DEFAULT_WORKERS = 4
+
+
 def prepare(
     model: str | Path,
     *,
     host: str = "127.0.0.1",
     port: int = 5000,
-    workers: int = 1,
+    workers: int | None = None,
     max_rows: int = 10_000,
     max_bytes: int = 16 * 2**20,
 ) -> Server:
-    """Load and verify the model of a run directory or checkpoint; check the arguments."""
+    """Load and verify the model of a run directory or checkpoint; check the arguments.
+    ``workers`` None: one per usable core, at most ``MAX_DEFAULT_WORKERS``."""
     _require_stack()
+    if workers is None:
+        from mlptrain.children import usable_cores
+
+        workers = min(usable_cores(), MAX_DEFAULT_WORKERS)
     for name, value in (("workers", workers), ("max_rows", max_rows), ("max_bytes", max_bytes)):
         if value < 1:
             raise UserInputError(f"«{name}» must be at least 1, got {value}")
