@@ -34,6 +34,7 @@ from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested,
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
     from mlptrain.tracking import TrackingSession
+    from mlptrain.training.threads import on_every_core
 
 
 @dataclass(repr=False)
@@ -94,7 +95,10 @@ def train_in(
     tracked = _Tracked(tracking_parent, on_warning)
     if not (figures and html):
         return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
-    drawer = FigureDrawer(setup.config.train.epochs)
+    # training on every core leaves no idle one for the figure worker: W2's figures took 0.98 s
+    # with it and 0.79 s in the fit's own process (docs/performance.md#targets)
+    busy = on_every_core(setup.model.flat_params.size, setup.config.train.batch_size)
+    drawer = FigureDrawer(setup.config.train.epochs, worker=not busy)
     watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
     try:
         return _train_in(setup, run_dir, watched, start, figures, html, deferred, drawer, tracked)

@@ -34,10 +34,15 @@ def _blas_controller() -> Any:
     return _controller
 
 
+def on_every_core(n_params: int, batch_size: int) -> bool:
+    """Whether training steps of this size run BLAS on every core (else on one thread)."""
+    return batch_size * n_params >= SINGLE_THREAD_MACS
+
+
 @contextlib.contextmanager
 def blas_threads_for(n_params: int, batch_size: int) -> Iterator[None]:
     """Limit BLAS to one thread inside the block when the per-batch work is small."""
-    if batch_size * n_params >= SINGLE_THREAD_MACS:
+    if on_every_core(n_params, batch_size):
         yield
         return
     with _blas_controller().limit(limits=1, user_api="blas"):

@@ -316,3 +316,16 @@ def test_the_early_figures_read_only_the_history() -> None:
     report = _report()
     for name in worker.EARLY:
         assert (FIGURES[name](report) is None) == (FIGURES[name](_early(report)) is None)
+
+
+def test_a_fit_training_on_every_core_draws_its_figures_itself() -> None:
+    """No idle core for a worker: W2 (128-512-256-10, batch 256) trains on every core, W1
+    (digits 64-256-128-10, batch 64) on one BLAS thread."""
+    from mlptrain.training.threads import on_every_core
+
+    w1 = 64 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+    w2 = 128 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
+    assert not on_every_core(w1, 64) and on_every_core(w2, 256)
+    busy = worker.FigureDrawer(10, worker=False)
+    busy.observe_epoch({"epoch": 1, "seconds": 5.0})  # 45 s left: a worker would pay, if idle
+    assert busy.worker is None

@@ -161,14 +161,14 @@ class FigureDrawer:
 
     ``observe_epoch`` is called after each epoch; after the first one, when the epochs left
     should take at least ``MIN_REMAINING`` seconds (about what the worker needs to import
-    matplotlib), the worker is started. Shorter fits, and fits killed in their first epoch,
-    never start a process. ``draw`` uses the worker if it was started, else draws here.
+    matplotlib), the worker is started. Shorter fits, fits killed in their first epoch and
+    fits told ``worker=False`` (training on every core) never start a process. ``draw`` uses the worker if it was started, else draws here.
     """
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, *, worker: bool = True) -> None:
         self.epochs = epochs
         self.worker: Worker | None = None
-        self._decided = False
+        self._decided = not worker  # worker=False: the figures are drawn here
         self._since = _machine_busy()
 
     def observe_epoch(self, record: dict[str, Any]) -> None:
