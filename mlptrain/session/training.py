@@ -34,7 +34,6 @@ from mlptrain.training.trainer import Callbacks, DivergenceError, StopRequested,
 if TYPE_CHECKING:
     from mlptrain.reporting.figures.worker import FigureDrawer
     from mlptrain.tracking import TrackingSession
-    from mlptrain.training.threads import on_every_core
 
 
 @dataclass(repr=False)
@@ -91,6 +90,7 @@ def train_in(
     ``tracking_parent`` nests its MLflow run under a sweep's or a cv's parent run.
     """
     from mlptrain.reporting.figures.worker import FigureDrawer
+    from mlptrain.training.threads import on_every_core
 
     tracked = _Tracked(tracking_parent, on_warning)
     if not (figures and html):
