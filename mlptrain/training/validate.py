@@ -314,11 +314,26 @@ def gradcheck_config(
         )
     cfg = resolve_config(path, overrides)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})
-    data = prepare(cfg.data, seed=cfg.seed, dtype=np.float64)
-    setup = build(cfg, data)
-    n = min(samples, len(data.train.y))
-    x = data.train.X[:n]
-    target = setup.loss_targets(data.train.y[:n])
+    if cfg.data.stream:  # the first pass only, then the first training rows read: no table held
+        setup = build(cfg)
+        assert setup.data.stream is not None
+        x, y = _first_training_rows(setup.data.stream, samples)
+    else:
+        data = prepare(cfg.data, seed=cfg.seed, dtype=np.float64)
+        setup = build(cfg, data)
+        n = min(samples, len(data.train.y))
+        x, y = data.train.X[:n], data.train.y[:n]
+    target = setup.loss_targets(y)
     setup.model.train()
     rows = check_model(setup.model, setup.loss, x, target, rng=np.random.default_rng(cfg.seed))
     return GradcheckResult(rows)
+
+
+def _first_training_rows(plan: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` training rows of a streamed table (fewer if its first record batch with
+    training rows holds fewer), encoded in float64, with their targets."""
+    from mlptrain.data.row_hash import TRAIN
+
+    for table, y, _ in plan.placed(TRAIN):
+        return plan.encode(table, np.arange(min(n, table.n_rows)), y, np.float64)
+    raise AssertionError("a planned stream has training rows")  # plan_stream refuses none

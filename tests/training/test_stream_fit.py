@@ -452,3 +452,21 @@ def test_ranking_metrics_from_histograms_against_scikit_learn(k: int) -> None:
             assert abs(auc - want_auc) <= bound + 1e-12
             assert bound < 1e-3
             assert ap == pytest.approx(want_ap, abs=1e-3)
+
+
+def test_gradcheck_of_a_streamed_config_never_holds_the_table(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first pass, then the first training rows of the stream: the in-memory reader is
+    never called."""
+    from mlptrain.data import splits
+    from mlptrain.training import validate
+
+    def whole_table(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a streamed table was read whole")
+
+    monkeypatch.setattr(splits, "prepare", whole_table)
+    monkeypatch.setattr("mlptrain.data.prepare", whole_table)
+    result = validate.gradcheck_config(config, samples=4)
+    assert result.passed, result.table()
+    assert any(name.startswith("model") or "loss" in name for name, _ in result.rows)
