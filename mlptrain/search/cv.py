@@ -272,6 +272,12 @@ def cross_validate(
     if jobs < 1:
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = with_trackers(load_config(config, overrides), track)
+    if cfg.data.stream:
+        raise UserInputError(
+            f"{cfg.data.path}: data.stream: true: cross-validation holds the table in memory to "
+            "cut it into folds; set data.stream: false for a table that fits in memory, or "
+            "validate a streamed run on its hash-placed validation part (mlptrain fit)"
+        )
     base = config_to_dict(cfg)
     split_data = make_folds(cfg, folds)  # input errors (too many folds) before any worker
     if out is None:

@@ -70,3 +70,21 @@ def test_stream_without_pyarrow_names_the_extra(
     assert_one_line_exit_2(
         result, "data.stream: true needs pyarrow; install it with pip install 'mlptrain[tables]'"
     )
+
+
+def test_a_sweep_streams_its_trials_and_cv_is_refused(tmp_path: Path, cli) -> None:
+    """A sweep's trials stream their rows as a fit does (they used to load the table whole
+    and the sweep then failed rebuilding the best trial's report); cross-validation, which
+    cuts a held table into folds, is refused in one line."""
+    pytest.importorskip("pyarrow")
+    config = stream_config(tmp_path, "  stream: true\n  shuffle_buffer: 64")
+    result = cli("sweep", config, "--grid", "train.optimizer.lr=1e-3,1e-2",
+                 "--out", tmp_path / "sweep")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    reports = sorted((tmp_path / "sweep").glob("t*/report.json"))
+    assert len(reports) == 2
+    for path in reports:
+        assert json.loads(path.read_text())["data"]["source"].endswith(", streamed)")
+    result = cli("cv", config, "--folds", "3", "--out", tmp_path / "cv")
+    assert_one_line_exit_2(result, "data.stream: true: cross-validation holds the table")
+    assert not (tmp_path / "cv").exists()
