@@ -83,41 +83,25 @@ def evenly_spaced(n_rows: int, limit: int = MAX_ROWS) -> np.ndarray:
 
 
 class EvenlySpacedRows:
-    """``evenly_spaced(n_rows, limit)`` picked from batches that arrive in order: ``take``
-    gives the indices, within the next batch of ``size`` rows, of the rows to keep."""
+    """The rows ``evenly_spaced(n_rows, limit)`` chooses of a part the report pass scores batch
+    by batch, in order (``RowCollector``), kept with their features, targets and the model's
+    outputs: what the permutation importance and the prediction sample of a streamed table
+    measure, the rows they would take of the part held whole."""
 
     def __init__(self, n_rows: int, limit: int = MAX_ROWS) -> None:
-        self.wanted = evenly_spaced(n_rows, limit)
-        self.seen = 0
-
-    def take(self, size: int) -> np.ndarray:
-        start, self.seen = self.seen, self.seen + size
-        return self.wanted[(self.wanted >= start) & (self.wanted < self.seen)] - start
-
-
-class ImportanceRows:
-    """A streamed part's rows that ``importance_entry`` measures on the part held whole
-    (``RowCollector``): the same evenly spaced rows, gathered as the report pass scores them."""
-
-    def __init__(self, n_rows: int) -> None:
-        self._rows = EvenlySpacedRows(n_rows)
-        self._X: list[np.ndarray] = []
-        self._y: list[np.ndarray] = []
+        self._wanted = evenly_spaced(n_rows, limit)
+        self._seen = 0
+        self._kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def offer(self, rows: ScoredRows) -> None:
-        picked = self._rows.take(len(rows.targets))
-        self._X.append(rows.X[picked])
-        self._y.append(rows.targets[picked])
+        start, self._seen = self._seen, self._seen + len(rows.targets)
+        picked = self._wanted[(self._wanted >= start) & (self._wanted < self._seen)] - start
+        self._kept.append((rows.X[picked], rows.targets[picked], rows.out[picked]))
 
-    def entry(
-        self,
-        predict: Callable[[np.ndarray], np.ndarray],
-        groups: Sequence[tuple[str, Sequence[int]]],
-        task: str,
-        split: str,
-    ) -> dict[str, Any]:
-        X, y = np.concatenate(self._X), np.concatenate(self._y)
-        return importance_entry(predict, X, y, groups, task, split)
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(features, targets, outputs) of the kept rows, in order."""
+        X, targets, out = zip(*self._kept, strict=True)
+        return np.concatenate(X), np.concatenate(targets), np.concatenate(out)
 
 
 def importance_entry(

@@ -7,8 +7,8 @@ and probabilities (6 decimals) of a classifier, or the true and predicted values
 target of a regression. An in-memory run predicts the chosen rows of the held split
 (``prediction_sample``); a streamed run (``data.stream: true``) knows the split's row count
 from its first pass, so it knows which rows to keep before it reads them, and keeps them as
-the report pass scores each batch (``PredictionSample``): the same rows of the split, in the
-order the stream reads it.
+the report pass scores each batch (``importance.EvenlySpacedRows``, then ``sample_entry``): the
+same rows of the split, in the order the stream reads it.
 """
 
 from __future__ import annotations
@@ -18,33 +18,10 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data import Split
-from mlptrain.reporting.importance import EvenlySpacedRows, evenly_spaced
+from mlptrain.reporting.importance import evenly_spaced
 from mlptrain.reporting.metrics import probabilities
-from mlptrain.reporting.scored_rows import ScoredRows
 
 PREDICTION_SAMPLE = 2000
-
-
-class PredictionSample:
-    """``offer`` a split's batches in order (``RowCollector``), then ``entry()``."""
-
-    def __init__(self, n_rows: int, classes: list[str] | None) -> None:
-        self.n_rows = n_rows
-        self.classes = classes
-        self._rows = EvenlySpacedRows(n_rows, PREDICTION_SAMPLE)
-        self._true: list[np.ndarray] = []
-        self._out: list[np.ndarray] = []
-
-    def offer(self, rows: ScoredRows) -> None:
-        picked = self._rows.take(len(rows.targets))
-        self._true.append(rows.targets[picked])
-        self._out.append(rows.out[picked])
-
-    def entry(self) -> dict[str, Any]:
-        if not self._true:
-            return sample_entry(np.zeros(0), np.zeros((0, 1)), self.classes, self.n_rows)
-        true, out = np.concatenate(self._true), np.concatenate(self._out)
-        return sample_entry(true, out, self.classes, self.n_rows)
 
 
 def prediction_sample(model: Any, split: Split, classes: list[str] | None = None) -> dict[str, Any]:

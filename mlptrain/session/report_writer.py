@@ -11,8 +11,8 @@ from mlptrain import __version__
 from mlptrain.config import config_to_dict
 from mlptrain.config.monitors import SPLITS
 from mlptrain.data import Prepared
-from mlptrain.reporting.importance import ImportanceRows, importance_entry
-from mlptrain.reporting.prediction_sample import PredictionSample, prediction_sample
+from mlptrain.reporting.importance import EvenlySpacedRows, importance_entry
+from mlptrain.reporting.prediction_sample import PREDICTION_SAMPLE, prediction_sample, sample_entry
 from mlptrain.reporting.report import (
     BASELINE_STRATEGY,
     baseline_metrics,
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 
 def streamed_metrics(
-    setup: Setup, trained: Any = None, collectors: Mapping[str, Sequence[RowCollector]] = {}
+    setup: Setup,
+    trained: Any = None,
+    collectors: Mapping[str, Sequence[RowCollector]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The report's metrics of every part of a streamed table, from one pass, for
     ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold);
@@ -96,8 +98,9 @@ def write_run_report(
             if data.val is not None:
                 report["importance"] = _importance(setup)
             elif streamed is not None and streamed.importance is not None:
-                report["importance"] = streamed.importance.entry(
-                    setup.trained.predict, _groups(setup), data.task, "val"
+                X, y, _ = streamed.importance.arrays()
+                report["importance"] = importance_entry(
+                    setup.trained.predict, X, y, _groups(setup), data.task, "val"
                 )
     if tracking is not None:
         # A tracker that failed while the run started is in the report it uploads.
@@ -154,7 +157,7 @@ class _StreamedPass:
 
     metrics: dict[str, dict[str, Any]]
     sections: dict[str, Any]
-    importance: ImportanceRows | None
+    importance: EvenlySpacedRows | None
 
 
 def _streamed_pass(setup: Setup, *, importance: bool) -> _StreamedPass:
@@ -164,8 +167,8 @@ def _streamed_pass(setup: Setup, *, importance: bool) -> _StreamedPass:
     worst = WorstRows(names, getattr(setup.trained, "threshold", None))
     # as in memory: a classifier's sample from the baseline's part, a regression's from test
     sampled = baseline_split(plan) if names is not None else "test"
-    sample = PredictionSample(plan.parts[sampled].rows, names)
-    val_rows = ImportanceRows(plan.parts["val"].rows) if importance else None
+    sample = EvenlySpacedRows(plan.parts[sampled].rows, PREDICTION_SAMPLE)
+    val_rows = EvenlySpacedRows(plan.parts["val"].rows) if importance else None
     collectors: dict[str, list[RowCollector]] = {"test": [worst]}
     collectors.setdefault(sampled, []).append(sample)
     if val_rows is not None:
@@ -180,7 +183,10 @@ def _streamed_pass(setup: Setup, *, importance: bool) -> _StreamedPass:
             "metrics": base,
         }
     if sampled in metrics:
-        sections["predictions"] = {sampled: sample.entry()}
+        _, true, out = sample.arrays()
+        sections["predictions"] = {
+            sampled: sample_entry(true, out, names, plan.parts[sampled].rows)
+        }
     if "test" in metrics:
         sections["worst"] = worst.rows()
     return _StreamedPass(metrics, sections, val_rows if "val" in metrics else None)
@@ -190,8 +196,7 @@ def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -
     """The baseline, prediction samples, worst rows and input-weight norms."""
     data = setup.data
     scored = data.test if data.test is not None else data.val
-    # a streamed run holds no split: its baseline comes summed from the report pass;
-    # samples and importance read whole splits and are left out (docs/tables.md)
+    # a streamed run holds no split: these come from its report pass (``_streamed_pass``)
     if with_metrics and scored is not None:
         report["baseline"] = {
             "split": "test" if data.test is not None else "val",

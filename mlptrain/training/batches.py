@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -273,12 +273,15 @@ def stream_split_tallies(
     else:
         assert plan.target_scaler is not None
         constant = np.atleast_1d(np.asarray(plan.target_scaler.shift, dtype=np.float64))
+    collectors = collectors or {}
+    classified = plan.labels is not None
     id_names = [name for name in plan.encoder.ids if name in plan.stream.names]
     # only the columns the parts, the encoder and the id columns need are read and converted
     names = [name for name in plan.stream.names if name in {*plan.used, *id_names}]
     offset = 0  # rows of the stream read before this batch
     for record_batch in plan.stream.record_batches(names):
         table, y, parts, kept = plan.place_rows(plan.stream.table_of([record_batch], names))
+        batch_ids = cache(partial(_id_text, table, id_names))  # read once, if a collector asks
         for code, name in enumerate(PART_NAMES):
             in_part = np.flatnonzero(parts == code)
             if name not in tallies or not len(in_part):
@@ -287,25 +290,28 @@ def stream_split_tallies(
             # expanded REPORT_ROWS at a time: the pass's memory does not follow the batch size
             for start in range(0, len(in_part), REPORT_ROWS):
                 chunk = slice(start, start + REPORT_ROWS)
-                rows, targets = in_part[chunk], all_targets[chunk]
-                X = coded.rows(np.arange(start, start + len(rows)))
-                classified = isinstance(tallies[name], ClassificationTally)
+                rows, targets, X = in_part[chunk], all_targets[chunk], coded.rows(chunk)
                 out = trained.predict_log_proba(X) if classified else trained.predict(X)
                 tallies[name].add(targets, out, *([threshold] if classified else []))
                 if name == scored:
                     fixed = np.broadcast_to(constant, (len(rows), len(constant)))
                     tallies["baseline"].add(targets, fixed, *([None] if classified else []))
-                if (collectors or {}).get(name):
-                    batch = ScoredRows(X, targets, out, offset + kept[rows], partial(
-                        _id_text, table, id_names, rows))  # fmt: skip
-                    for collector in (collectors or {})[name]:
+                if collectors.get(name):
+                    batch = ScoredRows(X, targets, out, offset + kept[rows],
+                                       partial(_rows_of, batch_ids, rows))  # fmt: skip
+                    for collector in collectors[name]:
                         collector.offer(batch)
         offset += record_batch.num_rows
     return tallies
 
 
-def _id_text(table: Any, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: table.columns[name].strings()[rows] for name in names}
+def _id_text(table: Any, names: list[str]) -> dict[str, np.ndarray]:
+    """A record batch's id columns as text."""
+    return {name: table.columns[name].strings() for name in names}
+
+
+def _rows_of(read: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: text[rows] for name, text in read().items()}
 
 
 def baseline_split(plan: StreamPlan) -> str:

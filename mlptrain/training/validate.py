@@ -304,7 +304,6 @@ def gradcheck_config(
     Every layer alone (input and parameters), the loss, then the whole stack with the loss;
     dropout masks are held fixed during the check (see mlptrain.nn.gradcheck).
     """
-    from mlptrain.data import prepare
     from mlptrain.nn.gradcheck import check_model
     from mlptrain.training.setup import build
 
@@ -314,15 +313,12 @@ def gradcheck_config(
         )
     cfg = resolve_config(path, overrides)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dtype": "float64"})})
-    if cfg.data.stream:  # the first pass only, then the first training rows read: no table held
-        setup = build(cfg)
-        assert setup.data.stream is not None
+    setup = build(cfg)  # a streamed table: its first pass only, no rows held
+    if setup.data.stream is not None:
         x, y = _first_training_rows(setup.data.stream, samples)
     else:
-        data = prepare(cfg.data, seed=cfg.seed, dtype=np.float64)
-        setup = build(cfg, data)
-        n = min(samples, len(data.train.y))
-        x, y = data.train.X[:n], data.train.y[:n]
+        train = setup.data.train
+        x, y = train.X[:samples], train.y[:samples]
     target = setup.loss_targets(y)
     setup.model.train()
     rows = check_model(setup.model, setup.loss, x, target, rng=np.random.default_rng(cfg.seed))

@@ -28,7 +28,7 @@ def _report() -> dict:
 def _idle(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker starts whatever the load and size of the machine running the tests."""
     monkeypatch.setattr(worker, "_load", lambda: 0.0)
-    monkeypatch.setattr(worker, "_cores", lambda: 2)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 2)
     monkeypatch.setattr(worker, "idle_cores", lambda since: 1.0)
 
 
@@ -148,9 +148,9 @@ def test_worker_error_surfaces_as_the_in_process_error(tmp_path: Path) -> None:
 
 
 def test_worker_only_with_an_idle_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "_cores", lambda: 1)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 1)
     assert worker.start_worker() is None
-    monkeypatch.setattr(worker, "_cores", lambda: 2)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 2)
     for load, starts in ((0.3, True), (1.0, False), (20.0, False)):
         monkeypatch.setattr(worker, "_load", lambda load=load: load)
         started = worker.start_worker()

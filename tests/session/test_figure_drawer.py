@@ -32,7 +32,7 @@ def test_weights_do_not_depend_on_the_figure_worker(
 
     # Start the worker whatever the machine's load and however short the epochs.
     monkeypatch.setattr(worker, "_load", lambda: 0.0)
-    monkeypatch.setattr(worker, "_cores", lambda: 2)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 2)
     monkeypatch.setattr(worker, "MIN_REMAINING", 0.0)
     monkeypatch.setattr(worker, "start_worker", start)
     # Every figure must come from the worker (early ones included), none drawn here.

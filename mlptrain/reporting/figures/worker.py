@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from mlptrain.children import usable_cores
+
 # Figures drawn from the training history alone: sent to the worker as soon as training ends,
 # so they are drawn while the fit computes its metrics and importance. The worker's fork draws
 # them, then FORK_REST of the final report; the worker draws the rest once the report comes.
@@ -162,7 +164,8 @@ class FigureDrawer:
     ``observe_epoch`` is called after each epoch; after the first one, when the epochs left
     should take at least ``MIN_REMAINING`` seconds (about what the worker needs to import
     matplotlib), the worker is started. Shorter fits, fits killed in their first epoch and
-    fits told ``worker=False`` (training on every core) never start a process. ``draw`` uses the worker if it was started, else draws here.
+    fits told ``worker=False`` (training on every core) never start a process. ``draw`` uses
+    the worker if it was started, else draws here.
     """
 
     def __init__(self, epochs: int, *, worker: bool = True) -> None:
@@ -208,7 +211,7 @@ def start_worker(idle: float | None = None) -> Worker | None:
     drawing in the fit's own process was measured faster (docs/performance.md). The load
     average is the weaker sign: it still counts the fit that ran just before this one, so
     fits run back to back on 2 cores (a benchmark, a script) never started the worker."""
-    cores = _cores()
+    cores = usable_cores()
     if cores < 2 or (_load() >= cores - 1 if idle is None else idle < MIN_IDLE_CORES):
         return None
     from mlptrain.children import start_module
@@ -239,13 +242,7 @@ def idle_cores(since: tuple[float, float] | None) -> float | None:
     now = _machine_busy()
     if since is None or now is None or now[0] <= since[0]:
         return None
-    return _cores() - (now[1] - since[1]) / (now[0] - since[0])
-
-
-def _cores() -> int:
-    from mlptrain.children import usable_cores
-
-    return usable_cores()
+    return usable_cores() - (now[1] - since[1]) / (now[0] - since[0])
 
 
 def _load() -> float:
