@@ -134,7 +134,9 @@ class Trainer:
         # buffers (Module.reuse_outputs): no allocation per layer per step. run() opts out.
         s.model.reuse_outputs(True)
         members = s.model.members
-        # Small per-batch products run faster on one BLAS thread (docs/performance.md).
+        # Small per-batch products run faster on one BLAS thread (docs/performance.md), and so
+        # do such a model's validation pass and diagnostics: on two threads their small
+        # products wait for OpenBLAS's second thread, which spins when the machine is busy.
         with blas_threads_for(s.model.flat_params.size, cfg.train.batch_size):
             for xb, yb, wb in batches:
                 batch_weight = len(yb) if wb is None else float(wb.sum())
@@ -161,10 +163,24 @@ class Trainer:
                     self.callbacks.on_batch(loss)
                 state.batch, state.epoch_loss, state.epoch_hits = state.batch + 1, total_loss, hits
                 self._after_step()
+            record = self._epoch_record(epoch + 1, lr, total_loss, hits)
+        record["seconds"] = time.perf_counter() - started
+        # JSON (metrics.jsonl, checkpoint metadata) has no NaN or inf: a non-finite
+        # validation value is recorded as null and never counts as an improvement.
+        return {
+            k: v if not isinstance(v, float) or math.isfinite(v) else None
+            for k, v in record.items()
+        }
+
+    def _epoch_record(
+        self, epoch: int, lr: float, total_loss: float, hits: float
+    ) -> dict[str, Any]:
+        """The epoch's record: training loss and headline, the validation pass, diagnostics."""
+        s, source = self.setup, self.batches
         n = source.weight_total
         headline = HEADLINE[self.task]
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n}
-        if classification:
+        record: dict[str, Any] = {"epoch": epoch, "lr": lr, "train_loss": total_loss / n}
+        if self.task == "classification":
             record[f"train_{headline}"] = hits / n
         else:
             # Loss-space targets, like the outputs: R² is the same in both spaces.
@@ -174,13 +190,7 @@ class Trainer:
             record["val_loss"] = val_loss
             record[f"val_{headline}"] = val_metric
         record["layers"] = self.diagnostics.end_epoch()
-        record["seconds"] = time.perf_counter() - started
-        # JSON (metrics.jsonl, checkpoint metadata) has no NaN or inf: a non-finite
-        # validation value is recorded as null and never counts as an improvement.
-        return {
-            k: v if not isinstance(v, float) or math.isfinite(v) else None
-            for k, v in record.items()
-        }
+        return record
 
     def _after_step(self) -> None:
         """Step checkpoints (checkpoint.every_steps) and a requested stop, between two steps."""
