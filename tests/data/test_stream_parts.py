@@ -12,7 +12,7 @@ import pytest
 
 from mlptrain.data import record_stream
 from mlptrain.data.record_stream import RecordStream
-from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
+from mlptrain.data.row_hash import PART_NAMES, Placement, assign_parts, row_hashes
 from mlptrain.data.shuffle_buffer import ShuffleBuffer
 from mlptrain.data.tables import load_table
 
@@ -47,7 +47,7 @@ def data_cfg(path: Path, **extra: object) -> SimpleNamespace:
 def parts_by_id(stream: RecordStream, key: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for _, table in stream.tables():
-        parts = assign_parts(row_hashes(table, key, seed=7), 0.2, 0.1)
+        parts = assign_parts(row_hashes(table, key, seed=7), Placement(0.2, 0.1))
         out.update(zip(table.columns["id"].strings().tolist(), parts.tolist(), strict=True))
     return out
 
@@ -63,7 +63,7 @@ def test_parts_are_stable_across_passes_and_batch_sizes(
     assert parts_by_id(stream, names) == first == second
     # the whole table in memory, hashed at once, places every row the same
     whole = load_table(tmp_path / "ds")
-    parts = assign_parts(row_hashes(whole, names, seed=7), 0.2, 0.1)
+    parts = assign_parts(row_hashes(whole, names, seed=7), Placement(0.2, 0.1))
     assert dict(zip(whole.columns["id"].strings().tolist(), parts.tolist(), strict=True)) == first
 
 
@@ -78,7 +78,7 @@ def test_part_fractions_are_the_ones_asked_for() -> None:
     rng = np.random.default_rng(0)
     n = 40_000
     table = load_table_from(rng.normal(size=n))
-    parts = assign_parts(row_hashes(table, ["x"], seed=0), 0.2, 0.1)
+    parts = assign_parts(row_hashes(table, ["x"], seed=0), Placement(0.2, 0.1))
     shares = np.bincount(parts, minlength=3) / n
     # test 20%, validation 10% of the other 80%; the standard error is about 0.002
     np.testing.assert_allclose(shares, [0.72, 0.08, 0.20], atol=0.01)
