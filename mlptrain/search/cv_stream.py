@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlptrain.data.row_hash import Placement
-from mlptrain.search.fold_train import train_prepared, watches_validation
+from mlptrain.search.fold_train import scalar_only, train_prepared, watches_validation
 from mlptrain.search.oof import PartWriter
 
 
@@ -40,7 +40,6 @@ def stream_fold(
     (``oof.merge_parts`` joins the folds' parts). The record ``run_fold`` returns for a fold
     held in memory, without the predictions."""
     from mlptrain.data.stream_prepared import prepare_stream
-    from mlptrain.search.fold_train import scalar_only
     from mlptrain.session.report_writer import streamed_metrics
     from mlptrain.store.atomic import atomic_writer
     from mlptrain.training.setup import DTYPES

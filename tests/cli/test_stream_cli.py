@@ -175,7 +175,8 @@ def test_streamed_cv_never_holds_the_table_and_repeats(
 
 
 def test_a_streamed_fold_without_rows_is_refused(tmp_path: Path, cli) -> None:
-    """A table too small for its folds: exit 2, naming the first empty fold and its rows."""
+    """A table too small for its folds: exit 2, naming the first empty fold and its rows;
+    too many folds: exit 2 as in memory."""
     pytest.importorskip("pyarrow")
     write_rows(tmp_path / "t.csv", mixed_rows(6))
     config = tmp_path / "c.yaml"
@@ -192,3 +193,7 @@ def test_a_streamed_fold_without_rows_is_refused(tmp_path: Path, cli) -> None:
     )
     assert not (tmp_path / "cv" / "cv.json").exists()
     assert not list((tmp_path / "cv").glob("*.part.csv"))
+    # folds out of range: the in-memory cv's message, before any pass
+    result = cli("cv", config, "--folds", "101", "--out", tmp_path / "cv101")
+    assert_one_line_exit_2(result, "--folds 101: allowed: an integer from 2 to 100")
+    assert not (tmp_path / "cv101").exists()
