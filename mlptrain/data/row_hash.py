@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from mlptrain.data.frame import Column, Table
 
 PART_NAMES = ("train", "val", "test")  # codes 0, 1, 2
 TRAIN, VAL, TEST = 0, 1, 2
+OUT = -1  # a row no part of the run reads: a cross-validation fold's rows of the test part
+_SAMPLE = np.uint64(0xD1B54A32D192ED03)  # salts of the second hashes
+_CARVE = np.uint64(0x8CB92BA72F3D8DD7)
 _MISSING = np.uint64(0x9E3779B97F4A7C15)  # a missing cell, unlike any text digest in practice
 _NAN_BITS = np.float64(np.nan).view(np.uint64)
 
@@ -65,18 +69,59 @@ def unit_interval(hashes: np.ndarray) -> np.ndarray:
     return (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def assign_parts(hashes: np.ndarray, test_size: float, val_size: float) -> np.ndarray:
-    """int8 part codes (``TRAIN``, ``VAL``, ``TEST``): ``test_size`` of the rows in expectation
-    go to test and ``val_size`` of the rest to validation, as the in-memory split sizes them."""
+@dataclass(frozen=True)
+class Placement:
+    """What a row's hash places it in. A fit: ``test_size`` of the rows in expectation go to
+    test and ``val_size`` of the rest to validation, as the in-memory split sizes them. Fold
+    ``fold`` of ``folds`` (cross-validation): the config's test rows (the same ``test_size``
+    rule as a fit, so cv and a later fit never see different test rows) are left ``OUT``; the
+    other rows fall in fold ``floor(folds * position)`` by their position within the non-test
+    interval; the fold's own rows are its held-out part (``TEST``), the others train, and
+    ``val_size`` of those are carved for validation by a second, independent hash (0: none).
+    """
+
+    test_size: float
+    val_size: float
+    folds: int = 0  # 0: a fit's parts
+    fold: int = 0
+
+    @property
+    def is_fold(self) -> bool:
+        return self.folds > 0
+
+    def parts(self, hashes: np.ndarray) -> np.ndarray:
+        return assign_parts(hashes, self)
+
+
+def assign_parts(hashes: np.ndarray, placement: Placement) -> np.ndarray:
+    """int8 part codes (``TRAIN``, ``VAL``, ``TEST``, and ``OUT`` for a fold's left-out test
+    rows) of the rows whose hashes are ``hashes``, as ``placement`` places them."""
     u = unit_interval(hashes)
+    test_size, val_size = placement.test_size, placement.val_size
     parts = np.full(len(hashes), TRAIN, dtype=np.int8)
-    parts[u < test_size + (1.0 - test_size) * val_size] = VAL
-    parts[u < test_size] = TEST
+    if not placement.is_fold:
+        parts[u < test_size + (1.0 - test_size) * val_size] = VAL
+        parts[u < test_size] = TEST
+        return parts
+    # where in [test_size, 1) the row lies, rescaled to [0, 1); a test row's is negative
+    position = (u - test_size) / (1.0 - test_size)
+    fold = np.minimum(np.floor(position * placement.folds), placement.folds - 1)
+    parts[fold == placement.fold] = TEST
+    if val_size > 0:
+        # a second hash: the carve must not depend on the position that chose the fold
+        parts[(parts == TRAIN) & (unit_interval(_rehash(hashes, _CARVE)) < val_size)] = VAL
+    parts[u < test_size] = OUT
     return parts
 
 
 def sample_keys(hashes: np.ndarray) -> np.ndarray:
     """A second hash per row, independent of the part its first hash chose: the rows with the
     smallest keys are a uniform sample of a part."""
+    return _rehash(hashes, _SAMPLE)
+
+
+def _rehash(hashes: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """Another hash per row, independent of ``hashes`` (and of another salt's) as a good mix
+    makes them."""
     with np.errstate(over="ignore"):
-        return _mix(hashes ^ np.uint64(0xD1B54A32D192ED03))
+        return _mix(hashes ^ salt)

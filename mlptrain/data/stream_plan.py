@@ -32,7 +32,7 @@ from mlptrain.data.frame import Table
 from mlptrain.data.moments import TargetMoments
 from mlptrain.data.preprocess import LabelEncoder, Scaler, infer_task
 from mlptrain.data.record_stream import RecordStream
-from mlptrain.data.row_hash import PART_NAMES, TRAIN, assign_parts, row_hashes, sample_keys
+from mlptrain.data.row_hash import PART_NAMES, TRAIN, Placement, row_hashes, sample_keys
 from mlptrain.errors import DataError
 
 
@@ -71,8 +71,7 @@ class StreamPlan:
     target: str
     key_columns: list[str]  # the cells a row's hash reads
     seed: int
-    test_size: float
-    val_size: float
+    placement: Placement  # a fit's parts, or a cross-validation fold's
     drop_missing_target: bool
     task: str
     columns: list[ColumnInfo]
@@ -93,7 +92,7 @@ class StreamPlan:
         if len(kept) < table.n_rows:
             table = table.take(kept)
         hashes = row_hashes(table, self.key_columns, self.seed)
-        return table, y, assign_parts(hashes, self.test_size, self.val_size), kept
+        return table, y, self.placement.parts(hashes), kept
 
     def placed(self, only: int | None = None) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
         """Each record batch as ``place`` gives it; with ``only`` (a part code), just the rows
@@ -120,7 +119,7 @@ class StreamPlan:
             head = self.stream.table_of([batch.select(names)], names)
             y, kept = target_values(head, self.target, drop_missing=self.drop_missing_target)
             hashes = row_hashes(head, self.key_columns, self.seed)[kept]
-            mine = assign_parts(hashes, self.test_size, self.val_size) == only
+            mine = self.placement.parts(hashes) == only
             if not mine.any():
                 continue
             import pyarrow as pa
@@ -175,8 +174,11 @@ def _as_label_kind(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return y
 
 
-def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
-    """One pass over ``data_cfg.path`` (a ``data:`` section with ``stream: true``)."""
+def plan_stream(data_cfg: Any, *, seed: int, placement: Placement | None = None) -> StreamPlan:
+    """One pass over ``data_cfg.path`` (a ``data:`` section with ``stream: true``); the rows'
+    parts as ``placement`` places them (default: the config's train/val/test, as a fit)."""
+    if placement is None:
+        placement = Placement(data_cfg.test_size, data_cfg.val_size)
     stream = RecordStream.open(data_cfg)
     target = target_name(list(stream.names), str(stream.path), data_cfg.target)
     key = data_cfg.split_key
@@ -199,7 +201,7 @@ def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
         if len(kept) < table.n_rows:
             table, batch = table.take(kept), batch.take(kept)
         hashes = row_hashes(table, key_columns, seed)
-        codes = assign_parts(hashes, data_cfg.test_size, data_cfg.val_size)
+        codes = placement.parts(hashes)
         for code, name in enumerate(PART_NAMES):
             rows = np.flatnonzero(codes == code)
             parts[name].add(hashes[rows], y[rows])
@@ -216,6 +218,13 @@ def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
             sample_batches, sample_keys_held = _smallest(sample_batches, sample_keys_held, keep)
             bound = sample_keys_held[-1]
     sample_batches, sample_keys_held = _smallest(sample_batches, sample_keys_held, keep)
+    if placement.is_fold and not (parts["train"].rows and parts["test"].rows):
+        raise DataError(
+            f"{stream.path}: fold {placement.fold} of {placement.folds} has "
+            f"{parts['train'].rows} training and {parts['test'].rows} held-out rows (and "
+            f"{parts['val'].rows} validation rows); every fold needs both: use fewer «folds» "
+            "or a larger table"
+        )
     if parts["train"].rows == 0:
         raise DataError(f"{stream.path}: 0 training rows; a stream needs rows to train on")
     sample = stream.table_of(sample_batches)
@@ -241,8 +250,7 @@ def plan_stream(data_cfg: Any, *, seed: int) -> StreamPlan:
     if n_missing_target:
         notes.append(f"{n_missing_target} row(s) without a target value dropped")
     return StreamPlan(
-        stream=stream, target=target, key_columns=key_columns, seed=seed,
-        test_size=data_cfg.test_size, val_size=data_cfg.val_size,
+        stream=stream, target=target, key_columns=key_columns, seed=seed, placement=placement,
         drop_missing_target=data_cfg.drop_missing_target, task=task, columns=infos,
         encoder=encoder, labels=labels, target_scaler=target_scaler, parts=parts, notes=notes,
     )  # fmt: skip

@@ -7,12 +7,16 @@ from typing import Any
 
 import numpy as np
 
+from mlptrain.data.row_hash import Placement
 from mlptrain.data.splits import Prepared, Split, identity_scaler
 from mlptrain.data.stream_plan import plan_stream
 
 
-def prepare_stream(data_cfg: Any, *, seed: int, dtype: np.dtype) -> Prepared:
-    plan = plan_stream(data_cfg, seed=seed)
+def prepare_stream(
+    data_cfg: Any, *, seed: int, dtype: np.dtype, placement: Placement | None = None
+) -> Prepared:
+    """``placement``: a cross-validation fold's parts (default: the config's, as a fit)."""
+    plan = plan_stream(data_cfg, seed=seed, placement=placement)
     width = plan.encoder.width
     empty_y = np.zeros(0, dtype=np.int64 if plan.labels is not None else dtype)
     n_outputs = plan.labels.n_classes if plan.labels is not None else 1

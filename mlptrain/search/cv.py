@@ -8,6 +8,15 @@ rows, stratified, seeded) is carved out of the training rows for early stopping 
 schedule; the held-out fold is never seen during training and is only scored. Each fold is
 prepared like :func:`mlptrain.data.prepare` (scaler fitted on the fold's fitting rows only) and
 trained by :func:`mlptrain.training.trainer.build` + ``Trainer``.
+
+A streamed table (``data.stream: true``) is never held: its rows are placed in K folds by the
+64-bit hash that places a streamed fit's rows (``mlptrain.data.row_hash.Placement``), so the
+test rows are the ones ``mlptrain fit`` holds out of the same config, and each fold is a
+streamed fit with other parts (``mlptrain.search.cv_stream``). Each fold makes its own first
+pass: its encoder and target scaler are fitted on its own training rows, as in memory, at the
+cost of one more read of the table per fold (a first pass shared by every fold would fit
+them on the held-out rows too). The held-out rows' predictions are written as the fold's
+report pass scores them and merged into oof.csv by the row's position in the file.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from typing import Any
 import numpy as np
 
 from mlptrain.errors import DataError, UserInputError
-from mlptrain.search.oof import OOF_FILE, out_of_fold
+from mlptrain.search.cv_stream import stream_fold
+from mlptrain.search.fold_train import scalar_only, train_prepared, watches_validation
+from mlptrain.search.oof import OOF_FILE, merge_parts, out_of_fold, part_path
 from mlptrain.store.atomic import atomic_write_text, check_writable
 
 MAX_FOLDS = 100
@@ -38,14 +49,18 @@ class Folds:
     test: np.ndarray | None  # None when data.test_size is 0
 
 
+def check_folds(n_folds: int) -> None:
+    if not 2 <= n_folds <= MAX_FOLDS:
+        raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+
+
 def make_folds(cfg: Any, n_folds: int) -> Folds:
     """The config's data, its test rows, and ``n_folds`` seeded folds of the other rows."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from mlptrain.data import load_raw, split_rows
 
-    if not 2 <= n_folds <= MAX_FOLDS:
-        raise UserInputError(f"«folds» {n_folds}: allowed: an integer from 2 to {MAX_FOLDS}")
+    check_folds(n_folds)
     raw = load_raw(cfg.data, seed=cfg.seed)
     train, val, test = split_rows(raw, cfg.data, seed=cfg.seed)
     pool = np.sort(np.concatenate([train, val if val is not None else train[:0]]))
@@ -106,16 +121,6 @@ def monitor_rows(
     return np.sort(fit), np.sort(val)
 
 
-def watches_validation(cfg: Any) -> bool:
-    """Whether early stopping or the plateau schedule reads a validation metric."""
-    from mlptrain.config.monitors import split_of
-
-    early = cfg.train.early_stopping
-    monitors = [early.monitor if early is not None else None]
-    monitors.append(getattr(cfg.train.schedule, "monitor", None))
-    return cfg.data.val_size > 0 and any(m and split_of(m) == "val" for m in monitors)
-
-
 def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarray) -> Any:
     """A ``Prepared`` built exactly as ``data.prepare`` from one fold: train and val are carved
     from the fold's training rows (``monitor_rows``), and the held-out fold is its test part."""
@@ -135,59 +140,13 @@ def prepare_fold(cfg: Any, raw: Any, train_rows: np.ndarray, held_out: np.ndarra
     )
 
 
-def train_prepared(cfg: Any, data: Any, track_in: tuple[Path, dict[str, Any]] | None = None) -> Any:
-    """Train ``cfg`` on prepared data; returns the Setup with the kept (best) weights loaded.
-
-    ``track_in``: (fold directory, tracking parent) when the config has a tracker on.
-    """
-    from mlptrain.tracking import open_tracking
-    from mlptrain.training.setup import build
-    from mlptrain.training.trainer import Trainer
-
-    setup = build(cfg, data=data)
-    best: dict[str, np.ndarray] = {}
-
-    def save(kind: str) -> None:
-        if kind == "best":
-            best.update(setup.model.state_dict())
-
-    trainer = Trainer(setup, save=save)
-    tracking = None
-    if track_in is not None:
-        track_in[0].mkdir(parents=True, exist_ok=True)
-        tracking = open_tracking(setup, track_in[0], parent=track_in[1])
-    if tracking is not None:
-        trainer.callbacks = tracking.callbacks()
-    try:
-        trainer.run()
-    except BaseException:
-        if tracking is not None:
-            tracking.finish("failed", None)
-        raise
-    if setup.stopper is not None and best:
-        # As in api.fit: early stopping keeps the best weights.
-        setup.model.load_state_dict(best)
-    if tracking is not None:
-        report = {
-            "training": {"history": trainer.state.history},
-            "metrics": {"held_out": scalar_metrics(setup, data.test)},
-        }
-        tracking.finish("completed", report)
-    return setup
-
-
 def scalar_metrics(setup: Any, split: Any) -> dict[str, float]:
     """The report's scalar metrics of the setup's model on one split."""
     from mlptrain.reporting.report import split_metrics
 
     data = setup.data
     names = [str(c) for c in data.encoder.classes] if data.encoder is not None else None
-    metrics = split_metrics(setup.trained, data.task, split, names)
-    return {
-        k: float(v)
-        for k, v in metrics.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "threshold"
-    }
+    return scalar_only(split_metrics(setup.trained, data.task, split, names))
 
 
 def run_fold(
@@ -196,29 +155,37 @@ def run_fold(
     fold: int,
     blas_threads: int,
     track_in: tuple[str, dict[str, Any]] | None = None,
+    oof_part: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one fold (the unit a worker process runs); plain data in and out.
 
-    ``track_in``: (the cv directory, the parent run's link) when a tracker is on."""
+    ``track_in``: (the cv directory, the parent run's link) when a tracker is on.
+    ``oof_part``: where a streamed fold writes its held-out rows (``cv_stream.stream_fold``)."""
     from threadpoolctl import threadpool_limits
 
     from mlptrain.config import parse_config_dict
 
     with threadpool_limits(limits=blas_threads):
         cfg = parse_config_dict(config, source="cv config")
-        folds = _cached_folds(cfg, config, n_folds)
-        train_rows, held_out = folds.folds[fold]
-        data = prepare_fold(cfg, folds.raw, train_rows, held_out)
         fold_track = None
         if track_in is not None:
             fold_track = (Path(track_in[0]) / f"fold-{fold}", track_in[1])
-        setup = train_prepared(cfg, data, fold_track)
+        if cfg.data.stream:
+            if oof_part is None:
+                raise ValueError("a streamed fold writes its held-out rows to an oof_part")
+            return stream_fold(cfg, n_folds, fold, Path(oof_part), fold_track)
+        folds = _cached_folds(cfg, config, n_folds)
+        train_rows, held_out = folds.folds[fold]
+        data = prepare_fold(cfg, folds.raw, train_rows, held_out)
+        setup, metrics = train_prepared(
+            cfg, data, lambda trained: scalar_metrics(trained, data.test), fold_track
+        )
         return {
             "fold": fold,
             "n_train": len(data.train.y),
             "n_monitor": 0 if data.val is None else len(data.val.y),
             "n_held_out": len(held_out),
-            "metrics": scalar_metrics(setup, data.test),
+            "metrics": metrics,
             "held_out": held_out_predictions(setup, held_out),
         }
 
@@ -272,14 +239,11 @@ def cross_validate(
     if jobs < 1:
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = with_trackers(load_config(config, overrides), track)
-    if cfg.data.stream:
-        raise UserInputError(
-            f"{cfg.data.path}: data.stream: true: cross-validation holds the table in memory to "
-            "cut it into folds; set data.stream: false for a table that fits in memory, or "
-            "validate a streamed run on its hash-placed validation part (mlptrain fit)"
-        )
     base = config_to_dict(cfg)
-    split_data = make_folds(cfg, folds)  # input errors (too many folds) before any worker
+    # input errors (too many folds) before any worker; a streamed table is placed in folds
+    # by each fold's own first pass
+    split_data = None if cfg.data.stream else make_folds(cfg, folds)
+    check_folds(folds)
     if out is None:
         # Trackers do not change the folds' results: they do not change the directory either.
         untracked = {k: v for k, v in base.items() if k != "track"}
@@ -295,25 +259,41 @@ def cross_validate(
     def track_in(k: int) -> tuple[str, dict[str, Any]] | None:
         return (str(out), parent.child(f"fold-{k}")) if tracked else None
 
+    parts = [part_path(out, k) for k in range(folds)] if split_data is None else []
+
+    def oof_part(k: int) -> str | None:
+        return str(parts[k]) if parts else None
+
     threads = blas_threads_per_job(jobs)
     try:
         if jobs == 1:
-            results = [run_fold(base, folds, k, threads, track_in(k)) for k in range(folds)]
+            results = [
+                run_fold(base, folds, k, threads, track_in(k), oof_part(k)) for k in range(folds)
+            ]
         else:
             from joblib import Parallel, delayed
 
             results = list(
                 Parallel(n_jobs=jobs, backend="loky")(
-                    delayed(run_fold)(base, folds, k, threads, track_in(k)) for k in range(folds)
+                    delayed(run_fold)(base, folds, k, threads, track_in(k), oof_part(k))
+                    for k in range(folds)
                 )
             )
+        results.sort(key=lambda r: r["fold"])
+        if split_data is None:
+            oof_metrics = merge_parts(parts, out / OOF_FILE)  # writes oof.csv
+        else:
+            oof = out_of_fold(split_data, results)
+            oof_metrics = oof.metrics
+            for result in results:
+                del result["held_out"]  # in oof.csv, not in cv.json
+            atomic_write_text(out / OOF_FILE, oof.csv_text)
     except BaseException:
         parent.finish("failed", {}, [])
         raise
-    results.sort(key=lambda r: r["fold"])
-    oof = out_of_fold(split_data, results)
-    for result in results:
-        del result["held_out"]  # in oof.csv, not in cv.json
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
     names = list(results[0]["metrics"])
     summary: dict[str, Any] = {
         "name": cfg.name,
@@ -329,10 +309,11 @@ def cross_validate(
             if all(math.isfinite(r["metrics"].get(name, math.nan)) for r in results)
         },
         # every metric of the report on all rows' out-of-fold predictions at once
-        "out_of_fold": oof.metrics,
+        "out_of_fold": oof_metrics,
         "config": base,
     }
-    atomic_write_text(out / OOF_FILE, oof.csv_text)
+    if split_data is None:
+        summary["streamed"] = True
     atomic_write_text(out / "cv.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "cv.md", render_markdown(summary))
     parent.finish(
@@ -361,8 +342,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Cross-validation: {summary['name']}",
         "",
-        f"{summary['folds']}-fold "
-        f"{'stratified ' if summary['task'] == 'classification' else ''}k-fold on the "
+        f"{_fold_kind(summary)} on the "
         "train+validation rows (the test split is left out), seed "
         f"{summary['seed']}; mean ± std (ddof=0) over folds.",
         "",
@@ -380,6 +360,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ["metric", "value"], [[m, oof[m]] for m in SCALAR_METRICS[summary["task"]] if m in oof]
     )
     return "\n".join(lines) + "\n"
+
+
+def _fold_kind(summary: dict[str, Any]) -> str:
+    folds = summary["folds"]
+    if summary.get("streamed"):
+        return f"{folds} hash-placed folds of a streamed table"
+    return f"{folds}-fold {'stratified ' if summary['task'] == 'classification' else ''}k-fold"
 
 
 def monitoring_note(summary: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,13 +42,16 @@ def streamed_metrics(
     setup: Setup,
     trained: Any = None,
     collectors: Mapping[str, Sequence[RowCollector]] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The report's metrics of every part of a streamed table, from one pass, for
     ``trained`` (default ``setup.trained``; ``evaluate`` passes one with its threshold);
-    ``collectors`` (part -> list) gather rows in the same pass."""
+    ``collectors`` (part -> list) gather rows in the same pass; ``only``: just those parts."""
     trained = setup.trained if trained is None else trained
     threshold = getattr(trained, "threshold", None)
-    tallies = stream_split_tallies(setup.data.stream, trained, setup.dtype, threshold, collectors)
+    tallies = stream_split_tallies(
+        setup.data.stream, trained, setup.dtype, threshold, collectors, only
+    )
     names = class_names(setup.data)
     return {
         name: finite_or_none(

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlptrain.errors import RunError
@@ -108,30 +109,45 @@ def atomic_write_bytes(path: StrPath, data: bytes) -> None:
     Raises ``RunError`` (exit 1) naming the path and the cause on any I/O failure; the previous
     file is then left byte-identical and the temporary file is removed.
     """
+    with atomic_writer(path) as write:
+        write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: StrPath) -> Iterator[Callable[[bytes], None]]:
+    """``atomic_write_bytes`` of a file written piece by piece (one too large to hold, such as
+    a streamed cross-validation's oof.csv): ``write`` each piece inside the block; the file
+    replaces ``path`` only when the block ends without an error, else the temporary file is
+    removed and the previous file is left as it was."""
     target = Path(path)
     temp = temp_path_for(target)
     stage = "creating a temporary file for"
     fd: int | None = None
+    replaced = False
     try:
         fd = _os_open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         stage = "writing"
-        write_all(fd, data)
+        opened = fd
+        yield lambda data: write_all(opened, data)
         stage = "flushing (fsync)"
         _os_fsync(fd)
         os.close(fd)
         fd = None
         stage = "renaming the temporary file over"
         _os_replace(temp, target)
+        replaced = True
     except OSError as exc:
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
         raise RunError(
             f"could not write {target}: {os_error_cause(exc)} (while {stage} it); {os_error_hint(exc)}; "
             "the previous file, if any, is unchanged"
         ) from exc
+    finally:
+        if not replaced:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
     try:
         fsync_directory(target.parent)
     except OSError as exc:

@@ -14,7 +14,7 @@ uninterrupted run. It costs one read (without training) of the part of the epoch
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import cache, partial
 from typing import Any, Protocol
 
@@ -250,20 +250,26 @@ def stream_split_tallies(
     dtype: np.dtype,
     threshold: float | None = None,
     collectors: Mapping[str, Sequence[RowCollector]] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, ClassificationTally | RegressionTally]:
     """One pass over the stream: the report's tallies of every non-empty part, for ``trained``
     (a ``TrainedModel``: predictions in the targets' units), and under ``"baseline"`` those of
     the model that ignores the features on the test rows (else the validation rows): the
     training rows' class shares as every row's probabilities, or their mean target, as the
     in-memory report's baseline (``baseline_metrics``). ``collectors`` (part name -> list)
-    are offered that part's rows, batch by batch, in the order the stream reads them."""
+    are offered that part's rows, batch by batch, in the order the stream reads them. ``only``:
+    just those parts (a cross-validation fold scores its held-out part alone)."""
 
     def new_tally() -> ClassificationTally | RegressionTally:
         if plan.labels is not None:
             return ClassificationTally(len(plan.labels.classes))
         return RegressionTally()
 
-    tallies = {name: new_tally() for name in PART_NAMES if plan.parts[name].rows}
+    tallies = {
+        name: new_tally()
+        for name in PART_NAMES
+        if plan.parts[name].rows and (only is None or name in only)
+    }
     scored = next((n for n in ("test", "val") if n in tallies), None)
     if scored is not None:
         tallies["baseline"] = new_tally()

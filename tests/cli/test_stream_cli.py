@@ -3,11 +3,14 @@ with exit code 2 (combinations a stream cannot serve, pyarrow missing)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from tests.cli.test_tables_cli import CONFIG
 from tests.data.test_tables import mixed_rows, write_rows
@@ -72,10 +75,9 @@ def test_stream_without_pyarrow_names_the_extra(
     )
 
 
-def test_a_sweep_streams_its_trials_and_cv_is_refused(tmp_path: Path, cli) -> None:
+def test_a_sweep_streams_its_trials(tmp_path: Path, cli) -> None:
     """A sweep's trials stream their rows as a fit does (they used to load the table whole
-    and the sweep then failed rebuilding the best trial's report); cross-validation, which
-    cuts a held table into folds, is refused in one line."""
+    and the sweep then failed rebuilding the best trial's report)."""
     pytest.importorskip("pyarrow")
     config = stream_config(tmp_path, "  stream: true\n  shuffle_buffer: 64")
     result = cli("sweep", config, "--grid", "train.optimizer.lr=1e-3,1e-2",
@@ -85,6 +87,113 @@ def test_a_sweep_streams_its_trials_and_cv_is_refused(tmp_path: Path, cli) -> No
     assert len(reports) == 2
     for path in reports:
         assert json.loads(path.read_text())["data"]["source"].endswith(", streamed)")
-    result = cli("cv", config, "--folds", "3", "--out", tmp_path / "cv")
-    assert_one_line_exit_2(result, "data.stream: true: cross-validation holds the table")
-    assert not (tmp_path / "cv").exists()
+
+
+def expected_folds(table_path: Path, n_folds: int, seed: int = 0, test_size: float = 0.2):
+    """Each row's fold (-1: the test part) from its hash, computed here on the table read
+    whole: the rule of docs/tables.md, independently of the placement code."""
+    from mlptrain.data.row_hash import row_hashes, unit_interval
+    from mlptrain.data.tables import load_table
+
+    whole = load_table(table_path)
+    u = unit_interval(row_hashes(whole, list(whole.columns), seed))
+    fold = np.minimum(np.floor(n_folds * (u - test_size) / (1 - test_size)), n_folds - 1)
+    return np.where(u < test_size, -1, fold).astype(np.int64), whole
+
+
+def test_cv_on_a_streamed_table(tmp_path: Path, cli, no_figures) -> None:
+    """K hash-placed folds: the held-out folds partition the non-test rows as their hashes
+    place them, no test row is held out, and each fold's held-out metrics are scikit-learn's
+    on its rows of oof.csv; early stopping watches a carved validation part."""
+    pytest.importorskip("pyarrow")
+    config = stream_config(
+        tmp_path, "  stream: true\n  shuffle_buffer: 64\n  columns: {customer: id}"
+    )
+    result = cli("cv", config, "--folds", "3", "--out", tmp_path / "cv",
+                 "--set", "train.early_stopping={monitor: val_loss, patience: 5}")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert summary["folds"] == 3 and len(summary["per_fold"]) == 3 and summary["streamed"]
+    assert summary["val_size"] == 0.1
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["cv.json", "cv.md", "oof.csv"]
+    folds, whole = expected_folds(tmp_path / "t.csv", 3)
+    oof = list(csv.DictReader((tmp_path / "cv" / "oof.csv").open()))
+    rows = np.array([int(r["row"]) for r in oof])
+    assert rows.tolist() == np.flatnonzero(folds >= 0).tolist()  # every non-test row once
+    assert [int(r["fold"]) for r in oof] == folds[rows].tolist()
+    customers = whole.columns["customer"].strings()
+    assert [r["customer"] for r in oof] == customers[rows].tolist()
+    churn = whole.columns["churn"].strings()
+    assert [r["true"] for r in oof] == churn[rows].tolist()
+    for record in summary["per_fold"]:
+        k = record["fold"]
+        assert record["n_held_out"] == np.sum(folds == k)
+        # the other folds' rows: the validation part carved from them, the rest trains
+        assert record["n_train"] + record["n_monitor"] == np.sum((folds >= 0) & (folds != k))
+        assert 0 < record["n_monitor"] < record["n_train"]
+        mine = [r for r in oof if int(r["fold"]) == k]
+        true = [r["true"] for r in mine]
+        proba = np.array([[float(r["proba_no"]), float(r["proba_yes"])] for r in mine])
+        metrics = record["metrics"]
+        assert metrics["accuracy"] == pytest.approx(
+            skm.accuracy_score(true, [r["predicted"] for r in mine]), abs=1e-12
+        )
+        assert metrics["log_loss"] == pytest.approx(
+            skm.log_loss(true, proba, labels=["no", "yes"]), rel=1e-9
+        )
+    every = [r["true"] for r in oof]
+    assert summary["out_of_fold"]["accuracy"] == pytest.approx(
+        skm.accuracy_score(every, [r["predicted"] for r in oof]), abs=1e-12
+    )
+    assert "hash-placed folds" in (tmp_path / "cv" / "cv.md").read_text()
+
+
+def test_streamed_cv_never_holds_the_table_and_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_figures
+) -> None:
+    """With the in-memory readers patched to fail, the streamed folds still run; the same
+    config and seed give the same metrics and oof.csv again, with the folds in parallel too."""
+    pytest.importorskip("pyarrow")
+    import mlptrain.data as package
+    from mlptrain.data import datasets, splits, tables
+    from mlptrain.search.cv import cross_validate
+
+    config = stream_config(tmp_path, "  stream: true\n  shuffle_buffer: 64")
+    parallel = cross_validate(config, folds=3, jobs=2, out=tmp_path / "b")
+
+    def whole_table(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a streamed table was read whole")
+
+    for module, name in [(splits, "prepare"), (datasets, "load_raw"), (tables, "load_table"),
+                         (package, "prepare"), (package, "load_raw")]:  # fmt: skip
+        monkeypatch.setattr(module, name, whole_table)
+    serial = cross_validate(config, folds=3, out=tmp_path / "a")
+    assert serial.summary["per_fold"] == parallel.summary["per_fold"]
+    assert serial.summary["metrics"] == parallel.summary["metrics"]
+    assert serial.summary["out_of_fold"] == parallel.summary["out_of_fold"]
+    assert (tmp_path / "a" / "oof.csv").read_text() == (tmp_path / "b" / "oof.csv").read_text()
+
+
+def test_a_streamed_fold_without_rows_is_refused(tmp_path: Path, cli) -> None:
+    """A table too small for its folds: exit 2, naming the first empty fold and its rows;
+    too many folds: exit 2 as in memory."""
+    pytest.importorskip("pyarrow")
+    write_rows(tmp_path / "t.csv", mixed_rows(6))
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(path="t.csv", extra="  stream: true"))
+    folds, _ = expected_folds(tmp_path / "t.csv", 5)
+    held = [int(np.sum(folds == k)) for k in range(5)]
+    first = next(k for k in range(5) if held[k] == 0 or held[k] == np.sum(folds >= 0))
+    train = int(np.sum((folds >= 0) & (folds != first)))
+    result = cli("cv", config, "--folds", "5", "--out", tmp_path / "cv")
+    assert_one_line_exit_2(
+        result,
+        f"fold {first} of 5 has {train} training and {held[first]} held-out rows (and 0 "
+        "validation rows); every fold needs both: use fewer --folds or a larger table",
+    )
+    assert not (tmp_path / "cv" / "cv.json").exists()
+    assert not list((tmp_path / "cv").glob("*.part.csv"))
+    # folds out of range: the in-memory cv's message, before any pass
+    result = cli("cv", config, "--folds", "101", "--out", tmp_path / "cv101")
+    assert_one_line_exit_2(result, "--folds 101: allowed: an integer from 2 to 100")
+    assert not (tmp_path / "cv101").exists()

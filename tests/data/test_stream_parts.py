@@ -12,7 +12,16 @@ import pytest
 
 from mlptrain.data import record_stream
 from mlptrain.data.record_stream import RecordStream
-from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
+from mlptrain.data.row_hash import (
+    OUT,
+    PART_NAMES,
+    TEST,
+    TRAIN,
+    VAL,
+    Placement,
+    assign_parts,
+    row_hashes,
+)
 from mlptrain.data.shuffle_buffer import ShuffleBuffer
 from mlptrain.data.tables import load_table
 
@@ -47,7 +56,7 @@ def data_cfg(path: Path, **extra: object) -> SimpleNamespace:
 def parts_by_id(stream: RecordStream, key: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for _, table in stream.tables():
-        parts = assign_parts(row_hashes(table, key, seed=7), 0.2, 0.1)
+        parts = assign_parts(row_hashes(table, key, seed=7), Placement(0.2, 0.1))
         out.update(zip(table.columns["id"].strings().tolist(), parts.tolist(), strict=True))
     return out
 
@@ -63,7 +72,7 @@ def test_parts_are_stable_across_passes_and_batch_sizes(
     assert parts_by_id(stream, names) == first == second
     # the whole table in memory, hashed at once, places every row the same
     whole = load_table(tmp_path / "ds")
-    parts = assign_parts(row_hashes(whole, names, seed=7), 0.2, 0.1)
+    parts = assign_parts(row_hashes(whole, names, seed=7), Placement(0.2, 0.1))
     assert dict(zip(whole.columns["id"].strings().tolist(), parts.tolist(), strict=True)) == first
 
 
@@ -78,11 +87,42 @@ def test_part_fractions_are_the_ones_asked_for() -> None:
     rng = np.random.default_rng(0)
     n = 40_000
     table = load_table_from(rng.normal(size=n))
-    parts = assign_parts(row_hashes(table, ["x"], seed=0), 0.2, 0.1)
+    parts = assign_parts(row_hashes(table, ["x"], seed=0), Placement(0.2, 0.1))
     shares = np.bincount(parts, minlength=3) / n
     # test 20%, validation 10% of the other 80%; the standard error is about 0.002
     np.testing.assert_allclose(shares, [0.72, 0.08, 0.20], atol=0.01)
     assert PART_NAMES == ("train", "val", "test")
+
+
+def test_fold_placement_partitions_the_non_test_rows() -> None:
+    """Fold k of K: the fit's test rows stay out (``OUT``) in every fold; every other row is
+    held out (``TEST``) in exactly one fold, the one its place in [test_size, 1) names, and
+    trains in the others; the validation carve takes val_size of each fold's training rows
+    whatever the fold, by a hash independent of the fold."""
+    rng = np.random.default_rng(0)
+    n, k_folds = 40_000, 4
+    hashes = row_hashes(load_table_from(rng.normal(size=n)), ["x"], seed=0)
+    fit = assign_parts(hashes, Placement(0.2, 0.1))
+    folds = [assign_parts(hashes, Placement(0.2, 0.25, folds=k_folds, fold=k))
+             for k in range(k_folds)]  # fmt: skip
+    for parts in folds:
+        np.testing.assert_array_equal(parts == OUT, fit == TEST)
+    held = np.array([parts == TEST for parts in folds])
+    np.testing.assert_array_equal(held.sum(axis=0), (fit != TEST).astype(int))
+    u = (hashes >> np.uint64(11)).astype(np.float64) / 2.0**53
+    which = np.minimum(np.floor((u - 0.2) / 0.8 * k_folds), k_folds - 1)
+    np.testing.assert_array_equal(held.argmax(axis=0)[fit != TEST], which[fit != TEST])
+    for parts in folds:
+        training = np.isin(parts, [TRAIN, VAL])
+        assert np.mean(parts[training] == VAL) == pytest.approx(0.25, abs=0.01)
+        # a fold's share of the whole table: 80% / K, the standard error about 0.002
+        assert np.mean(parts == TEST) == pytest.approx(0.8 / k_folds, abs=0.01)
+    # the carve does not follow the fold: a row carved in one fold is carved in the others
+    carved = [set(np.flatnonzero(parts == VAL)) for parts in folds]
+    both = np.flatnonzero((folds[0] != TEST) & (folds[1] != TEST) & (fit != TEST))
+    assert all((i in carved[0]) == (i in carved[1]) for i in both)
+    # no carve asked: none
+    assert not np.any(assign_parts(hashes, Placement(0.2, 0.0, folds=3, fold=1)) == VAL)
 
 
 def load_table_from(x: np.ndarray):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mlptrain.api import fit
-from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
+from mlptrain.data.row_hash import PART_NAMES, Placement, assign_parts, row_hashes
 from mlptrain.data.splits import Split
 from mlptrain.data.tables import load_table
 from mlptrain.reporting.importance import importance_entry
@@ -185,7 +185,7 @@ def test_streamed_metrics_equal_scikit_learn_on_the_same_rows(
     load_model_state(setup.model, model_tensors(state_of(reference, "best")), source="test")
     plan = setup.data.stream
     whole = load_table(config.parent / "ds")
-    parts = assign_parts(row_hashes(whole, plan.key_columns, plan.seed), 0.2, 0.1)
+    parts = assign_parts(row_hashes(whole, plan.key_columns, plan.seed), Placement(0.2, 0.1))
     for code, name in enumerate(PART_NAMES):
         rows = np.flatnonzero(parts == code)
         X, _ = plan.encoder.transform(whole, rows, np.float32)
@@ -333,7 +333,7 @@ def test_a_buffer_holding_every_row_trains_as_the_rows_in_memory(tmp_path: Path)
     n = 900
     ids = np.arange(n)
     key = table_from_mapping({"id": ids}, names=["id"], text_columns=(), na_values=(), source="i")
-    parts = np.array(PART_NAMES)[assign_parts(row_hashes(key, ["id"], 5), 0.2, 0.1)]
+    parts = np.array(PART_NAMES)[assign_parts(row_hashes(key, ["id"], 5), Placement(0.2, 0.1))]
     x = rng.normal(size=n)
     table = pa.table({"id": ids, "x": x, "c": rng.choice(["a", "b"], n).tolist(),
                       "part": parts.tolist(), "y": np.where(x > 0, "p", "q").tolist()})  # fmt: skip
@@ -388,7 +388,7 @@ def test_streamed_regression_metrics_equal_scikit_learn(tmp_path: Path) -> None:
     load_model_state(setup.model, model_tensors(state_of(run.dir, "best")), source="test")
     plan = setup.data.stream
     whole = load_table(tmp_path / "t.parquet")
-    parts = assign_parts(row_hashes(whole, plan.key_columns, plan.seed), 0.2, 0.1)
+    parts = assign_parts(row_hashes(whole, plan.key_columns, plan.seed), Placement(0.2, 0.1))
     rows = np.flatnonzero(parts == PART_NAMES.index("test"))
     X, _ = plan.encoder.transform(whole, rows, np.float32)
     expected = regression_metrics(whole.columns["y"].values[rows], setup.trained.predict(X))
