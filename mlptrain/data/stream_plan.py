@@ -237,7 +237,7 @@ def plan_stream(data_cfg: Any, *, seed: int, placement: Placement | None = None)
     encoder = TableEncoder.fit(sample, infos, np.arange(sample.n_rows), settings)
     labels = target_scaler = None
     if task == "classification":
-        labels = _labels(stream.path, parts)
+        labels = _labels(stream.path, parts, placement)
     else:
         target_scaler = moments.scaler()
     notes = [
@@ -270,18 +270,30 @@ def _smallest(batches: list[Any], keys: np.ndarray, keep: int) -> tuple[list[Any
     return chosen.to_batches(), keys[order]
 
 
-def _labels(path: Any, parts: dict[str, PartTally]) -> LabelEncoder:
-    """The training rows' classes; a class only val/test rows hold is an error, as in memory."""
+def _labels(path: Any, parts: dict[str, PartTally], placement: Placement) -> LabelEncoder:
+    """The training rows' classes; fewer than two, or a class only val/test rows hold, is an
+    error, as in memory (for a cross-validation fold, worded as the fold's)."""
     train = parts["train"].labels
     if len(train) > _MAX_LABELS:
         raise DataError(f"{path}: more than {_MAX_LABELS} classes; set data.task: regression")
+    where, remedy = str(path), "drop such rows"
+    if placement.is_fold:
+        where = f"{path}, fold {placement.fold} of {placement.folds}"
+        remedy = "use fewer «folds», or drop rows of classes too rare to be in every fold"
+    if len(train) < 2:
+        raise DataError(
+            f"{where}: the training rows hold only the class {next(iter(train), None)!r}; "
+            "classification needs at least two"
+            + (f": {remedy}" if placement.is_fold else " (is data.target the right column?)")
+        )
     encoder = LabelEncoder().fit(np.array(list(train)))
     for name, tally in parts.items():
         unknown = [v for v in tally.labels if v not in train]
         if unknown:
+            part = "held-out" if placement.is_fold and name == "test" else name
             raise DataError(
-                f"{path}, the {name} rows: label(s) {unknown[:5]} not in any training row, so "
-                "the model could never predict them: drop such rows"
+                f"{where}, the {part} rows: label(s) {unknown[:5]} not in any training row, so "
+                f"the model could never predict them: {remedy}"
             )
     return encoder
 

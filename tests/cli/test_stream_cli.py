@@ -178,12 +178,21 @@ def test_a_streamed_fold_without_rows_is_refused(tmp_path: Path, cli) -> None:
     """A table too small for its folds: exit 2, naming the first empty fold and its rows;
     too many folds: exit 2 as in memory."""
     pytest.importorskip("pyarrow")
-    write_rows(tmp_path / "t.csv", mixed_rows(6))
+    for seed in range(100):  # a table whose first failing fold is an empty one
+        write_rows(tmp_path / "t.csv", mixed_rows(6, seed))
+        folds, whole = expected_folds(tmp_path / "t.csv", 5)
+        held = [int(np.sum(folds == k)) for k in range(5)]
+        churn = whole.columns["churn"].strings()
+        first = next(
+            k
+            for k in range(5)
+            if held[k] in (0, np.sum(folds >= 0))
+            or len(set(churn[(folds >= 0) & (folds != k)])) < 2  # refused for its one class
+        )
+        if held[first] in (0, np.sum(folds >= 0)):
+            break
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.format(path="t.csv", extra="  stream: true"))
-    folds, _ = expected_folds(tmp_path / "t.csv", 5)
-    held = [int(np.sum(folds == k)) for k in range(5)]
-    first = next(k for k in range(5) if held[k] == 0 or held[k] == np.sum(folds >= 0))
     train = int(np.sum((folds >= 0) & (folds != first)))
     result = cli("cv", config, "--folds", "5", "--out", tmp_path / "cv")
     assert_one_line_exit_2(
@@ -197,3 +206,40 @@ def test_a_streamed_fold_without_rows_is_refused(tmp_path: Path, cli) -> None:
     result = cli("cv", config, "--folds", "101", "--out", tmp_path / "cv101")
     assert_one_line_exit_2(result, "--folds 101: allowed: an integer from 2 to 100")
     assert not (tmp_path / "cv101").exists()
+
+
+def test_a_class_only_one_fold_holds_is_refused_naming_the_fold(tmp_path: Path, cli) -> None:
+    """A class whose only row a fold holds out: that fold's model could never predict it.
+    Exit 2 naming the fold, as the in-memory cv refuses a class rarer than the folds."""
+    pytest.importorskip("pyarrow")
+    rows = mixed_rows(300)
+    for candidate in range(1, len(rows)):  # the first row whose hash puts it in a fold
+        changed = [*rows[:candidate], [*rows[candidate][:-1], "maybe"], *rows[candidate + 1 :]]
+        write_rows(tmp_path / "t.csv", changed)
+        folds, _ = expected_folds(tmp_path / "t.csv", 3)
+        if folds[candidate - 1] >= 0:
+            break
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(path="t.csv", extra="  stream: true"))
+    result = cli("cv", config, "--folds", "3", "--out", tmp_path / "cv")
+    assert_one_line_exit_2(
+        result,
+        f"fold {folds[candidate - 1]} of 3, the held-out rows: label(s) ['maybe'] not in any "
+        "training row, so the model could never predict them: use fewer --folds, or drop rows "
+        "of classes too rare to be in every fold",
+    )
+    assert not (tmp_path / "cv" / "cv.json").exists()
+
+
+def test_a_streamed_table_of_one_class_is_refused(tmp_path: Path, cli) -> None:
+    pytest.importorskip("pyarrow")
+    rows = [[*row[:-1], "no"] for row in mixed_rows(100)[1:]]
+    write_rows(tmp_path / "t.csv", [mixed_rows(1)[0], *rows])
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(path="t.csv", extra="  stream: true"))
+    result = cli("fit", config, "--out", tmp_path / "run")
+    assert_one_line_exit_2(
+        result,
+        "t.csv: the training rows hold only the class 'no'; classification needs at least "
+        "two (is data.target the right column?)",
+    )
