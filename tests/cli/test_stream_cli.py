@@ -243,3 +243,39 @@ def test_a_streamed_table_of_one_class_is_refused(tmp_path: Path, cli) -> None:
         "t.csv: the training rows hold only the class 'no'; classification needs at least "
         "two (is data.target the right column?)",
     )
+
+
+def test_streamed_cv_of_a_regression(tmp_path: Path, cli, no_figures) -> None:
+    """A numeric target: the held-out folds partition the non-test rows, and each fold's
+    MAE, RMSE and R² are scikit-learn's on its rows of oof.csv."""
+    pytest.importorskip("pyarrow")
+    rows = mixed_rows(300)
+    rng = np.random.default_rng(3)
+    table = [[*rows[0][:-1], "spend"]]
+    for row in rows[1:]:
+        spend = 50.0 * (row[2] == "premium") + 0.5 * float(row[1] or 40) + rng.normal(0, 5)
+        table.append([*row[:-1], f"{spend:.3f}"])
+    write_rows(tmp_path / "t.csv", table)
+    config = tmp_path / "c.yaml"
+    text = CONFIG.format(path="t.csv", extra="  stream: true\n  columns: {customer: id}")
+    config.write_text(text.replace("target: churn", "target: spend"))
+    result = cli("cv", config, "--folds", "3", "--out", tmp_path / "cv")
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert summary["task"] == "regression" and summary["streamed"]
+    folds, _ = expected_folds(tmp_path / "t.csv", 3)
+    oof = list(csv.DictReader((tmp_path / "cv" / "oof.csv").open()))
+    assert [int(r["row"]) for r in oof] == np.flatnonzero(folds >= 0).tolist()
+    assert [int(r["fold"]) for r in oof] == folds[folds >= 0].tolist()
+    spend = np.array([float(row[-1]) for row in table[1:]])
+    assert [float(r["true"]) for r in oof] == pytest.approx(spend[folds >= 0].tolist(), abs=1e-9)
+    for record in summary["per_fold"]:
+        mine = [r for r in oof if int(r["fold"]) == record["fold"]]
+        true = np.array([float(r["true"]) for r in mine])
+        predicted = np.array([float(r["predicted"]) for r in mine])
+        metrics = record["metrics"]
+        assert metrics["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted), rel=1e-9)
+        assert metrics["rmse"] == pytest.approx(
+            skm.root_mean_squared_error(true, predicted), rel=1e-9
+        )
+        assert metrics["r2"] == pytest.approx(skm.r2_score(true, predicted), rel=1e-9)
