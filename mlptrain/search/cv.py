@@ -240,10 +240,9 @@ def cross_validate(
         raise UserInputError(f"«jobs» {jobs}: allowed: an integer >= 1")
     cfg = with_trackers(load_config(config, overrides), track)
     base = config_to_dict(cfg)
-    # input errors (too many folds) before any worker; a streamed table is placed in folds
-    # by each fold's own first pass
+    check_folds(folds)  # input errors (too many folds) before any worker
+    # a streamed table is placed in folds by each fold's own first pass
     split_data = None if cfg.data.stream else make_folds(cfg, folds)
-    check_folds(folds)
     if out is None:
         # Trackers do not change the folds' results: they do not change the directory either.
         untracked = {k: v for k, v in base.items() if k != "track"}
