@@ -1,7 +1,8 @@
 """A table read as a stream of record batches (``data.stream: true``): a Parquet file or
 dataset folder through pyarrow's dataset API, one file after another, a CSV through
-pyarrow's streaming CSV reader. Each batch becomes a typed ``Table`` by the same conversion the whole-file readers use
-(``mlptrain.data.arrow.batches_table``); only one batch is held at a time.
+pyarrow's streaming CSV reader. Each batch becomes a typed ``Table`` by the same conversion
+the whole-file readers use (``mlptrain.data.arrow.batches_table``); only one batch is held at
+a time.
 
 A stream types its columns once and keeps them: a Parquet column is what its schema says, a
 CSV column what a first typing pass over the file settles (numbers that meet a word further
