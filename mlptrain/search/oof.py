@@ -151,10 +151,13 @@ def merge_parts(parts: list[Path], out: Path) -> dict[str, Any]:
         header = headers[0]
         if any(other != header for other in headers):
             raise RunError(f"{out}: the folds' held-out rows have different columns: {headers}")
-        proba = [j for j, name in enumerate(header) if name.startswith("proba_")]
+        # the scored columns follow the id columns, whatever those are named
+        start = max(j for j, name in enumerate(header) if name in ("true", "true_0"))
+        scored = list(enumerate(header))[start:]
+        proba = [j for j, name in scored if name.startswith("proba_")]
         classes = [header[j].removeprefix("proba_") for j in proba]
-        truth = [j for j, name in enumerate(header) if name.startswith("true")]
-        predicted = [j for j, name in enumerate(header) if name.startswith("predicted")]
+        truth = [j for j, name in scored if name.startswith("true")]
+        predicted = [j for j, name in scored if name.startswith("predicted")]
         tally = ClassificationTally(len(classes)) if classes else RegressionTally()
         index = {name: k for k, name in enumerate(classes)}
 

@@ -279,3 +279,24 @@ def test_streamed_cv_of_a_regression(tmp_path: Path, cli, no_figures) -> None:
             skm.root_mean_squared_error(true, predicted), rel=1e-9
         )
         assert metrics["r2"] == pytest.approx(skm.r2_score(true, predicted), rel=1e-9)
+
+
+def test_streamed_oof_scores_the_right_columns_whatever_the_ids_are_named(
+    tmp_path: Path, cli, no_figures
+) -> None:
+    """An id column named like a scored one (``true_customer``): oof.csv's metrics still come
+    from the true/predicted/probability columns."""
+    pytest.importorskip("pyarrow")
+    rows = mixed_rows(300)
+    write_rows(tmp_path / "t.csv", [["true_customer", *rows[0][1:]], *rows[1:]])
+    config = tmp_path / "c.yaml"
+    extra = "  stream: true\n  columns: {true_customer: id}"
+    config.write_text(CONFIG.format(path="t.csv", extra=extra))
+    result = cli("cv", config, "--folds", "2", "--out", tmp_path / "cv")
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    oof = list(csv.DictReader((tmp_path / "cv" / "oof.csv").open()))
+    assert [r["true_customer"] for r in oof][:2] == [rows[1 + int(r["row"])][0] for r in oof[:2]]
+    assert summary["out_of_fold"]["accuracy"] == pytest.approx(
+        skm.accuracy_score([r["true"] for r in oof], [r["predicted"] for r in oof]), abs=1e-12
+    )
