@@ -67,3 +67,30 @@ def test_folder_without_parquet_files_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"a folder without \.parquet files; data.path names"):
         load_table(tmp_path / "empty")
+
+
+def test_a_dictionary_batch_converts_as_its_own_strings(tmp_path: Path) -> None:
+    """Parquet's text read as dictionaries: a batch's dictionary lists levels its rows never
+    use (the file's), yet the batch's column is what its strings read plainly give: the same
+    codes and levels, gaps and padded text included."""
+    from mlptrain.data.arrow import batches_table, parquet_dataset, plain_batch
+
+    values = ["a", "b", None, "a", "c", " a", "d", "NA", "c", "e"]
+    pq.write_table(pa.table({"s": values, "x": np.arange(10.0)}), tmp_path / "t.parquet")
+    batches = list(parquet_dataset(tmp_path / "t.parquet").to_batches(batch_size=3))
+    first = batches[0].column("s")
+    assert pa.types.is_dictionary(first.type) and len(first.dictionary) > 2  # unused levels
+    start = 0
+    for batch in batches:
+        mine = values[start : start + batch.num_rows]
+        start += batch.num_rows
+        kept = plain_batch(batch, {"s"})
+        assert pa.types.is_dictionary(kept.column("s").type)  # not decoded to strings
+        strings = batch.cast(pa.schema([("s", pa.string()), ("x", pa.float64())]))
+        got, want = (
+            batches_table("t", [b], ["s", "x"], ["NA"], {"s"}).columns["s"]
+            for b in (kept, strings)
+        )
+        assert got.values.tolist() == want.values.tolist()
+        assert got.levels.tolist() == want.levels.tolist()
+        assert got.levels.tolist() == sorted({v.strip() for v in mine if v and v != "NA"})
