@@ -210,16 +210,7 @@ class TableEncoder:
             values = table.columns[name].values
             return values if rows is None else values[rows]
 
-        numeric = np.empty((n, len(self.numeric)), dtype=dtype)
-        for j, c in enumerate(self.numeric):
-            x = cells(c["name"]).astype(np.float64)
-            gaps = np.isnan(x)
-            if gaps.any():
-                if c["fill"] is None:
-                    refuse_gaps(table, c["name"], rows, "numeric")
-                x[gaps] = c["fill"]
-            # the same operations, in the same order, as the fitted scikit-learn scalers
-            numeric[:, j] = ((x - c["shift"]) / c["scale"]) * c["mul"] + c["add"]
+        numeric = self._numeric(table, rows, cells, n).T.astype(dtype, order="C")
         codes, widths, unseen = [], [], {}
         for c in self.categorical:
             column_codes, n_unseen = self._codes(table, c, rows)
@@ -232,6 +223,31 @@ class TableEncoder:
             missing = table.columns[name].missing
             indicators[:, j] = missing if rows is None else missing[rows]
         return CodedMatrix(numeric, codes, widths, indicators), unseen
+
+    def _numeric(self, table: Table, rows: np.ndarray | None, cells: Any, n: int) -> np.ndarray:
+        """The numeric block in float64, one row per column (k, n): gaps filled, then scaled
+        by the same operations, in the same order, as the fitted scikit-learn scalers, on all
+        the columns at once (each cell as the column-by-column loop computed it)."""
+        k = len(self.numeric)
+        x = np.empty((k, n), dtype=np.float64)
+        for j, c in enumerate(self.numeric):
+            x[j] = cells(c["name"])
+        gaps = np.isnan(x)
+        if gaps.any():
+            for j, c in enumerate(self.numeric):
+                if c["fill"] is None and gaps[j].any():
+                    refuse_gaps(table, c["name"], rows, "numeric")
+            fill = [np.nan if c["fill"] is None else c["fill"] for c in self.numeric]
+            np.copyto(x, np.array(fill)[:, None], where=gaps)
+
+        def each(key: str) -> np.ndarray:
+            return np.array([float(c[key]) for c in self.numeric])[:, None]
+
+        x -= each("shift")
+        x /= each("scale")
+        x *= each("mul")
+        x += each("add")
+        return x
 
     def _codes(
         self, table: Table, c: dict[str, Any], rows: np.ndarray | None
