@@ -78,18 +78,25 @@ class CodedMatrix:
         if out is None:
             out = np.empty((len(numeric), self.shape[1]), dtype=self.dtype)
         k, width = self.numeric.shape[1], out.shape[1]
+        end = k + sum(self.widths)
         out[:, :k] = numeric
-        out[:, k : k + sum(self.widths)] = 0
-        flat = out.reshape(-1)  # a view: ``out`` is C-contiguous
-        offsets = np.arange(0, out.size, width, dtype=np.intp)
-        start = k
-        for codes, size in zip(self.codes, self.widths, strict=True):
-            taken = codes[every]
-            hot = np.flatnonzero(taken < size)
-            flat[offsets[hot] + taken[hot] + start] = 1
-            start += size
-        out[:, start:] = self.indicators[every]
+        out[:, k:end] = 0
+        if self.codes:
+            # every categorical column's one at once: its position in the row, where the
+            # code names a column (a code equal to the width names none)
+            codes = np.stack([c[every] for c in self.codes], axis=1).astype(np.intp)
+            starts, sizes = self._layout()
+            hot = codes < sizes
+            rows = np.arange(0, out.size, width, dtype=np.intp)[:, None]
+            out.reshape(-1)[(rows + starts + codes)[hot]] = 1  # a view: ``out`` is C-contiguous
+        out[:, end:] = self.indicators[every]
         return out
+
+    def _layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each categorical column's first position in a dense row, and its width."""
+        sizes = np.asarray(self.widths, dtype=np.intp)
+        starts = self.numeric.shape[1] + np.cumsum(sizes) - sizes
+        return starts, sizes
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """Dense rows: ``X[rows]``, ``X[:n]``, as an array's rows."""
