@@ -69,8 +69,8 @@ def _parquet_batches(path: Path, columns: Sequence[str] | None) -> Iterator[Any]
     one batch and one file of read-ahead, kept decoding ahead of a slow reader: behind a
     consumer that took 50 ms per batch, 377 MiB of decoded batches waited in pyarrow's pool
     at 5M rows (20 files), against 52 MiB file by file; at 1M rows (4 files) it ran out of
-    files to read ahead, which is why a stream's peak grew with its rows. Hive partition keys
-    are columns either way (the dataset's schema is each file's)."""
+    files to read ahead, which is why a stream's peak grew with its rows. Each file is read
+    with the dataset's schema, so hive partition keys are columns as before."""
     dataset = parquet_dataset(path)
     wanted = None if columns is None else list(columns)
     for fragment in dataset.get_fragments():
