@@ -88,8 +88,7 @@ def test_a_dictionary_batch_converts_as_its_own_strings(tmp_path: Path) -> None:
         assert pa.types.is_dictionary(kept.column("s").type)  # not decoded to strings
         strings = batch.cast(pa.schema([("s", pa.string()), ("x", pa.float64())]))
         got, want = (
-            batches_table("t", [b], ["s", "x"], ["NA"], {"s"}).columns["s"]
-            for b in (kept, strings)
+            batches_table("t", [b], ["s", "x"], ["NA"], {"s"}).columns["s"] for b in (kept, strings)
         )
         assert got.values.tolist() == want.values.tolist()
         assert got.levels.tolist() == want.levels.tolist()
