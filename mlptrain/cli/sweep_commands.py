@@ -162,7 +162,8 @@ def cv(
 ) -> None:
     """k-fold cross-validation on train+val.
 
-    The test split is left out; prints mean ± std of each metric over folds.
+    The test split is left out; prints mean ± std of each metric over folds. A streamed
+    table (data.stream: true) is cut into folds by each row's hash, never held in memory.
 
     Example: mlptrain cv configs/iris.yaml --folds 5 --jobs 2
     """
