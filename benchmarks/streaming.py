@@ -71,7 +71,7 @@ def make(rows: int, out: Path) -> Path:
     import pyarrow.parquet as pq
 
     from mlptrain.data.cells import table_from_mapping
-    from mlptrain.data.row_hash import PART_NAMES, assign_parts, row_hashes
+    from mlptrain.data.row_hash import PART_NAMES, Placement, assign_parts, row_hashes
 
     folder = out / f"rows_{rows}"
     if (folder / "_SUCCESS").exists():
@@ -99,7 +99,7 @@ def make(rows: int, out: Path) -> Path:
         ids = np.arange(start, start + n, dtype=np.int64)
         table = table_from_mapping({"id": ids}, names=["id"], text_columns=(), na_values=(),
                                    source="ids")  # fmt: skip
-        parts = assign_parts(row_hashes(table, ["id"], SEED), 0.2, 0.1)
+        parts = assign_parts(row_hashes(table, ["id"], SEED), Placement(0.2, 0.1))
         columns["id"] = pa.array(ids)
         columns["part"] = pa.array(np.array(PART_NAMES)[parts])
         pq.write_table(pa.table(columns), folder / f"part-{k:05d}.parquet")

@@ -89,9 +89,6 @@ class Placement:
     def is_fold(self) -> bool:
         return self.folds > 0
 
-    def parts(self, hashes: np.ndarray) -> np.ndarray:
-        return assign_parts(hashes, self)
-
 
 def assign_parts(hashes: np.ndarray, placement: Placement) -> np.ndarray:
     """int8 part codes (``TRAIN``, ``VAL``, ``TEST``, and ``OUT`` for a fold's left-out test

@@ -32,7 +32,14 @@ from mlptrain.data.frame import Table
 from mlptrain.data.moments import TargetMoments
 from mlptrain.data.preprocess import LabelEncoder, Scaler, infer_task
 from mlptrain.data.record_stream import RecordStream
-from mlptrain.data.row_hash import PART_NAMES, TRAIN, Placement, row_hashes, sample_keys
+from mlptrain.data.row_hash import (
+    PART_NAMES,
+    TRAIN,
+    Placement,
+    assign_parts,
+    row_hashes,
+    sample_keys,
+)
 from mlptrain.errors import DataError
 
 
@@ -92,7 +99,7 @@ class StreamPlan:
         if len(kept) < table.n_rows:
             table = table.take(kept)
         hashes = row_hashes(table, self.key_columns, self.seed)
-        return table, y, self.placement.parts(hashes), kept
+        return table, y, assign_parts(hashes, self.placement), kept
 
     def placed(self, only: int | None = None) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
         """Each record batch as ``place`` gives it; with ``only`` (a part code), just the rows
@@ -119,7 +126,7 @@ class StreamPlan:
             head = self.stream.table_of([batch.select(names)], names)
             y, kept = target_values(head, self.target, drop_missing=self.drop_missing_target)
             hashes = row_hashes(head, self.key_columns, self.seed)[kept]
-            mine = self.placement.parts(hashes) == only
+            mine = assign_parts(hashes, self.placement) == only
             if not mine.any():
                 continue
             import pyarrow as pa
@@ -201,7 +208,7 @@ def plan_stream(data_cfg: Any, *, seed: int, placement: Placement | None = None)
         if len(kept) < table.n_rows:
             table, batch = table.take(kept), batch.take(kept)
         hashes = row_hashes(table, key_columns, seed)
-        codes = placement.parts(hashes)
+        codes = assign_parts(hashes, placement)
         for code, name in enumerate(PART_NAMES):
             rows = np.flatnonzero(codes == code)
             parts[name].add(hashes[rows], y[rows])

@@ -68,8 +68,9 @@ class Module:
         With reuse on, the array a training-mode ``forward`` (or ``backward``) returns is
         overwritten by the next call of the same shape: the caller must be done with it by
         then, and a ``backward`` may write its result into the gradient it was given (ReLU
-        does), which the caller must not need afterwards. The training loop is (it consumes each output before the next step) and saves an
-        allocation per layer per step; everything else gets fresh arrays.
+        does), which the caller must not need afterwards. The training loop is (it consumes
+        each output before the next step) and saves an allocation per layer per step;
+        everything else gets fresh arrays.
         """
         self.reuses_outputs = flag
         return self

@@ -61,12 +61,8 @@ def cached_data(cfg: Any) -> Any:
     """``prepare(cfg.data, ...)``, reused by the next trials of this process with the same key;
     for a streamed table (``data.stream: true``), its first pass (``prepare_stream``): the
     trials then stream their rows as a fit does, never holding the table."""
-    import numpy as np
-
     from mlptrain.config import config_to_dict
-    from mlptrain.data import prepare
-    from mlptrain.data.stream_prepared import prepare_stream
-    from mlptrain.training.setup import DTYPES
+    from mlptrain.training.setup import prepare_data
 
     key = json.dumps(
         [config_to_dict(cfg)["data"], cfg.seed, cfg.train.dtype], sort_keys=True, default=str
@@ -74,9 +70,7 @@ def cached_data(cfg: Any) -> Any:
     if key not in _DATA_CACHE:
         while len(_DATA_CACHE) >= _DATA_CACHE_SIZE:
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
-        dtype = np.dtype(DTYPES[cfg.train.dtype])
-        ready = prepare_stream if cfg.data.stream else prepare
-        _DATA_CACHE[key] = ready(cfg.data, seed=cfg.seed, dtype=dtype)
+        _DATA_CACHE[key] = prepare_data(cfg)
     return _DATA_CACHE[key]
 
 

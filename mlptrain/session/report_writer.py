@@ -98,13 +98,9 @@ def write_run_report(
         report.update(streamed.sections)
     if with_metrics and html:  # a fit's full report, not a trial's
         with phase("importance"):
-            if data.val is not None:
-                report["importance"] = _importance(setup)
-            elif streamed is not None and streamed.importance is not None:
-                X, y, _ = streamed.importance.arrays()
-                report["importance"] = importance_entry(
-                    setup.trained.predict, X, y, _groups(setup), data.task, "val"
-                )
+            importance = _importance(setup, streamed)
+            if importance is not None:
+                report["importance"] = importance
     if tracking is not None:
         # A tracker that failed while the run started is in the report it uploads.
         with phase("tracking"):
@@ -218,13 +214,17 @@ def _add_predictions(report: dict[str, Any], setup: Setup, with_metrics: bool) -
         report["input_weights"] = input_weight_norms(setup.model, data.table.groups())
 
 
-def _importance(setup: Setup) -> dict[str, Any]:
-    """Permutation importance of each raw input column on the validation split."""
+def _importance(setup: Setup, streamed: _StreamedPass | None) -> dict[str, Any] | None:
+    """Permutation importance of each raw input column on the validation split: the held
+    split, or the rows a streamed report pass kept of it; None without validation rows."""
     val = setup.data.val
-    assert val is not None
-    return importance_entry(
-        setup.trained.predict, val.X, val.y, _groups(setup), setup.data.task, "val"
-    )
+    if val is not None:
+        X, y = val.X, val.y
+    elif streamed is not None and streamed.importance is not None:
+        X, y, _ = streamed.importance.arrays()
+    else:
+        return None
+    return importance_entry(setup.trained.predict, X, y, _groups(setup), setup.data.task, "val")
 
 
 def _groups(setup: Setup) -> list[tuple[str, list[int]]]:

@@ -304,7 +304,7 @@ def stream_split_tallies(
                     tallies["baseline"].add(targets, fixed, *([None] if classified else []))
                 if collectors.get(name):
                     batch = ScoredRows(X, targets, out, offset + kept[rows],
-                                       partial(_rows_of, batch_ids, rows))  # fmt: skip
+                                       partial(_id_rows, batch_ids, rows))  # fmt: skip
                     for collector in collectors[name]:
                         collector.offer(batch)
         offset += record_batch.num_rows
@@ -316,7 +316,8 @@ def _id_text(table: Any, names: list[str]) -> dict[str, np.ndarray]:
     return {name: table.columns[name].strings() for name in names}
 
 
-def _rows_of(read: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+def _id_rows(read: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows ``rows`` of the id text ``read()`` gives."""
     return {name: text[rows] for name, text in read().items()}
 
 

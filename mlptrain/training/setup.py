@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlptrain.config import Config, check_against_data
-from mlptrain.data import Prepared, prepare
+from mlptrain.data import Prepared
 from mlptrain.data.stream_plan import class_counts
 from mlptrain.data.stream_prepared import prepare_stream
 from mlptrain.nn.build import build_model
@@ -104,17 +104,25 @@ def build_stack(
     )
 
 
+def prepare_data(cfg: Config) -> Prepared:
+    """The config's data in its training dtype: held in memory (``prepare``), or a streamed
+    table's first pass (``prepare_stream``, ``data.stream: true``), whose rows stay unread."""
+    from mlptrain.data import prepare  # looked up per call: tests count the preparations
+
+    dtype = np.dtype(DTYPES[cfg.train.dtype])
+    if cfg.data.stream:
+        return prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
+    return prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+
+
 def build(cfg: Config, data: Prepared | None = None) -> Setup:
     """Data, model and optimizer for ``cfg``; ``data`` may be passed when already prepared.
 
     ``Setup.config`` is ``cfg`` as the data's task settles it (``Config.for_task``).
     """
-    dtype = np.dtype(DTYPES[cfg.train.dtype])
-    with phase("data"):
-        if data is None and cfg.data.stream:
-            data = prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
-        elif data is None:
-            data = prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+    if data is None:
+        with phase("data"):
+            data = prepare_data(cfg)
     cfg = cfg.for_task(data.task)
     check_against_data(
         cfg,
@@ -147,5 +155,5 @@ def build(cfg: Config, data: Prepared | None = None) -> Setup:
         schedule=schedule,
         stopper=stopper,
         shuffle_rng=shuffle_rng,
-        dtype=dtype,
+        dtype=np.dtype(DTYPES[cfg.train.dtype]),
     )
