@@ -24,9 +24,9 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def start_module(module: str) -> subprocess.Popen[bytes]:
-    """Start ``python -m module`` with pipes on stdin and stdout; stderr is discarded (its
-    answers carry its errors). Raises OSError when it cannot be started."""
+def start_module(module: str, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m module *args`` with pipes on stdin and stdout; stderr is discarded
+    (its answers carry its errors). Raises OSError when it cannot be started."""
     import mlptrain
 
     package_root = str(Path(mlptrain.__file__).resolve().parent.parent)
@@ -34,7 +34,7 @@ def start_module(module: str) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["OPENBLAS_NUM_THREADS"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

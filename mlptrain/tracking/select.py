@@ -34,10 +34,13 @@ def with_trackers(cfg: Config, names: Sequence[str]) -> Config:
 
 
 def prestart(cfg: Config, names: Sequence[str], parent_off: bool = False) -> None:
-    """Start MLflow's tracker process ahead when the run will track with it (its imports then
-    overlap the preparation of the data): see mlptrain.tracking.remote."""
+    """Start MLflow's tracker process ahead when the run will track with it (its imports, and
+    those of the run's store, then overlap the preparation of the data): see
+    mlptrain.tracking.remote."""
     if parent_off or ("mlflow" not in names and cfg.track.mlflow is None):
         return
+    from mlptrain.tracking.mlflow_tracker import resolve_tracking_uri
     from mlptrain.tracking.remote import prestart as start_ahead
 
-    start_ahead()
+    configured = cfg.track.mlflow.tracking_uri if cfg.track.mlflow is not None else None
+    start_ahead(resolve_tracking_uri(configured))

@@ -117,12 +117,12 @@ def test_one_tracker_process_serves_run_after_run_and_keeps_what_it_held(
     """The process started ahead is the one used; an error in it comes back as its one line;
     after a finished run it serves the next one (a sweep's trials import MLflow once); when
     its stdin closes (the fit's process gone) it still writes the epochs it held."""
-    remote.prestart()
+    remote.prestart(_options(tmp_path)["tracking_uri"])
     assert len(remote._spare) == 1
     ahead = remote._spare[0]
     taken: list[subprocess.Popen[bytes]] = []
     real = remote._take
-    monkeypatch.setattr(remote, "_take", lambda: taken.append(real()) or taken[-1])
+    monkeypatch.setattr(remote, "_take", lambda uri: taken.append(real(uri)) or taken[-1])
     facts: list[dict] = []
     first = remote.RemoteTracker(_options(tmp_path), on_run=facts.append)
     first.start()
@@ -163,7 +163,7 @@ def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(
         stdout=subprocess.PIPE,
     )
     gone.wait()
-    monkeypatch.setattr(remote, "_take", lambda: gone)
+    monkeypatch.setattr(remote, "_take", lambda uri: gone)
     tracker = remote.RemoteTracker({})
     warnings: list[str] = []
     dispatcher = Dispatcher("mlflow", tracker, warnings.append)
@@ -175,3 +175,26 @@ def test_a_dead_tracker_process_switches_tracking_off_with_one_warning(
         "the run goes on without it"
     ]
     assert tracker.process is None  # the dispatcher's end closed it
+
+
+@pytest.mark.parametrize(
+    ("uri", "imported"),
+    [("sqlite:///{dir}/store.db", True), ("http://127.0.0.1:1", False)],
+)
+def test_the_tracker_process_imports_a_database_stores_code_ahead_and_creates_nothing(
+    tmp_path: Path, uri: str, imported: bool
+) -> None:
+    """Started with the run's store, the process imports SQLAlchemy's store before the first
+    call (so that ~0.7 s of imports overlap the data's preparation, not the first epochs),
+    only for a database store, and without opening it: a run refused later leaves no file."""
+    uri = uri.format(dir=tmp_path)
+    script = (
+        "import sys\n"
+        "from mlptrain.tracking.remote import _warm_up\n"
+        f"_warm_up({uri!r})\n"
+        "print('mlflow.store.tracking.sqlalchemy_store' in sys.modules, 'mlflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(imported).encode(), b"True"]
+    assert list(tmp_path.iterdir()) == []
