@@ -142,6 +142,19 @@ def merge_parts(parts: list[Path], out: Path) -> dict[str, Any]:
     """oof.csv from the folds' part files (each in file order), merged by row, written as it
     is read; and every metric of the report on all the rows at once, summed as a streamed
     report sums them (the probabilities read back exactly: ``csv_cell`` writes them so)."""
+    try:
+        return _merge_parts(parts, out)
+    except OSError as exc:  # reading a part: atomic_writer reports its own writes
+        from mlptrain.store.atomic import os_error_cause
+
+        where = exc.filename or ", ".join(str(path) for path in parts)
+        raise RunError(
+            f"could not read a fold's held-out rows ({where}): {os_error_cause(exc)}; "
+            f"{out} is unchanged"
+        ) from exc
+
+
+def _merge_parts(parts: list[Path], out: Path) -> dict[str, Any]:
     from mlptrain.reporting.streamed_metrics import ClassificationTally, RegressionTally
     from mlptrain.store.atomic import atomic_writer
 

@@ -19,10 +19,12 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from mlptrain.errors import RunError
 
 StrPath = str | os.PathLike[str]
+_T = TypeVar("_T")
 
 # Indirections for fault injection in tests; always look them up at call time.
 _os_open = os.open
@@ -118,29 +120,26 @@ def atomic_writer(path: StrPath) -> Iterator[Callable[[bytes], None]]:
     """``atomic_write_bytes`` of a file written piece by piece (one too large to hold, such as
     a streamed cross-validation's oof.csv): ``write`` each piece inside the block; the file
     replaces ``path`` only when the block ends without an error, else the temporary file is
-    removed and the previous file is left as it was."""
+    removed and the previous file is left as it was.
+
+    Only this file's own creation, writes, flush and rename are reported as failures to write
+    it (``RunError``); an OSError the block raises itself (reading another file, say) passes
+    through unchanged, for the caller to name.
+    """
     target = Path(path)
     temp = temp_path_for(target)
-    stage = "creating a temporary file for"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     fd: int | None = None
     replaced = False
     try:
-        fd = _os_open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        stage = "writing"
+        fd = _writing(target, "creating a temporary file for", _os_open, temp, flags, 0o666)
         opened = fd
-        yield lambda data: write_all(opened, data)
-        stage = "flushing (fsync)"
-        _os_fsync(fd)
-        os.close(fd)
+        yield lambda data: _writing(target, "writing", write_all, opened, data)
+        _writing(target, "flushing (fsync)", _os_fsync, fd)
+        _writing(target, "flushing (fsync)", os.close, fd)
         fd = None
-        stage = "renaming the temporary file over"
-        _os_replace(temp, target)
+        _writing(target, "renaming the temporary file over", _os_replace, temp, target)
         replaced = True
-    except OSError as exc:
-        raise RunError(
-            f"could not write {target}: {os_error_cause(exc)} (while {stage} it); {os_error_hint(exc)}; "
-            "the previous file, if any, is unchanged"
-        ) from exc
     finally:
         if not replaced:
             if fd is not None:
@@ -154,6 +153,18 @@ def atomic_writer(path: StrPath) -> Iterator[Callable[[bytes], None]]:
         raise RunError(
             f"could not write {target}: {os_error_cause(exc)} (while flushing its directory); "
             f"the new file may not survive a power cut; {os_error_hint(exc)}"
+        ) from exc
+
+
+def _writing(target: Path, stage: str, call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)``, one step of writing ``target``: its OSError as the RunError naming
+    the file, the step and what to do."""
+    try:
+        return call(*args)
+    except OSError as exc:
+        raise RunError(
+            f"could not write {target}: {os_error_cause(exc)} (while {stage} it); "
+            f"{os_error_hint(exc)}; the previous file, if any, is unchanged"
         ) from exc
 
 

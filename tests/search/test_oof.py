@@ -63,3 +63,26 @@ def test_regression_out_of_fold_values(tmp_path: Path) -> None:
     assert oof["median_absolute_error"] == pytest.approx(
         metrics.median_absolute_error(truth, predicted), rel=1e-6
     )
+
+
+def test_a_part_that_cannot_be_read_is_named_and_oof_csv_is_left_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """merge_parts reads the folds' part files while it writes oof.csv: a part it cannot read
+    is reported as such (exit 1, its path), not as a failure to write oof.csv."""
+    from mlptrain.errors import RunError
+    from mlptrain.search.oof import merge_parts
+
+    good = tmp_path / "part-0.csv"
+    good.write_text("row,fold,true,predicted\n0,0,1.5,1.25\n")
+    missing = tmp_path / "part-1.csv"
+    out = tmp_path / OOF_FILE
+    out.write_text("old\n")
+    with pytest.raises(RunError) as info:
+        merge_parts([good, missing], out)
+    assert str(info.value) == (
+        f"could not read a fold's held-out rows ({missing}): No such file or directory; "
+        f"{out} is unchanged"
+    )
+    assert info.value.exit_code == 1
+    assert out.read_text() == "old\n"

@@ -18,6 +18,7 @@ from mlptrain.store import atomic
 from mlptrain.store.atomic import (
     atomic_write_bytes,
     atomic_write_text,
+    atomic_writer,
     check_writable,
     clean_temp_files,
 )
@@ -87,6 +88,50 @@ def test_fault_without_previous_file_leaves_nothing(
     with pytest.raises(RunError, match="No space left on device"):
         atomic_write_text(tmp_path / "new.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_written_piece_by_piece_replaces_the_old_one_only_at_the_end(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "oof.csv"
+    target.write_bytes(b"old")
+    with atomic_writer(target) as write:
+        write(b"a,b\n")
+        assert target.read_bytes() == b"old"  # nothing lands before the block ends
+        write(b"1,2\n")
+    assert target.read_bytes() == b"a,b\n1,2\n"
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_failed_piece_is_reported_as_writing_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "oof.csv"
+    target.write_bytes(b"old")
+    with pytest.raises(RunError) as info, atomic_writer(target) as write:
+        write(b"a,b\n")
+        monkeypatch.setattr(atomic, "_os_write", _raiser(errno.ENOSPC))
+        write(b"1,2\n")
+    assert str(info.value) == (
+        f"could not write {target}: No space left on device (while writing it); the disk is "
+        "full; free some space and run again; the previous file, if any, is unchanged"
+    )
+    assert target.read_bytes() == b"old"
+    assert _temp_files(tmp_path) == []
+
+
+def test_an_oserror_of_the_writers_own_block_passes_through_unlabelled(tmp_path: Path) -> None:
+    """Reading another file inside the block fails: that is not a failure to write this one
+    (it was once reported as "could not write oof.csv ... (while writing it)")."""
+    target = tmp_path / "oof.csv"
+    target.write_bytes(b"old")
+    missing = tmp_path / "part-0.csv"
+    with pytest.raises(FileNotFoundError) as info, atomic_writer(target) as write:
+        write(b"a,b\n")
+        missing.read_bytes()
+    assert info.value.filename == str(missing)
+    assert target.read_bytes() == b"old"
+    assert _temp_files(tmp_path) == []
 
 
 def test_directory_fsync_einval_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
