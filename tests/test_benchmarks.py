@@ -97,3 +97,34 @@ def test_summary_warns_about_spread(run: ModuleType) -> None:
     assert entry["ratios"]["mlptrain/sklearn"]["median"] == pytest.approx(1.02 / 2.1)
     assert entry["ratios"]["gemm_bound/mlptrain"]["median"] == pytest.approx(0.5 / 1.02)
     assert entry["contenders"]["mlptrain"]["samples_per_s"] == pytest.approx(100 * w.epochs / 1.02)
+
+
+def test_streaming_make_writes_a_table_whose_part_column_is_the_streamed_split(
+    tmp_path: Path,
+) -> None:
+    """benchmarks/streaming.py compares a streamed fit (splits by a hash of ``id``) with an
+    in-memory fit of the same folder (splits by its ``part`` column): they train on the same
+    rows only if ``make`` writes each row's streamed part there. (``make`` once called
+    assign_parts with an old signature and no test noticed.)"""
+    from mlptrain.config import load_config
+    from mlptrain.training.setup import prepare_data
+
+    streaming = _load("streaming")
+    folder = streaming.make(1000, tmp_path)
+    assert (folder / "_SUCCESS").exists()
+    sizes = []
+    for stream in (True, False):
+        extra = streaming.STREAM if stream else streaming.IN_MEMORY
+        text = streaming.CONFIG.format(seed=streaming.SEED, path=folder, data_extra=extra, epochs=1)
+        if not stream:  # as fit_once writes it: one columns: key
+            text = text.replace("  columns: {id: ignore, part: ignore}\n", "")
+        config = tmp_path / f"stream_{stream}.yaml"
+        config.write_text(text)
+        prepared = prepare_data(load_config(config))
+        if stream:
+            sizes.append(prepared.stream.n_rows)
+        else:
+            held = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
+            sizes.append({name: len(split.y) for name, split in held.items()})
+    assert sizes[0] == sizes[1]
+    assert sum(sizes[0].values()) == 1000
