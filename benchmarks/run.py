@@ -1,6 +1,6 @@
 """Side-by-side training benchmark: mlptrain vs scikit-learn's MLPClassifier vs PyTorch (CPU).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py [--quick] [--workload W1]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py [--quick] [--workload W1 --out FILE]
 
 Every contender trains the same architecture on the same split with Adam (lr 1e-3, no
 regularisation, no early stopping), the same batch size, epochs and dtype. After one warm-up
@@ -10,7 +10,9 @@ mlptrain sklearn torch gemm_bound, ...), so a change of machine load hits all of
 min / median / max and the spread (max − min) / median, with a warning above 15%; per pair:
 the ratio of the two times of each round, and the median of those ratios (the figure to
 quote). The load average is recorded before and after. Results go to benchmarks/results.json
-(written atomically); `python benchmarks/readme_table.py` puts them into README.md.
+(written atomically; a run of some workloads or contenders must name its own file with
+--out, so that it cannot replace the others' figures); `python benchmarks/readme_table.py`
+puts them into README.md.
 """
 
 from __future__ import annotations
@@ -324,6 +326,9 @@ def blas_threads() -> int:
     return counts[0] if counts else 1
 
 
+CONTENDERS = ("mlptrain", "sklearn", "torch")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
@@ -332,13 +337,21 @@ def main(argv: list[str] | None = None) -> int:
         "--workload", action="append", help="W1, W2 or W3 (repeatable; default all)"
     )
     parser.add_argument(
-        "--only", default="mlptrain,sklearn,torch", help="comma-separated contenders to run"
+        "--only", default=",".join(CONTENDERS), help="comma-separated contenders to run"
     )
-    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument(
+        "--out", type=Path, help="results file (default: benchmarks/results.json, full runs only)"
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
     only = set(args.only.split(","))
     chosen = [w for w in WORKLOADS if not args.workload or w.name.split("-")[0] in args.workload]
+    if args.out is None:
+        if len(chosen) < len(WORKLOADS) or only != set(CONTENDERS):
+            # README's engine table is generated from results.json: a partial run written
+            # there would replace every other workload's figures
+            parser.error("a run of some workloads or contenders needs --out FILE")
+        args.out = HERE / "results.json"
     threads = blas_threads()
     results: dict[str, Any] = {
         "command": command_line(),

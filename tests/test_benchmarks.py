@@ -128,3 +128,15 @@ def test_streaming_make_writes_a_table_whose_part_column_is_the_streamed_split(
             sizes.append({name: len(split.y) for name, split in held.items()})
     assert sizes[0] == sizes[1]
     assert sum(sizes[0].values()) == 1000
+
+
+def test_a_partial_run_must_name_its_results_file(
+    run: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's engine table is generated from results.json: a run of one workload (or some
+    contenders) written there would replace every other workload's figures."""
+    for argv in (["--workload", "W1"], ["--only", "mlptrain,sklearn"]):
+        with pytest.raises(SystemExit) as exited:
+            run.main(argv)
+        assert exited.value.code == 2
+        assert "a run of some workloads or contenders needs --out FILE" in capsys.readouterr().err
