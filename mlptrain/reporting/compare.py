@@ -34,11 +34,17 @@ def _read_report(run_dir: Path) -> tuple[dict[str, Any], Report]:
     return report, Report.from_json(report, str(path))
 
 
-def rebuild_report(run_dir: Path) -> dict[str, Any]:
+def rebuild_report(run_dir: Path, *, check_data: bool = True) -> dict[str, Any]:
     """Re-render report.md, report.html and the figures from report.json, with the learning
-    curve refreshed from metrics.jsonl (the per-epoch record of truth)."""
+    curve refreshed from metrics.jsonl (the per-epoch record of truth).
+
+    ``check_data``: first make sure the config's data is still the data the run was trained
+    on (it loads and fingerprints all of it). Off only for a run this process has just
+    trained from that data: a sweep's best trial.
+    """
     report, typed = _read_report(run_dir)
-    _check_same_data(run_dir, typed)
+    if check_data:
+        _check_same_data(run_dir, typed)
     history = read_jsonl(Path(run_dir) / METRICS_FILE)
     if history:
         report["training"]["history"] = history

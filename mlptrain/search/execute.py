@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,7 +216,7 @@ def run_sweep(
     summary = summarise(trials, records, spec, base)
     summary.update(extra)
     if figures == "best":  # first, so that sweep.html can link the best trial's report.html
-        draw_best_report(sweep_dir, summary)
+        draw_best_report(sweep_dir, summary, trained_here=set(ran))
     write_sweep_reports(sweep_dir, summary, spec, base)
     best = summary.get("best") or {}
     parent.finish(
@@ -373,8 +373,15 @@ def check_study_options(
     return monitor
 
 
-def draw_best_report(sweep_dir: Path, summary: Mapping[str, Any]) -> None:
-    """The figures and report.html of the best trial (the best seed of the best row)."""
+def draw_best_report(
+    sweep_dir: Path, summary: Mapping[str, Any], trained_here: Set[str] = frozenset()
+) -> None:
+    """The figures and report.html of the best trial (the best seed of the best row).
+
+    A trial in ``trained_here`` was trained by this process from the sweep's data moments ago,
+    so its data is not read again to check it (as ``mlptrain report`` does; for a sweep over a
+    large table that was a second read of the whole table).
+    """
     from mlptrain.reporting.compare import rebuild_report
 
     best = summary.get("best")
@@ -389,4 +396,5 @@ def draw_best_report(sweep_dir: Path, summary: Mapping[str, Any]) -> None:
         return
     chosen = (min if minimise else max)(candidates, key=lambda t: t["monitor"])
     if (sweep_dir / chosen["trial"] / REPORT_JSON).is_file():
-        rebuild_report(sweep_dir / chosen["trial"])
+        trial = chosen["trial"]
+        rebuild_report(sweep_dir / trial, check_data=trial not in trained_here)

@@ -256,6 +256,24 @@ def test_expansion_is_deterministic_and_seeded() -> None:
             assert parse_yaml_value(value, "test") == expected
 
 
+def test_grid_points_come_in_scikit_learns_parameter_grid_order() -> None:
+    """The grid is expanded without importing scikit-learn (1.5 s of the sweep's process
+    before its workers start), in ParameterGrid's order, on which the trial ids and indices
+    (and so resumes and shards) depend."""
+    from sklearn.model_selection import ParameterGrid
+
+    grid = [
+        "train.optimizer.lr=1e-3,1e-2,1e-1",
+        "model.layers[0].units=4,8",
+        "data.test_size=0.2,0.3",
+        "train.batch_size=16",
+    ]
+    trials = expand_trials(build_spec(grid=grid), base_seed=0)
+    expected = list(ParameterGrid(build_spec(grid=grid).grid))
+    assert [t.params for t in trials] == expected
+    assert len(trials) == 12
+
+
 def test_distributions_parse_without_eval() -> None:
     assert parse_distribution("loguniform(1e-4, 1e-1)").args == (1e-4, 1e-1)
     assert parse_distribution("randint(1,3)").sampler().support() == (1, 3)
@@ -454,3 +472,30 @@ def test_sweep_html_links_each_trial_to_its_report(full_sweep: Path) -> None:
         assert (full_sweep / trial_id / name).is_file()
         assert f"<a href='{trial_id}/{name}'>{trial_id}</a>" in page
     assert f"<a href='{best}/report.html'>" in page
+
+
+def test_the_best_trials_report_rereads_the_data_only_for_a_trial_of_an_earlier_process(
+    config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best trial's report.html is drawn at the end of the sweep. A trial this process has
+    just trained is drawn without loading the data again to fingerprint it (for a sweep over
+    a large table that was a second read of the whole table); a best trial from an earlier
+    run of the sweep (a resume) is checked against the data as ``mlptrain report`` checks."""
+    import mlptrain.data.splits as splits
+
+    checked: list[str] = []
+    real = splits.fingerprint_for
+
+    def counting(data_cfg: object, *, seed: int) -> object:
+        checked.append("data")
+        return real(data_cfg, seed=seed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(splits, "fingerprint_for", counting)
+    spec = build_spec(grid=["train.optimizer.lr=1e-2,3e-2"])
+    first = run_sweep(config_path, spec, out=tmp_path, figures="best")
+    assert len(first.ran) == 2 and checked == []
+    best = json.loads((tmp_path / "sweep.json").read_text())["best"]["trials"][0]
+    (tmp_path / best / "report.html").unlink()
+    again = run_sweep(config_path, spec, out=tmp_path, figures="best")  # a resume: nothing to run
+    assert again.ran == [] and checked == ["data"]
+    assert (tmp_path / best / "report.html").is_file()
