@@ -115,6 +115,10 @@ def fit(
     started = phases.process_age()
     if started is not None:
         phases.add("start-up", started)
+    if track:  # MLflow's process starts importing while the config is read
+        from mlptrain.tracking.remote import prestart_named
+
+        prestart_named(track)
     with user_errors():
         from mlptrain.config.presets import config_source
 

@@ -198,3 +198,24 @@ def test_the_tracker_process_imports_a_database_stores_code_ahead_and_creates_no
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(imported).encode(), b"True"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("track", "started"), [("mlflow", True), ("tensorboard", False)])
+def test_fit_track_mlflow_starts_mlflows_process_before_it_reads_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, track: str, started: bool
+) -> None:
+    """`mlptrain fit --track mlflow` starts the tracker's process first thing (~0.3 s before
+    the config is read, which a digits fit's run waits for), with the environment's store as
+    the hint; so even a config that turns out to be missing was preceded by it."""
+    from typer.testing import CliRunner
+
+    from mlptrain.cli import app
+
+    hints: list[str | None] = []
+    monkeypatch.setattr(remote, "prestart", lambda uri=None: hints.append(uri))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    missing = tmp_path / "missing.yaml"
+    result = CliRunner().invoke(app, ["fit", str(missing), "--track", track])
+    assert result.exit_code == 2
+    assert str(missing) in result.output
+    assert hints == (["sqlite:///elsewhere.db"] if started else [])
