@@ -95,8 +95,10 @@ def train_in(
     tracked = _Tracked(tracking_parent, on_warning)
     if not (figures and html):
         return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
-    # training on every core leaves no idle one for the figure worker: W2's figures took 0.98 s
-    # with it and 0.79 s in the fit's own process (docs/performance.md#targets)
+    # Training on every core leaves no idle one for a figure worker (W2's figures took 0.98 s
+    # with one importing beside training, 0.79 s in the fit's own process): its worker starts
+    # when training ends instead, and draws while the fit computes its metrics (0.63 s against
+    # 1.03 s in-process; docs/performance.md#targets).
     busy = on_every_core(setup.model.flat_params.size, setup.config.train.batch_size)
     drawer = FigureDrawer(setup.config.train.epochs, worker=not busy)
     watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))

@@ -318,14 +318,33 @@ def test_the_early_figures_read_only_the_history() -> None:
         assert (FIGURES[name](report) is None) == (FIGURES[name](_early(report)) is None)
 
 
-def test_a_fit_training_on_every_core_draws_its_figures_itself() -> None:
-    """No idle core for a worker: W2 (128-512-256-10, batch 256) trains on every core, W1
-    (digits 64-256-128-10, batch 64) on one BLAS thread."""
+@pytest.mark.parametrize(("own_cpu", "started"), [(20.0, True), (10.0, False)])
+def test_a_fit_training_on_every_core_starts_its_worker_when_training_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cpu: float, started: bool
+) -> None:
+    """W2 (128-512-256-10, batch 256) trains on every core, W1 (digits 64-256-128-10, batch
+    64) on one BLAS thread. A worker importing matplotlib beside W2's training would slow it,
+    so none starts while it trains; one starts when training ends, to draw while the fit
+    computes its metrics, if nothing else kept the machine busy meanwhile. Here the machine's
+    2 cores were busy 20 of 10 s x 2: all of it this fit's (a worker starts), or half of it
+    (another process used a core: the fit draws its figures itself)."""
     from mlptrain.training.threads import on_every_core
 
     w1 = 64 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
     w2 = 128 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
     assert not on_every_core(w1, 64) and on_every_core(w2, 256)
+    readings = iter([(100.0, 50.0), (110.0, 70.0)])  # (seconds, the machine's busy seconds)
+    spent = iter([3.0, 3.0 + own_cpu])  # this process's CPU seconds
+    monkeypatch.setattr(worker, "_machine_busy", lambda: next(readings))
+    monkeypatch.setattr(worker, "_own_cpu", lambda: next(spent))
     busy = worker.FigureDrawer(10, worker=False)
     busy.observe_epoch({"epoch": 1, "seconds": 5.0})  # 45 s left: a worker would pay, if idle
     assert busy.worker is None
+    try:
+        busy.draw_early(_report, tmp_path)
+        assert (busy.worker is not None) is started
+        if started:  # every figure from the worker
+            monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
+        assert list(busy.draw(_report(), tmp_path)) == NAMES
+    finally:
+        busy.close()

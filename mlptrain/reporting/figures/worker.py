@@ -5,7 +5,9 @@ Importing matplotlib and warming its font cache costs ~0.7 s, drawing a digits r
 a fit's first epoch, if the machine left a core idle during that epoch (Linux's /proc/stat;
 elsewhere the load average) and the epochs left take long enough to hide its start-up;
 it imports matplotlib and draws a throw-away figure while training runs on the other core
-(small models train on one BLAS thread: mlptrain.training.threads). When training ends,
+(small models train on one BLAS thread: mlptrain.training.threads). A fit that trains on every
+core starts its worker when training ends instead, if nothing else kept the machine busy
+meanwhile: it imports while the fit computes its metrics. When training ends,
 ``draw_early`` hands the worker the figures that need only the training history (``EARLY``);
 the worker forks (where the platform can) and the fork draws them while the fit computes its
 metrics. When the report is ready, ``draw`` hands over the rest: the fork draws
@@ -163,16 +165,20 @@ class FigureDrawer:
 
     ``observe_epoch`` is called after each epoch; after the first one, when the epochs left
     should take at least ``MIN_REMAINING`` seconds (about what the worker needs to import
-    matplotlib), the worker is started. Shorter fits, fits killed in their first epoch and
-    fits told ``worker=False`` (training on every core) never start a process. ``draw`` uses
-    the worker if it was started, else draws here.
+    matplotlib), the worker is started. Shorter fits and fits killed in their first epoch
+    never start a process. A fit told ``worker=False`` trains on every core, where a worker's
+    imports would slow training: its worker starts when training ends (``draw_early``), if
+    nothing else kept the machine busy meanwhile, and imports matplotlib while the fit
+    computes its metrics. ``draw`` uses the worker if it was started, else draws here.
     """
 
     def __init__(self, epochs: int, *, worker: bool = True) -> None:
         self.epochs = epochs
         self.worker: Worker | None = None
-        self._decided = not worker  # worker=False: the figures are drawn here
+        self._decided = not worker  # worker=False: none while training
+        self._after_training = not worker
         self._since = _machine_busy()
+        self._own_since = _own_cpu()
 
     def observe_epoch(self, record: dict[str, Any]) -> None:
         if self._decided:
@@ -186,8 +192,22 @@ class FigureDrawer:
     def draw_early(self, report: Callable[[], dict[str, Any]], out_dir: Path) -> None:
         """Hand the worker, if there is one, the figures of ``EARLY``: ``report()`` builds a
         report whose training history is final (its metrics need not be)."""
+        if self._after_training:
+            self._after_training = False
+            self.worker = start_worker(self._left_beside_this_fit())
         if self.worker is not None:
             self.worker.draw_early(report(), out_dir)
+
+    def _left_beside_this_fit(self) -> float | None:
+        """The cores' worth of CPU that everything but this process left idle since the fit
+        began, less the one core the fit's metrics take next: what a worker would get. None
+        when it cannot tell (``start_worker`` then goes by the load average)."""
+        now = _machine_busy()
+        if self._since is None or now is None or now[0] <= self._since[0]:
+            return None
+        own = _own_cpu() - self._own_since
+        others = (now[1] - self._since[1] - own) / (now[0] - self._since[0])
+        return usable_cores() - max(others, 0.0) - 1.0
 
     def draw(self, report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         from mlptrain.reporting.figures import make_figures
@@ -234,6 +254,11 @@ def _machine_busy() -> tuple[float, float] | None:
         return None
     busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     return time.monotonic(), busy
+
+
+def _own_cpu() -> float:
+    """CPU seconds this process (every thread of it) has used."""
+    return time.process_time()
 
 
 def idle_cores(since: tuple[float, float] | None) -> float | None:
