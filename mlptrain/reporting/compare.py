@@ -39,8 +39,8 @@ def rebuild_report(run_dir: Path, *, check_data: bool = True) -> dict[str, Any]:
     curve refreshed from metrics.jsonl (the per-epoch record of truth).
 
     ``check_data``: first make sure the config's data is still the data the run was trained
-    on (it loads and fingerprints all of it). Off only for a run this process has just
-    trained from that data: a sweep's best trial.
+    on (it loads and fingerprints all of it). Off only for a run just trained from that data
+    by the caller: a sweep's best trial.
     """
     report, typed = _read_report(run_dir)
     if check_data:

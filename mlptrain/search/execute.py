@@ -378,9 +378,10 @@ def draw_best_report(
 ) -> None:
     """The figures and report.html of the best trial (the best seed of the best row).
 
-    A trial in ``trained_here`` was trained by this process from the sweep's data moments ago,
-    so its data is not read again to check it (as ``mlptrain report`` does; for a sweep over a
-    large table that was a second read of the whole table).
+    A trial in ``trained_here`` was trained by this run of the sweep (its workers) moments
+    ago, so its data is not read again to check it (as ``mlptrain report`` does; for a sweep
+    over a large table that was a second read of the whole table). A best trial from an
+    earlier run of the sweep (a resume) is checked.
     """
     from mlptrain.reporting.compare import rebuild_report
 
