@@ -63,15 +63,18 @@ def _hand_back(process: subprocess.Popen[bytes]) -> None:
         _end(process)
 
 
-def prestart(tracking_uri: str | None = None) -> None:
-    """Start the next tracker's process now (a no-op when one is waiting already); given the
-    run's store, it also imports the code that store needs (see ``_warm_up``)."""
+def prestart(configured: str | None = None) -> None:
+    """Start the next tracker's process now (a no-op when one is waiting already). It also
+    imports the code the run's store needs (see ``_warm_up``): ``configured`` is the config's
+    ``track.mlflow.tracking_uri``, resolved as the run will resolve it."""
+    from mlptrain.tracking.mlflow_tracker import resolve_tracking_uri
+
     if _spare and _spare[0].poll() is None:
         return
     try:
-        process = _start(tracking_uri)
-    except OSError:
-        return  # RemoteTracker.start tries again, and fails the tracker with its one line
+        process = _start(resolve_tracking_uri(configured))
+    except OSError:  # RemoteTracker.start tries again and fails the tracker with its line;
+        return  # no working directory for the default store: the run itself says so
     _spare[:] = [process]
 
 
@@ -83,9 +86,7 @@ def prestart_named(names: Sequence[str]) -> None:
     an import it did not need, nothing else. A config's own ``track.mlflow`` section is
     started ahead later, by ``mlptrain.tracking.select.prestart``."""
     if "mlflow" in names:
-        from mlptrain.tracking.mlflow_tracker import resolve_tracking_uri
-
-        prestart(resolve_tracking_uri(None))
+        prestart(None)
 
 
 def _take(tracking_uri: str | None) -> subprocess.Popen[bytes]:

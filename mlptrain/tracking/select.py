@@ -39,8 +39,6 @@ def prestart(cfg: Config, names: Sequence[str], parent_off: bool = False) -> Non
     mlptrain.tracking.remote."""
     if parent_off or ("mlflow" not in names and cfg.track.mlflow is None):
         return
-    from mlptrain.tracking.mlflow_tracker import resolve_tracking_uri
     from mlptrain.tracking.remote import prestart as start_ahead
 
-    configured = cfg.track.mlflow.tracking_uri if cfg.track.mlflow is not None else None
-    start_ahead(resolve_tracking_uri(configured))
+    start_ahead(cfg.track.mlflow.tracking_uri if cfg.track.mlflow is not None else None)

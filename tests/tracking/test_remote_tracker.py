@@ -211,11 +211,34 @@ def test_fit_track_mlflow_starts_mlflows_process_before_it_reads_the_config(
 
     from mlptrain.cli import app
 
-    hints: list[str | None] = []
-    monkeypatch.setattr(remote, "prestart", lambda uri=None: hints.append(uri))
+    hints: list[str] = []
+
+    class Waiting:  # stands for the started process
+        def poll(self) -> None:
+            return None
+
+    monkeypatch.setattr(remote, "_spare", [])
+    monkeypatch.setattr(remote, "_start", lambda uri: hints.append(uri) or Waiting())
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
     missing = tmp_path / "missing.yaml"
     result = CliRunner().invoke(app, ["fit", str(missing), "--track", track])
     assert result.exit_code == 2
     assert str(missing) in result.output
     assert hints == (["sqlite:///elsewhere.db"] if started else [])
+
+
+def test_starting_ahead_without_a_working_directory_leaves_it_to_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default store is mlruns.db in the working directory: when that directory is gone,
+    starting the tracker's process ahead is skipped (the run then says what is wrong) instead
+    of failing the command with an unexpected error."""
+    from mlptrain.tracking import mlflow_tracker
+
+    def gone() -> Path:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(remote, "_spare", [])
+    monkeypatch.setattr(mlflow_tracker.Path, "cwd", staticmethod(gone))
+    remote.prestart_named(["mlflow"])
+    assert remote._spare == []
