@@ -80,8 +80,8 @@ def prestart(configured: str | None = None) -> None:
 
 def prestart_named(names: Sequence[str]) -> None:
     """``prestart`` as soon as a command names MLflow (``--track mlflow``), before it reads
-    its config: a digits fit reads its config ~0.3 s after the process starts, and its run
-    ends about when this process has imported MLflow. The store hinted is the environment's
+    its config: 0.23 s after a digits fit's process began instead of 0.52 s, and its run ends
+    about when the tracker's process has imported MLflow. The store hinted is the environment's
     or the default (``resolve_tracking_uri``); a config that names another costs this process
     an import it did not need, nothing else. A config's own ``track.mlflow`` section is
     started ahead later, by ``mlptrain.tracking.select.prestart``."""
