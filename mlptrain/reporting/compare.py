@@ -42,14 +42,20 @@ def rebuild_report(run_dir: Path, *, check_data: bool = True) -> dict[str, Any]:
     on (it loads and fingerprints all of it). Off only for a run just trained from that data
     by the caller: a sweep's best trial.
     """
+    from mlptrain.reporting.figures.worker import FigureDrawer
+
     report, typed = _read_report(run_dir)
-    if check_data:
-        _check_same_data(run_dir, typed)
-    history = read_jsonl(Path(run_dir) / METRICS_FILE)
-    if history:
-        report["training"]["history"] = history
-        report["training"]["epochs_run"] = len(history)
-    write_reports(Path(run_dir), report)
+    drawer = FigureDrawer.started_now()  # imports matplotlib while the data is checked
+    try:
+        if check_data:
+            _check_same_data(run_dir, typed)
+        history = read_jsonl(Path(run_dir) / METRICS_FILE)
+        if history:
+            report["training"]["history"] = history
+            report["training"]["epochs_run"] = len(history)
+        write_reports(Path(run_dir), report, drawer=drawer)
+    finally:
+        drawer.close()
     return report
 
 

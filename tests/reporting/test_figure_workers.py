@@ -348,3 +348,23 @@ def test_a_fit_training_on_every_core_starts_its_worker_when_training_ends(
         assert list(busy.draw(_report(), tmp_path)) == NAMES
     finally:
         busy.close()
+
+
+def test_a_rebuilt_report_draws_its_figures_in_a_worker_started_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlptrain report RUN` (and a sweep's best trial) start the worker before checking the
+    data, so matplotlib's import overlaps that check; every figure then comes from it."""
+    import json
+
+    from mlptrain.reporting.compare import rebuild_report
+
+    report = classification_report(layers=True)
+    expected = list(make_figures(report, tmp_path / "here"))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
+    rebuild_report(run, check_data=False)
+    assert sorted(p.stem for p in (run / "figures").glob("*.png")) == sorted(expected)
+    assert "per_class" in expected and (run / "report.html").is_file()

@@ -12,7 +12,7 @@ meanwhile: it imports while the fit computes its metrics. When training ends,
 the worker forks (where the platform can) and the fork draws them while the fit computes its
 metrics. When the report is ready, ``draw`` hands over the rest: the fork draws
 ``FORK_REST`` of them after its early ones, the worker the others, in parallel. A ``draw``
-without ``draw_early`` before it (never from a fit) sends the early job itself, so the worker
+without ``draw_early`` before it (a rebuilt report's) sends the early job itself, so the worker
 has one path, the fit's.
 Each PNG is written atomically, exactly as ``make_figures`` does in-process.
 
@@ -91,7 +91,7 @@ class Worker:
         watchdog = threading.Timer(TIMEOUT, _kill, args=(process,))
         watchdog.start()
         try:
-            if self._early is None:  # not a fit's path: the final report's history will do
+            if self._early is None:  # a rebuilt report: its final history will do
                 self.draw_early(report, out_dir)
             if self._early is None:
                 raise ValueError("no pipe to the figure worker")
@@ -179,6 +179,16 @@ class FigureDrawer:
         self._after_training = not worker
         self._since = _machine_busy()
         self._own_since = _own_cpu()
+
+    @classmethod
+    def started_now(cls) -> FigureDrawer:
+        """A drawer whose worker starts at once, if the load average leaves a core idle: for
+        redrawing a finished run's report (``mlptrain report``, a sweep's best trial), whose
+        data check and report files then overlap the worker's imports."""
+        drawer = cls(0, worker=False)
+        drawer._after_training = False
+        drawer.worker = start_worker()
+        return drawer
 
     def observe_epoch(self, record: dict[str, Any]) -> None:
         if self._decided:
