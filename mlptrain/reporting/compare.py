@@ -45,7 +45,9 @@ def rebuild_report(run_dir: Path, *, check_data: bool = True) -> dict[str, Any]:
     from mlptrain.reporting.figures.worker import FigureDrawer
 
     report, typed = _read_report(run_dir)
-    drawer = FigureDrawer.started_now()  # imports matplotlib while the data is checked
+    # A worker imports matplotlib while the data is checked; without that check there is
+    # nothing for its start-up to hide behind, and drawing here is quicker (a sweep's end).
+    drawer = FigureDrawer.started_now() if check_data else None
     try:
         if check_data:
             _check_same_data(run_dir, typed)
@@ -55,7 +57,8 @@ def rebuild_report(run_dir: Path, *, check_data: bool = True) -> dict[str, Any]:
             report["training"]["epochs_run"] = len(history)
         write_reports(Path(run_dir), report, drawer=drawer)
     finally:
-        drawer.close()
+        if drawer is not None:
+            drawer.close()
     return report
 
 

@@ -353,18 +353,31 @@ def test_a_fit_training_on_every_core_starts_its_worker_when_training_ends(
 def test_a_rebuilt_report_draws_its_figures_in_a_worker_started_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`mlptrain report RUN` (and a sweep's best trial) start the worker before checking the
-    data, so matplotlib's import overlaps that check; every figure then comes from it."""
+    """`mlptrain report RUN` starts the worker before it checks the run's data, so that
+    matplotlib's import overlaps that check; every figure then comes from it. A sweep's best
+    trial, whose data is not checked again, is drawn here: nothing would hide the worker's
+    start-up."""
     import json
 
     from mlptrain.reporting.compare import rebuild_report
 
     report = classification_report(layers=True)
     expected = list(make_figures(report, tmp_path / "here"))
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "report.json").write_text(json.dumps(report))
+    runs = {name: tmp_path / name for name in ("checked", "unchecked")}
+    for run in runs.values():
+        run.mkdir()
+        (run / "report.json").write_text(json.dumps(report))
     monkeypatch.setattr(figures, "make_figures", _no_drawing_here)
-    rebuild_report(run, check_data=False)
-    assert sorted(p.stem for p in (run / "figures").glob("*.png")) == sorted(expected)
-    assert "per_class" in expected and (run / "report.html").is_file()
+    rebuild_report(runs["checked"])
+    assert sorted(p.stem for p in (runs["checked"] / "figures").glob("*.png")) == sorted(expected)
+    assert "per_class" in expected and (runs["checked"] / "report.html").is_file()
+    drawn_here: list[int] = []
+
+    def here(report: dict, out_dir: Path, names: object = None) -> dict:
+        drawn_here.append(1)
+        return make_figures(report, out_dir)
+
+    monkeypatch.setattr(figures, "make_figures", here)
+    rebuild_report(runs["unchecked"], check_data=False)
+    assert drawn_here == [1]
+    assert sorted(p.stem for p in (runs["unchecked"] / "figures").glob("*.png")) == sorted(expected)
