@@ -183,8 +183,8 @@ class FigureDrawer:
     @classmethod
     def started_now(cls) -> FigureDrawer:
         """A drawer whose worker starts at once, if the load average leaves a core idle: for
-        redrawing a finished run's report (``mlptrain report``, a sweep's best trial), whose
-        data check and report files then overlap the worker's imports."""
+        redrawing a finished run's report (``mlptrain report``), whose check of the run's data
+        then overlaps the worker's imports."""
         drawer = cls(0, worker=False)
         drawer._after_training = False
         drawer.worker = start_worker()
