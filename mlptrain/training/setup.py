@@ -23,6 +23,7 @@ from mlptrain.timings import phase
 from mlptrain.training.optim import Optimizer, make_optimizer
 from mlptrain.training.schedule import Schedule, make_schedule
 from mlptrain.training.stopping import EarlyStopping
+from mlptrain.training.threads import one_blas_thread
 from mlptrain.training.trained import TrainedModel
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -106,13 +107,21 @@ def build_stack(
 
 def prepare_data(cfg: Config) -> Prepared:
     """The config's data in its training dtype: held in memory (``prepare``), or a streamed
-    table's first pass (``prepare_stream``, ``data.stream: true``), whose rows stay unread."""
+    table's first pass (``prepare_stream``, ``data.stream: true``), whose rows stay unread.
+
+    On one BLAS thread: preparing data makes few matrix products, and small ones (a
+    generator's), which OpenBLAS's second thread only slows down once another process (the
+    MLflow tracker's imports, say) holds the other core. W2's data, 5 alternating pairs: 2.18
+    against 2.26 s alone, 2.28 against 2.50 s beside the tracker's process; scikit-learn's
+    generators give the same values bit for bit (docs/performance.md#blas-threads).
+    """
     from mlptrain.data import prepare  # looked up per call: tests count the preparations
 
     dtype = np.dtype(DTYPES[cfg.train.dtype])
-    if cfg.data.stream:
-        return prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
-    return prepare(cfg.data, seed=cfg.seed, dtype=dtype)
+    with one_blas_thread():
+        if cfg.data.stream:
+            return prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
+        return prepare(cfg.data, seed=cfg.seed, dtype=dtype)
 
 
 def build(cfg: Config, data: Prepared | None = None) -> Setup:

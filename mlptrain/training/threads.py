@@ -40,6 +40,17 @@ def on_every_core(n_params: int, batch_size: int) -> bool:
 
 
 @contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Every BLAS loaded so far on one thread inside the block. A controller of its own: the
+    shared one (``_blas_controller``) is made when training starts, so that it knows the
+    libraries that preparing the data loaded (scikit-learn brings SciPy's OpenBLAS)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
 def blas_threads_for(n_params: int, batch_size: int) -> Iterator[None]:
     """Limit BLAS to one thread inside the block when the per-batch work is small."""
     if on_every_core(n_params, batch_size):

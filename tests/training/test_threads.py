@@ -37,3 +37,38 @@ def test_threads_inside_and_after_the_block(
     with blas_threads_for(n_params, batch_size):
         assert _blas_threads() == inside
     assert _blas_threads() == {2}
+
+
+def test_data_is_prepared_on_one_blas_thread_with_the_same_values(
+    two_threads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator's few small products gain nothing from a second OpenBLAS thread, which
+    only waits for a core once another process (MLflow's tracker) holds it; the generated
+    values do not depend on it (W2's generator, against scikit-learn's default threads)."""
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    import mlptrain.data as data_module
+    from mlptrain.config import parse_config_dict
+    from mlptrain.training.setup import prepare_data
+
+    seen: list[set[int]] = []
+    real = data_module.prepare
+
+    def watched(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # numpy's BLAS, and SciPy's if scikit-learn loaded it
+        seen.append(_blas_threads())
+        return result
+
+    monkeypatch.setattr(data_module, "prepare", watched)
+    params = {"n_samples": 2000, "n_features": 64, "n_informative": 32, "n_classes": 10}
+    raw = {
+        "data": {"dataset": "classification", "params": params, "scale": "none",
+                 "test_size": 0.0, "val_size": 0.0},
+        "model": {"layers": [{"type": "linear"}]},
+        "train": {"dtype": "float64", "early_stopping": None},
+    }  # fmt: skip
+    prepared = prepare_data(parse_config_dict(raw, source="test"))
+    assert seen == [{1}] and _blas_threads() == {2}
+    X, _ = make_classification(random_state=0, **params)
+    np.testing.assert_array_equal(np.sort(prepared.train.X, axis=0), np.sort(X, axis=0))
