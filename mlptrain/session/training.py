@@ -97,8 +97,8 @@ def train_in(
         return _train_in(setup, run_dir, callbacks, start, figures, html, deferred, None, tracked)
     # Training on every core leaves no idle one for a figure worker (W2's figures took 0.98 s
     # with one importing beside training, 0.79 s in the fit's own process): its worker starts
-    # when training ends instead, and draws while the fit computes its metrics (0.73 s against
-    # 0.98 s in-process; docs/performance.md#targets).
+    # when training ends instead, and draws while the fit computes its metrics (~0.2 s less
+    # than drawing in-process, paired in three runs; docs/performance.md#targets).
     busy = on_every_core(setup.model.flat_params.size, setup.config.train.batch_size)
     drawer = FigureDrawer(setup.config.train.epochs, worker=not busy)
     watched = compose(callbacks, Callbacks(on_epoch_end=drawer.observe_epoch))
