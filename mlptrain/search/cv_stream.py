@@ -16,8 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlptrain.data.row_hash import Placement
 from mlptrain.search.fold_train import scalar_only, train_prepared, watches_validation
 from mlptrain.search.oof import PartWriter
@@ -39,14 +37,11 @@ def stream_fold(
     """Train and score fold ``fold``; its held-out rows' predictions go to ``part``
     (``oof.merge_parts`` joins the folds' parts). The record ``run_fold`` returns for a fold
     held in memory, without the predictions."""
-    from mlptrain.data.stream_prepared import prepare_stream
     from mlptrain.session.report_writer import streamed_metrics
     from mlptrain.store.atomic import atomic_writer
-    from mlptrain.training.setup import DTYPES
+    from mlptrain.training.setup import prepare_data
 
-    dtype = np.dtype(DTYPES[cfg.train.dtype])
-    placement = fold_placement(cfg, n_folds, fold)
-    data = prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype, placement=placement)
+    data = prepare_data(cfg, fold_placement(cfg, n_folds, fold))
     with atomic_writer(part) as write:
         writer = PartWriter(write, fold, data.stream)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from mlptrain.config import Config, check_against_data
 from mlptrain.data import Prepared
+from mlptrain.data.row_hash import Placement
 from mlptrain.data.stream_plan import class_counts
 from mlptrain.data.stream_prepared import prepare_stream
 from mlptrain.nn.build import build_model
@@ -105,9 +106,10 @@ def build_stack(
     )
 
 
-def prepare_data(cfg: Config) -> Prepared:
+def prepare_data(cfg: Config, placement: Placement | None = None) -> Prepared:
     """The config's data in its training dtype: held in memory (``prepare``), or a streamed
-    table's first pass (``prepare_stream``, ``data.stream: true``), whose rows stay unread.
+    table's first pass (``prepare_stream``, ``data.stream: true``), whose rows stay unread;
+    ``placement``: a streamed cross-validation fold's parts (default: the config's).
 
     On one BLAS thread: preparing data makes few matrix products, and small ones (a
     generator's), which OpenBLAS's second thread only slows down once another process (the
@@ -120,7 +122,7 @@ def prepare_data(cfg: Config) -> Prepared:
     dtype = np.dtype(DTYPES[cfg.train.dtype])
     with one_blas_thread():
         if cfg.data.stream:
-            return prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype)
+            return prepare_stream(cfg.data, seed=cfg.seed, dtype=dtype, placement=placement)
         return prepare(cfg.data, seed=cfg.seed, dtype=dtype)
 
 
